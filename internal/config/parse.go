@@ -1,0 +1,78 @@
+package config
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"regexp"
+	"strconv"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Document is a parsed, defaulted and validated configuration together with
+// what it was made from.
+type Document struct {
+	Config    *Config
+	Positions Positions
+	Format    string // "yaml" or "json"
+	Hash      string // sha256 of the raw bytes, hex
+}
+
+// Hash returns the content hash used to recognise an unchanged document.
+func Hash(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// DetectFormat reports "json" when the document starts with '{', else "yaml".
+func DetectFormat(data []byte) string {
+	if t := bytes.TrimLeft(data, " \t\r\n\ufeff"); len(t) > 0 && t[0] == '{' {
+		return "json"
+	}
+	return "yaml"
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Parse decodes, expands, defaults and validates a document. It returns every
+// problem found; a document with errors must not be applied. env resolves
+// ${VAR} references (pass os.LookupEnv).
+//
+// JSON is parsed by the YAML parser, of which it is a subset, so both formats
+// report the same line:column positions.
+func Parse(data []byte, env LookupEnv) (*Document, Errors) {
+	doc := &Document{Positions: Positions{}, Format: DetectFormat(data), Hash: Hash(data)}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, Errors{syntaxError(err)}
+	}
+	if len(root.Content) == 0 {
+		return nil, Errors{{Path: "(document)", Line: 1, Column: 1, Message: "the document is empty"}}
+	}
+	d := &decoder{pos: doc.Positions, env: env}
+	cfg := &Config{}
+	d.decode(&root, reflectValue(cfg), "")
+	errs := append(d.errs, validate(cfg, doc.Positions)...)
+	if len(errs) > 0 {
+		return nil, errs.sorted()
+	}
+	applyDefaults(cfg)
+	doc.Config = cfg
+	return doc, nil
+}
+
+func syntaxError(err error) Error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		err = errors.New(te.Errors[0])
+	}
+	e := Error{Path: "(document)", Message: err.Error()}
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		e.Column = 1
+		e.Message = "syntax error: " + m[2]
+	}
+	return e
+}

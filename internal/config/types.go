@@ -1,0 +1,135 @@
+// Package config defines Hector's configuration document: its schema types,
+// parsing (YAML or JSON, with ${ENV} expansion and source positions),
+// defaults, validation and JSON Schema.
+//
+// Struct tags drive everything: `yaml` names the key, `doc` documents it (and
+// feeds the JSON Schema), `enum` lists the allowed values and `secret` marks
+// values that must be redacted wherever configuration is shown.
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Config is one parsed configuration document. A *Config held by a runtime
+// snapshot is never mutated.
+type Config struct {
+	Version  string           `yaml:"version" doc:"Schema version of this document. Only \"1\" exists; optional."`
+	Name     string           `yaml:"name" doc:"A name for this deployment, shown in /health and logs."`
+	LLMs     map[string]LLM   `yaml:"llms" doc:"Language model clients, by name."`
+	Agents   map[string]Agent `yaml:"agents" doc:"Agents, by name. The name is the URL path segment in /v1/agents/{name}."`
+	Tools    map[string]Tool  `yaml:"tools" doc:"Tools agents may call, by name."`
+	Server   Server           `yaml:"server" doc:"HTTP listener settings."`
+	Database Database         `yaml:"database" doc:"Where sessions and messages are stored."`
+	Logger   Logger           `yaml:"logger" doc:"Log level and format; both apply live."`
+}
+
+// LLM configures one model client.
+type LLM struct {
+	Provider    string   `yaml:"provider" enum:"openai,anthropic,echo" doc:"openai (Chat Completions, any OpenAI-compatible server via base_url), anthropic (Messages API) or echo (offline, for trying things out and for tests)."`
+	Model       string   `yaml:"model" doc:"Model name sent to the provider. Required for openai and anthropic."`
+	APIKey      string   `yaml:"api_key" secret:"true" doc:"API key. Usually ${OPENAI_API_KEY} or ${ANTHROPIC_API_KEY}."`
+	BaseURL     string   `yaml:"base_url" doc:"Override the provider's API base URL (Ollama, vLLM, LM Studio, proxies)."`
+	Temperature *float64 `yaml:"temperature" doc:"Sampling temperature, 0 to 2."`
+	MaxTokens   int      `yaml:"max_tokens" doc:"Maximum tokens in one completion. Default 4096 for anthropic, provider default for openai."`
+	Timeout     Duration `yaml:"timeout" doc:"Timeout of one request attempt. Default 120s."`
+	MaxRetries  *int     `yaml:"max_retries" doc:"Retries on 408/409/429/5xx and connection errors, with exponential backoff. Default 2."`
+}
+
+// Agent configures one agent.
+type Agent struct {
+	LLM           string   `yaml:"llm" doc:"Name of the LLM in llms that this agent uses."`
+	Instruction   string   `yaml:"instruction" doc:"System prompt."`
+	Description   string   `yaml:"description" doc:"Shown in /v1/agents."`
+	Tools         []string `yaml:"tools" doc:"Names of tools in tools that this agent may call."`
+	MaxIterations int      `yaml:"max_iterations" doc:"Maximum LLM calls in one turn (each tool round is one). Default 10."`
+}
+
+// Tool configures one tool. Fields are grouped by type; a field of the other
+// type is a validation error.
+type Tool struct {
+	Type        string `yaml:"type" enum:"command,http" doc:"command runs a program; http calls a URL."`
+	Description string `yaml:"description" doc:"What the tool does, shown to the LLM."`
+
+	AllowedCommands []string `yaml:"allowed_commands" doc:"command: programs the LLM may run (argv[0], matched exactly). Required."`
+	WorkingDir      string   `yaml:"working_dir" doc:"command: working directory. Default: the server's."`
+	Shell           bool     `yaml:"shell" doc:"command: run through /bin/sh -c. Off by default; the allowlist then applies to the first word only."`
+
+	Method  string            `yaml:"method" enum:"GET,POST,PUT,PATCH,DELETE" doc:"http: request method. Default GET."`
+	URL     string            `yaml:"url" doc:"http: URL template; {name} placeholders become required string parameters, URL-escaped."`
+	Headers map[string]string `yaml:"headers" secret:"values" doc:"http: request headers (values are redacted when shown)."`
+
+	Timeout        Duration `yaml:"timeout" doc:"Maximum run time of one call. Default 30s."`
+	MaxOutputBytes int      `yaml:"max_output_bytes" doc:"Output beyond this many bytes is cut. Default 65536."`
+}
+
+// Server configures the HTTP listener.
+type Server struct {
+	Host            string   `yaml:"host" doc:"Listen address. Default 127.0.0.1."`
+	Port            *int     `yaml:"port" doc:"Listen port, 0 for any free port. Default 8080."`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout" doc:"How long shutdown waits for in-flight requests. Default 30s."`
+	MaxBodyBytes    int64    `yaml:"max_body_bytes" doc:"Largest accepted request body. Default 1048576."`
+}
+
+// Database configures the store.
+type Database struct {
+	URL string `yaml:"url" secret:"password" doc:"sqlite://PATH. Default sqlite://.hector/hector.db; the --database flag overrides it."`
+}
+
+// Logger configures logging.
+type Logger struct {
+	Level  string `yaml:"level" enum:"debug,info,warn,error" doc:"Default info."`
+	Format string `yaml:"format" enum:"text,json" doc:"Default text."`
+}
+
+// Defaults used when a key is absent.
+const (
+	DefaultHost            = "127.0.0.1"
+	DefaultPort            = 8080
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultMaxBodyBytes    = 1 << 20
+	DefaultMaxIterations   = 10
+	DefaultToolTimeout     = 30 * time.Second
+	DefaultToolOutputBytes = 64 << 10
+	DefaultLLMTimeout      = 120 * time.Second
+	DefaultLLMRetries      = 2
+	DefaultDatabaseURL     = "sqlite://.hector/hector.db"
+)
+
+// Duration is a time.Duration written as a Go duration string ("30s", "1m30s").
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalJSON writes the duration as a string such as "30s".
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ListenPort returns the configured port or the default.
+func (s Server) ListenPort() int {
+	if s.Port == nil {
+		return DefaultPort
+	}
+	return *s.Port
+}
+
+// Addr returns host:port for net.Listen.
+func (s Server) Addr() string {
+	return fmt.Sprintf("%s:%d", s.Host, s.ListenPort())
+}

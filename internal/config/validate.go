@@ -1,0 +1,312 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+var entityName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// URLParams lists the {name} placeholders of an http tool URL template.
+var urlParam = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+func reflectValue(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }
+
+type validator struct {
+	pos  Positions
+	errs Errors
+}
+
+// at returns the position of path, or of its nearest written ancestor.
+func (v *validator) at(path string) Pos {
+	for p := path; p != ""; p = parentPath(p) {
+		if pos, ok := v.pos[p]; ok {
+			return pos
+		}
+	}
+	return Pos{}
+}
+
+func parentPath(p string) string {
+	i := strings.LastIndexAny(p, ".[")
+	if i < 0 {
+		return ""
+	}
+	return p[:i]
+}
+
+func (v *validator) fail(path, format string, args ...any) {
+	pos := v.at(path)
+	v.errs = append(v.errs, Error{Path: path, Line: pos.Line, Column: pos.Col, Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) oneOf(path, val string, allowed ...string) {
+	if val == "" {
+		return
+	}
+	for _, a := range allowed {
+		if val == a {
+			return
+		}
+	}
+	msg := fmt.Sprintf("must be one of %s, got %q", strings.Join(allowed, ", "), val)
+	if s := suggest(val, allowed); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	v.fail(path, "%s", msg)
+}
+
+// ref checks that name is a key of known, suggesting the closest key.
+func (v *validator) ref(path, kind, name string, known []string) {
+	for _, k := range known {
+		if k == name {
+			return
+		}
+	}
+	msg := fmt.Sprintf("unknown %s %q", kind, name)
+	if s := suggest(name, known); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	} else if len(known) > 0 {
+		msg += fmt.Sprintf(" (defined: %s)", strings.Join(known, ", "))
+	} else {
+		msg += fmt.Sprintf(" (no %ss are defined)", kind)
+	}
+	v.fail(path, "%s", msg)
+}
+
+func sortedKeys[T any](m map[string]T) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// validate checks semantic rules on a decoded (not yet defaulted) config.
+func validate(c *Config, pos Positions) Errors {
+	v := &validator{pos: pos}
+	if c.Version != "" && c.Version != "1" {
+		v.fail("version", "unsupported version %q: only \"1\" exists", c.Version)
+	}
+	if len(c.Agents) == 0 {
+		v.fail("agents", "at least one agent is required")
+	}
+	llmNames, toolNames := sortedKeys(c.LLMs), sortedKeys(c.Tools)
+	for _, name := range llmNames {
+		v.llm(childPath("llms", name), name, c.LLMs[name])
+	}
+	for _, name := range toolNames {
+		v.tool(childPath("tools", name), name, c.Tools[name])
+	}
+	for _, name := range sortedKeys(c.Agents) {
+		p := childPath("agents", name)
+		a := c.Agents[name]
+		v.name(p, name)
+		if a.LLM == "" {
+			v.fail(p+".llm", "required: the name of an LLM in llms")
+		} else {
+			v.ref(p+".llm", "llm", a.LLM, llmNames)
+		}
+		seen := map[string]bool{}
+		for i, t := range a.Tools {
+			tp := fmt.Sprintf("%s.tools[%d]", p, i)
+			if seen[t] {
+				v.fail(tp, "tool %q is listed twice", t)
+			}
+			seen[t] = true
+			v.ref(tp, "tool", t, toolNames)
+		}
+		if a.MaxIterations < 0 || a.MaxIterations > 1000 {
+			v.fail(p+".max_iterations", "must be between 1 and 1000, got %d", a.MaxIterations)
+		}
+	}
+	v.server(c.Server)
+	if u := c.Database.URL; u != "" && !strings.HasPrefix(u, "sqlite://") {
+		v.fail("database.url", "unsupported database URL %q: use sqlite://PATH", redactURL(u))
+	} else if u == "sqlite://" {
+		v.fail("database.url", "sqlite:// needs a path, like sqlite://.hector/hector.db")
+	}
+	v.oneOf("logger.level", c.Logger.Level, "debug", "info", "warn", "error")
+	v.oneOf("logger.format", c.Logger.Format, "text", "json")
+	return v.errs
+}
+
+func (v *validator) name(path, name string) {
+	if !entityName.MatchString(name) {
+		v.fail(path, "invalid name %q: use letters, digits, '_', '-' or '.', starting with a letter or digit, at most 64 characters", name)
+	}
+}
+
+func (v *validator) llm(p, name string, l LLM) {
+	v.name(p, name)
+	switch l.Provider {
+	case "":
+		v.fail(p+".provider", "required: one of openai, anthropic, echo")
+	case "openai", "anthropic":
+		if l.Model == "" {
+			v.fail(p+".model", "required for provider %s", l.Provider)
+		}
+		if l.APIKey == "" && l.BaseURL == "" {
+			v.fail(p+".api_key", "required for provider %s unless base_url points at a server that needs none", l.Provider)
+		}
+	default:
+		v.oneOf(p+".provider", l.Provider, "openai", "anthropic", "echo")
+	}
+	if l.BaseURL != "" {
+		if u, err := url.Parse(l.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.fail(p+".base_url", "must be an http or https URL, got %q", l.BaseURL)
+		}
+	}
+	if t := l.Temperature; t != nil && (*t < 0 || *t > 2) {
+		v.fail(p+".temperature", "must be between 0 and 2, got %g", *t)
+	}
+	if l.MaxTokens < 0 {
+		v.fail(p+".max_tokens", "must not be negative")
+	}
+	if r := l.MaxRetries; r != nil && (*r < 0 || *r > 10) {
+		v.fail(p+".max_retries", "must be between 0 and 10, got %d", *r)
+	}
+}
+
+func (v *validator) tool(p, name string, t Tool) {
+	v.name(p, name)
+	wrongType := func(field string, set bool, want string) {
+		if set {
+			v.fail(p+"."+field, "only valid for tools of type %s", want)
+		}
+	}
+	switch t.Type {
+	case "command":
+		if len(t.AllowedCommands) == 0 {
+			v.fail(p+".allowed_commands", "required: list the programs this tool may run")
+		}
+		for i, c := range t.AllowedCommands {
+			if strings.TrimSpace(c) == "" || strings.ContainsAny(c, " \t") {
+				v.fail(fmt.Sprintf("%s.allowed_commands[%d]", p, i), "must be a program name or path without spaces, got %q", c)
+			}
+		}
+		wrongType("method", t.Method != "", "http")
+		wrongType("url", t.URL != "", "http")
+		wrongType("headers", len(t.Headers) > 0, "http")
+	case "http":
+		if t.URL == "" {
+			v.fail(p+".url", "required for tools of type http")
+		} else {
+			probe := urlParam.ReplaceAllString(t.URL, "x")
+			if u, err := url.Parse(probe); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				v.fail(p+".url", "must be an http or https URL template, got %q", t.URL)
+			}
+		}
+		v.oneOf(p+".method", t.Method, "GET", "POST", "PUT", "PATCH", "DELETE")
+		wrongType("allowed_commands", len(t.AllowedCommands) > 0, "command")
+		wrongType("working_dir", t.WorkingDir != "", "command")
+		wrongType("shell", t.Shell, "command")
+	case "":
+		v.fail(p+".type", "required: command or http")
+	default:
+		v.oneOf(p+".type", t.Type, "command", "http")
+	}
+	if t.MaxOutputBytes < 0 {
+		v.fail(p+".max_output_bytes", "must not be negative")
+	}
+}
+
+func (v *validator) server(s Server) {
+	if s.Port != nil && (*s.Port < 0 || *s.Port > 65535) {
+		v.fail("server.port", "must be between 0 and 65535, got %d", *s.Port)
+	}
+	if s.MaxBodyBytes < 0 {
+		v.fail("server.max_body_bytes", "must not be negative")
+	}
+	if strings.ContainsAny(s.Host, " /:") && !strings.HasPrefix(s.Host, "[") {
+		v.fail("server.host", "must be a host name or IP address, got %q", s.Host)
+	}
+}
+
+// applyDefaults fills absent values. It runs only on a valid config.
+func applyDefaults(c *Config) {
+	if c.Version == "" {
+		c.Version = "1"
+	}
+	for name, l := range c.LLMs {
+		if l.Timeout == 0 {
+			l.Timeout = Duration(DefaultLLMTimeout)
+		}
+		if l.MaxRetries == nil {
+			r := DefaultLLMRetries
+			l.MaxRetries = &r
+		}
+		if l.Provider == "anthropic" && l.MaxTokens == 0 {
+			l.MaxTokens = 4096
+		}
+		c.LLMs[name] = l
+	}
+	for name, a := range c.Agents {
+		if a.MaxIterations == 0 {
+			a.MaxIterations = DefaultMaxIterations
+		}
+		c.Agents[name] = a
+	}
+	for name, t := range c.Tools {
+		if t.Timeout == 0 {
+			t.Timeout = Duration(DefaultToolTimeout)
+		}
+		if t.MaxOutputBytes == 0 {
+			t.MaxOutputBytes = DefaultToolOutputBytes
+		}
+		if t.Type == "http" && t.Method == "" {
+			t.Method = "GET"
+		}
+		c.Tools[name] = t
+	}
+	if c.Server.Host == "" {
+		c.Server.Host = DefaultHost
+	}
+	if c.Server.Port == nil {
+		p := DefaultPort
+		c.Server.Port = &p
+	}
+	if c.Server.ShutdownTimeout == 0 {
+		c.Server.ShutdownTimeout = Duration(DefaultShutdownTimeout)
+	}
+	if c.Server.MaxBodyBytes == 0 {
+		c.Server.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.Logger.Level == "" {
+		c.Logger.Level = "info"
+	}
+	if c.Logger.Format == "" {
+		c.Logger.Format = "text"
+	}
+}
+
+// redactURL hides the password of a URL.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+	}
+	return u.String()
+}
+
+// URLParams returns the placeholder names of an http tool URL template, in
+// order of first appearance.
+func URLParams(tmpl string) []string {
+	var names []string
+	seen := map[string]bool{}
+	for _, m := range urlParam.FindAllStringSubmatch(tmpl, -1) {
+		if !seen[m[1]] {
+			seen[m[1]] = true
+			names = append(names, m[1])
+		}
+	}
+	return names
+}
