@@ -189,11 +189,11 @@ func TestAllErrorsReportedAtOnce(t *testing.T) {
 func TestExpandEnv(t *testing.T) {
 	e := env(map[string]string{"A": "1", "EMPTY": ""})
 	for in, want := range map[string]string{
-		"x${A}y":         "x1y",
-		"${EMPTY:-d}":    "d",
-		"${UNSET:-}":     "",
-		"$${A}":          "${A}",
-		"a $ b":          "a $ b",
+		"x${A}y":          "x1y",
+		"${EMPTY:-d}":     "d",
+		"${UNSET:-}":      "",
+		"$${A}":           "${A}",
+		"a $ b":           "a $ b",
 		"${A}${A:-z}${A}": "111",
 	} {
 		got, err := expandEnv(in, e)
