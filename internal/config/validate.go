@@ -11,7 +11,7 @@ import (
 
 var entityName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
-// URLParams lists the {name} placeholders of an http tool URL template.
+// urlParam matches the {name} placeholders of an http tool URL template.
 var urlParam = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 func reflectValue(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }
@@ -310,3 +310,7 @@ func URLParams(tmpl string) []string {
 	}
 	return names
 }
+
+// URLParamIndex returns, for each placeholder of tmpl, the submatch indexes
+// [start, end, nameStart, nameEnd].
+func URLParamIndex(tmpl string) [][]int { return urlParam.FindAllStringSubmatchIndex(tmpl, -1) }
