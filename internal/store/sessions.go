@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hector-run/hector/internal/llm"
+)
+
+// Session is a conversation with one agent.
+type Session struct {
+	ID        string    `json:"id"`
+	Agent     string    `json:"agent"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// StoredMessage is a message with its place in the session.
+type StoredMessage struct {
+	Seq           int       `json:"seq"`
+	ConfigVersion int64     `json:"config_version"`
+	CreatedAt     time.Time `json:"created_at"`
+	llm.Message
+}
+
+// Session returns the session id, or ErrNotFound.
+func (s *Store) Session(ctx context.Context, id string) (*Session, error) {
+	var out Session
+	var created, updated string
+	err := s.db.QueryRowContext(ctx, `SELECT id, agent, created_at, updated_at FROM sessions WHERE id = ?`, id).
+		Scan(&out.ID, &out.Agent, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load session %s: %w", id, err)
+	}
+	out.CreatedAt, out.UpdatedAt = parseTime(created), parseTime(updated)
+	return &out, nil
+}
+
+// Messages returns a session's messages in order (none for an unknown session).
+func (s *Store) Messages(ctx context.Context, sessionID string) ([]StoredMessage, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, role, content, tool_calls, tool_call_id, name, is_error, config_version, created_at
+		FROM messages WHERE session_id = ? ORDER BY seq`, sessionID)
+	if err != nil {
+		return nil, fmt.Errorf("load messages of %s: %w", sessionID, err)
+	}
+	defer rows.Close()
+	var out []StoredMessage
+	for rows.Next() {
+		var m StoredMessage
+		var role, created string
+		var calls sql.NullString
+		if err := rows.Scan(&m.Seq, &role, &m.Content, &calls, &m.ToolCallID, &m.Name, &m.IsError, &m.ConfigVersion, &created); err != nil {
+			return nil, err
+		}
+		m.Role, m.CreatedAt = llm.Role(role), parseTime(created)
+		if calls.Valid {
+			if err := json.Unmarshal([]byte(calls.String), &m.ToolCalls); err != nil {
+				return nil, fmt.Errorf("message %d of %s: bad tool_calls: %w", m.Seq, sessionID, err)
+			}
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// History returns a session's conversation as model messages.
+func (s *Store) History(ctx context.Context, sessionID string) ([]llm.Message, error) {
+	stored, err := s.Messages(ctx, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]llm.Message, len(stored))
+	for i, m := range stored {
+		msgs[i] = m.Message
+	}
+	return msgs, nil
+}
+
+// AppendTurn atomically appends msgs to a session, creating the session for
+// agent if it does not exist. configVersion records which configuration
+// produced the messages.
+func (s *Store) AppendTurn(ctx context.Context, sessionID, agent string, configVersion int64, msgs []llm.Message) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("append to %s: %w", sessionID, err)
+	}
+	defer tx.Rollback()
+	ts := now()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, agent, created_at, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at`, sessionID, agent, ts, ts); err != nil {
+		return fmt.Errorf("append to %s: %w", sessionID, err)
+	}
+	var seq int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM messages WHERE session_id = ?`, sessionID).Scan(&seq); err != nil {
+		return fmt.Errorf("append to %s: %w", sessionID, err)
+	}
+	for _, m := range msgs {
+		seq++
+		var calls any
+		if len(m.ToolCalls) > 0 {
+			b, err := json.Marshal(m.ToolCalls)
+			if err != nil {
+				return err
+			}
+			calls = string(b)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO messages (session_id, seq, role, content, tool_calls, tool_call_id, name, is_error, config_version, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sessionID, seq, string(m.Role), m.Content, calls, m.ToolCallID, m.Name, m.IsError, configVersion, ts); err != nil {
+			return fmt.Errorf("append to %s: %w", sessionID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("append to %s: %w", sessionID, err)
+	}
+	return nil
+}

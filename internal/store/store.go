@@ -1,0 +1,127 @@
+// Package store persists sessions and their messages. State lives here and
+// never in a configuration snapshot, so a reload loses nothing.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // pure-Go driver: the binary builds with CGO_ENABLED=0
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// ErrNotFound is returned when a requested row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store is a database handle. It is safe for concurrent use.
+type Store struct {
+	db  *sql.DB
+	url string
+}
+
+// Open connects to url (sqlite://PATH), creating the file and its directory
+// when absent, and applies pending migrations. On error nothing stays open.
+func Open(ctx context.Context, rawURL string) (*Store, error) {
+	path, ok := strings.CutPrefix(rawURL, "sqlite://")
+	if !ok || path == "" {
+		return nil, fmt.Errorf("database %q: only sqlite://PATH is supported", rawURL)
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("database: create %s: %w", dir, err)
+		}
+	}
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate") // writers queue on busy_timeout instead of failing on upgrade
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("database: open %s: %w", path, err)
+	}
+	s := &Store{db: db, url: rawURL}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// URL returns the URL the store was opened with.
+func (s *Store) URL() string { return s.url }
+
+// Close closes the database. Calls in flight finish first.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// migrate applies, in order and each in its own transaction, every embedded
+// migration not yet recorded in schema_migrations.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("database: migrations table: %w", err)
+	}
+	files, err := fs.Glob(migrations, "migrations/sqlite/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		version, err := strconv.Atoi(strings.SplitN(filepath.Base(f), "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: name must start with a number", f)
+		}
+		if err := s.applyMigration(ctx, f, version); err != nil {
+			return fmt.Errorf("database: migration %s: %w", filepath.Base(f), err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) applyMigration(ctx context.Context, file string, version int) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	body, err := migrations.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, now()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}
