@@ -1,0 +1,97 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/llm"
+	"github.com/hector-run/hector/internal/llm/llmtest"
+	"github.com/hector-run/hector/internal/tool"
+)
+
+type fnTool struct {
+	fn func(map[string]any) (string, error)
+}
+
+func (f fnTool) Spec() llm.ToolSpec {
+	return llm.ToolSpec{Name: "fn", Parameters: map[string]any{"type": "object", "properties": map[string]any{}}}
+}
+func (f fnTool) Call(_ context.Context, a map[string]any) (string, error) { return f.fn(a) }
+
+func openAIAgent(t *testing.T, maxIter int, tools map[string]tool.Tool) (*Agent, *llmtest.Server) {
+	srv := llmtest.NewOpenAI(t)
+	retries := 0
+	c, err := llm.New(config.LLM{Provider: "openai", Model: "m", BaseURL: srv.URL + "/v1", MaxRetries: &retries, Timeout: config.Duration(5e9)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for n := range tools {
+		names = append(names, n)
+	}
+	return New("a", "", "sys", maxIter, c, names, tools), srv
+}
+
+func TestTurnRunsToolsAndReturnsErrorsToTheModel(t *testing.T) {
+	calls := 0
+	a, srv := openAIAgent(t, 5, map[string]tool.Tool{
+		"ok":   fnTool{func(m map[string]any) (string, error) { calls++; return "v=" + m["v"].(string), nil }},
+		"fail": fnTool{func(map[string]any) (string, error) { return "", errors.New("disk on fire") }},
+		"boom": fnTool{func(map[string]any) (string, error) { panic("bug") }},
+	})
+	srv.Push(
+		llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "1", Name: "ok", Args: `{"v":"x"}`}, {ID: "2", Name: "fail", Args: `{}`}}},
+		llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "3", Name: "nope", Args: `{}`}, {ID: "4", Name: "boom", Args: `{}`}, {ID: "5", Name: "ok", Args: `not json`}}},
+		llmtest.Reply{Text: "done"},
+	)
+	var events []string
+	res, err := a.Run(context.Background(), []llm.Message{{Role: llm.RoleUser, Content: "earlier"}, {Role: llm.RoleAssistant, Content: "yes"}}, "go",
+		func(e Event) { events = append(events, e.Type) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Reply != "done" || res.Iterations != 3 || res.StopReason != StopAnswer || calls != 1 {
+		t.Fatalf("%+v calls=%d", res, calls)
+	}
+	// user, assistant(2 calls), 2 results, assistant(3 calls), 3 results, final
+	if len(res.Messages) != 9 {
+		t.Fatalf("%d messages", len(res.Messages))
+	}
+	want := map[string]string{"1": "v=x", "2": "error: disk on fire", "3": `error: unknown tool "nope"`, "4": "error: tool boom panicked: bug"}
+	for _, m := range res.Messages {
+		if w, ok := want[m.ToolCallID]; ok && m.Role == llm.RoleTool && m.Content != w {
+			t.Errorf("result of %s = %q, want %q", m.ToolCallID, m.Content, w)
+		}
+		if m.ToolCallID == "5" && !strings.Contains(m.Content, "not a JSON object") {
+			t.Errorf("bad arguments result %q", m.Content)
+		}
+	}
+	if reqs := srv.Requests(); reqs[0].NumMessage != 4 || reqs[0].System != "sys" { // system + 2 history + user
+		t.Fatalf("first request %+v", reqs[0])
+	}
+	if strings.Join(events, ",") != "tool_call,tool_result,tool_call,tool_result,tool_call,tool_result,tool_call,tool_result,tool_call,tool_result,text" {
+		t.Fatalf("events %v", events)
+	}
+}
+
+func TestTurnStopsAtMaxIterations(t *testing.T) {
+	a, srv := openAIAgent(t, 2, map[string]tool.Tool{"ok": fnTool{func(map[string]any) (string, error) { return "", nil }}})
+	srv.Respond = func(llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{ToolCalls: []llmtest.ToolCall{{Name: "ok", Args: `{}`}}}
+	}
+	res, err := a.Run(context.Background(), nil, "loop", nil)
+	if err != nil || res.StopReason != StopMaxIterations || res.Iterations != 2 || len(srv.Requests()) != 2 {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+func TestTurnFailsOnModelError(t *testing.T) {
+	a, srv := openAIAgent(t, 2, nil)
+	srv.Push(llmtest.Reply{Status: 400})
+	if _, err := a.Run(context.Background(), nil, "x", nil); err == nil {
+		t.Fatal("want error")
+	}
+}

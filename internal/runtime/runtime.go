@@ -1,0 +1,199 @@
+// Package runtime holds the live configuration as immutable snapshots.
+//
+// A Snapshot is everything a request needs — built agents, LLM clients and
+// tools — for one configuration version. Readers Acquire the current snapshot
+// once per unit of work and release it when done; only the reconciler calls
+// Commit. Resources a new snapshot no longer uses are closed when the last
+// reader of the old snapshot releases it, never earlier.
+package runtime
+
+import (
+	"fmt"
+	"io"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hector-run/hector/internal/agent"
+	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/llm"
+	"github.com/hector-run/hector/internal/tool"
+)
+
+// Snapshot is one applied configuration with its built objects. It is never
+// mutated after Commit; the exported fields may be read freely.
+type Snapshot struct {
+	Version   int64
+	Hash      string
+	Source    string
+	AppliedAt time.Time
+	Config    *config.Config
+	Agents    map[string]*agent.Agent
+	LLMs      map[string]llm.Client
+	Tools     map[string]tool.Tool
+
+	handles map[string]*shared // LLM clients by name, with their cross-snapshot refcount
+
+	refs    atomic.Int64 // readers plus one for being current; 0 = drained
+	held    []*shared    // resources this snapshot holds one reference to
+	drained chan struct{}
+}
+
+// shared is a resource held by one or more snapshots. It is closed when the
+// last snapshot holding it drains, so a client reused across reloads lives
+// exactly as long as some snapshot may still use it.
+type shared struct {
+	c    io.Closer
+	refs atomic.Int32
+}
+
+func (s *Snapshot) hold(h *shared) {
+	h.refs.Add(1)
+	s.held = append(s.held, h)
+}
+
+// drop releases the snapshot's hold on its resources.
+func (s *Snapshot) drop() {
+	for _, h := range s.held {
+		if h.refs.Add(-1) == 0 {
+			_ = h.c.Close()
+		}
+	}
+}
+
+// Drained is closed once the snapshot is no longer current and its last
+// reader has released it (its retired resources are closed by then).
+func (s *Snapshot) Drained() <-chan struct{} { return s.drained }
+
+func (s *Snapshot) tryRef() bool {
+	for {
+		n := s.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if s.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (s *Snapshot) release() {
+	switch n := s.refs.Add(-1); {
+	case n == 0:
+		s.drop()
+		close(s.drained)
+	case n < 0:
+		panic("runtime: snapshot released more often than acquired")
+	}
+}
+
+// Build constructs a candidate snapshot for cfg (validated and defaulted).
+// LLM clients and tools whose configuration equals their counterpart in prev
+// (which may be nil) are reused, not rebuilt, so their connections survive
+// the reload. Build changes nothing that is running: on error it closes the
+// clients it created and returns; on success the caller owns the candidate
+// and must either Commit it or Discard it.
+func Build(cfg *config.Config, prev *Snapshot) (*Snapshot, error) {
+	s := &Snapshot{Config: cfg, Agents: map[string]*agent.Agent{}, LLMs: map[string]llm.Client{},
+		Tools: map[string]tool.Tool{}, drained: make(chan struct{}), handles: map[string]*shared{}}
+	s.refs.Store(1)
+	for name, lc := range cfg.LLMs {
+		if prev != nil {
+			if old, ok := prev.Config.LLMs[name]; ok && reflect.DeepEqual(old, lc) {
+				h := prev.handles[name]
+				s.hold(h)
+				s.handles[name], s.LLMs[name] = h, prev.LLMs[name]
+				continue
+			}
+		}
+		c, err := newLLM(lc)
+		if err != nil {
+			s.Discard()
+			return nil, fmt.Errorf("llms.%s: %w", name, err)
+		}
+		h := &shared{c: c}
+		s.hold(h)
+		s.handles[name], s.LLMs[name] = h, c
+	}
+	for name, tc := range cfg.Tools {
+		if prev != nil {
+			if old, ok := prev.Config.Tools[name]; ok && reflect.DeepEqual(old, tc) {
+				s.Tools[name] = prev.Tools[name]
+				continue
+			}
+		}
+		t, err := tool.New(name, tc)
+		if err != nil {
+			s.Discard()
+			return nil, fmt.Errorf("tools.%s: %w", name, err)
+		}
+		s.Tools[name] = t
+	}
+	for name, ac := range cfg.Agents {
+		s.Agents[name] = agent.New(name, ac.Description, ac.Instruction, ac.MaxIterations, s.LLMs[ac.LLM], ac.Tools, s.Tools)
+	}
+	return s, nil
+}
+
+// Discard abandons an uncommitted candidate, closing the clients that no
+// other snapshot holds.
+func (s *Snapshot) Discard() { s.drop() }
+
+// Runtime holds the current snapshot.
+type Runtime struct {
+	mu  sync.Mutex // serialises Commit: one writer
+	cur atomic.Pointer[Snapshot]
+}
+
+// Acquire returns the current snapshot and a release function that must be
+// called exactly once when the unit of work ends. It returns nil and a no-op
+// before the first Commit. Acquire never blocks.
+func (r *Runtime) Acquire() (*Snapshot, func()) {
+	for {
+		s := r.cur.Load()
+		if s == nil {
+			return nil, func() {}
+		}
+		if s.tryRef() {
+			var once sync.Once
+			return s, func() { once.Do(s.release) }
+		}
+		// s drained between Load and tryRef: a newer one is current; retry.
+	}
+}
+
+// Current returns the current snapshot without holding it. Use it only for
+// reading plain fields (version, hash); use Acquire to call into agents.
+func (r *Runtime) Current() *Snapshot { return r.cur.Load() }
+
+// Commit makes next current with version previous+1 and returns the snapshot
+// it replaced (nil for the first). The replaced snapshot drains when its last
+// reader releases it; resources no other snapshot holds are closed then.
+func (r *Runtime) Commit(next *Snapshot, hash, source string) *Snapshot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prev := r.cur.Load()
+	next.Version, next.Hash, next.Source, next.AppliedAt = 1, hash, source, time.Now()
+	if prev != nil {
+		next.Version = prev.Version + 1
+	}
+	r.cur.Store(next)
+	if prev != nil {
+		prev.release() // drop the current-reference; readers may still hold it
+	}
+	return prev
+}
+
+// Close retires the current snapshot: its resources close once in-flight
+// readers release it. Acquire returns nil afterwards.
+func (r *Runtime) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.cur.Swap(nil); s != nil {
+		s.release()
+	}
+}
+
+// newLLM builds LLM clients; tests replace it to observe Close.
+var newLLM = llm.New

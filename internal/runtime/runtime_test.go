@@ -1,0 +1,141 @@
+package runtime
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/llm"
+)
+
+// countingLLM records Close and fails loudly if used after it.
+type countingLLM struct {
+	llm.Echo
+	closed atomic.Bool
+	t      *testing.T
+}
+
+func (c *countingLLM) Generate(ctx context.Context, r llm.Request, f func(string)) (*llm.Response, error) {
+	if c.closed.Load() {
+		c.t.Error("client used after Close")
+	}
+	return c.Echo.Generate(ctx, r, f)
+}
+func (c *countingLLM) Close() error { c.closed.Store(true); return nil }
+
+func withCountingLLMs(t *testing.T) {
+	orig := newLLM
+	newLLM = func(config.LLM) (llm.Client, error) { return &countingLLM{t: t}, nil }
+	t.Cleanup(func() { newLLM = orig })
+}
+
+func parse(t *testing.T, src string) *config.Config {
+	t.Helper()
+	doc, errs := config.Parse([]byte(src), func(string) (string, bool) { return "", false })
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	return doc.Config
+}
+
+const cfgA = `llms: {a: {provider: echo}, b: {provider: echo, model: one}}
+agents: {x: {llm: a}, y: {llm: b}}`
+
+func TestBuildReusesUnchangedClients(t *testing.T) {
+	withCountingLLMs(t)
+	s1, err := Build(parse(t, cfgA), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Build(parse(t, `llms: {a: {provider: echo}, b: {provider: echo, model: two}}
+agents: {x: {llm: a, instruction: new}, y: {llm: b}}`), s1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s1.LLMs["a"] != s2.LLMs["a"] {
+		t.Error("unchanged llm a was rebuilt")
+	}
+	if s1.LLMs["b"] == s2.LLMs["b"] {
+		t.Error("changed llm b was reused")
+	}
+	if s2.Agents["x"].LLM != s2.LLMs["a"] || s2.Agents["x"].Instruction != "new" {
+		t.Error("agent not wired to the snapshot's client")
+	}
+}
+
+func TestRetiredClientClosesAfterLastReaderAndLastHolder(t *testing.T) {
+	withCountingLLMs(t)
+	var rt Runtime
+	a, _ := Build(parse(t, cfgA), nil)
+	rt.Commit(a, "h1", "test")
+	held, release := rt.Acquire() // a slow request on snapshot A
+	clientA := held.LLMs["a"].(*countingLLM)
+
+	b, _ := Build(parse(t, cfgA+"\nname: b"), rt.Current()) // B shares both clients
+	rt.Commit(b, "h2", "test")
+	c, _ := Build(parse(t, `llms: {z: {provider: echo}}
+agents: {x: {llm: z}}`), rt.Current()) // C drops them
+	rt.Commit(c, "h3", "test")
+	<-b.Drained() // B had no readers
+	if clientA.closed.Load() {
+		t.Fatal("client closed while a reader of snapshot A still holds it")
+	}
+	if _, err := held.Agents["x"].Run(context.Background(), nil, "hi", nil); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	<-a.Drained()
+	if !clientA.closed.Load() {
+		t.Fatal("retired client not closed after its last holder drained")
+	}
+	if c.Version != 3 || rt.Current() != c {
+		t.Fatalf("version %d", c.Version)
+	}
+}
+
+func TestAcquireDuringCommitsUnderRace(t *testing.T) {
+	withCountingLLMs(t)
+	var rt Runtime
+	s, _ := Build(parse(t, cfgA), nil)
+	rt.Commit(s, "h", "test")
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				snap, release := rt.Acquire()
+				if _, err := snap.Agents["y"].Run(context.Background(), nil, "hi", nil); err != nil {
+					t.Error(err)
+				}
+				release()
+			}
+		}()
+	}
+	for i := 0; i < 200; i++ {
+		src := cfgA
+		if i%2 == 0 {
+			src = `llms: {a: {provider: echo}, b: {provider: echo, model: other}}
+agents: {x: {llm: a}, y: {llm: b}}`
+		}
+		next, err := Build(parse(t, src), rt.Current())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt.Commit(next, "h", "test")
+	}
+	close(stop)
+	wg.Wait()
+	rt.Close()
+	if rt.Current() != nil {
+		t.Fatal("closed runtime still has a snapshot")
+	}
+}
