@@ -1,0 +1,79 @@
+package config
+
+import (
+	"reflect"
+	"sort"
+)
+
+// Change lists what a new configuration does to one kind of entity. For the
+// named collections (llms, agents, tools) the lists hold entity names; for
+// the sections (server, database, logger) Changed holds the keys that differ.
+type Change struct {
+	Added   []string `json:"added,omitempty"`
+	Removed []string `json:"removed,omitempty"`
+	Changed []string `json:"changed,omitempty"`
+}
+
+// Empty reports whether c changes nothing.
+func (c Change) Empty() bool { return len(c.Added)+len(c.Removed)+len(c.Changed) == 0 }
+
+// Plan is the per-kind difference between two configurations; kinds without
+// changes are absent.
+type Plan map[string]Change
+
+// Diff plans the move from old (nil at startup: everything is added) to new.
+func Diff(old, new *Config) Plan {
+	if old == nil {
+		old = &Config{}
+	}
+	p := Plan{}
+	add := func(kind string, c Change) {
+		if !c.Empty() {
+			p[kind] = c
+		}
+	}
+	add("llms", diffMap(old.LLMs, new.LLMs))
+	add("agents", diffMap(old.Agents, new.Agents))
+	add("tools", diffMap(old.Tools, new.Tools))
+	add("server", diffFields(old.Server, new.Server))
+	add("database", diffFields(old.Database, new.Database))
+	add("logger", diffFields(old.Logger, new.Logger))
+	if old.Name != new.Name {
+		add("name", Change{Changed: []string{"name"}})
+	}
+	return p
+}
+
+func diffMap[T any](old, new map[string]T) Change {
+	var c Change
+	for name, v := range new {
+		o, ok := old[name]
+		switch {
+		case !ok:
+			c.Added = append(c.Added, name)
+		case !reflect.DeepEqual(o, v):
+			c.Changed = append(c.Changed, name)
+		}
+	}
+	for name := range old {
+		if _, ok := new[name]; !ok {
+			c.Removed = append(c.Removed, name)
+		}
+	}
+	sort.Strings(c.Added)
+	sort.Strings(c.Removed)
+	sort.Strings(c.Changed)
+	return c
+}
+
+// diffFields lists the yaml keys of a section struct whose values differ.
+func diffFields(old, new any) Change {
+	var c Change
+	ov, nv := reflect.ValueOf(old), reflect.ValueOf(new)
+	for i := 0; i < ov.NumField(); i++ {
+		if !reflect.DeepEqual(ov.Field(i).Interface(), nv.Field(i).Interface()) {
+			c.Changed = append(c.Changed, ov.Type().Field(i).Tag.Get("yaml"))
+		}
+	}
+	return c
+}

@@ -1,0 +1,131 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// DefaultDebounce is how long File waits after the last file-system event
+// before reading, so that a save made of several writes is read once.
+const DefaultDebounce = 50 * time.Millisecond
+
+// File is a configuration file. Watch observes the directory holding it (and
+// the directory of its symlink target), not the file itself, so atomic-rename
+// saves, sed -i, in-place writes and Kubernetes ConfigMap "..data" symlink
+// swaps are all seen.
+type File struct {
+	Path     string
+	Debounce time.Duration
+}
+
+// Name implements Source.
+func (f *File) Name() string { return "file:" + f.Path }
+
+// Load implements Source.
+func (f *File) Load(context.Context) Revision {
+	data, err := os.ReadFile(f.Path)
+	if err != nil {
+		return Revision{Source: f.Name(), Err: fmt.Errorf("read %s: %w", f.Path, err)}
+	}
+	return NewRevision(f.Name(), data)
+}
+
+// Write replaces the file atomically (write a temporary file, then rename),
+// keeping the mode of the file it replaces.
+func (f *File) Write(data []byte) error {
+	mode := os.FileMode(0o600)
+	if st, err := os.Stat(f.Path); err == nil {
+		mode = st.Mode().Perm()
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(f.Path), ".hector-config-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), f.Path)
+}
+
+// Watch implements Source.
+func (f *File) Watch(ctx context.Context, notify func(Revision)) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", f.Path, err)
+	}
+	defer w.Close()
+	dir := filepath.Dir(f.Path)
+	if err := w.Add(dir); err != nil {
+		return fmt.Errorf("watch %s: %w", dir, err)
+	}
+	targetDir := ""
+	followTarget := func() { // also watch where a symlinked config really lives
+		real, err := filepath.EvalSymlinks(f.Path)
+		if err != nil {
+			return
+		}
+		d := filepath.Dir(real)
+		if d == targetDir || d == dir {
+			return
+		}
+		if targetDir != "" {
+			_ = w.Remove(targetDir)
+		}
+		if w.Add(d) == nil {
+			targetDir = d
+		}
+	}
+	followTarget()
+	// Re-read once now that the watch is in place: a change made between the
+	// caller's Load and this point would otherwise go unseen.
+	notify(f.Load(ctx))
+	debounce := f.Debounce
+	if debounce <= 0 {
+		debounce = DefaultDebounce
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case _, ok := <-w.Events:
+			if !ok {
+				return fmt.Errorf("watch %s: watcher closed", f.Path)
+			}
+			timer.Reset(debounce)
+		case err, ok := <-w.Errors:
+			if !ok {
+				return fmt.Errorf("watch %s: watcher closed", f.Path)
+			}
+			notify(Revision{Source: f.Name(), Err: fmt.Errorf("watch %s: %w", f.Path, err)})
+		case <-timer.C:
+			followTarget()
+			rev := f.Load(ctx)
+			if errors.Is(rev.Err, fs.ErrNotExist) {
+				continue // mid-swap or deleted: keep serving; a re-create is another event
+			}
+			notify(rev)
+		}
+	}
+}

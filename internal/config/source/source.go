@@ -1,0 +1,38 @@
+// Package source reads configuration documents from where they live and
+// watches them for changes. A source only fetches and watches; parsing,
+// validating and applying happen in the reconciler.
+package source
+
+import (
+	"context"
+
+	"github.com/hector-run/hector/internal/config"
+)
+
+// Revision is one read of a source: the raw document, its content hash and
+// where it came from. Err is set when the read failed; the running
+// configuration is then kept.
+type Revision struct {
+	Data   []byte
+	Hash   string
+	Source string
+	Err    error
+}
+
+// NewRevision fills Hash from data.
+func NewRevision(source string, data []byte) Revision {
+	return Revision{Data: data, Hash: config.Hash(data), Source: source}
+}
+
+// Source is where a configuration document lives.
+type Source interface {
+	// Name identifies the source in outcomes, logs and /health ("file:PATH").
+	Name() string
+	// Load reads the document now.
+	Load(ctx context.Context) Revision
+	// Watch calls notify with a fresh read once the watch is established and
+	// then each time the document may have changed, until ctx ends; it
+	// returns ctx's error or a setup failure. notify must not block; it may
+	// be called with unchanged content.
+	Watch(ctx context.Context, notify func(Revision)) error
+}
