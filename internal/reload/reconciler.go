@@ -13,6 +13,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,6 +116,17 @@ func (r *Reconciler) Start(ctx context.Context) (Outcome, error) {
 func (r *Reconciler) Run(ctx context.Context) {
 	r.init()
 	go r.watch(ctx)
+	r.loop(ctx)
+}
+
+// RunTriggersOnly is Run without watching the source: only Reload calls
+// (SIGHUP, API) apply changes.
+func (r *Reconciler) RunTriggersOnly(ctx context.Context) {
+	r.init()
+	r.loop(ctx)
+}
+
+func (r *Reconciler) loop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -268,8 +281,18 @@ func (r *Reconciler) record(out Outcome) {
 	attrs := []any{"result", out.Result, "version", out.Version, "trigger", out.Trigger, "source", out.Source, "elapsed_ms", out.ElapsedMS}
 	switch out.Result {
 	case Applied:
-		for kind, c := range out.Applied {
-			attrs = append(attrs, slog.Group(kind, "added", c.Added, "removed", c.Removed, "changed", c.Changed))
+		for _, kind := range sortedKinds(out.Applied) {
+			c := out.Applied[kind]
+			var g []any
+			for _, l := range []struct {
+				name  string
+				names []string
+			}{{"added", c.Added}, {"removed", c.Removed}, {"changed", c.Changed}} {
+				if len(l.names) > 0 {
+					g = append(g, l.name, strings.Join(l.names, ","))
+				}
+			}
+			attrs = append(attrs, slog.Group(kind, g...))
 		}
 		r.Log.Info("config reload", attrs...)
 		for _, w := range out.Warnings {
@@ -284,4 +307,13 @@ func (r *Reconciler) record(out Outcome) {
 	if r.OnOutcome != nil {
 		r.OnOutcome(out)
 	}
+}
+
+func sortedKinds(p config.Plan) []string {
+	kinds := make([]string, 0, len(p))
+	for k := range p {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	return kinds
 }

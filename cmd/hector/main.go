@@ -1,0 +1,164 @@
+// Command hector is the Hector agent server and its tools.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/config/source"
+	"github.com/hector-run/hector/internal/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `Hector is an AI agent server with a live configuration plane.
+
+Usage:
+  hector serve [flags]           run the server
+  hector validate FILE [--json]  check a configuration file; exit 1 if invalid
+  hector schema                  print the configuration's JSON Schema
+  hector version                 print the version
+
+Run 'hector serve --help' for the server's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "validate":
+		return validate(args[1:], stdout, stderr)
+	case "schema":
+		b, err := config.Schema()
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintln(stdout, string(b))
+		return 0
+	case "version", "--version":
+		fmt.Fprintln(stdout, "hector", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "hector: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+// parse parses flags that may come before or after positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "hector.yaml", "configuration file (YAML or JSON)")
+	watch := fs.Bool("config-watch", true, "apply changes to the configuration file live (SIGHUP always reloads)")
+	debounce := fs.Duration("config-debounce", source.DefaultDebounce, "wait this long after the last file event before reading")
+	db := fs.String("database", "", "database URL, sqlite://PATH; overrides database.url (default sqlite://.hector/hector.db)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "hector serve: unexpected argument %q\n", pos[0])
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	reloads := make(chan struct{})
+	go func() {
+		for range hup {
+			select {
+			case reloads <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	err = server.Run(ctx, server.Options{ConfigPath: *cfgPath, Watch: *watch, Debounce: *debounce,
+		DatabaseURL: *db, Version: version, LogOutput: stderr, Reload: reloads})
+	if err != nil {
+		fmt.Fprintln(stderr, "hector:", err)
+		return 1
+	}
+	return 0
+}
+
+func validate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(stderr, "usage: hector validate FILE [--json]")
+		return 2
+	}
+	file := pos[0]
+	data, err := os.ReadFile(file)
+	var errs config.Errors
+	var doc *config.Document
+	if err != nil {
+		errs = config.Errors{{Path: "(file)", Message: err.Error()}}
+	} else {
+		doc, errs = config.Parse(data, os.LookupEnv)
+	}
+	if *asJSON {
+		out := map[string]any{"file": file, "valid": errs == nil, "errors": errs}
+		if errs == nil {
+			out["errors"] = []config.Error{}
+			out["hash"] = doc.Hash
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(out)
+	} else if errs != nil {
+		for _, e := range errs {
+			fmt.Fprintf(stdout, "%s:%s\n", file, e.Error())
+		}
+		fmt.Fprintf(stdout, "%d error(s)\n", len(errs))
+	} else {
+		c := doc.Config
+		fmt.Fprintf(stdout, "%s: valid (%d agents, %d llms, %d tools)\n", file, len(c.Agents), len(c.LLMs), len(c.Tools))
+	}
+	if errs != nil {
+		return 1
+	}
+	return 0
+}
+

@@ -1,0 +1,302 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hector-run/hector/internal/agent"
+	"github.com/hector-run/hector/internal/llm"
+	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/store"
+)
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// apiError is the body of every 4xx and 5xx response.
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	var e apiError
+	e.Error.Code, e.Error.Message = code, msg
+	writeJSON(w, status, e)
+}
+
+// snapshot acquires the current snapshot for the request; the release runs
+// when the handler returns.
+func (s *Server) snapshot(w http.ResponseWriter) (*runtime.Snapshot, func(), bool) {
+	snap, release := s.Runtime.Acquire()
+	if snap == nil {
+		writeError(w, http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
+		return nil, release, false
+	}
+	return snap, release, true
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	snap := s.Runtime.Current()
+	body := map[string]any{"status": "ok", "version": s.Version}
+	if snap != nil {
+		body["name"] = snap.Config.Name
+		body["config"] = map[string]any{"version": snap.Version, "hash": snap.Hash, "source": snap.Source,
+			"applied_at": snap.AppliedAt.UTC().Format(time.RFC3339Nano)}
+	}
+	status := http.StatusOK
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.Store.Ping(ctx); err != nil {
+		body["status"], body["database"], body["database_error"] = "unavailable", "unavailable", err.Error()
+		status = http.StatusServiceUnavailable
+	} else {
+		body["database"] = "connected"
+	}
+	writeJSON(w, status, body)
+}
+
+type agentInfo struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	LLM         string   `json:"llm"`
+	Tools       []string `json:"tools"`
+}
+
+func info(snap *runtime.Snapshot, name string) agentInfo {
+	c := snap.Config.Agents[name]
+	tools := append([]string{}, c.Tools...)
+	return agentInfo{Name: name, Description: c.Description, LLM: c.LLM, Tools: tools}
+}
+
+func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {
+	snap, release, ok := s.snapshot(w)
+	defer release()
+	if !ok {
+		return
+	}
+	names := make([]string, 0, len(snap.Agents))
+	for n := range snap.Agents {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]agentInfo, len(names))
+	for i, n := range names {
+		out[i] = info(snap, n)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agents": out, "config_version": snap.Version})
+}
+
+func (s *Server) getAgent(w http.ResponseWriter, r *http.Request) {
+	snap, release, ok := s.snapshot(w)
+	defer release()
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	if _, found := snap.Agents[name]; !found {
+		writeError(w, http.StatusNotFound, "agent_not_found", fmt.Sprintf("no agent named %q", name))
+		return
+	}
+	writeJSON(w, http.StatusOK, info(snap, name))
+}
+
+var sessionID = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
+
+func newSessionID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+type messageRequest struct {
+	Message   string `json:"message"`
+	SessionID string `json:"session_id"`
+}
+
+// toolCall is a tool call of a turn with its result, as the API shows it.
+type toolCall struct {
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Arguments json.RawMessage `json:"arguments"`
+	Result    string          `json:"result"`
+	IsError   bool            `json:"is_error,omitempty"`
+}
+
+type messageResponse struct {
+	SessionID     string     `json:"session_id"`
+	Agent         string     `json:"agent"`
+	Reply         string     `json:"reply"`
+	StopReason    string     `json:"stop_reason"`
+	Iterations    int        `json:"iterations"`
+	ToolCalls     []toolCall `json:"tool_calls"`
+	Usage         llm.Usage  `json:"usage"`
+	ConfigVersion int64      `json:"config_version"`
+}
+
+// decodeBody reads a JSON object into v, rejecting unknown fields, trailing
+// data and bodies over the configured limit. It writes the error response
+// and returns false on failure.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("unexpected data after the JSON object")
+	}
+	var tooBig *http.MaxBytesError
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit))
+	case errors.Is(err, io.EOF):
+		writeError(w, http.StatusBadRequest, "invalid_body", "request body is empty; send a JSON object")
+	case errors.As(err, &syntax):
+		writeError(w, http.StatusBadRequest, "invalid_json", fmt.Sprintf("invalid JSON at byte %d: %v", syntax.Offset, err))
+	case errors.As(err, &typ):
+		writeError(w, http.StatusBadRequest, "invalid_body", fmt.Sprintf("field %q must be a %s", typ.Field, typ.Type))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		writeError(w, http.StatusBadRequest, "invalid_body", "unknown field "+strings.TrimPrefix(err.Error(), "json: unknown field "))
+	default:
+		writeError(w, http.StatusBadRequest, "invalid_body", err.Error())
+	}
+	return false
+}
+
+func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
+	// One snapshot for the whole request: a reload during the turn does not
+	// affect it; the next message uses whatever is current then.
+	snap, release, ok := s.snapshot(w)
+	defer release()
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	ag, found := snap.Agents[name]
+	if !found {
+		writeError(w, http.StatusNotFound, "agent_not_found", fmt.Sprintf("no agent named %q", name))
+		return
+	}
+	var req messageRequest
+	if !decodeBody(w, r, snap.Config.Server.MaxBodyBytes, &req) {
+		return
+	}
+	if strings.TrimSpace(req.Message) == "" {
+		writeError(w, http.StatusBadRequest, "invalid_body", `field "message" is required and must not be empty`)
+		return
+	}
+	if req.SessionID == "" {
+		req.SessionID = newSessionID()
+	} else if !sessionID.MatchString(req.SessionID) {
+		writeError(w, http.StatusBadRequest, "invalid_body", `field "session_id" must be 1-128 characters of letters, digits, '_', '.', ':' or '-'`)
+		return
+	}
+	unlock := s.sessions.lock(req.SessionID)
+	defer unlock()
+	history, status, code, err := s.history(r.Context(), req.SessionID, name)
+	if err != nil {
+		writeError(w, status, code, err.Error())
+		return
+	}
+	if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		s.stream(w, r, snap, ag, req, history)
+		return
+	}
+	res, err := ag.Run(r.Context(), history, req.Message, nil)
+	if err != nil {
+		s.turnFailed(w, name, err)
+		return
+	}
+	if err := s.Store.AppendTurn(r.Context(), req.SessionID, name, snap.Version, res.Messages); err != nil {
+		s.Log.Error("store turn", "session", req.SessionID, "error", err)
+		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "the reply could not be stored; retry")
+		return
+	}
+	writeJSON(w, http.StatusOK, response(req.SessionID, name, snap.Version, res))
+}
+
+// history loads a session's messages, checking it belongs to agent.
+func (s *Server) history(ctx context.Context, id, agentName string) ([]llm.Message, int, string, error) {
+	sess, err := s.Store.Session(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, 0, "", nil
+	case err != nil:
+		s.Log.Error("load session", "session", id, "error", err)
+		return nil, http.StatusServiceUnavailable, "database_unavailable", errors.New("the session could not be loaded; retry")
+	case sess.Agent != agentName:
+		return nil, http.StatusConflict, "session_agent_mismatch", fmt.Errorf("session %q belongs to agent %q", id, sess.Agent)
+	}
+	h, err := s.Store.History(ctx, id)
+	if err != nil {
+		s.Log.Error("load history", "session", id, "error", err)
+		return nil, http.StatusServiceUnavailable, "database_unavailable", errors.New("the session could not be loaded; retry")
+	}
+	return h, 0, "", nil
+}
+
+func (s *Server) turnFailed(w http.ResponseWriter, agentName string, err error) {
+	s.Log.Warn("turn failed", "agent", agentName, "error", err)
+	if errors.Is(err, context.Canceled) {
+		writeError(w, 499, "client_closed", "the client went away")
+		return
+	}
+	writeError(w, http.StatusBadGateway, "llm_error", err.Error())
+}
+
+func response(sessionID, agentName string, version int64, res *agent.Result) messageResponse {
+	out := messageResponse{SessionID: sessionID, Agent: agentName, Reply: res.Reply, StopReason: res.StopReason,
+		Iterations: res.Iterations, Usage: res.Usage, ConfigVersion: version, ToolCalls: []toolCall{}}
+	results := map[string]llm.Message{}
+	for _, m := range res.Messages {
+		if m.Role == llm.RoleTool {
+			results[m.ToolCallID] = m
+		}
+	}
+	for _, m := range res.Messages {
+		for _, c := range m.ToolCalls {
+			out.ToolCalls = append(out.ToolCalls, toolCall{ID: c.ID, Name: c.Name, Arguments: c.Arguments,
+				Result: results[c.ID].Content, IsError: results[c.ID].IsError})
+		}
+	}
+	return out
+}
+
+func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	sess, err := s.Store.Session(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "session_not_found", fmt.Sprintf("no session %q", id))
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "the session could not be loaded; retry")
+		return
+	}
+	msgs, err := s.Store.Messages(r.Context(), id)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "the session could not be loaded; retry")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"session": sess, "messages": msgs})
+}

@@ -1,0 +1,205 @@
+// Package server is Hector's HTTP front: the REST API, health, and the
+// listener lifecycle (bind, live rebind, graceful shutdown).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/reload"
+	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/store"
+)
+
+// Server serves the API of whatever snapshot is current.
+type Server struct {
+	Runtime *runtime.Runtime
+	Store   *store.Store
+	Log     *slog.Logger
+	Version string
+
+	sessions keyedMutex
+
+	mu       sync.Mutex
+	active   *http.Server
+	addr     string
+	draining sync.WaitGroup
+	closed   bool
+}
+
+// Handler returns the API's HTTP handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", s.health)
+	mux.HandleFunc("GET /v1/agents", s.listAgents)
+	mux.HandleFunc("GET /v1/agents/{name}", s.getAgent)
+	mux.HandleFunc("POST /v1/agents/{name}/messages", s.postMessage)
+	mux.HandleFunc("GET /v1/sessions/{id}", s.getSession)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
+	})
+	return s.recoverer(mux)
+}
+
+// recoverer turns a handler panic into a 500 JSON error and a log line.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.Log.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", v)
+				writeError(w, http.StatusInternalServerError, "internal", "internal error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Listen binds addr and starts serving on it. Call it once, after the first
+// snapshot is committed; later address changes go through ListenerApplier.
+func (s *Server) Listen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	s.serve(ln)
+	return nil
+}
+
+// Addr returns the address currently being served ("" before Listen).
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// serve starts an http.Server on ln and makes it the active one; the server
+// it replaces stops accepting at once and drains in the background within
+// the configured shutdown timeout.
+func (s *Server) serve(ln net.Listener) {
+	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.Log.Error("http server stopped", "addr", ln.Addr().String(), "error", err)
+		}
+	}()
+	s.mu.Lock()
+	old := s.active
+	s.active, s.addr = hs, ln.Addr().String()
+	s.mu.Unlock()
+	s.Log.Info("listening", "addr", ln.Addr().String())
+	if old != nil {
+		s.draining.Add(1)
+		go func() {
+			defer s.draining.Done()
+			s.shutdownOne(old)
+		}()
+	}
+}
+
+func (s *Server) shutdownTimeout() time.Duration {
+	if snap := s.Runtime.Current(); snap != nil {
+		return snap.Config.Server.ShutdownTimeout.D()
+	}
+	return config.DefaultShutdownTimeout
+}
+
+// shutdownOne stops hs accepting, waits for its in-flight requests up to the
+// shutdown timeout, then closes what is left.
+func (s *Server) shutdownOne(hs *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout())
+	defer cancel()
+	if err := hs.Shutdown(ctx); err != nil {
+		s.Log.Warn("in-flight requests cut off at shutdown timeout", "error", err)
+		_ = hs.Close()
+	}
+}
+
+// Shutdown stops accepting connections and waits, up to the configured
+// shutdown_timeout, for in-flight requests (including listeners still
+// draining after a rebind) to finish; requests still running then are cut
+// off. It is idempotent.
+func (s *Server) Shutdown() {
+	s.mu.Lock()
+	hs := s.active
+	s.active, s.closed = nil, true
+	s.mu.Unlock()
+	if hs != nil {
+		s.shutdownOne(hs)
+	}
+	s.draining.Wait()
+}
+
+// ListenerApplier rebinds the listener when server.host or server.port
+// changes: the new address is bound in Prepare (so a bind failure rejects the
+// reload with nothing changed) and served from Commit, after which the old
+// listener stops accepting and drains.
+func (s *Server) ListenerApplier() reload.Applier {
+	return reload.ApplierFunc(func(cur, next *config.Config) (reload.Prepared, error) {
+		if cur == nil || cur.Server.Addr() == next.Server.Addr() {
+			return reload.Prepared{}, nil
+		}
+		ln, err := net.Listen("tcp", next.Server.Addr())
+		if err != nil {
+			return reload.Prepared{}, config.Errors{{Path: "server.port", Message: fmt.Sprintf("cannot listen on %s: %v", next.Server.Addr(), err)}}
+		}
+		return reload.Prepared{
+			Commit: func() {
+				s.mu.Lock()
+				closed := s.closed
+				s.mu.Unlock()
+				if closed {
+					ln.Close()
+					return
+				}
+				s.serve(ln)
+			},
+			Abort: func() { ln.Close() },
+		}, nil
+	})
+}
+
+// keyedMutex serialises work per key (a session), so two messages to one
+// session never read the same history.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedLock
+}
+
+type keyedLock struct {
+	sync.Mutex
+	users int
+}
+
+func (k *keyedMutex) lock(key string) func() {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedLock{}
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.locks[key] = l
+	}
+	l.users++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
+}
