@@ -161,4 +161,3 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
-
