@@ -12,8 +12,10 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// DefaultDebounce is how long File waits after the last file-system event
-// before reading, so that a save made of several writes is read once.
+// DefaultDebounce is how long File waits for file-system events to stop
+// before reading, so that a save made of several writes is read once. A
+// burst of events is read at most 2×Debounce after its first event even if
+// events keep coming, so a busy writer cannot postpone a reload forever.
 const DefaultDebounce = 50 * time.Millisecond
 
 // File is a configuration file. Watch observes the directory holding it (and
@@ -105,6 +107,7 @@ func (f *File) Watch(ctx context.Context, notify func(Revision)) error {
 	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var burstStart time.Time // zero when no read is pending
 	for {
 		select {
 		case <-ctx.Done():
@@ -113,13 +116,22 @@ func (f *File) Watch(ctx context.Context, notify func(Revision)) error {
 			if !ok {
 				return fmt.Errorf("watch %s: watcher closed", f.Path)
 			}
-			timer.Reset(debounce)
+			now := time.Now()
+			if burstStart.IsZero() {
+				burstStart = now
+			}
+			wait := debounce
+			if deadline := burstStart.Add(2 * debounce); now.Add(wait).After(deadline) {
+				wait = deadline.Sub(now)
+			}
+			timer.Reset(wait)
 		case err, ok := <-w.Errors:
 			if !ok {
 				return fmt.Errorf("watch %s: watcher closed", f.Path)
 			}
 			notify(Revision{Source: f.Name(), Err: fmt.Errorf("watch %s: %w", f.Path, err)})
 		case <-timer.C:
+			burstStart = time.Time{}
 			followTarget()
 			rev := f.Load(ctx)
 			if errors.Is(rev.Err, fs.ErrNotExist) {

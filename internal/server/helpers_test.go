@@ -1,0 +1,54 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/store"
+)
+
+// newTestServer returns a Server on an echo-agent snapshot and a real SQLite store.
+func newTestServer(t *testing.T) (*Server, *store.Store) {
+	t.Helper()
+	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	doc, errs := config.Parse([]byte("llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\n"), func(string) (string, bool) { return "", false })
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	rt := &runtime.Runtime{}
+	snap, err := runtime.Build(doc.Config, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.Commit(snap, doc.Hash, "test")
+	return &Server{Runtime: rt, Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, st
+}
+
+func httptestRecorder(s *Server, method, path, body string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))
+	return rec
+}
+
+// freePort returns a TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
