@@ -463,3 +463,48 @@ func TestInvalidConfigRefusesToStart(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+func TestDatabaseURLChangeWarnsUntilRestart(t *testing.T) {
+	for _, withFlag := range []bool{false, true} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "hector.yaml")
+		cfg := func(db string) string {
+			return "llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nserver: {port: 0}\ndatabase: {url: \"sqlite://" + filepath.Join(dir, db) + "\"}\n"
+		}
+		flag := ""
+		if withFlag {
+			flag = "sqlite://" + filepath.Join(dir, "flag.db")
+		}
+		_ = os.WriteFile(path, []byte(cfg("one.db")), 0o600)
+		outcomes := make(chan reload.Outcome, 100)
+		ready := make(chan string, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() {
+			errc <- Run(ctx, Options{ConfigPath: path, Watch: true, Debounce: 20 * time.Millisecond, DatabaseURL: flag, LogOutput: io.Discard,
+				Ready: func(a string) { ready <- a }, OnOutcome: func(o reload.Outcome) { outcomes <- o }})
+		}()
+		<-ready
+		for o := range outcomes {
+			if o.Trigger == "watch" {
+				break
+			}
+		}
+		_ = (&source.File{Path: path}).Write([]byte(cfg("two.db")))
+		o := <-outcomes
+		warned := len(o.Warnings) == 1 && strings.Contains(o.Warnings[0], "database.url changed")
+		if o.Result != reload.Applied || warned != (flag == "") {
+			t.Errorf("flag %q: %+v", flag, o)
+		}
+		cancel()
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "two.db")); err == nil {
+			t.Errorf("flag %q: the new database was opened without a restart", flag)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "one.db")); (err == nil) != (flag == "") {
+			t.Errorf("flag %q: wrong database in use (one.db exists: %v)", flag, err == nil)
+		}
+	}
+}
