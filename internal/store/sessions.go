@@ -87,6 +87,8 @@ func (s *Store) History(ctx context.Context, sessionID string) ([]llm.Message, e
 // agent if it does not exist. configVersion records which configuration
 // produced the messages.
 func (s *Store) AppendTurn(ctx context.Context, sessionID, agent string, configVersion int64, msgs []llm.Message) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("append to %s: %w", sessionID, err)

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // pure-Go driver: the binary builds with CGO_ENABLED=0
@@ -30,6 +31,11 @@ var ErrNotFound = errors.New("not found")
 type Store struct {
 	db  *sql.DB
 	url string
+	// writeMu queues this process's write transactions in Go. SQLite admits
+	// one writer at a time; left to its busy handler, waiting writers sleep
+	// in growing steps (up to 100 ms) and the tail latency explodes under
+	// concurrency. busy_timeout still covers writers in other processes.
+	writeMu sync.Mutex
 }
 
 // Open connects to url (sqlite://PATH), creating the file and its directory
