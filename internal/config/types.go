@@ -107,20 +107,6 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // MarshalJSON writes the duration as a string such as "30s".
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
-// UnmarshalJSON reads a duration string.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("invalid duration %q", s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
 // ListenPort returns the configured port or the default.
 func (s Server) ListenPort() int {
 	if s.Port == nil {

@@ -42,6 +42,31 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, e)
 }
 
+// httpError is an error that knows its response.
+type httpError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func (e *httpError) write(w http.ResponseWriter) { writeError(w, e.status, e.code, e.msg) }
+
+// errUnavailable is the error shown when the database fails; details are logged.
+var errUnavailable = &httpError{http.StatusServiceUnavailable, "database_unavailable", "the database is unavailable; retry"}
+
+// lookupAgent returns the snapshot's agent named by the request path, or
+// writes a 404 and returns false.
+func lookupAgent(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) (*agent.Agent, bool) {
+	name := r.PathValue("name")
+	ag, ok := snap.Agents[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, "agent_not_found", fmt.Sprintf("no agent named %q", name))
+	}
+	return ag, ok
+}
+
 // snapshot acquires the current snapshot for the request; the release runs
 // when the handler returns.
 func (s *Server) snapshot(w http.ResponseWriter) (*runtime.Snapshot, func(), bool) {
@@ -110,12 +135,9 @@ func (s *Server) getAgent(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	name := r.PathValue("name")
-	if _, found := snap.Agents[name]; !found {
-		writeError(w, http.StatusNotFound, "agent_not_found", fmt.Sprintf("no agent named %q", name))
-		return
+	if ag, found := lookupAgent(w, r, snap); found {
+		writeJSON(w, http.StatusOK, info(snap, ag.Name))
 	}
-	writeJSON(w, http.StatusOK, info(snap, name))
 }
 
 var sessionID = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
@@ -191,12 +213,11 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	name := r.PathValue("name")
-	ag, found := snap.Agents[name]
+	ag, found := lookupAgent(w, r, snap)
 	if !found {
-		writeError(w, http.StatusNotFound, "agent_not_found", fmt.Sprintf("no agent named %q", name))
 		return
 	}
+	name := ag.Name
 	var req messageRequest
 	if !decodeBody(w, r, snap.Config.Server.MaxBodyBytes, &req) {
 		return
@@ -213,9 +234,9 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	unlock := s.sessions.lock(req.SessionID)
 	defer unlock()
-	history, status, code, err := s.history(r.Context(), req.SessionID, name)
+	history, err := s.history(r.Context(), req.SessionID, name)
 	if err != nil {
-		writeError(w, status, code, err.Error())
+		err.(*httpError).write(w)
 		return
 	}
 	if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
@@ -229,30 +250,31 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.Store.AppendTurn(r.Context(), req.SessionID, name, snap.Version, res.Messages); err != nil {
 		s.Log.Error("store turn", "session", req.SessionID, "error", err)
-		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "the reply could not be stored; retry")
+		errUnavailable.write(w)
 		return
 	}
 	writeJSON(w, http.StatusOK, response(req.SessionID, name, snap.Version, res))
 }
 
-// history loads a session's messages, checking it belongs to agent.
-func (s *Server) history(ctx context.Context, id, agentName string) ([]llm.Message, int, string, error) {
+// history loads a session's messages, checking it belongs to agent. Its
+// errors are *httpError.
+func (s *Server) history(ctx context.Context, id, agentName string) ([]llm.Message, error) {
 	sess, err := s.Store.Session(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, 0, "", nil
+		return nil, nil
 	case err != nil:
 		s.Log.Error("load session", "session", id, "error", err)
-		return nil, http.StatusServiceUnavailable, "database_unavailable", errors.New("the session could not be loaded; retry")
+		return nil, errUnavailable
 	case sess.Agent != agentName:
-		return nil, http.StatusConflict, "session_agent_mismatch", fmt.Errorf("session %q belongs to agent %q", id, sess.Agent)
+		return nil, &httpError{http.StatusConflict, "session_agent_mismatch", fmt.Sprintf("session %q belongs to agent %q", id, sess.Agent)}
 	}
 	h, err := s.Store.History(ctx, id)
 	if err != nil {
 		s.Log.Error("load history", "session", id, "error", err)
-		return nil, http.StatusServiceUnavailable, "database_unavailable", errors.New("the session could not be loaded; retry")
+		return nil, errUnavailable
 	}
-	return h, 0, "", nil
+	return h, nil
 }
 
 func (s *Server) turnFailed(w http.ResponseWriter, agentName string, err error) {
@@ -289,13 +311,13 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "session_not_found", fmt.Sprintf("no session %q", id))
 		return
 	}
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "the session could not be loaded; retry")
-		return
+	var msgs []store.StoredMessage
+	if err == nil {
+		msgs, err = s.Store.Messages(r.Context(), id)
 	}
-	msgs, err := s.Store.Messages(r.Context(), id)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "the session could not be loaded; retry")
+		s.Log.Error("load session", "session", id, "error", err)
+		errUnavailable.write(w)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"session": sess, "messages": msgs})

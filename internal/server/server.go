@@ -84,18 +84,23 @@ func (s *Server) Addr() string {
 
 // serve starts an http.Server on ln and makes it the active one; the server
 // it replaces stops accepting at once and drains in the background within
-// the configured shutdown timeout.
+// the configured shutdown timeout. After Shutdown it closes ln instead.
 func (s *Server) serve(ln net.Listener) {
 	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn)}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return
+	}
+	old := s.active
+	s.active, s.addr = hs, ln.Addr().String()
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Log.Error("http server stopped", "addr", ln.Addr().String(), "error", err)
 		}
 	}()
-	s.mu.Lock()
-	old := s.active
-	s.active, s.addr = hs, ln.Addr().String()
 	s.mu.Unlock()
 	s.Log.Info("listening", "addr", ln.Addr().String())
 	if old != nil {
@@ -153,19 +158,7 @@ func (s *Server) ListenerApplier() reload.Applier {
 		if err != nil {
 			return reload.Prepared{}, config.Errors{{Path: "server.port", Message: fmt.Sprintf("cannot listen on %s: %v", next.Server.Addr(), err)}}
 		}
-		return reload.Prepared{
-			Commit: func() {
-				s.mu.Lock()
-				closed := s.closed
-				s.mu.Unlock()
-				if closed {
-					ln.Close()
-					return
-				}
-				s.serve(ln)
-			},
-			Abort: func() { ln.Close() },
-		}, nil
+		return reload.Prepared{Commit: func() { s.serve(ln) }, Abort: func() { ln.Close() }}, nil
 	})
 }
 
