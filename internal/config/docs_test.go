@@ -23,6 +23,8 @@ func keyPaths(t reflect.Type, prefix string) []string {
 			out = append(out, keyPaths(ft, p+".")...)
 		case ft.Kind() == reflect.Map && ft.Elem().Kind() == reflect.Struct:
 			out = append(out, keyPaths(ft.Elem(), p+".<name>.")...)
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			out = append(out, keyPaths(ft.Elem(), p+"[].")...)
 		default:
 			out = append(out, p)
 		}
@@ -38,7 +40,7 @@ func TestConfigurationDocCoversEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	documented := map[string]bool{}
-	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_.<>]+)` \\|").FindAllStringSubmatch(string(b), -1) {
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_.<>\\[\\]]+)` \\|").FindAllStringSubmatch(string(b), -1) {
 		documented[m[1]] = true
 	}
 	schema := map[string]bool{}

@@ -71,7 +71,23 @@ type Server struct {
 	Port            *int     `yaml:"port" doc:"Listen port, 0 for any free port. Default 8080."`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout" doc:"How long shutdown waits for in-flight requests. Default 30s."`
 	MaxBodyBytes    int64    `yaml:"max_body_bytes" doc:"Largest accepted request body. Default 1048576."`
+	Auth            Auth     `yaml:"auth" doc:"Who may use the /admin API. Without keys the admin API is open (bind to loopback)."`
 }
+
+// Auth configures authentication of the admin API.
+type Auth struct {
+	APIKeys []APIKey `yaml:"api_keys" doc:"Bearer keys for /admin routes. Keys are configuration: adding, removing or rotating one applies live."`
+}
+
+// APIKey is one bearer key and the role it grants.
+type APIKey struct {
+	Name string `yaml:"name" doc:"Shown as the actor in reload outcomes and history. Default key-N (its position, from 1)."`
+	Key  string `yaml:"key" secret:"true" doc:"The bearer token, at least 16 characters. Write it as ${VAR}."`
+	Role string `yaml:"role" enum:"viewer,operator,admin" doc:"viewer reads; operator also reloads, validates and rolls back; admin also writes the configuration."`
+}
+
+// Roles in increasing order of power.
+var Roles = []string{"viewer", "operator", "admin"}
 
 // Database configures the store.
 type Database struct {

@@ -226,6 +226,30 @@ func (v *validator) server(s Server) {
 	if strings.ContainsAny(s.Host, " /:") && !strings.HasPrefix(s.Host, "[") {
 		v.fail("server.host", "must be a host name or IP address, got %q", s.Host)
 	}
+	keys, names := map[string]bool{}, map[string]bool{}
+	for i, k := range s.Auth.APIKeys {
+		p := fmt.Sprintf("server.auth.api_keys[%d]", i)
+		switch {
+		case k.Key == "":
+			v.fail(p+".key", "required")
+		case len(k.Key) < 16:
+			v.fail(p+".key", "must be at least 16 characters")
+		case keys[k.Key]:
+			v.fail(p+".key", "the same key is listed twice")
+		}
+		keys[k.Key] = true
+		if k.Role == "" {
+			v.fail(p+".role", "required: one of %s", strings.Join(Roles, ", "))
+		} else {
+			v.oneOf(p+".role", k.Role, Roles...)
+		}
+		if k.Name != "" {
+			if names[k.Name] {
+				v.fail(p+".name", "name %q is used twice", k.Name)
+			}
+			names[k.Name] = true
+		}
+	}
 }
 
 // applyDefaults fills absent values. It runs only on a valid config.
@@ -276,6 +300,11 @@ func applyDefaults(c *Config) {
 	}
 	if c.Server.MaxBodyBytes == 0 {
 		c.Server.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	for i := range c.Server.Auth.APIKeys {
+		if c.Server.Auth.APIKeys[i].Name == "" {
+			c.Server.Auth.APIKeys[i].Name = fmt.Sprintf("key-%d", i+1)
+		}
 	}
 	if c.Logger.Level == "" {
 		c.Logger.Level = "info"

@@ -1,18 +1,23 @@
 // Package reload is the configuration reconciler: the one loop through which
-// every change — file watch, SIGHUP, and later the admin API — reaches the
-// running server.
+// every change reaches the running server — the source watch, SIGHUP, the
+// admin API, rollbacks and broker messages.
 //
 // Pipeline per revision: source error? -> same hash as applied? (no-op) ->
 // parse+validate -> plan -> build candidate snapshot -> prepare appliers ->
-// commit. A failure before commit leaves the running snapshot untouched and
-// yields a rejected Outcome listing every error. The applied hash advances
-// only on commit, so a rejected revision never blocks a later one.
+// commit -> record. A failure before commit leaves the running snapshot
+// untouched and yields a rejected Outcome listing every error. The applied
+// hash advances only on commit, so a rejected revision never blocks a later
+// one.
 package reload
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -21,6 +26,7 @@ import (
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/config/source"
 	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/store"
 )
 
 // Results of a reload attempt.
@@ -37,11 +43,14 @@ type Outcome struct {
 	Hash      string        `json:"hash,omitempty"`
 	Source    string        `json:"source"`
 	Trigger   string        `json:"trigger"`
+	Actor     string        `json:"actor,omitempty"`
 	Applied   config.Plan   `json:"applied,omitempty"`
 	Warnings  []string      `json:"warnings,omitempty"`
 	Errors    config.Errors `json:"errors,omitempty"`
 	ElapsedMS float64       `json:"elapsed_ms"`
 	At        time.Time     `json:"at"`
+	// Stages breaks ElapsedMS down (parse, plan, build, prepare, commit, record).
+	Stages map[string]float64 `json:"stages_ms,omitempty"`
 }
 
 // Prepared is an applier's readied change: Commit runs right after the
@@ -70,25 +79,43 @@ const historySize = 100
 
 // Reconciler owns the runtime's snapshot: it is the only caller of Commit.
 type Reconciler struct {
-	Runtime  *runtime.Runtime
-	Source   source.Source
-	Env      config.LookupEnv
-	Log      *slog.Logger
-	Appliers []Applier
+	Runtime      *runtime.Runtime
+	Source       source.Source
+	Env          config.LookupEnv
+	Log          *slog.Logger
+	Appliers     []Applier
+	BuildOptions runtime.Options
+	// CachePath, if set, receives every applied document (mode 0600): the
+	// last known good configuration.
+	CachePath string
+	// FallbackToCache lets Start use CachePath when the source cannot be read.
+	FallbackToCache bool
 	// OnOutcome, if set, is called after every attempt, from the loop.
 	OnOutcome func(Outcome)
 
 	mailbox  chan source.Revision // capacity 1: the newest revision wins
 	requests chan request
 
-	mu          sync.Mutex
-	appliedHash string
-	outcomes    []Outcome
+	mu       sync.Mutex
+	applied  []byte // the document now applied (secrets included), for Unredact
+	hash     string
+	outcomes []Outcome
 }
 
 type request struct {
-	trigger string
-	reply   chan Outcome
+	trigger, actor string
+	data           []byte // nil: re-read the source
+	ifMatch        string // non-empty: apply only if this is the applied hash
+	reply          chan Outcome
+	conflict       chan string
+}
+
+// PreconditionError reports that an edit was based on a configuration that
+// is no longer the applied one.
+type PreconditionError struct{ Expected, Current string }
+
+func (e *PreconditionError) Error() string {
+	return fmt.Sprintf("the configuration changed since it was read: If-Match %q, current %q", e.Expected, e.Current)
 }
 
 func (r *Reconciler) init() {
@@ -100,10 +127,24 @@ func (r *Reconciler) init() {
 
 // Start loads and applies the initial configuration. It fails, applying
 // nothing, when the source cannot be read or the document is invalid; the
-// error then lists every problem.
+// error then lists every problem. With FallbackToCache, an unreadable source
+// falls back to the last known good document at CachePath.
 func (r *Reconciler) Start(ctx context.Context) (Outcome, error) {
 	r.init()
-	out := r.apply(r.Source.Load(ctx), "startup")
+	rev := r.Source.Load(ctx)
+	trigger := "startup"
+	if rev.Err != nil && r.FallbackToCache && r.CachePath != "" {
+		data, err := os.ReadFile(r.CachePath)
+		if err == nil {
+			r.Log.Warn("CONFIG SOURCE UNREADABLE: starting from the last known good configuration; it will be replaced when the source can be read again",
+				"source", r.Source.Name(), "error", rev.Err, "cache", r.CachePath)
+			rev = source.NewRevision("cache:"+r.CachePath, data)
+			trigger = "startup-fallback"
+		} else {
+			rev.Err = fmt.Errorf("%w (and no last known good configuration at %s: %v)", rev.Err, r.CachePath, err)
+		}
+	}
+	out := r.apply(ctx, rev, trigger, "", false)
 	if out.Result != Applied {
 		return out, out.Errors
 	}
@@ -119,8 +160,8 @@ func (r *Reconciler) Run(ctx context.Context) {
 	r.loop(ctx)
 }
 
-// RunTriggersOnly is Run without watching the source: only Reload calls
-// (SIGHUP, API) apply changes.
+// RunTriggersOnly is Run without watching the source: only Reload and Submit
+// apply changes.
 func (r *Reconciler) RunTriggersOnly(ctx context.Context) {
 	r.init()
 	r.loop(ctx)
@@ -132,9 +173,20 @@ func (r *Reconciler) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case rev := <-r.mailbox:
-			r.apply(rev, "watch")
+			r.apply(ctx, rev, "watch", "", false)
 		case req := <-r.requests:
-			req.reply <- r.apply(r.Source.Load(ctx), req.trigger)
+			r.mu.Lock()
+			current := r.hash
+			r.mu.Unlock()
+			if req.ifMatch != "" && req.ifMatch != current {
+				req.conflict <- current
+				continue
+			}
+			if req.data == nil {
+				req.reply <- r.apply(ctx, r.Source.Load(ctx), req.trigger, req.actor, false)
+			} else {
+				req.reply <- r.apply(ctx, source.NewRevision(r.Source.Name(), req.data), req.trigger, req.actor, true)
+			}
 		}
 	}
 }
@@ -171,12 +223,9 @@ func (r *Reconciler) offer(rev source.Revision) {
 	}
 }
 
-// Reload re-reads the source and applies it through the loop, returning the
-// outcome. trigger names the cause ("sighup", "api"). It fails only when ctx
-// ends first or the loop is not running.
-func (r *Reconciler) Reload(ctx context.Context, trigger string) (Outcome, error) {
+func (r *Reconciler) send(ctx context.Context, req request) (Outcome, error) {
 	r.init()
-	req := request{trigger: trigger, reply: make(chan Outcome, 1)}
+	req.reply, req.conflict = make(chan Outcome, 1), make(chan string, 1)
 	select {
 	case r.requests <- req:
 	case <-ctx.Done():
@@ -185,9 +234,68 @@ func (r *Reconciler) Reload(ctx context.Context, trigger string) (Outcome, error
 	select {
 	case out := <-req.reply:
 		return out, nil
+	case current := <-req.conflict:
+		return Outcome{}, &PreconditionError{Expected: req.ifMatch, Current: current}
 	case <-ctx.Done():
 		return Outcome{}, ctx.Err()
 	}
+}
+
+// Reload re-reads the source and applies it through the loop, returning the
+// outcome. trigger names the cause ("sighup", "api"), actor who asked. It
+// fails only when ctx ends first or the loop is not running.
+func (r *Reconciler) Reload(ctx context.Context, trigger, actor string) (Outcome, error) {
+	return r.send(ctx, request{trigger: trigger, actor: actor})
+}
+
+// Submit applies data through the loop as if the source held it. Once
+// applied, data is written back to the source when the source is writable,
+// so the source of truth agrees (a failed write-back is a warning). data may
+// contain REDACTED secrets; they are restored from the running document.
+// With ifMatch set, nothing happens unless the applied document's hash is
+// ifMatch; the error is then a *PreconditionError.
+func (r *Reconciler) Submit(ctx context.Context, data []byte, trigger, actor, ifMatch string) (Outcome, error) {
+	full, err := config.Unredact(data, r.Applied())
+	if err != nil {
+		out := r.rejected(source.NewRevision(r.Source.Name(), data), trigger, actor, err)
+		r.record(out)
+		return out, nil
+	}
+	return r.send(ctx, request{trigger: trigger, actor: actor, data: full, ifMatch: ifMatch})
+}
+
+// DryRun parses, validates and plans data against the running configuration
+// without building or applying anything. Nothing is recorded.
+func (r *Reconciler) DryRun(data []byte) Outcome {
+	start := time.Now()
+	rev := source.NewRevision(r.Source.Name(), data)
+	out := Outcome{Result: "valid", Source: rev.Source, Trigger: "validate", Hash: rev.Hash, At: start}
+	cur := r.Runtime.Current()
+	if cur != nil {
+		out.Version = cur.Version
+	}
+	full, err := config.Unredact(data, r.Applied())
+	var errs config.Errors
+	var doc *config.Document
+	if err == nil {
+		doc, errs = config.Parse(full, r.Env)
+	} else if !errors.As(err, &errs) {
+		errs = config.Errors{{Path: "(document)", Message: err.Error()}}
+	}
+	if errs != nil {
+		out.Result, out.Errors = Rejected, errs
+	} else if cur != nil {
+		out.Applied = config.Diff(cur.Config, doc.Config)
+	}
+	out.ElapsedMS = msSince(start)
+	return out
+}
+
+// Applied returns the document now applied, secrets included.
+func (r *Reconciler) Applied() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.applied
 }
 
 // Outcomes returns the most recent attempts, oldest first.
@@ -197,17 +305,31 @@ func (r *Reconciler) Outcomes() []Outcome {
 	return append([]Outcome(nil), r.outcomes...)
 }
 
+func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
+
+func (r *Reconciler) rejected(rev source.Revision, trigger, actor string, err error) Outcome {
+	out := Outcome{Result: Rejected, Source: rev.Source, Trigger: trigger, Actor: actor, Hash: rev.Hash, At: time.Now()}
+	if cur := r.Runtime.Current(); cur != nil {
+		out.Version = cur.Version
+	}
+	if !errors.As(err, &out.Errors) {
+		out.Errors = config.Errors{{Path: "(document)", Message: err.Error()}}
+	}
+	return out
+}
+
 // apply runs the pipeline for one revision. Only the loop (or Start, before
-// the loop runs) calls it, so applies never overlap.
-func (r *Reconciler) apply(rev source.Revision, trigger string) Outcome {
+// the loop runs) calls it, so applies never overlap. writeBack writes an
+// applied revision to the source.
+func (r *Reconciler) apply(ctx context.Context, rev source.Revision, trigger, actor string, writeBack bool) Outcome {
 	start := time.Now()
 	cur := r.Runtime.Current()
-	out := Outcome{Source: rev.Source, Trigger: trigger, Hash: rev.Hash, At: start}
+	out := Outcome{Source: rev.Source, Trigger: trigger, Actor: actor, Hash: rev.Hash, At: start}
 	if cur != nil {
 		out.Version = cur.Version
 	}
 	r.mu.Lock()
-	applied := r.appliedHash
+	applied := r.hash
 	r.mu.Unlock()
 	switch {
 	case rev.Err != nil:
@@ -215,16 +337,30 @@ func (r *Reconciler) apply(rev source.Revision, trigger string) Outcome {
 	case rev.Hash == applied:
 		out.Result = NoOp
 	default:
-		r.commit(rev, cur, &out)
+		r.commit(ctx, rev, cur, &out)
+		if out.Result == Applied && writeBack {
+			if w, ok := r.Source.(source.Writer); ok {
+				if err := w.Write(rev.Data); err != nil {
+					out.Warnings = append(out.Warnings, fmt.Sprintf("applied, but writing back to %s failed: %v", r.Source.Name(), err))
+				}
+			}
+		}
 	}
-	out.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
+	out.ElapsedMS = msSince(start)
 	r.record(out)
 	return out
 }
 
-func (r *Reconciler) commit(rev source.Revision, cur *runtime.Snapshot, out *Outcome) {
+func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *runtime.Snapshot, out *Outcome) {
 	out.Result = Rejected
+	out.Stages = map[string]float64{}
+	stage := time.Now()
+	mark := func(name string) {
+		out.Stages[name] = msSince(stage)
+		stage = time.Now()
+	}
 	doc, errs := config.Parse(rev.Data, r.Env)
+	mark("parse")
 	if errs != nil {
 		out.Errors = errs
 		return
@@ -234,9 +370,23 @@ func (r *Reconciler) commit(rev source.Revision, cur *runtime.Snapshot, out *Out
 		curCfg = cur.Config
 	}
 	plan := config.Diff(curCfg, doc.Config)
-	next, err := runtime.Build(doc.Config, cur)
+	mark("plan")
+	next, err := runtime.Build(ctx, doc.Config, cur, r.BuildOptions)
+	mark("build")
 	if err != nil {
-		out.Errors = config.Errors{{Path: "(build)", Message: err.Error()}}
+		if !errors.As(err, &out.Errors) {
+			out.Errors = config.Errors{{Path: "(build)", Message: err.Error()}}
+		}
+		return
+	}
+	next.Hash, next.Source = rev.Hash, rev.Source
+	if cur != nil {
+		next.Version = cur.Version + 1
+	} else if last, err := next.Store.LatestConfigVersion(ctx); err == nil {
+		next.Version = last + 1 // versions continue across restarts
+	} else {
+		next.Discard()
+		out.Errors = config.Errors{{Path: "database.url", Message: err.Error()}}
 		return
 	}
 	var prepared []Prepared
@@ -249,26 +399,57 @@ func (r *Reconciler) commit(rev source.Revision, cur *runtime.Snapshot, out *Out
 				}
 			}
 			next.Discard()
-			var ce config.Errors
-			if !errors.As(err, &ce) {
-				ce = config.Errors{{Path: "(apply)", Message: err.Error()}}
+			if !errors.As(err, &out.Errors) {
+				out.Errors = config.Errors{{Path: "(apply)", Message: err.Error()}}
 			}
-			out.Errors = ce
 			return
 		}
 		prepared = append(prepared, p)
 		out.Warnings = append(out.Warnings, p.Warnings...)
 	}
-	r.Runtime.Commit(next, rev.Hash, rev.Source)
+	mark("prepare")
+	r.Runtime.Commit(next)
 	for _, p := range prepared {
 		if p.Commit != nil {
 			p.Commit()
 		}
 	}
 	r.mu.Lock()
-	r.appliedHash = rev.Hash
+	r.hash, r.applied = rev.Hash, rev.Data
 	r.mu.Unlock()
 	out.Result, out.Version, out.Applied = Applied, next.Version, plan
+	mark("commit")
+	out.Warnings = append(out.Warnings, r.remember(ctx, next, rev, doc.Format, *out)...)
+	mark("record")
+}
+
+// remember stores an applied version in the history and the last-good
+// cache; failures are warnings, the version is applied either way.
+func (r *Reconciler) remember(ctx context.Context, snap *runtime.Snapshot, rev source.Revision, format string, out Outcome) []string {
+	var warnings []string
+	redacted, err := config.Redact(rev.Data)
+	if err != nil {
+		redacted = []byte("# content could not be redacted and is not stored\n")
+	}
+	plan, _ := json.Marshal(out.Applied)
+	if err := snap.Store.SaveConfigVersion(ctx, store.ConfigVersion{Version: out.Version, Hash: rev.Hash, Source: rev.Source,
+		Trigger: out.Trigger, Actor: out.Actor, Format: format, Content: string(redacted), Plan: plan, AppliedAt: snap.AppliedAt}); err != nil {
+		warnings = append(warnings, "history not saved: "+err.Error())
+	}
+	if r.CachePath != "" {
+		if err := writeCache(r.CachePath, rev.Data); err != nil {
+			warnings = append(warnings, "last known good cache not written: "+err.Error())
+		}
+	}
+	return warnings
+}
+
+// writeCache writes data to path atomically with mode 0600.
+func writeCache(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return (&source.File{Path: path}).WriteMode(data, 0o600)
 }
 
 func (r *Reconciler) record(out Outcome) {
@@ -279,6 +460,9 @@ func (r *Reconciler) record(out Outcome) {
 	}
 	r.mu.Unlock()
 	attrs := []any{"result", out.Result, "version", out.Version, "trigger", out.Trigger, "source", out.Source, "elapsed_ms", out.ElapsedMS}
+	if out.Actor != "" {
+		attrs = append(attrs, "actor", out.Actor)
+	}
 	switch out.Result {
 	case Applied:
 		for _, kind := range sortedKinds(out.Applied) {

@@ -35,7 +35,8 @@ func start(t *testing.T, path string, appliers ...Applier) *harness {
 	h := &harness{t: t, rt: &runtime.Runtime{}, outcomes: make(chan Outcome, 100), path: path}
 	h.rec = &Reconciler{Runtime: h.rt, Source: &source.File{Path: path, Debounce: 30 * time.Millisecond},
 		Env: func(string) (string, bool) { return "", false }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Appliers: appliers, OnOutcome: func(o Outcome) { h.outcomes <- o }}
+		Appliers: appliers, OnOutcome: func(o Outcome) { h.outcomes <- o },
+		BuildOptions: runtime.Options{DatabaseURL: "sqlite://" + filepath.Join(t.TempDir(), "h.db")}}
 	if _, err := h.rec.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -211,13 +212,13 @@ func TestReloadOfUnchangedContentIsNoOp(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hector.yaml")
 	writeFile(t, path, doc("v1"))
 	h := start(t, path)
-	o, err := h.rec.Reload(context.Background(), "sighup")
+	o, err := h.rec.Reload(context.Background(), "sighup", "")
 	if err != nil || o.Result != NoOp || o.Version != 1 || o.Trigger != "sighup" {
 		t.Fatalf("%+v %v", o, err)
 	}
 	writeFile(t, path, doc("v2"))
 	h.next()
-	o, _ = h.rec.Reload(context.Background(), "sighup")
+	o, _ = h.rec.Reload(context.Background(), "sighup", "")
 	if o.Result != NoOp || o.Version != 2 {
 		t.Fatalf("%+v", o)
 	}

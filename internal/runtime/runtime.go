@@ -8,6 +8,7 @@
 package runtime
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"reflect"
@@ -18,6 +19,7 @@ import (
 	"github.com/hector-run/hector/internal/agent"
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm"
+	"github.com/hector-run/hector/internal/store"
 	"github.com/hector-run/hector/internal/tool"
 )
 
@@ -32,8 +34,11 @@ type Snapshot struct {
 	Agents    map[string]*agent.Agent
 	LLMs      map[string]llm.Client
 	Tools     map[string]tool.Tool
+	// Store is the database in effect; DatabaseURL is its (secret-bearing) URL.
+	Store       *store.Store
+	DatabaseURL string
 
-	handles map[string]*shared // LLM clients by name, with their cross-snapshot refcount
+	handles map[string]*shared // "llm:NAME" and "database", with their cross-snapshot refcount
 
 	refs    atomic.Int64 // readers plus one for being current; 0 = drained
 	held    []*shared    // resources this snapshot holds one reference to
@@ -48,10 +53,17 @@ type shared struct {
 	refs atomic.Int32
 }
 
-func (s *Snapshot) hold(h *shared) {
+func (s *Snapshot) hold(key string, h *shared) {
 	h.refs.Add(1)
 	s.held = append(s.held, h)
+	s.handles[key] = h
 }
+
+// own holds a resource this snapshot created.
+func (s *Snapshot) own(key string, c io.Closer) { s.hold(key, &shared{c: c}) }
+
+// reuse holds prev's resource under key.
+func (s *Snapshot) reuse(key string, prev *Snapshot) { s.hold(key, prev.handles[key]) }
 
 // drop releases the snapshot's hold on its resources.
 func (s *Snapshot) drop() {
@@ -88,22 +100,53 @@ func (s *Snapshot) release() {
 	}
 }
 
+// Options are the parts of a build that do not come from the document.
+type Options struct {
+	// DatabaseURL, when set, overrides database.url (the --database flag).
+	DatabaseURL string
+}
+
+// EffectiveDatabaseURL is the database a snapshot of cfg uses: the override,
+// then database.url, then the default.
+func (o Options) EffectiveDatabaseURL(cfg *config.Config) string {
+	switch {
+	case o.DatabaseURL != "":
+		return o.DatabaseURL
+	case cfg.Database.URL != "":
+		return cfg.Database.URL
+	}
+	return config.DefaultDatabaseURL
+}
+
 // Build constructs a candidate snapshot for cfg (validated and defaulted).
-// LLM clients and tools whose configuration equals their counterpart in prev
-// (which may be nil) are reused, not rebuilt, so their connections survive
-// the reload. Build changes nothing that is running: on error it closes the
-// clients it created and returns; on success the caller owns the candidate
-// and must either Commit it or Discard it.
-func Build(cfg *config.Config, prev *Snapshot) (*Snapshot, error) {
+// The database, LLM clients and tools whose configuration equals their
+// counterpart in prev (which may be nil) are reused, not rebuilt, so their
+// connections survive the reload; a changed database is opened and migrated
+// here, before any swap. Build changes nothing that is running: on error it
+// closes what it opened and returns; on success the caller owns the
+// candidate and must either Commit it or Discard it.
+func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options) (*Snapshot, error) {
 	s := &Snapshot{Config: cfg, Agents: map[string]*agent.Agent{}, LLMs: map[string]llm.Client{},
 		Tools: map[string]tool.Tool{}, drained: make(chan struct{}), handles: map[string]*shared{}}
 	s.refs.Store(1)
+	s.DatabaseURL = opts.EffectiveDatabaseURL(cfg)
+	if prev != nil && prev.DatabaseURL == s.DatabaseURL {
+		s.reuse("database", prev)
+		s.Store = prev.Store
+	} else {
+		st, err := store.Open(ctx, s.DatabaseURL)
+		if err != nil {
+			return nil, config.Errors{{Path: "database.url", Message: err.Error()}}
+		}
+		s.Store = st
+		s.own("database", st)
+	}
 	for name, lc := range cfg.LLMs {
+		key := "llm:" + name
 		if prev != nil {
 			if old, ok := prev.Config.LLMs[name]; ok && reflect.DeepEqual(old, lc) {
-				h := prev.handles[name]
-				s.hold(h)
-				s.handles[name], s.LLMs[name] = h, prev.LLMs[name]
+				s.reuse(key, prev)
+				s.LLMs[name] = prev.LLMs[name]
 				continue
 			}
 		}
@@ -112,9 +155,8 @@ func Build(cfg *config.Config, prev *Snapshot) (*Snapshot, error) {
 			s.Discard()
 			return nil, fmt.Errorf("llms.%s: %w", name, err)
 		}
-		h := &shared{c: c}
-		s.hold(h)
-		s.handles[name], s.LLMs[name] = h, c
+		s.own(key, c)
+		s.LLMs[name] = c
 	}
 	for name, tc := range cfg.Tools {
 		if prev != nil {
@@ -167,17 +209,18 @@ func (r *Runtime) Acquire() (*Snapshot, func()) {
 // reading plain fields (version, hash); use Acquire to call into agents.
 func (r *Runtime) Current() *Snapshot { return r.cur.Load() }
 
-// Commit makes next current with version previous+1 and returns the snapshot
-// it replaced (nil for the first). The replaced snapshot drains when its last
-// reader releases it; resources no other snapshot holds are closed then.
-func (r *Runtime) Commit(next *Snapshot, hash, source string) *Snapshot {
+// Commit makes next current and returns the snapshot it replaced (nil for
+// the first). The caller sets next's Version (greater than the current one),
+// Hash and Source. The replaced snapshot drains when its last reader
+// releases it; resources no other snapshot holds are closed then.
+func (r *Runtime) Commit(next *Snapshot) *Snapshot {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	prev := r.cur.Load()
-	next.Version, next.Hash, next.Source, next.AppliedAt = 1, hash, source, time.Now()
-	if prev != nil {
-		next.Version = prev.Version + 1
+	if prev != nil && next.Version <= prev.Version {
+		panic(fmt.Sprintf("runtime: commit of version %d over version %d", next.Version, prev.Version))
 	}
+	next.AppliedAt = time.Now()
 	r.cur.Store(next)
 	if prev != nil {
 		prev.release() // drop the current-reference; readers may still hold it

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,6 +32,28 @@ func withCountingLLMs(t *testing.T) {
 	t.Cleanup(func() { newLLM = orig })
 }
 
+// build builds a snapshot on a SQLite database in the test's directory.
+func build(t *testing.T, src string, prev *Snapshot) *Snapshot {
+	t.Helper()
+	s, err := Build(context.Background(), parse(t, src), prev, Options{DatabaseURL: "sqlite://" + filepath.Join(dbDir(t), "h.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prev != nil {
+		s.Version = prev.Version + 1
+	} else {
+		s.Version = 1
+	}
+	return s
+}
+
+var dbDirs sync.Map
+
+func dbDir(t *testing.T) string {
+	d, _ := dbDirs.LoadOrStore(t.Name(), t.TempDir())
+	return d.(string)
+}
+
 func parse(t *testing.T, src string) *config.Config {
 	t.Helper()
 	doc, errs := config.Parse([]byte(src), func(string) (string, bool) { return "", false })
@@ -45,14 +68,11 @@ agents: {x: {llm: a}, y: {llm: b}}`
 
 func TestBuildReusesUnchangedClients(t *testing.T) {
 	withCountingLLMs(t)
-	s1, err := Build(parse(t, cfgA), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s2, err := Build(parse(t, `llms: {a: {provider: echo}, b: {provider: echo, model: two}}
-agents: {x: {llm: a, instruction: new}, y: {llm: b}}`), s1)
-	if err != nil {
-		t.Fatal(err)
+	s1 := build(t, cfgA, nil)
+	s2 := build(t, `llms: {a: {provider: echo}, b: {provider: echo, model: two}}
+agents: {x: {llm: a, instruction: new}, y: {llm: b}}`, s1)
+	if s1.Store != s2.Store {
+		t.Error("unchanged database was reopened")
 	}
 	if s1.LLMs["a"] != s2.LLMs["a"] {
 		t.Error("unchanged llm a was rebuilt")
@@ -68,16 +88,16 @@ agents: {x: {llm: a, instruction: new}, y: {llm: b}}`), s1)
 func TestRetiredClientClosesAfterLastReaderAndLastHolder(t *testing.T) {
 	withCountingLLMs(t)
 	var rt Runtime
-	a, _ := Build(parse(t, cfgA), nil)
-	rt.Commit(a, "h1", "test")
+	a := build(t, cfgA, nil)
+	rt.Commit(a)
 	held, release := rt.Acquire() // a slow request on snapshot A
 	clientA := held.LLMs["a"].(*countingLLM)
 
-	b, _ := Build(parse(t, cfgA+"\nname: b"), rt.Current()) // B shares both clients
-	rt.Commit(b, "h2", "test")
-	c, _ := Build(parse(t, `llms: {z: {provider: echo}}
-agents: {x: {llm: z}}`), rt.Current()) // C drops them
-	rt.Commit(c, "h3", "test")
+	b := build(t, cfgA+"\nname: b", rt.Current()) // B shares both clients
+	rt.Commit(b)
+	c := build(t, `llms: {z: {provider: echo}}
+agents: {x: {llm: z}}`, rt.Current()) // C drops them
+	rt.Commit(c)
 	<-b.Drained() // B had no readers
 	if clientA.closed.Load() {
 		t.Fatal("client closed while a reader of snapshot A still holds it")
@@ -98,8 +118,7 @@ agents: {x: {llm: z}}`), rt.Current()) // C drops them
 func TestAcquireDuringCommitsUnderRace(t *testing.T) {
 	withCountingLLMs(t)
 	var rt Runtime
-	s, _ := Build(parse(t, cfgA), nil)
-	rt.Commit(s, "h", "test")
+	rt.Commit(build(t, cfgA, nil))
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for i := 0; i < 8; i++ {
@@ -126,11 +145,7 @@ func TestAcquireDuringCommitsUnderRace(t *testing.T) {
 			src = `llms: {a: {provider: echo}, b: {provider: echo, model: other}}
 agents: {x: {llm: a}, y: {llm: b}}`
 		}
-		next, err := Build(parse(t, src), rt.Current())
-		if err != nil {
-			t.Fatal(err)
-		}
-		rt.Commit(next, "h", "test")
+		rt.Commit(build(t, src, rt.Current()))
 	}
 	close(stop)
 	wg.Wait()
@@ -138,4 +153,44 @@ agents: {x: {llm: a}, y: {llm: b}}`
 	if rt.Current() != nil {
 		t.Fatal("closed runtime still has a snapshot")
 	}
+}
+
+func TestDatabaseChangeOpensNewStoreAndClosesOldAfterReaders(t *testing.T) {
+	var rt Runtime
+	dir := t.TempDir()
+	mk := func(db string, prev *Snapshot) *Snapshot {
+		s, err := Build(context.Background(), parse(t, cfgA+"\ndatabase: {url: \"sqlite://"+filepath.Join(dir, db)+"\"}"), prev, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Version = 1
+		if prev != nil {
+			s.Version = prev.Version + 1
+		}
+		return s
+	}
+	one := mk("one.db", nil)
+	rt.Commit(one)
+	held, release := rt.Acquire()
+	two := mk("two.db", rt.Current())
+	if two.Store == one.Store {
+		t.Fatal("changed database was reused")
+	}
+	rt.Commit(two)
+	if err := held.Store.Ping(context.Background()); err != nil {
+		t.Fatalf("old database closed under a reader: %v", err)
+	}
+	release()
+	<-one.Drained()
+	if err := one.Store.Ping(context.Background()); err == nil {
+		t.Fatal("old database still open after its last reader")
+	}
+	if err := two.Store.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// An unopenable database fails the build and leaves nothing behind.
+	if _, err := Build(context.Background(), parse(t, cfgA+"\ndatabase: {url: \"sqlite:///proc/nope/x.db\"}"), rt.Current(), Options{}); err == nil {
+		t.Fatal("want an error")
+	}
+	rt.Close()
 }

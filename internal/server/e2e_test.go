@@ -464,47 +464,34 @@ func TestInvalidConfigRefusesToStart(t *testing.T) {
 	}
 }
 
-func TestDatabaseURLChangeWarnsUntilRestart(t *testing.T) {
-	for _, withFlag := range []bool{false, true} {
-		dir := t.TempDir()
-		path := filepath.Join(dir, "hector.yaml")
-		cfg := func(db string) string {
-			return "llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nserver: {port: 0}\ndatabase: {url: \"sqlite://" + filepath.Join(dir, db) + "\"}\n"
-		}
-		flag := ""
-		if withFlag {
-			flag = "sqlite://" + filepath.Join(dir, "flag.db")
-		}
-		_ = os.WriteFile(path, []byte(cfg("one.db")), 0o600)
-		outcomes := make(chan reload.Outcome, 100)
-		ready := make(chan string, 1)
-		ctx, cancel := context.WithCancel(context.Background())
-		errc := make(chan error, 1)
-		go func() {
-			errc <- Run(ctx, Options{ConfigPath: path, Watch: true, Debounce: 20 * time.Millisecond, DatabaseURL: flag, LogOutput: io.Discard,
-				Ready: func(a string) { ready <- a }, OnOutcome: func(o reload.Outcome) { outcomes <- o }})
-		}()
-		<-ready
-		for o := range outcomes {
-			if o.Trigger == "watch" {
-				break
-			}
-		}
-		_ = (&source.File{Path: path}).Write([]byte(cfg("two.db")))
-		o := <-outcomes
-		warned := len(o.Warnings) == 1 && strings.Contains(o.Warnings[0], "database.url changed")
-		if o.Result != reload.Applied || warned != (flag == "") {
-			t.Errorf("flag %q: %+v", flag, o)
-		}
-		cancel()
-		if err := <-errc; err != nil {
-			t.Fatal(err)
-		}
-		if _, err := os.Stat(filepath.Join(dir, "two.db")); err == nil {
-			t.Errorf("flag %q: the new database was opened without a restart", flag)
-		}
-		if _, err := os.Stat(filepath.Join(dir, "one.db")); (err == nil) != (flag == "") {
-			t.Errorf("flag %q: wrong database in use (one.db exists: %v)", flag, err == nil)
-		}
+// TestDatabaseSwitchesLive: a database.url change opens and migrates the new
+// database before the swap; new sessions land there while the old database
+// stays readable for requests that began before the switch.
+func TestDatabaseSwitchesLive(t *testing.T) {
+	dir := t.TempDir()
+	cfg := func(db string) string {
+		return "llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nserver: {port: 0}\ndatabase: {url: \"sqlite://" + filepath.Join(dir, db) + "\"}\n"
+	}
+	h := &hector{t: t, dir: dir, cfgPath: filepath.Join(dir, "hector.yaml")} // no --database: the config decides
+	h.write(cfg("one.db"))
+	h.start()
+	first := h.send("a", "s-one", "hi")
+	h.write(cfg("two.db"))
+	if o := h.next(); o.Result != reload.Applied || o.Applied["database"].Changed[0] != "url" || len(o.Warnings) != 0 {
+		t.Fatalf("%+v", o)
+	}
+	second := h.send("a", "s-two", "hi")
+	if first.status != 200 || second.status != 200 {
+		t.Fatalf("%s %s", first.raw, second.raw)
+	}
+	if code, _ := h.get("/v1/sessions/s-one"); code != 404 {
+		t.Fatalf("session from the old database visible in the new one: %d", code)
+	}
+	if code, _ := h.get("/v1/sessions/s-two"); code != 200 {
+		t.Fatalf("new session not in the new database: %d", code)
+	}
+	// The history moved with the database: version numbering continues.
+	if code, body := h.get("/health"); code != 200 || body["config"].(map[string]any)["version"] != float64(2) {
+		t.Fatalf("%d %v", code, body)
 	}
 }

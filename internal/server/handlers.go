@@ -79,17 +79,18 @@ func (s *Server) snapshot(w http.ResponseWriter) (*runtime.Snapshot, func(), boo
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	snap := s.Runtime.Current()
-	body := map[string]any{"status": "ok", "version": s.Version}
-	if snap != nil {
-		body["name"] = snap.Config.Name
-		body["config"] = map[string]any{"version": snap.Version, "hash": snap.Hash, "source": snap.Source,
-			"applied_at": snap.AppliedAt.UTC().Format(time.RFC3339Nano)}
+	snap, release, ok := s.snapshot(w)
+	defer release()
+	if !ok {
+		return
 	}
+	body := map[string]any{"status": "ok", "version": s.Version, "name": snap.Config.Name,
+		"config": map[string]any{"version": snap.Version, "hash": snap.Hash, "source": snap.Source,
+			"applied_at": snap.AppliedAt.UTC().Format(time.RFC3339Nano)}}
 	status := http.StatusOK
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.Store.Ping(ctx); err != nil {
+	if err := snap.Store.Ping(ctx); err != nil {
 		body["status"], body["database"], body["database_error"] = "unavailable", "unavailable", err.Error()
 		status = http.StatusServiceUnavailable
 	} else {
@@ -234,7 +235,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	unlock := s.sessions.lock(req.SessionID)
 	defer unlock()
-	history, err := s.history(r.Context(), req.SessionID, name)
+	history, err := s.history(r.Context(), snap.Store, req.SessionID, name)
 	if err != nil {
 		err.(*httpError).write(w)
 		return
@@ -248,7 +249,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 		s.turnFailed(w, name, err)
 		return
 	}
-	if err := s.Store.AppendTurn(r.Context(), req.SessionID, name, snap.Version, res.Messages); err != nil {
+	if err := snap.Store.AppendTurn(r.Context(), req.SessionID, name, snap.Version, res.Messages); err != nil {
 		s.Log.Error("store turn", "session", req.SessionID, "error", err)
 		errUnavailable.write(w)
 		return
@@ -258,8 +259,8 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 
 // history loads a session's messages, checking it belongs to agent. Its
 // errors are *httpError.
-func (s *Server) history(ctx context.Context, id, agentName string) ([]llm.Message, error) {
-	sess, err := s.Store.Session(ctx, id)
+func (s *Server) history(ctx context.Context, st *store.Store, id, agentName string) ([]llm.Message, error) {
+	sess, err := st.Session(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, nil
@@ -269,7 +270,7 @@ func (s *Server) history(ctx context.Context, id, agentName string) ([]llm.Messa
 	case sess.Agent != agentName:
 		return nil, &httpError{http.StatusConflict, "session_agent_mismatch", fmt.Sprintf("session %q belongs to agent %q", id, sess.Agent)}
 	}
-	h, err := s.Store.History(ctx, id)
+	h, err := st.History(ctx, id)
 	if err != nil {
 		s.Log.Error("load history", "session", id, "error", err)
 		return nil, errUnavailable
@@ -305,15 +306,20 @@ func response(sessionID, agentName string, version int64, res *agent.Result) mes
 }
 
 func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
+	snap, release, ok := s.snapshot(w)
+	defer release()
+	if !ok {
+		return
+	}
 	id := r.PathValue("id")
-	sess, err := s.Store.Session(r.Context(), id)
+	sess, err := snap.Store.Session(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "session_not_found", fmt.Sprintf("no session %q", id))
 		return
 	}
 	var msgs []store.StoredMessage
 	if err == nil {
-		msgs, err = s.Store.Messages(r.Context(), id)
+		msgs, err = snap.Store.Messages(r.Context(), id)
 	}
 	if err != nil {
 		s.Log.Error("load session", "session", id, "error", err)

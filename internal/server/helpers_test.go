@@ -18,22 +18,19 @@ import (
 // newTestServer returns a Server on an echo-agent snapshot and a real SQLite store.
 func newTestServer(t *testing.T) (*Server, *store.Store) {
 	t.Helper()
-	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "h.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	doc, errs := config.Parse([]byte("llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\n"), func(string) (string, bool) { return "", false })
 	if errs != nil {
 		t.Fatal(errs)
 	}
 	rt := &runtime.Runtime{}
-	snap, err := runtime.Build(doc.Config, nil)
+	snap, err := runtime.Build(context.Background(), doc.Config, nil, runtime.Options{DatabaseURL: "sqlite://" + filepath.Join(t.TempDir(), "h.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt.Commit(snap, doc.Hash, "test")
-	return &Server{Runtime: rt, Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, st
+	snap.Version, snap.Hash, snap.Source = 1, doc.Hash, "test"
+	rt.Commit(snap)
+	t.Cleanup(rt.Close)
+	return &Server{Runtime: rt, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, snap.Store
 }
 
 func httptestRecorder(s *Server, method, path, body string) *httptest.ResponseRecorder {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
@@ -13,7 +14,6 @@ import (
 	"github.com/hector-run/hector/internal/logging"
 	"github.com/hector-run/hector/internal/reload"
 	"github.com/hector-run/hector/internal/runtime"
-	"github.com/hector-run/hector/internal/store"
 )
 
 // Options configure Run. Zero values mean defaults.
@@ -22,9 +22,19 @@ type Options struct {
 	Watch       bool          // apply file changes live
 	Debounce    time.Duration // file-event debounce; default source.DefaultDebounce
 	DatabaseURL string        // overrides database.url
-	Version     string        // reported by /health
-	LogOutput   io.Writer     // default os.Stderr
-	Env         config.LookupEnv
+	// ConfigCache is where the last applied configuration is kept (mode
+	// 0600); "" disables the cache.
+	ConfigCache string
+	// FallbackToCache starts from ConfigCache when the source is unreadable.
+	FallbackToCache bool
+	// ReloadBroker, if set, is a NATS URL on which the server answers fleet
+	// reload requests (subject hector.control.reload).
+	ReloadBroker string
+	// InstanceID names this process in broker answers; default host-pid.
+	InstanceID string
+	Version    string    // reported by /health
+	LogOutput  io.Writer // default os.Stderr
+	Env        config.LookupEnv
 	// Reload triggers a reload per receive (SIGHUP in the CLI).
 	Reload <-chan struct{}
 	// Ready, if set, is called with the bound address once serving.
@@ -45,50 +55,50 @@ func Run(ctx context.Context, o Options) error {
 	if o.Env == nil {
 		o.Env = os.LookupEnv
 	}
+	if o.InstanceID == "" {
+		host, _ := os.Hostname()
+		o.InstanceID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
 	logs := logging.New(o.LogOutput)
 	log := slog.New(logs)
 	rt := &runtime.Runtime{}
-	srv := &Server{Runtime: rt, Log: log, Version: o.Version}
 	src := &source.File{Path: o.ConfigPath, Debounce: o.Debounce}
-	rec := &reload.Reconciler{Runtime: rt, Source: src, Env: o.Env, Log: log, OnOutcome: o.OnOutcome}
-
-	var dbURL string
+	rec := &reload.Reconciler{Runtime: rt, Source: src, Env: o.Env, Log: log,
+		BuildOptions: runtime.Options{DatabaseURL: o.DatabaseURL}, CachePath: o.ConfigCache, FallbackToCache: o.FallbackToCache}
+	srv := &Server{Runtime: rt, Reconciler: rec, Log: log, Version: o.Version}
+	rec.OnOutcome = func(out reload.Outcome) {
+		srv.Observe(out)
+		if o.OnOutcome != nil {
+			o.OnOutcome(out)
+		}
+	}
 	rec.Appliers = []reload.Applier{
 		reload.ApplierFunc(func(_, next *config.Config) (reload.Prepared, error) {
 			return reload.Prepared{Commit: func() { logs.Apply(next.Logger) }}, nil
 		}),
 		srv.ListenerApplier(),
-		reload.ApplierFunc(func(cur, next *config.Config) (reload.Prepared, error) {
-			if cur == nil || o.DatabaseURL != "" || databaseURL(next, "") == dbURL {
-				return reload.Prepared{}, nil
-			}
-			return reload.Prepared{Warnings: []string{fmt.Sprintf(
-				"database.url changed; the server keeps using %s until it is restarted (see docs/reload.md)", dbURL)}}, nil
-		}),
 	}
 	first, err := rec.Start(ctx)
 	if err != nil {
 		return fmt.Errorf("configuration %s is not valid:\n%w", o.ConfigPath, err)
 	}
 	defer rt.Close()
-	cfg := rt.Current().Config
-	dbURL = databaseURL(cfg, o.DatabaseURL)
-	st, err := store.Open(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	srv.Store = st
+	snap := rt.Current()
+	cfg := snap.Config
 	if err := srv.Listen(cfg.Server.Addr()); err != nil {
 		return err
 	}
+	if len(cfg.Server.Auth.APIKeys) == 0 && !isLoopback(cfg.Server.Host) {
+		log.Warn("the /admin API is open to anyone who can reach this address: configure server.auth.api_keys", "host", cfg.Server.Host)
+	}
 	log.Info("hector started", "version", o.Version, "config", o.ConfigPath, "config_version", first.Version,
-		"database", dbURL, "addr", srv.Addr(), "watch", o.Watch, "agents", len(cfg.Agents))
+		"addr", srv.Addr(), "watch", o.Watch, "agents", len(cfg.Agents), "instance", o.InstanceID)
 	if o.Ready != nil {
 		o.Ready(srv.Addr())
 	}
 
 	loopCtx, stopLoop := context.WithCancel(context.Background())
+	defer stopLoop()
 	loopDone := make(chan struct{})
 	go func() {
 		defer close(loopDone)
@@ -98,13 +108,21 @@ func Run(ctx context.Context, o Options) error {
 		}
 		rec.RunTriggersOnly(loopCtx)
 	}()
+	if o.ReloadBroker != "" {
+		stopBroker, err := startBroker(loopCtx, o.ReloadBroker, o.InstanceID, rec, log)
+		if err != nil {
+			srv.Shutdown()
+			return err
+		}
+		defer stopBroker()
+	}
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
 			done = true
 		case <-o.Reload:
 			go func() {
-				if _, err := rec.Reload(loopCtx, "sighup"); err != nil {
+				if _, err := rec.Reload(loopCtx, "sighup", "signal"); err != nil {
 					log.Warn("reload not run", "error", err)
 				}
 			}()
@@ -118,13 +136,10 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
-// databaseURL picks the flag, then database.url, then the default.
-func databaseURL(cfg *config.Config, flag string) string {
-	switch {
-	case flag != "":
-		return flag
-	case cfg.Database.URL != "":
-		return cfg.Database.URL
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
 	}
-	return config.DefaultDatabaseURL
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -15,23 +15,51 @@ import (
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/reload"
 	"github.com/hector-run/hector/internal/runtime"
-	"github.com/hector-run/hector/internal/store"
 )
 
 // Server serves the API of whatever snapshot is current.
 type Server struct {
-	Runtime *runtime.Runtime
-	Store   *store.Store
-	Log     *slog.Logger
-	Version string
+	Runtime    *runtime.Runtime
+	Reconciler *reload.Reconciler // for the /admin API
+	Log        *slog.Logger
+	Version    string
 
 	sessions keyedMutex
+	metrics  *metrics
+	events   hub
 
 	mu       sync.Mutex
 	active   *http.Server
+	drain    chan struct{} // closed when the active listener starts draining
 	addr     string
 	draining sync.WaitGroup
 	closed   bool
+}
+
+// Observe feeds a reload outcome to the metrics and the event stream.
+// Pass it as the reconciler's OnOutcome (or call it from there).
+func (s *Server) Observe(o reload.Outcome) {
+	s.init()
+	s.metrics.observe(o)
+	s.events.publish(o)
+}
+
+func (s *Server) init() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.metrics == nil {
+		s.metrics = newMetrics()
+	}
+}
+
+type drainKey struct{}
+
+// draining returns a channel closed when the listener that accepted the
+// request starts draining. Long-lived streams end then; ordinary requests
+// are left to finish.
+func draining(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(drainKey{}).(chan struct{})
+	return ch // nil (never ready) outside a listener
 }
 
 // Handler returns the API's HTTP handler.
@@ -42,10 +70,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/agents/{name}", s.getAgent)
 	mux.HandleFunc("POST /v1/agents/{name}/messages", s.postMessage)
 	mux.HandleFunc("GET /v1/sessions/{id}", s.getSession)
+	s.init()
+	mux.Handle("GET /metrics", s.metrics.handler())
+	s.adminRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
-	return s.recoverer(mux)
+	return s.metrics.instrument(s.recoverer(mux))
 }
 
 // recoverer turns a handler panic into a 500 JSON error and a log line.
@@ -86,16 +117,18 @@ func (s *Server) Addr() string {
 // it replaces stops accepting at once and drains in the background within
 // the configured shutdown timeout. After Shutdown it closes ln instead.
 func (s *Server) serve(ln net.Listener) {
+	drain := make(chan struct{})
 	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn)}
+		ErrorLog:    slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+		BaseContext: func(net.Listener) context.Context { return context.WithValue(context.Background(), drainKey{}, drain) }}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		ln.Close()
 		return
 	}
-	old := s.active
-	s.active, s.addr = hs, ln.Addr().String()
+	old, oldDrain := s.active, s.drain
+	s.active, s.drain, s.addr = hs, drain, ln.Addr().String()
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Log.Error("http server stopped", "addr", ln.Addr().String(), "error", err)
@@ -107,7 +140,7 @@ func (s *Server) serve(ln net.Listener) {
 		s.draining.Add(1)
 		go func() {
 			defer s.draining.Done()
-			s.shutdownOne(old)
+			s.shutdownOne(old, oldDrain)
 		}()
 	}
 }
@@ -119,9 +152,10 @@ func (s *Server) shutdownTimeout() time.Duration {
 	return config.DefaultShutdownTimeout
 }
 
-// shutdownOne stops hs accepting, waits for its in-flight requests up to the
-// shutdown timeout, then closes what is left.
-func (s *Server) shutdownOne(hs *http.Server) {
+// shutdownOne stops hs accepting, ends its event streams, waits for its
+// in-flight requests up to the shutdown timeout, then closes what is left.
+func (s *Server) shutdownOne(hs *http.Server, drain chan struct{}) {
+	close(drain)
 	ctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout())
 	defer cancel()
 	if err := hs.Shutdown(ctx); err != nil {
@@ -136,11 +170,11 @@ func (s *Server) shutdownOne(hs *http.Server) {
 // off. It is idempotent.
 func (s *Server) Shutdown() {
 	s.mu.Lock()
-	hs := s.active
-	s.active, s.closed = nil, true
+	hs, drain := s.active, s.drain
+	s.active, s.drain, s.closed = nil, nil, true
 	s.mu.Unlock()
 	if hs != nil {
-		s.shutdownOne(hs)
+		s.shutdownOne(hs, drain)
 	}
 	s.draining.Wait()
 }

@@ -53,7 +53,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, snap *runtime.Sn
 		ev.send("error", map[string]any{"error": map[string]string{"code": "llm_error", "message": err.Error()}})
 		return
 	}
-	if err := s.Store.AppendTurn(r.Context(), req.SessionID, ag.Name, snap.Version, res.Messages); err != nil {
+	if err := snap.Store.AppendTurn(r.Context(), req.SessionID, ag.Name, snap.Version, res.Messages); err != nil {
 		s.Log.Error("store turn", "session", req.SessionID, "error", err)
 		ev.send("error", map[string]any{"error": map[string]string{"code": "database_unavailable", "message": "the reply could not be stored; retry"}})
 		return

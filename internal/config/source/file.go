@@ -40,13 +40,23 @@ func (f *File) Load(context.Context) Revision {
 }
 
 // Write replaces the file atomically (write a temporary file, then rename),
-// keeping the mode of the file it replaces.
+// keeping the mode of the file it replaces (0600 for a new file).
 func (f *File) Write(data []byte) error {
 	mode := os.FileMode(0o600)
 	if st, err := os.Stat(f.Path); err == nil {
 		mode = st.Mode().Perm()
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(f.Path), ".hector-config-*")
+	return f.WriteMode(data, mode)
+}
+
+// WriteMode replaces the file atomically with the given mode. When the path
+// is a symlink, the file it points to is replaced and the link kept.
+func (f *File) WriteMode(data []byte, mode os.FileMode) error {
+	target := f.Path
+	if real, err := filepath.EvalSymlinks(f.Path); err == nil {
+		target = real
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(target), ".hector-config-*")
 	if err != nil {
 		return err
 	}
@@ -66,7 +76,7 @@ func (f *File) Write(data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), f.Path)
+	return os.Rename(tmp.Name(), target)
 }
 
 // Watch implements Source.

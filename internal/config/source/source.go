@@ -36,3 +36,9 @@ type Source interface {
 	// be called with unchanged content.
 	Watch(ctx context.Context, notify func(Revision)) error
 }
+
+// Writer is a source that can store a document, so API edits and rollbacks
+// reach the source of truth.
+type Writer interface {
+	Write(data []byte) error
+}

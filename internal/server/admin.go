@@ -1,0 +1,263 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aymanbagabas/go-udiff"
+
+	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/reload"
+	"github.com/hector-run/hector/internal/store"
+)
+
+// adminRoutes registers the /admin API. Roles: viewer reads; operator also
+// reloads, validates and rolls back; admin also writes the configuration.
+func (s *Server) adminRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /admin/config", s.require("viewer", s.getConfig))
+	mux.HandleFunc("PUT /admin/config", s.require("admin", s.putConfig))
+	mux.HandleFunc("POST /admin/config/validate", s.require("operator", s.validateConfig))
+	mux.HandleFunc("POST /admin/reload", s.require("operator", s.adminReload))
+	mux.HandleFunc("GET /admin/config/history", s.require("viewer", s.configHistory))
+	mux.HandleFunc("GET /admin/config/versions/{version}", s.require("viewer", s.configVersion))
+	mux.HandleFunc("GET /admin/config/diff", s.require("viewer", s.configDiff))
+	mux.HandleFunc("POST /admin/config/rollback/{version}", s.require("operator", s.configRollback))
+	mux.HandleFunc("GET /admin/config/events", s.require("viewer", s.configEvents))
+	mux.HandleFunc("GET /admin/config/outcomes", s.require("viewer", s.configOutcomes))
+}
+
+func etag(hash string) string { return `"` + hash + `"` }
+
+func contentType(format string) string {
+	if format == "json" {
+		return "application/json"
+	}
+	return "application/yaml"
+}
+
+// writeOutcome answers with an outcome: 200 when applied or a no-op (or valid
+// for a dry run), 422 when rejected.
+func writeOutcome(w http.ResponseWriter, o reload.Outcome) {
+	status := http.StatusOK
+	if o.Result == reload.Rejected {
+		status = http.StatusUnprocessableEntity
+	}
+	writeJSON(w, status, o)
+}
+
+func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
+	snap := s.Runtime.Current()
+	redacted, err := config.Redact(s.Reconciler.Applied())
+	if err != nil || snap == nil {
+		writeError(w, http.StatusInternalServerError, "internal", "the configuration could not be shown")
+		return
+	}
+	w.Header().Set("ETag", etag(snap.Hash))
+	w.Header().Set("X-Hector-Config-Version", strconv.FormatInt(snap.Version, 10))
+	w.Header().Set("Content-Type", contentType(config.DetectFormat(redacted)))
+	_, _ = w.Write(redacted)
+}
+
+// readBody reads a request body that require already limited.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(r.Body)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit))
+		return nil, false
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_body", err.Error())
+		return nil, false
+	}
+	return body, true
+}
+
+// putConfig replaces the configuration. The caller must send the ETag of the
+// configuration it edited in If-Match (optimistic concurrency, checked inside
+// the reconciler's loop so two writers cannot both win).
+func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
+	match := strings.TrimPrefix(r.Header.Get("If-Match"), "W/")
+	if match == "" {
+		writeError(w, http.StatusPreconditionRequired, "if_match_required",
+			"send If-Match with the ETag from GET /admin/config, so a concurrent change is not overwritten")
+		return
+	}
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	o, err := s.Reconciler.Submit(r.Context(), body, "api", actor(r), strings.Trim(match, `"`))
+	var conflict *reload.PreconditionError
+	switch {
+	case errors.As(err, &conflict):
+		w.Header().Set("ETag", etag(conflict.Current))
+		writeError(w, http.StatusPreconditionFailed, "precondition_failed", conflict.Error())
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+	default:
+		w.Header().Set("ETag", etag(s.Runtime.Current().Hash))
+		writeOutcome(w, o)
+	}
+}
+
+func (s *Server) validateConfig(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	writeOutcome(w, s.Reconciler.DryRun(body))
+}
+
+func (s *Server) adminReload(w http.ResponseWriter, r *http.Request) {
+	o, err := s.Reconciler.Reload(r.Context(), "api", actor(r))
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+		return
+	}
+	writeOutcome(w, o)
+}
+
+func (s *Server) configHistory(w http.ResponseWriter, r *http.Request) {
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "invalid_parameter", `parameter "limit" must be an integer from 1 to 1000`)
+			return
+		}
+		limit = n
+	}
+	snap, release, ok := s.snapshot(w)
+	defer release()
+	if !ok {
+		return
+	}
+	versions, err := snap.Store.ConfigVersions(r.Context(), limit)
+	if err != nil {
+		s.Log.Error("config history", "error", err)
+		errUnavailable.write(w)
+		return
+	}
+	if versions == nil {
+		versions = []store.ConfigVersion{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"versions": versions, "current": snap.Version})
+}
+
+// loadVersion reads the version named by a path or query parameter.
+func (s *Server) loadVersion(w http.ResponseWriter, r *http.Request, st *store.Store, param, raw string) (store.ConfigVersion, bool) {
+	v, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || v < 1 {
+		writeError(w, http.StatusBadRequest, "invalid_parameter", fmt.Sprintf("parameter %q must be a version number, got %q", param, raw))
+		return store.ConfigVersion{}, false
+	}
+	cv, err := st.GetConfigVersion(r.Context(), v)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "version_not_found", fmt.Sprintf("no configuration version %d", v))
+		return cv, false
+	}
+	if err != nil {
+		s.Log.Error("load config version", "version", v, "error", err)
+		errUnavailable.write(w)
+		return cv, false
+	}
+	return cv, true
+}
+
+func (s *Server) configVersion(w http.ResponseWriter, r *http.Request) {
+	snap, release, ok := s.snapshot(w)
+	defer release()
+	if !ok {
+		return
+	}
+	if cv, ok := s.loadVersion(w, r, snap.Store, "version", r.PathValue("version")); ok {
+		writeJSON(w, http.StatusOK, cv)
+	}
+}
+
+func (s *Server) configDiff(w http.ResponseWriter, r *http.Request) {
+	snap, release, ok := s.snapshot(w)
+	defer release()
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	to := q.Get("to")
+	if to == "" {
+		to = strconv.FormatInt(snap.Version, 10)
+	}
+	a, ok := s.loadVersion(w, r, snap.Store, "from", q.Get("from"))
+	if !ok {
+		return
+	}
+	b, ok := s.loadVersion(w, r, snap.Store, "to", to)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "text/x-diff; charset=utf-8")
+	_, _ = io.WriteString(w, udiff.Unified(fmt.Sprintf("version %d", a.Version), fmt.Sprintf("version %d", b.Version), a.Content, b.Content))
+}
+
+// configRollback re-applies a stored version through the normal pipeline
+// (and writes it back to a writable source). Its redacted secrets are
+// restored from the running configuration.
+func (s *Server) configRollback(w http.ResponseWriter, r *http.Request) {
+	snap, release, ok := s.snapshot(w)
+	if !ok {
+		release()
+		return
+	}
+	cv, ok := s.loadVersion(w, r, snap.Store, "version", r.PathValue("version"))
+	release()
+	if !ok {
+		return
+	}
+	o, err := s.Reconciler.Submit(r.Context(), []byte(cv.Content), "rollback", actor(r), "")
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+		return
+	}
+	writeOutcome(w, o)
+}
+
+func (s *Server) configOutcomes(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"outcomes": s.Reconciler.Outcomes()})
+}
+
+// configEvents streams every reload outcome as a Server-Sent Event
+// "outcome" until the client leaves or the listener drains.
+func (s *Server) configEvents(w http.ResponseWriter, r *http.Request) {
+	f, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusNotAcceptable, "streaming_unsupported", "streaming is not supported on this connection")
+		return
+	}
+	events, unsubscribe := s.events.subscribe()
+	defer unsubscribe()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	f.Flush()
+	ev := sseWriter{w: w, f: f}
+	heartbeat := time.NewTicker(15 * time.Second)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case o := <-events:
+			ev.send("outcome", o)
+		case <-heartbeat.C:
+			fmt.Fprint(w, ": keep-alive\n\n")
+			f.Flush()
+		case <-r.Context().Done():
+			return
+		case <-draining(r.Context()):
+			return
+		}
+	}
+}

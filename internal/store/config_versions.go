@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ConfigVersion is one applied configuration. Content has its secrets
+// redacted before it reaches the store.
+type ConfigVersion struct {
+	Version   int64           `json:"version"`
+	Hash      string          `json:"hash"`
+	Source    string          `json:"source"`
+	Trigger   string          `json:"trigger"`
+	Actor     string          `json:"actor,omitempty"`
+	Format    string          `json:"format"`
+	Content   string          `json:"content,omitempty"`
+	Plan      json.RawMessage `json:"applied,omitempty"`
+	AppliedAt time.Time       `json:"applied_at"`
+}
+
+// SaveConfigVersion records an applied version. Saving a version that is
+// already recorded replaces it (a database reused after a restart may hold
+// versions the new process numbers again).
+func (s *Store) SaveConfigVersion(ctx context.Context, v ConfigVersion) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	plan := string(v.Plan)
+	if plan == "" {
+		plan = "{}"
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO config_versions (version, hash, source, trigger, actor, format, content, plan, applied_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (version) DO UPDATE SET hash = excluded.hash, source = excluded.source, trigger = excluded.trigger,
+		actor = excluded.actor, format = excluded.format, content = excluded.content, plan = excluded.plan, applied_at = excluded.applied_at`,
+		v.Version, v.Hash, v.Source, v.Trigger, v.Actor, v.Format, v.Content, plan, v.AppliedAt.UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		return fmt.Errorf("save config version %d: %w", v.Version, err)
+	}
+	return nil
+}
+
+// LatestConfigVersion returns the highest recorded version, 0 when none.
+func (s *Store) LatestConfigVersion(ctx context.Context) (int64, error) {
+	var v sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MAX(version) FROM config_versions`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("latest config version: %w", err)
+	}
+	return v.Int64, nil
+}
+
+// ConfigVersions lists recorded versions, newest first, without content.
+// limit <= 0 means 100.
+func (s *Store) ConfigVersions(ctx context.Context, limit int) ([]ConfigVersion, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT version, hash, source, trigger, actor, format, '', plan, applied_at
+		FROM config_versions ORDER BY version DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list config versions: %w", err)
+	}
+	defer rows.Close()
+	var out []ConfigVersion
+	for rows.Next() {
+		v, err := scanVersion(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// GetConfigVersion returns one version with its content, or ErrNotFound.
+func (s *Store) GetConfigVersion(ctx context.Context, version int64) (ConfigVersion, error) {
+	row := s.db.QueryRowContext(ctx, `SELECT version, hash, source, trigger, actor, format, content, plan, applied_at
+		FROM config_versions WHERE version = ?`, version)
+	v, err := scanVersion(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, ErrNotFound
+	}
+	return v, err
+}
+
+func scanVersion(row interface{ Scan(...any) error }) (ConfigVersion, error) {
+	var v ConfigVersion
+	var plan, at string
+	if err := row.Scan(&v.Version, &v.Hash, &v.Source, &v.Trigger, &v.Actor, &v.Format, &v.Content, &plan, &at); err != nil {
+		return v, err
+	}
+	v.Plan, v.AppliedAt = json.RawMessage(plan), parseTime(at)
+	return v, nil
+}
