@@ -25,9 +25,12 @@ Usage:
   hector serve [flags]           run the server
   hector validate FILE [--json]  check a configuration file; exit 1 if invalid
   hector schema                  print the configuration's JSON Schema
+  hector reload [flags]          reload a running server (or, with --broker, a fleet)
+  hector config history|show V|diff A [B]|rollback V [flags]
+                                 inspect and roll back a running server's configuration
   hector version                 print the version
 
-Run 'hector serve --help' for the server's flags.
+Run 'hector COMMAND --help' for a command's flags.
 `
 
 func main() {
@@ -44,6 +47,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "validate":
 		return validate(args[1:], stdout, stderr)
+	case "reload":
+		return reloadCmd(args[1:], stdout, stderr)
+	case "config":
+		return configCmd(args[1:], stdout, stderr)
 	case "schema":
 		b, err := config.Schema()
 		if err != nil {
@@ -85,13 +92,20 @@ func serve(args []string, stderr io.Writer) int {
 	cfgPath := fs.String("config", "hector.yaml", "configuration file (YAML or JSON)")
 	watch := fs.Bool("config-watch", true, "apply changes to the configuration file live (SIGHUP always reloads)")
 	debounce := fs.Duration("config-debounce", source.DefaultDebounce, "wait this long after the last file event before reading")
-	db := fs.String("database", "", "database URL, sqlite://PATH; overrides database.url (default sqlite://.hector/hector.db)")
+	db := fs.String("database", envOr("HECTOR_DATABASE", ""), "database URL, sqlite://PATH; overrides database.url (default sqlite://.hector/hector.db) (env HECTOR_DATABASE)")
+	cache := fs.String("config-cache", ".hector/config.last-good", "keep the last applied configuration here (mode 0600); empty disables")
+	fallback := fs.String("config-fallback", "none", "when the configuration cannot be read at startup: none (refuse to start) or last-good (start from --config-cache)")
+	broker := fs.String("reload-broker", "", "answer fleet reloads on this NATS URL (subject hector.control.reload)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return 2
 	}
 	if len(pos) > 0 {
 		fmt.Fprintf(stderr, "hector serve: unexpected argument %q\n", pos[0])
+		return 2
+	}
+	if *fallback != "none" && *fallback != "last-good" {
+		fmt.Fprintf(stderr, "hector serve: --config-fallback must be none or last-good, got %q\n", *fallback)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -109,7 +123,8 @@ func serve(args []string, stderr io.Writer) int {
 		}
 	}()
 	err = server.Run(ctx, server.Options{ConfigPath: *cfgPath, Watch: *watch, Debounce: *debounce,
-		DatabaseURL: *db, Version: version, LogOutput: stderr, Reload: reloads})
+		DatabaseURL: *db, ConfigCache: *cache, FallbackToCache: *fallback == "last-good", ReloadBroker: *broker,
+		Version: version, LogOutput: stderr, Reload: reloads})
 	if err != nil {
 		fmt.Fprintln(stderr, "hector:", err)
 		return 1

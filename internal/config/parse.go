@@ -54,7 +54,17 @@ func Parse(data []byte, env LookupEnv) (*Document, Errors) {
 	d := &decoder{pos: doc.Positions, env: env}
 	cfg := &Config{}
 	d.decode(&root, reflectValue(cfg), "")
-	errs := append(d.errs, validate(cfg, doc.Positions)...)
+	// A rule about a field that failed to decode only repeats that failure.
+	failed := map[string]bool{}
+	for _, e := range d.errs {
+		failed[e.Path] = true
+	}
+	errs := d.errs
+	for _, e := range validate(cfg, doc.Positions) {
+		if !failed[e.Path] {
+			errs = append(errs, e)
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errs.sorted()
 	}

@@ -67,11 +67,12 @@ type Tool struct {
 
 // Server configures the HTTP listener.
 type Server struct {
-	Host            string   `yaml:"host" doc:"Listen address. Default 127.0.0.1."`
-	Port            *int     `yaml:"port" doc:"Listen port, 0 for any free port. Default 8080."`
-	ShutdownTimeout Duration `yaml:"shutdown_timeout" doc:"How long shutdown waits for in-flight requests. Default 30s."`
-	MaxBodyBytes    int64    `yaml:"max_body_bytes" doc:"Largest accepted request body. Default 1048576."`
-	Auth            Auth     `yaml:"auth" doc:"Who may use the /admin API. Without keys the admin API is open (bind to loopback)."`
+	Host            string    `yaml:"host" doc:"Listen address. Default 127.0.0.1."`
+	Port            *int      `yaml:"port" doc:"Listen port, 0 for any free port. Default 8080."`
+	ShutdownTimeout Duration  `yaml:"shutdown_timeout" doc:"How long shutdown waits for in-flight requests. Default 30s."`
+	MaxBodyBytes    int64     `yaml:"max_body_bytes" doc:"Largest accepted request body. Default 1048576."`
+	RebindGrace     *Duration `yaml:"rebind_grace" doc:"After host or port changes, how long the old listener keeps accepting new connections while clients move to the new address. Default 1s."`
+	Auth            Auth      `yaml:"auth" doc:"Who may use the /admin API. Without keys the admin API is open (bind to loopback)."`
 }
 
 // Auth configures authentication of the admin API.
@@ -106,6 +107,7 @@ const (
 	DefaultPort            = 8080
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultMaxBodyBytes    = 1 << 20
+	DefaultRebindGrace     = time.Second
 	DefaultMaxIterations   = 10
 	DefaultToolTimeout     = 30 * time.Second
 	DefaultToolOutputBytes = 64 << 10

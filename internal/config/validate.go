@@ -301,6 +301,10 @@ func applyDefaults(c *Config) {
 	if c.Server.MaxBodyBytes == 0 {
 		c.Server.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if c.Server.RebindGrace == nil {
+		g := Duration(DefaultRebindGrace)
+		c.Server.RebindGrace = &g
+	}
 	for i := range c.Server.Auth.APIKeys {
 		if c.Server.Auth.APIKeys[i].Name == "" {
 			c.Server.Auth.APIKeys[i].Name = fmt.Sprintf("key-%d", i+1)

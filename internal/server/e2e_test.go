@@ -30,12 +30,15 @@ type hector struct {
 	outcomes chan reload.Outcome
 	reloads  chan struct{}
 	stop     func()
+	mod      func(*Options) // adjusts the options of every start
 }
 
-func newHector(t *testing.T, cfg string) *hector {
+func newHector(t *testing.T, cfg string) *hector { return newHectorWith(t, cfg, nil) }
+
+func newHectorWith(t *testing.T, cfg string, mod func(*Options)) *hector {
 	t.Helper()
 	dir := t.TempDir()
-	h := &hector{t: t, dir: dir, cfgPath: filepath.Join(dir, "hector.yaml"), dbURL: "sqlite://" + filepath.Join(dir, "hector.db")}
+	h := &hector{t: t, dir: dir, cfgPath: filepath.Join(dir, "hector.yaml"), dbURL: "sqlite://" + filepath.Join(dir, "hector.db"), mod: mod}
 	h.write(cfg)
 	h.start()
 	return h
@@ -49,11 +52,13 @@ func (h *hector) start() {
 	ready := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() {
-		errc <- Run(ctx, Options{ConfigPath: h.cfgPath, Watch: true, Debounce: 20 * time.Millisecond, DatabaseURL: h.dbURL,
-			Version: "test", LogOutput: io.Discard, Env: func(string) (string, bool) { return "", false },
-			Reload: h.reloads, Ready: func(addr string) { ready <- addr }, OnOutcome: func(o reload.Outcome) { h.outcomes <- o }})
-	}()
+	opts := Options{ConfigPath: h.cfgPath, Watch: true, Debounce: 20 * time.Millisecond, DatabaseURL: h.dbURL,
+		Version: "test", LogOutput: io.Discard, Env: func(string) (string, bool) { return "", false },
+		Reload: h.reloads, Ready: func(addr string) { ready <- addr }, OnOutcome: func(o reload.Outcome) { h.outcomes <- o }}
+	if h.mod != nil {
+		h.mod(&opts)
+	}
+	go func() { errc <- Run(ctx, opts) }()
 	select {
 	case addr := <-ready:
 		h.base = "http://" + addr
@@ -403,7 +408,7 @@ func TestListenerRebindsOnPortChange(t *testing.T) {
 		}
 		return llmtest.Reply{Text: "ok"}
 	}
-	cfg := openAIConfig(fake.URL, "x")
+	cfg := strings.Replace(openAIConfig(fake.URL, "x"), "port: 0", "port: 0\n  rebind_grace: 0s", 1)
 	h := newHector(t, cfg)
 	oldBase := h.base
 	slow := make(chan reply, 1)

@@ -31,6 +31,7 @@ type Server struct {
 	mu       sync.Mutex
 	active   *http.Server
 	drain    chan struct{} // closed when the active listener starts draining
+	quit     chan struct{} // closed by Shutdown: cut rebind grace periods short
 	addr     string
 	draining sync.WaitGroup
 	closed   bool
@@ -127,6 +128,10 @@ func (s *Server) serve(ln net.Listener) {
 		ln.Close()
 		return
 	}
+	if s.quit == nil {
+		s.quit = make(chan struct{})
+	}
+	quit := s.quit
 	old, oldDrain := s.active, s.drain
 	s.active, s.drain, s.addr = hs, drain, ln.Addr().String()
 	go func() {
@@ -137,9 +142,21 @@ func (s *Server) serve(ln net.Listener) {
 	s.mu.Unlock()
 	s.Log.Info("listening", "addr", ln.Addr().String())
 	if old != nil {
+		// The old listener keeps accepting for the rebind grace, so clients
+		// that still use the old address are served while they move.
+		grace := config.DefaultRebindGrace
+		if snap := s.Runtime.Current(); snap != nil {
+			grace = snap.Config.Server.RebindGrace.D()
+		}
 		s.draining.Add(1)
 		go func() {
 			defer s.draining.Done()
+			t := time.NewTimer(grace)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-quit:
+			}
 			s.shutdownOne(old, oldDrain)
 		}()
 	}
@@ -172,6 +189,9 @@ func (s *Server) Shutdown() {
 	s.mu.Lock()
 	hs, drain := s.active, s.drain
 	s.active, s.drain, s.closed = nil, nil, true
+	if s.quit != nil {
+		close(s.quit)
+	}
 	s.mu.Unlock()
 	if hs != nil {
 		s.shutdownOne(hs, drain)
