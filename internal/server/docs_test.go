@@ -18,11 +18,11 @@ func TestDocumentedEndpointsAreRouted(t *testing.T) {
 	srv, _ := newTestServer(t)
 	re := regexp.MustCompile("\\| `(GET|POST|PUT|DELETE) (/[^`]*)` \\|")
 	matches := re.FindAllStringSubmatch(string(b), -1)
-	if len(matches) < 5 {
+	if len(matches) < 15 {
 		t.Fatalf("found only %d endpoints in the README", len(matches))
 	}
 	for _, m := range matches {
-		path := strings.NewReplacer("{name}", "a", "{id}", "some-session").Replace(m[2])
+		path := strings.NewReplacer("{name}", "a", "{id}", "some-session", "{v}", "1", "A", "1", "B", "1").Replace(m[2])
 		rec := httptestRecorder(srv, m[1], path, `{"message":"hi"}`)
 		var e apiError
 		_ = json.Unmarshal(rec.Body.Bytes(), &e)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/runtime"
@@ -33,9 +34,13 @@ func newTestServer(t *testing.T) (*Server, *store.Store) {
 	return &Server{Runtime: rt, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, snap.Store
 }
 
+// httptestRecorder serves one request in-process. Streams are cut off
+// after a second, as if the client left.
 func httptestRecorder(s *Server, method, path, body string) *httptest.ResponseRecorder {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
 	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)).WithContext(ctx))
 	return rec
 }
 

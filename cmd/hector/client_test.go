@@ -1,0 +1,119 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/hector-run/hector/internal/reload"
+	"github.com/hector-run/hector/internal/server"
+)
+
+const opKey, adKey = "operator-key-0123456789", "admin-key-0123456789abc"
+
+func keyedConfig(instruction string) string {
+	return "llms: {e: {provider: echo}}\nagents: {a: {llm: e, instruction: " + instruction + "}}\nserver:\n  port: 0\n  auth:\n    api_keys:\n" +
+		"      - {name: otto, key: " + opKey + ", role: operator}\n      - {name: ada, key: " + adKey + ", role: admin}\n"
+}
+
+func TestReloadAndConfigCommands(t *testing.T) {
+	bin := buildBinary(t)
+	cfg := writeConfig(t, keyedConfig("one"))
+	p := startServe(t, bin, "--config", cfg, "--config-watch=false", "--database", "sqlite://h.db")
+	url := "http://" + p.addr
+
+	code, out, errOut := runCLI("reload", "--server", url, "--api-key", opKey)
+	if code != 0 || !strings.Contains(out, "noop") || !strings.Contains(out, "INSTANCE") {
+		t.Fatalf("noop reload: %d %s %s", code, out, errOut)
+	}
+	_ = os.WriteFile(cfg, []byte(keyedConfig("two")), 0o600)
+	code, out, _ = runCLI("reload", "--server", url, "--api-key", opKey, "--json")
+	var o reload.Outcome
+	if err := json.Unmarshal([]byte(out), &o); err != nil || code != 0 || o.Result != reload.Applied || o.Version != 2 || o.Actor != "otto" {
+		t.Fatalf("applied reload: %d %s", code, out)
+	}
+	_ = os.WriteFile(cfg, []byte("agents: {a: {llm: nope}}\n"), 0o600)
+	if code, out, _ = runCLI("reload", "--server", url, "--api-key", opKey); code != 2 || !strings.Contains(out, `unknown llm "nope"`) {
+		t.Fatalf("rejected reload: %d %s", code, out)
+	}
+	if code, _, errOut = runCLI("reload", "--server", url); code != 2 || !strings.Contains(errOut, "valid API key") {
+		t.Fatalf("without a key: %d %s", code, errOut)
+	}
+	if code, _, errOut = runCLI("reload", "--server", "http://127.0.0.1:1"); code != 1 || !strings.Contains(errOut, "no answer") {
+		t.Fatalf("unreachable server: %d %s", code, errOut)
+	}
+
+	code, out, _ = runCLI("config", "history", "--server", url, "--api-key", opKey)
+	if code != 0 || !strings.Contains(out, "2 *") || !strings.Contains(out, "startup") || !strings.Contains(out, "otto") {
+		t.Fatalf("history: %d\n%s", code, out)
+	}
+	if code, out, _ = runCLI("config", "show", "1", "--server", url, "--api-key", opKey); code != 0 || !strings.Contains(out, "instruction: one") || strings.Contains(out, adKey) {
+		t.Fatalf("show: %d\n%s", code, out)
+	}
+	if code, out, _ = runCLI("config", "diff", "1", "2", "--server", url, "--api-key", opKey); code != 0 || !strings.Contains(out, "-agents: {a: {llm: e, instruction: one}}") {
+		t.Fatalf("diff: %d\n%s", code, out)
+	}
+	_ = os.WriteFile(cfg, []byte(keyedConfig("two")), 0o600) // repair the file; rollback writes it anyway
+	if code, out, _ = runCLI("config", "rollback", "1", "--server", url, "--api-key", opKey); code != 0 || !strings.Contains(out, "applied") {
+		t.Fatalf("rollback: %d\n%s", code, out)
+	}
+	if got := p.ask(t, "hi"); got != "[one] hi" {
+		t.Fatalf("after rollback: %q", got)
+	}
+	if b, _ := os.ReadFile(cfg); string(b) != keyedConfig("one") {
+		t.Fatalf("rollback not written back:\n%s", b)
+	}
+	if code, _, _ = runCLI("config", "show", "--server", url); code != 2 {
+		t.Fatalf("usage error: %d", code)
+	}
+}
+
+func natsURL(t *testing.T) string {
+	u := os.Getenv("HECTOR_TEST_NATS_URL")
+	if u == "" {
+		u = "nats://127.0.0.1:4222"
+	}
+	return u
+}
+
+// TestFleetReloadOverNATS runs three servers that share one configuration
+// file and the machine's NATS server; one `hector reload --broker` reloads
+// all three and lists each answer.
+func TestFleetReloadOverNATS(t *testing.T) {
+	bin := buildBinary(t)
+	nurl := natsURL(t)
+	cfg := writeConfig(t, "llms: {e: {provider: echo}}\nagents: {a: {llm: e, instruction: old}}\nserver: {port: 0}\n")
+	var procs []*proc
+	for i := 0; i < 3; i++ {
+		p := startServe(t, bin, "--config", cfg, "--config-watch=false", "--database", "sqlite://h.db", "--reload-broker", nurl)
+		p.waitFor(t, func(l string) bool { return strings.Contains(l, "answering fleet reloads") })
+		procs = append(procs, p)
+	}
+	_ = os.WriteFile(cfg, []byte("llms: {e: {provider: echo}}\nagents: {a: {llm: e, instruction: new}}\nserver: {port: 0}\n"), 0o600)
+	code, out, errOut := runCLI("reload", "--broker", nurl, "--expect", "3", "--wait", "10s", "--json")
+	var acks []server.ReloadAck
+	if err := json.Unmarshal([]byte(out), &acks); err != nil || code != 0 || len(acks) != 3 {
+		t.Fatalf("%d %s %s", code, out, errOut)
+	}
+	seen := map[string]bool{}
+	for _, a := range acks {
+		if a.Outcome.Result != reload.Applied || a.Outcome.Version != 2 || a.Outcome.Trigger != "broker" {
+			t.Errorf("%+v", a)
+		}
+		seen[a.Instance] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("instances %v", seen)
+	}
+	for _, p := range procs {
+		if got := p.ask(t, "hi"); got != "[new] hi" {
+			t.Errorf("%s: %q", p.addr, got)
+		}
+	}
+	// The table form, and no-ops on a second round.
+	code, out, _ = runCLI("reload", "--broker", nurl, "--expect", "3", "--wait", "10s")
+	if code != 0 || strings.Count(out, "noop") != 3 {
+		t.Fatalf("%d %s", code, out)
+	}
+}
