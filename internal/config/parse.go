@@ -7,6 +7,7 @@ import (
 	"errors"
 	"regexp"
 	"strconv"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -36,13 +37,26 @@ func DetectFormat(data []byte) string {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// ParseStats reports where Parse spent its time.
+type ParseStats struct {
+	Decode   time.Duration // YAML/JSON to schema types, ${VAR} expansion
+	Validate time.Duration // semantic rules and defaults
+}
+
 // Parse decodes, expands, defaults and validates a document. It returns every
 // problem found; a document with errors must not be applied. env resolves
 // ${VAR} references (pass os.LookupEnv).
 //
 // JSON is parsed by the YAML parser, of which it is a subset, so both formats
 // report the same line:column positions.
-func Parse(data []byte, env LookupEnv) (*Document, Errors) {
+func Parse(data []byte, env LookupEnv) (*Document, Errors) { return ParseWithStats(data, env, nil) }
+
+// ParseWithStats is Parse that also fills stats when it is not nil.
+func ParseWithStats(data []byte, env LookupEnv, stats *ParseStats) (*Document, Errors) {
+	if stats == nil {
+		stats = &ParseStats{}
+	}
+	start := time.Now()
 	doc := &Document{Positions: Positions{}, Format: DetectFormat(data), Hash: Hash(data)}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -54,6 +68,9 @@ func Parse(data []byte, env LookupEnv) (*Document, Errors) {
 	d := &decoder{pos: doc.Positions, env: env}
 	cfg := &Config{}
 	d.decode(&root, reflectValue(cfg), "")
+	stats.Decode = time.Since(start)
+	start = time.Now()
+	defer func() { stats.Validate = time.Since(start) }()
 	// A rule about a field that failed to decode only repeats that failure.
 	failed := map[string]bool{}
 	for _, e := range d.errs {

@@ -49,7 +49,8 @@ type Outcome struct {
 	Errors    config.Errors `json:"errors,omitempty"`
 	ElapsedMS float64       `json:"elapsed_ms"`
 	At        time.Time     `json:"at"`
-	// Stages breaks ElapsedMS down (parse, plan, build, prepare, commit, record).
+	// Stages breaks ElapsedMS down (parse, validate, plan, build, prepare,
+	// commit, record).
 	Stages map[string]float64 `json:"stages_ms,omitempty"`
 }
 
@@ -359,8 +360,11 @@ func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *runti
 		out.Stages[name] = msSince(stage)
 		stage = time.Now()
 	}
-	doc, errs := config.Parse(rev.Data, r.Env)
-	mark("parse")
+	var ps config.ParseStats
+	doc, errs := config.ParseWithStats(rev.Data, r.Env, &ps)
+	out.Stages["parse"] = float64(ps.Decode.Microseconds()) / 1000
+	out.Stages["validate"] = float64(ps.Validate.Microseconds()) / 1000
+	stage = time.Now()
 	if errs != nil {
 		out.Errors = errs
 		return
