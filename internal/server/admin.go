@@ -13,6 +13,7 @@ import (
 
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/reload"
+	"github.com/hector-run/hector/internal/runtime"
 	"github.com/hector-run/hector/internal/store"
 )
 
@@ -23,9 +24,9 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /admin/config", s.require("admin", s.putConfig))
 	mux.HandleFunc("POST /admin/config/validate", s.require("operator", s.validateConfig))
 	mux.HandleFunc("POST /admin/reload", s.require("operator", s.adminReload))
-	mux.HandleFunc("GET /admin/config/history", s.require("viewer", s.configHistory))
-	mux.HandleFunc("GET /admin/config/versions/{version}", s.require("viewer", s.configVersion))
-	mux.HandleFunc("GET /admin/config/diff", s.require("viewer", s.configDiff))
+	mux.HandleFunc("GET /admin/config/history", s.require("viewer", s.pinned(s.configHistory)))
+	mux.HandleFunc("GET /admin/config/versions/{version}", s.require("viewer", s.pinned(s.configVersion)))
+	mux.HandleFunc("GET /admin/config/diff", s.require("viewer", s.pinned(s.configDiff)))
 	mux.HandleFunc("POST /admin/config/rollback/{version}", s.require("operator", s.configRollback))
 	mux.HandleFunc("GET /admin/config/events", s.require("viewer", s.configEvents))
 	mux.HandleFunc("GET /admin/config/outcomes", s.require("viewer", s.configOutcomes))
@@ -123,7 +124,7 @@ func (s *Server) adminReload(w http.ResponseWriter, r *http.Request) {
 	writeOutcome(w, o)
 }
 
-func (s *Server) configHistory(w http.ResponseWriter, r *http.Request) {
+func (s *Server) configHistory(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
 	limit := 100
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -132,11 +133,6 @@ func (s *Server) configHistory(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		limit = n
-	}
-	snap, release, ok := s.snapshot(w)
-	defer release()
-	if !ok {
-		return
 	}
 	versions, err := snap.Store.ConfigVersions(r.Context(), limit)
 	if err != nil {
@@ -170,23 +166,13 @@ func (s *Server) loadVersion(w http.ResponseWriter, r *http.Request, st *store.S
 	return cv, true
 }
 
-func (s *Server) configVersion(w http.ResponseWriter, r *http.Request) {
-	snap, release, ok := s.snapshot(w)
-	defer release()
-	if !ok {
-		return
-	}
+func (s *Server) configVersion(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
 	if cv, ok := s.loadVersion(w, r, snap.Store, "version", r.PathValue("version")); ok {
 		writeJSON(w, http.StatusOK, cv)
 	}
 }
 
-func (s *Server) configDiff(w http.ResponseWriter, r *http.Request) {
-	snap, release, ok := s.snapshot(w)
-	defer release()
-	if !ok {
-		return
-	}
+func (s *Server) configDiff(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
 	q := r.URL.Query()
 	to := q.Get("to")
 	if to == "" {

@@ -67,10 +67,10 @@ func lookupAgent(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot)
 	return ag, ok
 }
 
-// snapshot acquires the current snapshot for the request; the release runs
-// when the handler returns.
-func (s *Server) snapshot(w http.ResponseWriter) (*runtime.Snapshot, func(), bool) {
-	snap, release := s.Runtime.Acquire()
+// snapshot acquires the current snapshot for the request; the caller must
+// run release when done, also when ok is false.
+func (s *Server) snapshot(w http.ResponseWriter) (snap *runtime.Snapshot, release func(), ok bool) {
+	snap, release = s.Runtime.Acquire()
 	if snap == nil {
 		writeError(w, http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
 		return nil, release, false
@@ -78,12 +78,20 @@ func (s *Server) snapshot(w http.ResponseWriter) (*runtime.Snapshot, func(), boo
 	return snap, release, true
 }
 
-func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	snap, release, ok := s.snapshot(w)
-	defer release()
-	if !ok {
-		return
+// pinned adapts a handler that works on one snapshot: the current snapshot
+// is acquired when the request starts and released when the handler
+// returns, so a reload during the request never changes what it sees.
+func (s *Server) pinned(h func(http.ResponseWriter, *http.Request, *runtime.Snapshot)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		snap, release, ok := s.snapshot(w)
+		defer release()
+		if ok {
+			h(w, r, snap)
+		}
 	}
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
 	body := map[string]any{"status": "ok", "version": s.Version, "name": snap.Config.Name,
 		"config": map[string]any{"version": snap.Version, "hash": snap.Hash, "source": snap.Source,
 			"applied_at": snap.AppliedAt.UTC().Format(time.RFC3339Nano)}}
@@ -112,12 +120,7 @@ func info(snap *runtime.Snapshot, name string) agentInfo {
 	return agentInfo{Name: name, Description: c.Description, LLM: c.LLM, Tools: tools}
 }
 
-func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {
-	snap, release, ok := s.snapshot(w)
-	defer release()
-	if !ok {
-		return
-	}
+func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
 	names := make([]string, 0, len(snap.Agents))
 	for n := range snap.Agents {
 		names = append(names, n)
@@ -130,12 +133,7 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"agents": out, "config_version": snap.Version})
 }
 
-func (s *Server) getAgent(w http.ResponseWriter, r *http.Request) {
-	snap, release, ok := s.snapshot(w)
-	defer release()
-	if !ok {
-		return
-	}
+func (s *Server) getAgent(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
 	if ag, found := lookupAgent(w, r, snap); found {
 		writeJSON(w, http.StatusOK, info(snap, ag.Name))
 	}
@@ -206,14 +204,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) bool
 	return false
 }
 
-func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
-	// One snapshot for the whole request: a reload during the turn does not
-	// affect it; the next message uses whatever is current then.
-	snap, release, ok := s.snapshot(w)
-	defer release()
-	if !ok {
-		return
-	}
+func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
 	ag, found := lookupAgent(w, r, snap)
 	if !found {
 		return
@@ -305,12 +296,7 @@ func response(sessionID, agentName string, version int64, res *agent.Result) mes
 	return out
 }
 
-func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
-	snap, release, ok := s.snapshot(w)
-	defer release()
-	if !ok {
-		return
-	}
+func (s *Server) getSession(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
 	id := r.PathValue("id")
 	sess, err := snap.Store.Session(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {

@@ -66,11 +66,13 @@ func draining(ctx context.Context) <-chan struct{} {
 // Handler returns the API's HTTP handler.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", s.health)
-	mux.HandleFunc("GET /v1/agents", s.listAgents)
-	mux.HandleFunc("GET /v1/agents/{name}", s.getAgent)
-	mux.HandleFunc("POST /v1/agents/{name}/messages", s.postMessage)
-	mux.HandleFunc("GET /v1/sessions/{id}", s.getSession)
+	mux.HandleFunc("GET /health", s.pinned(s.health))
+	mux.HandleFunc("GET /v1/agents", s.pinned(s.listAgents))
+	mux.HandleFunc("GET /v1/agents/{name}", s.pinned(s.getAgent))
+	// One snapshot per request: a reload during a turn does not affect it;
+	// the next message, of any session, uses whatever is current then.
+	mux.HandleFunc("POST /v1/agents/{name}/messages", s.pinned(s.postMessage))
+	mux.HandleFunc("GET /v1/sessions/{id}", s.pinned(s.getSession))
 	s.init()
 	mux.Handle("GET /metrics", s.metrics.handler())
 	s.adminRoutes(mux)
