@@ -66,7 +66,7 @@ func TestParseValid(t *testing.T) {
 		c.Logger.Format != "text" || *c.LLMs["gpt"].MaxRetries != DefaultLLMRetries {
 		t.Errorf("defaults not applied: %+v", c)
 	}
-	if p := doc.Positions["agents.assistant.llm"]; p != (Pos{13, 5}) {
+	if p, _ := doc.Pos("agents.assistant.llm"); p != (Pos{13, 5}) {
 		t.Errorf("position of agents.assistant.llm = %v", p)
 	}
 }

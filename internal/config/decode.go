@@ -22,6 +22,14 @@ type Pos struct {
 // Positions maps a field path ("agents.support.llm") to where it was written.
 type Positions map[string]Pos
 
+// posLookup finds where a path was written.
+type posLookup func(path string) (Pos, bool)
+
+func (p Positions) lookup(path string) (Pos, bool) {
+	pos, ok := p[path]
+	return pos, ok
+}
+
 // LookupEnv resolves ${VAR} references; os.LookupEnv has this signature.
 type LookupEnv func(name string) (string, bool)
 

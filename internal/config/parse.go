@@ -15,11 +15,14 @@ import (
 // Document is a parsed, defaulted and validated configuration together with
 // what it was made from.
 type Document struct {
-	Config    *Config
-	Positions Positions
-	Format    string // "yaml" or "json"
-	Hash      string // sha256 of the raw bytes, hex
+	Config *Config
+	Format string // "yaml" or "json"
+	Hash   string // sha256 of the raw bytes, hex
+	pos    posLookup
 }
+
+// Pos returns where the field at path ("agents.support.llm") was written.
+func (d *Document) Pos(path string) (Pos, bool) { return d.pos(path) }
 
 // Hash returns the content hash used to recognise an unchanged document.
 func Hash(data []byte) string {
@@ -57,7 +60,8 @@ func ParseWithStats(data []byte, env LookupEnv, stats *ParseStats) (*Document, E
 		stats = &ParseStats{}
 	}
 	start := time.Now()
-	doc := &Document{Positions: Positions{}, Format: DetectFormat(data), Hash: Hash(data)}
+	positions := Positions{}
+	doc := &Document{Format: DetectFormat(data), Hash: Hash(data), pos: positions.lookup}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, Errors{syntaxError(err)}
@@ -65,19 +69,25 @@ func ParseWithStats(data []byte, env LookupEnv, stats *ParseStats) (*Document, E
 	if len(root.Content) == 0 {
 		return nil, Errors{{Path: "(document)", Line: 1, Column: 1, Message: "the document is empty"}}
 	}
-	d := &decoder{pos: doc.Positions, env: env}
+	d := &decoder{pos: positions, env: env}
 	cfg := &Config{}
 	d.decode(&root, reflectValue(cfg), "")
 	stats.Decode = time.Since(start)
 	start = time.Now()
 	defer func() { stats.Validate = time.Since(start) }()
+	return finish(doc, cfg, d.errs)
+}
+
+// finish validates a decoded config, merges in the decode errors and applies
+// defaults: the common end of Parse and Parser.Parse.
+func finish(doc *Document, cfg *Config, decodeErrs Errors) (*Document, Errors) {
 	// A rule about a field that failed to decode only repeats that failure.
 	failed := map[string]bool{}
-	for _, e := range d.errs {
+	for _, e := range decodeErrs {
 		failed[e.Path] = true
 	}
-	errs := d.errs
-	for _, e := range validate(cfg, doc.Positions) {
+	errs := decodeErrs
+	for _, e := range validate(cfg, doc.pos) {
 		if !failed[e.Path] {
 			errs = append(errs, e)
 		}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -127,22 +129,139 @@ func redactValue(v, kind string) string {
 
 // Redact returns the document with every literal secret replaced by
 // REDACTED. ${VAR} references are kept: they name a secret without holding
-// it. Comments and layout of YAML are kept; JSON is re-indented.
+// it. Only the secret values change; the rest of the text, comments and
+// layout included, is kept byte for byte.
 func Redact(data []byte) ([]byte, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, syntaxError(err)
 	}
-	changed := false
-	walkSecrets(&root, reflect.TypeOf(Config{}), "", func(_ string, n *yaml.Node, kind string) {
+	return redactNode(data, &root)
+}
+
+// redactNode redacts data, whose parse is root.
+func redactNode(data []byte, root *yaml.Node) ([]byte, error) {
+	var reps []replacement
+	walkSecrets(root, reflect.TypeOf(Config{}), "", func(_ string, n *yaml.Node, kind string) {
 		if r := redactValue(n.Value, kind); r != n.Value {
-			n.Value, n.Style, changed = r, 0, true
+			reps = append(reps, replacement{n: n, with: r})
 		}
 	})
-	if !changed {
+	return applyReplacements(data, root, reps)
+}
+
+// replacement swaps the value of one scalar node; quote forces the new
+// value into double quotes.
+type replacement struct {
+	n     *yaml.Node
+	with  string
+	quote bool
+}
+
+// applyReplacements splices the new values into data. When a value cannot be
+// located in the text (a multi-line scalar), the document is re-encoded
+// instead, which keeps comments but not necessarily the layout.
+func applyReplacements(data []byte, root *yaml.Node, reps []replacement) ([]byte, error) {
+	if len(reps) == 0 {
 		return data, nil
 	}
-	return encode(&root, DetectFormat(data))
+	if out, ok := splice(data, reps); ok {
+		return out, nil
+	}
+	for _, r := range reps {
+		r.n.Value, r.n.Style = r.with, 0
+		if r.quote {
+			r.n.Style = yaml.DoubleQuotedStyle
+		}
+	}
+	return encode(root, DetectFormat(data))
+}
+
+// splice replaces each scalar token in data, keeping its quoting style.
+func splice(data []byte, reps []replacement) ([]byte, bool) {
+	type edit struct {
+		start, end int
+		text       string
+	}
+	lineStart := []int{0}
+	for i, c := range data {
+		if c == '\n' {
+			lineStart = append(lineStart, i+1)
+		}
+	}
+	edits := make([]edit, 0, len(reps))
+	for _, r := range reps {
+		n := r.n
+		if n.Line < 1 || n.Line > len(lineStart) || strings.Contains(n.Value, "\n") {
+			return nil, false
+		}
+		off := lineStart[n.Line-1]
+		for col := 1; col < n.Column; col++ { // columns count characters
+			if off >= len(data) || data[off] == '\n' {
+				return nil, false
+			}
+			_, size := utf8.DecodeRune(data[off:])
+			off += size
+		}
+		end, ok := tokenEnd(data, off, n)
+		if !ok {
+			return nil, false
+		}
+		text := r.with
+		switch {
+		case r.quote || n.Style&yaml.DoubleQuotedStyle != 0:
+			b, _ := json.Marshal(r.with)
+			text = string(b)
+		case n.Style&yaml.SingleQuotedStyle != 0:
+			text = "'" + strings.ReplaceAll(r.with, "'", "''") + "'"
+		}
+		edits = append(edits, edit{off, end, text})
+	}
+	sort.Slice(edits, func(i, j int) bool { return edits[i].start > edits[j].start })
+	out := append([]byte(nil), data...)
+	for i, e := range edits {
+		if i > 0 && e.end > edits[i-1].start {
+			return nil, false // overlapping: an alias or a surprise
+		}
+		out = append(out[:e.start], append([]byte(e.text), out[e.end:]...)...)
+	}
+	return out, true
+}
+
+// tokenEnd finds where the scalar n, starting at off, ends on its line.
+func tokenEnd(data []byte, off int, n *yaml.Node) (int, bool) {
+	switch {
+	case n.Style&yaml.DoubleQuotedStyle != 0:
+		if off >= len(data) || data[off] != '"' {
+			return 0, false
+		}
+		for j := off + 1; j < len(data) && data[j] != '\n'; j++ {
+			switch data[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1, true
+			}
+		}
+	case n.Style&yaml.SingleQuotedStyle != 0:
+		if off >= len(data) || data[off] != '\'' {
+			return 0, false
+		}
+		for j := off + 1; j < len(data) && data[j] != '\n'; j++ {
+			if data[j] == '\'' {
+				if j+1 < len(data) && data[j+1] == '\'' {
+					j++
+					continue
+				}
+				return j + 1, true
+			}
+		}
+	case n.Style == 0 || n.Style == yaml.FlowStyle:
+		if bytes.HasPrefix(data[off:], []byte(n.Value)) {
+			return off + len(n.Value), true
+		}
+	}
+	return 0, false
 }
 
 // Unredact restores the REDACTED secrets of data from current, the document
@@ -159,7 +278,7 @@ func Unredact(data, current []byte) ([]byte, error) {
 		walkSecrets(&cur, reflect.TypeOf(Config{}), "", func(p string, n *yaml.Node, _ string) { known[p] = n.Value })
 	}
 	var errs Errors
-	changed := false
+	var reps []replacement
 	walkSecrets(&root, reflect.TypeOf(Config{}), "", func(p string, n *yaml.Node, kind string) {
 		if !strings.Contains(n.Value, Redacted) {
 			return
@@ -169,7 +288,7 @@ func Unredact(data, current []byte) ([]byte, error) {
 			b, pw, a, okNew := splitPassword(n.Value)
 			_, oldPW, _, okOld := splitPassword(old)
 			if okNew && okOld && pw == Redacted {
-				n.Value, changed = b+oldPW+a, true
+				reps = append(reps, replacement{n: n, with: b + oldPW + a})
 				return
 			}
 			ok = false
@@ -179,15 +298,14 @@ func Unredact(data, current []byte) ([]byte, error) {
 				Message: "the value is REDACTED and the running configuration has no value to restore; write the secret or a ${VAR} reference"})
 			return
 		}
-		n.Value, n.Style, changed = old, 0, true
+		// A plain REDACTED becomes a quoted value: a secret may hold
+		// characters that are not safe in a plain scalar.
+		reps = append(reps, replacement{n: n, with: old, quote: n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0})
 	})
 	if errs != nil {
 		return nil, errs
 	}
-	if !changed {
-		return data, nil
-	}
-	return encode(&root, DetectFormat(data))
+	return applyReplacements(data, &root, reps)
 }
 
 func encode(root *yaml.Node, format string) ([]byte, error) {

@@ -17,14 +17,14 @@ var urlParam = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 func reflectValue(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }
 
 type validator struct {
-	pos  Positions
+	pos  posLookup
 	errs Errors
 }
 
 // at returns the position of path, or of its nearest written ancestor.
 func (v *validator) at(path string) Pos {
 	for p := path; p != ""; p = parentPath(p) {
-		if pos, ok := v.pos[p]; ok {
+		if pos, ok := v.pos(p); ok {
 			return pos
 		}
 	}
@@ -60,12 +60,11 @@ func (v *validator) oneOf(path, val string, allowed ...string) {
 	v.fail(path, "%s", msg)
 }
 
-// ref checks that name is a key of known, suggesting the closest key.
-func (v *validator) ref(path, kind, name string, known []string) {
-	for _, k := range known {
-		if k == name {
-			return
-		}
+// ref checks that name is in set, whose sorted keys are known, suggesting
+// the closest key.
+func (v *validator) ref(path, kind, name string, set map[string]bool, known []string) {
+	if set[name] {
+		return
 	}
 	msg := fmt.Sprintf("unknown %s %q", kind, name)
 	if s := suggest(name, known); s != "" {
@@ -78,6 +77,14 @@ func (v *validator) ref(path, kind, name string, known []string) {
 	v.fail(path, "%s", msg)
 }
 
+func keySet[T any](m map[string]T) map[string]bool {
+	set := make(map[string]bool, len(m))
+	for k := range m {
+		set[k] = true
+	}
+	return set
+}
+
 func sortedKeys[T any](m map[string]T) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -88,7 +95,7 @@ func sortedKeys[T any](m map[string]T) []string {
 }
 
 // validate checks semantic rules on a decoded (not yet defaulted) config.
-func validate(c *Config, pos Positions) Errors {
+func validate(c *Config, pos posLookup) Errors {
 	v := &validator{pos: pos}
 	if c.Version != "" && c.Version != "1" {
 		v.fail("version", "unsupported version %q: only \"1\" exists", c.Version)
@@ -97,6 +104,7 @@ func validate(c *Config, pos Positions) Errors {
 		v.fail("agents", "at least one agent is required")
 	}
 	llmNames, toolNames := sortedKeys(c.LLMs), sortedKeys(c.Tools)
+	llmSet, toolSet := keySet(c.LLMs), keySet(c.Tools)
 	for _, name := range llmNames {
 		v.llm(childPath("llms", name), name, c.LLMs[name])
 	}
@@ -110,7 +118,7 @@ func validate(c *Config, pos Positions) Errors {
 		if a.LLM == "" {
 			v.fail(p+".llm", "required: the name of an LLM in llms")
 		} else {
-			v.ref(p+".llm", "llm", a.LLM, llmNames)
+			v.ref(p+".llm", "llm", a.LLM, llmSet, llmNames)
 		}
 		seen := map[string]bool{}
 		for i, t := range a.Tools {
@@ -119,7 +127,7 @@ func validate(c *Config, pos Positions) Errors {
 				v.fail(tp, "tool %q is listed twice", t)
 			}
 			seen[t] = true
-			v.ref(tp, "tool", t, toolNames)
+			v.ref(tp, "tool", t, toolSet, toolNames)
 		}
 		if a.MaxIterations < 0 || a.MaxIterations > 1000 {
 			v.fail(p+".max_iterations", "must be between 1 and 1000, got %d", a.MaxIterations)
