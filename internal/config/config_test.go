@@ -96,64 +96,68 @@ agents:
   a: {llm: e}
 `
 
+type invalidCase struct {
+	name, src  string
+	path       string
+	line       int
+	msgContain string
+}
+
+var invalidCases = []invalidCase{
+	{"empty", ``, "(document)", 1, "empty"},
+	{"syntax", base + "name: a\n c: d\n", "(document)", 6, "syntax error"},
+	{"tab indentation", base + "server:\n\tport: 1\n", "(document)", 6, "syntax error"},
+	{"root not mapping", "- a\n- b\n", "(document)", 1, "expected a mapping"},
+	{"unknown top key", base + "agnets: {}\n", "agnets", 5, `did you mean "agents"`},
+	{"unknown agent key", "llms:\n  e: {provider: echo}\nagents:\n  a:\n    llm: e\n    instrution: hi\n", "agents.a.instrution", 6, `did you mean "instruction"`},
+	{"unknown llm key", "llms:\n  e:\n    provider: echo\n    modle: x\n" + "agents:\n  a: {llm: e}\n", "llms.e.modle", 4, `did you mean "model"`},
+	{"no agents", "llms:\n  e: {provider: echo}\n", "agents", 0, "at least one agent"},
+	{"agent without llm", "llms:\n  e: {provider: echo}\nagents:\n  a: {instruction: hi}\n", "agents.a.llm", 4, "required"},
+	{"unknown llm ref", "llms:\n  echo1: {provider: echo}\nagents:\n  a: {llm: echo2}\n", "agents.a.llm", 4, `did you mean "echo1"`},
+	{"tool ref typo", "llms:\n  e: {provider: echo}\nagents:\n  a:\n    llm: e\n    tools: [clok]\ntools:\n  clock: {type: command, allowed_commands: [date]}\n", "agents.a.tools[0]", 6, `did you mean "clock"`},
+	{"duplicate tool in agent", "llms:\n  e: {provider: echo}\nagents:\n  a:\n    llm: e\n    tools: [t, t]\ntools:\n  t: {type: command, allowed_commands: [date]}\n", "agents.a.tools[1]", 6, "listed twice"},
+	{"missing provider", "llms:\n  e: {model: x}\nagents:\n  a: {llm: e}\n", "llms.e.provider", 2, "required"},
+	{"bad provider", "llms:\n  e:\n    provider: opnai\nagents:\n  a: {llm: e}\n", "llms.e.provider", 3, `did you mean "openai"`},
+	{"openai without model", "llms:\n  g:\n    provider: openai\n    api_key: k\nagents:\n  a: {llm: g}\n", "llms.g.model", 2, "required for provider openai"},
+	{"anthropic without key", "llms:\n  c:\n    provider: anthropic\n    model: claude\nagents:\n  a: {llm: c}\n", "llms.c.api_key", 2, "required for provider anthropic"},
+	{"unset env var", "llms:\n  g:\n    provider: openai\n    model: m\n    api_key: ${NOPE_KEY}\nagents:\n  a: {llm: g}\n", "llms.g.api_key", 5, "NOPE_KEY is not set"},
+	{"bad env syntax", base + "name: ${1BAD}\n", "name", 5, "invalid environment variable name"},
+	{"unterminated env", base + "name: ${OPEN\n", "name", 5, "unterminated"},
+	{"temperature range", "llms:\n  e:\n    provider: echo\n    temperature: 3\nagents:\n  a: {llm: e}\n", "llms.e.temperature", 4, "between 0 and 2"},
+	{"temperature type", "llms:\n  e:\n    provider: echo\n    temperature: hot\nagents:\n  a: {llm: e}\n", "llms.e.temperature", 4, "expected a number"},
+	{"bad base_url", "llms:\n  e:\n    provider: openai\n    model: m\n    base_url: localhost:11434\nagents:\n  a: {llm: e}\n", "llms.e.base_url", 5, "http or https"},
+	{"bad timeout", "llms:\n  e:\n    provider: echo\n    timeout: 30\nagents:\n  a: {llm: e}\n", "llms.e.timeout", 4, "invalid duration"},
+	{"retries range", "llms:\n  e:\n    provider: echo\n    max_retries: 50\nagents:\n  a: {llm: e}\n", "llms.e.max_retries", 4, "between 0 and 10"},
+	{"max_iterations type", "llms:\n  e: {provider: echo}\nagents:\n  a:\n    llm: e\n    max_iterations: many\n", "agents.a.max_iterations", 6, "expected an integer"},
+	{"max_iterations range", "llms:\n  e: {provider: echo}\nagents:\n  a:\n    llm: e\n    max_iterations: -1\n", "agents.a.max_iterations", 6, "between 1 and 1000"},
+	{"tools not a list", "llms:\n  e: {provider: echo}\nagents:\n  a:\n    llm: e\n    tools: clock\n", "agents.a.tools", 6, "expected a list"},
+	{"agent not a mapping", "llms:\n  e: {provider: echo}\nagents:\n  a: hello\n", "agents.a", 4, "expected a mapping"},
+	{"bad agent name", "llms:\n  e: {provider: echo}\nagents:\n  \"bad name\": {llm: e}\n", `agents["bad name"]`, 4, "invalid name"},
+	{"tool without type", base + "tools:\n  t: {description: x}\n", "tools.t.type", 6, "required"},
+	{"bad tool type", base + "tools:\n  t:\n    type: shell\n", "tools.t.type", 7, "must be one of command, http"},
+	{"command without allowlist", base + "tools:\n  t:\n    type: command\n", "tools.t.allowed_commands", 6, "required"},
+	{"command with url", base + "tools:\n  t:\n    type: command\n    allowed_commands: [ls]\n    url: http://x\n", "tools.t.url", 9, "only valid for tools of type http"},
+	{"allowlist entry with space", base + "tools:\n  t:\n    type: command\n    allowed_commands: [\"rm -rf\"]\n", "tools.t.allowed_commands[0]", 8, "without spaces"},
+	{"http without url", base + "tools:\n  t:\n    type: http\n", "tools.t.url", 6, "required for tools of type http"},
+	{"http bad url", base + "tools:\n  t:\n    type: http\n    url: ftp://x/{id}\n", "tools.t.url", 8, "http or https"},
+	{"http bad method", base + "tools:\n  t:\n    type: http\n    url: http://x\n    method: FETCH\n", "tools.t.method", 9, "must be one of"},
+	{"http with shell", base + "tools:\n  t:\n    type: http\n    url: http://x\n    shell: true\n", "tools.t.shell", 9, "only valid for tools of type command"},
+	{"shell not bool", base + "tools:\n  t:\n    type: command\n    allowed_commands: [ls]\n    shell: maybe\n", "tools.t.shell", 9, "expected true or false"},
+	{"port range", base + "server:\n  port: 70000\n", "server.port", 6, "between 0 and 65535"},
+	{"port type", base + "server:\n  port: eighty\n", "server.port", 6, "expected an integer"},
+	{"bad host", base + "server:\n  host: \"http://x\"\n", "server.host", 6, "host name or IP"},
+	{"shutdown timeout", base + "server:\n  shutdown_timeout: soon\n", "server.shutdown_timeout", 6, "invalid duration"},
+	{"database scheme", base + "database:\n  url: mysql://u:secret@h/db\n", "database.url", 6, "u:REDACTED@h"},
+	{"logger level", base + "logger:\n  level: verbose\n", "logger.level", 6, "must be one of debug, info, warn, error"},
+	{"logger format", base + "logger:\n  format: jsn\n", "logger.format", 6, `did you mean "json"`},
+	{"version", "version: 2\n" + base, "version", 1, "unsupported version"},
+	{"duplicate agent", "llms:\n  e: {provider: echo}\nagents:\n  a: {llm: e}\n  a: {llm: e}\n", "agents.a", 5, `duplicate key "a"`},
+	{"section is a list", base + "server: [1]\n", "server", 5, "expected a mapping"},
+	{"scalar where list item map", base + "tools:\n  t:\n    type: command\n    allowed_commands: [{x: 1}]\n", "tools.t.allowed_commands[0]", 8, "expected a single value"},
+}
+
 func TestParseInvalid(t *testing.T) {
-	cases := []struct {
-		name, src  string
-		path       string
-		line       int
-		msgContain string
-	}{
-		{"empty", ``, "(document)", 1, "empty"},
-		{"syntax", base + "name: a\n c: d\n", "(document)", 6, "syntax error"},
-		{"tab indentation", base + "server:\n\tport: 1\n", "(document)", 6, "syntax error"},
-		{"root not mapping", "- a\n- b\n", "(document)", 1, "expected a mapping"},
-		{"unknown top key", base + "agnets: {}\n", "agnets", 5, `did you mean "agents"`},
-		{"unknown agent key", "llms:\n  e: {provider: echo}\nagents:\n  a:\n    llm: e\n    instrution: hi\n", "agents.a.instrution", 6, `did you mean "instruction"`},
-		{"unknown llm key", "llms:\n  e:\n    provider: echo\n    modle: x\n" + "agents:\n  a: {llm: e}\n", "llms.e.modle", 4, `did you mean "model"`},
-		{"no agents", "llms:\n  e: {provider: echo}\n", "agents", 0, "at least one agent"},
-		{"agent without llm", "llms:\n  e: {provider: echo}\nagents:\n  a: {instruction: hi}\n", "agents.a.llm", 4, "required"},
-		{"unknown llm ref", "llms:\n  echo1: {provider: echo}\nagents:\n  a: {llm: echo2}\n", "agents.a.llm", 4, `did you mean "echo1"`},
-		{"tool ref typo", "llms:\n  e: {provider: echo}\nagents:\n  a:\n    llm: e\n    tools: [clok]\ntools:\n  clock: {type: command, allowed_commands: [date]}\n", "agents.a.tools[0]", 6, `did you mean "clock"`},
-		{"duplicate tool in agent", "llms:\n  e: {provider: echo}\nagents:\n  a:\n    llm: e\n    tools: [t, t]\ntools:\n  t: {type: command, allowed_commands: [date]}\n", "agents.a.tools[1]", 6, "listed twice"},
-		{"missing provider", "llms:\n  e: {model: x}\nagents:\n  a: {llm: e}\n", "llms.e.provider", 2, "required"},
-		{"bad provider", "llms:\n  e:\n    provider: opnai\nagents:\n  a: {llm: e}\n", "llms.e.provider", 3, `did you mean "openai"`},
-		{"openai without model", "llms:\n  g:\n    provider: openai\n    api_key: k\nagents:\n  a: {llm: g}\n", "llms.g.model", 2, "required for provider openai"},
-		{"anthropic without key", "llms:\n  c:\n    provider: anthropic\n    model: claude\nagents:\n  a: {llm: c}\n", "llms.c.api_key", 2, "required for provider anthropic"},
-		{"unset env var", "llms:\n  g:\n    provider: openai\n    model: m\n    api_key: ${NOPE_KEY}\nagents:\n  a: {llm: g}\n", "llms.g.api_key", 5, "NOPE_KEY is not set"},
-		{"bad env syntax", base + "name: ${1BAD}\n", "name", 5, "invalid environment variable name"},
-		{"unterminated env", base + "name: ${OPEN\n", "name", 5, "unterminated"},
-		{"temperature range", "llms:\n  e:\n    provider: echo\n    temperature: 3\nagents:\n  a: {llm: e}\n", "llms.e.temperature", 4, "between 0 and 2"},
-		{"temperature type", "llms:\n  e:\n    provider: echo\n    temperature: hot\nagents:\n  a: {llm: e}\n", "llms.e.temperature", 4, "expected a number"},
-		{"bad base_url", "llms:\n  e:\n    provider: openai\n    model: m\n    base_url: localhost:11434\nagents:\n  a: {llm: e}\n", "llms.e.base_url", 5, "http or https"},
-		{"bad timeout", "llms:\n  e:\n    provider: echo\n    timeout: 30\nagents:\n  a: {llm: e}\n", "llms.e.timeout", 4, "invalid duration"},
-		{"retries range", "llms:\n  e:\n    provider: echo\n    max_retries: 50\nagents:\n  a: {llm: e}\n", "llms.e.max_retries", 4, "between 0 and 10"},
-		{"max_iterations type", "llms:\n  e: {provider: echo}\nagents:\n  a:\n    llm: e\n    max_iterations: many\n", "agents.a.max_iterations", 6, "expected an integer"},
-		{"max_iterations range", "llms:\n  e: {provider: echo}\nagents:\n  a:\n    llm: e\n    max_iterations: -1\n", "agents.a.max_iterations", 6, "between 1 and 1000"},
-		{"tools not a list", "llms:\n  e: {provider: echo}\nagents:\n  a:\n    llm: e\n    tools: clock\n", "agents.a.tools", 6, "expected a list"},
-		{"agent not a mapping", "llms:\n  e: {provider: echo}\nagents:\n  a: hello\n", "agents.a", 4, "expected a mapping"},
-		{"bad agent name", "llms:\n  e: {provider: echo}\nagents:\n  \"bad name\": {llm: e}\n", `agents["bad name"]`, 4, "invalid name"},
-		{"tool without type", base + "tools:\n  t: {description: x}\n", "tools.t.type", 6, "required"},
-		{"bad tool type", base + "tools:\n  t:\n    type: shell\n", "tools.t.type", 7, "must be one of command, http"},
-		{"command without allowlist", base + "tools:\n  t:\n    type: command\n", "tools.t.allowed_commands", 6, "required"},
-		{"command with url", base + "tools:\n  t:\n    type: command\n    allowed_commands: [ls]\n    url: http://x\n", "tools.t.url", 9, "only valid for tools of type http"},
-		{"allowlist entry with space", base + "tools:\n  t:\n    type: command\n    allowed_commands: [\"rm -rf\"]\n", "tools.t.allowed_commands[0]", 8, "without spaces"},
-		{"http without url", base + "tools:\n  t:\n    type: http\n", "tools.t.url", 6, "required for tools of type http"},
-		{"http bad url", base + "tools:\n  t:\n    type: http\n    url: ftp://x/{id}\n", "tools.t.url", 8, "http or https"},
-		{"http bad method", base + "tools:\n  t:\n    type: http\n    url: http://x\n    method: FETCH\n", "tools.t.method", 9, "must be one of"},
-		{"http with shell", base + "tools:\n  t:\n    type: http\n    url: http://x\n    shell: true\n", "tools.t.shell", 9, "only valid for tools of type command"},
-		{"shell not bool", base + "tools:\n  t:\n    type: command\n    allowed_commands: [ls]\n    shell: maybe\n", "tools.t.shell", 9, "expected true or false"},
-		{"port range", base + "server:\n  port: 70000\n", "server.port", 6, "between 0 and 65535"},
-		{"port type", base + "server:\n  port: eighty\n", "server.port", 6, "expected an integer"},
-		{"bad host", base + "server:\n  host: \"http://x\"\n", "server.host", 6, "host name or IP"},
-		{"shutdown timeout", base + "server:\n  shutdown_timeout: soon\n", "server.shutdown_timeout", 6, "invalid duration"},
-		{"database scheme", base + "database:\n  url: mysql://u:secret@h/db\n", "database.url", 6, "u:REDACTED@h"},
-		{"logger level", base + "logger:\n  level: verbose\n", "logger.level", 6, "must be one of debug, info, warn, error"},
-		{"logger format", base + "logger:\n  format: jsn\n", "logger.format", 6, `did you mean "json"`},
-		{"version", "version: 2\n" + base, "version", 1, "unsupported version"},
-		{"duplicate agent", "llms:\n  e: {provider: echo}\nagents:\n  a: {llm: e}\n  a: {llm: e}\n", "agents.a", 5, `duplicate key "a"`},
-		{"section is a list", base + "server: [1]\n", "server", 5, "expected a mapping"},
-		{"scalar where list item map", base + "tools:\n  t:\n    type: command\n    allowed_commands: [{x: 1}]\n", "tools.t.allowed_commands[0]", 8, "expected a single value"},
-	}
+	cases := invalidCases
 	if len(cases) < 30 {
 		t.Fatalf("only %d invalid cases", len(cases))
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,10 +45,21 @@ type decoder struct {
 // a small document into a huge one.
 const maxVisits = 1_000_000
 
-var (
-	durationType = reflect.TypeOf(Duration(0))
-	plainKey     = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-)
+var durationType = reflect.TypeOf(Duration(0))
+
+// plainKey reports whether a key can stand unquoted in a path: letters,
+// digits, '_' and '-'.
+func plainKey(key string) bool {
+	if key == "" {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; !isAlnum(c) && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
 
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
 	e := Error{Path: path, Message: fmt.Sprintf(format, args...)}
@@ -62,7 +72,7 @@ func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
 // childPath joins a map key or struct field onto path. Keys that are not
 // plain identifiers are quoted so the path stays unambiguous.
 func childPath(path, key string) string {
-	if !plainKey.MatchString(key) {
+	if !plainKey(key) {
 		key = strconv.Quote(key)
 		return path + "[" + key + "]"
 	}

@@ -60,22 +60,40 @@ func ParseWithStats(data []byte, env LookupEnv, stats *ParseStats) (*Document, E
 		stats = &ParseStats{}
 	}
 	start := time.Now()
-	positions := Positions{}
-	doc := &Document{Format: DetectFormat(data), Hash: Hash(data), pos: positions.lookup}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, Errors{syntaxError(err)}
+	doc := &Document{Format: DetectFormat(data), Hash: Hash(data)}
+	raw, serr := parseRaw(data, env)
+	if serr != nil {
+		return nil, Errors{*serr}
 	}
-	if len(root.Content) == 0 {
-		return nil, Errors{{Path: "(document)", Line: 1, Column: 1, Message: "the document is empty"}}
-	}
-	d := &decoder{pos: positions, env: env}
-	cfg := &Config{}
-	d.decode(&root, reflectValue(cfg), "")
+	doc.pos = raw.pos.lookup
 	stats.Decode = time.Since(start)
 	start = time.Now()
 	defer func() { stats.Validate = time.Since(start) }()
-	return finish(doc, cfg, d.errs)
+	return finish(doc, raw.cfg, raw.errs)
+}
+
+// rawParse is a document decoded but not yet validated or defaulted.
+type rawParse struct {
+	root yaml.Node
+	cfg  *Config
+	pos  Positions
+	errs Errors
+}
+
+// parseRaw decodes data into the schema types, or returns its syntax error.
+func parseRaw(data []byte, env LookupEnv) (*rawParse, *Error) {
+	raw := &rawParse{cfg: &Config{}}
+	if err := yaml.Unmarshal(data, &raw.root); err != nil {
+		e := syntaxError(err)
+		return nil, &e
+	}
+	if len(raw.root.Content) == 0 {
+		return nil, &Error{Path: "(document)", Line: 1, Column: 1, Message: "the document is empty"}
+	}
+	d := &decoder{pos: Positions{}, env: env}
+	d.decode(&raw.root, reflectValue(raw.cfg), "")
+	raw.pos, raw.errs = d.pos, d.errs
+	return raw, nil
 }
 
 // finish validates a decoded config, merges in the decode errors and applies

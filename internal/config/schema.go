@@ -49,7 +49,7 @@ func schemaFor(t reflect.Type) map[string]any {
 	case reflect.Map:
 		m := map[string]any{"type": "object", "additionalProperties": schemaFor(t.Elem())}
 		if t.Elem().Kind() == reflect.Struct { // named entities: llms, agents, tools
-			m["propertyNames"] = map[string]any{"pattern": entityName.String()}
+			m["propertyNames"] = map[string]any{"pattern": entityNamePattern}
 		}
 		return m
 	case reflect.Slice:

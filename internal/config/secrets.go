@@ -141,13 +141,27 @@ func Redact(data []byte) ([]byte, error) {
 
 // redactNode redacts data, whose parse is root.
 func redactNode(data []byte, root *yaml.Node) ([]byte, error) {
+	return applyReplacements(data, root, secretReplacements(root))
+}
+
+// redactSplice redacts data by splicing only; ok is false when a secret
+// cannot be spliced (the caller then uses Redact on the whole document).
+func redactSplice(data []byte, root *yaml.Node) ([]byte, bool) {
+	reps := secretReplacements(root)
+	if len(reps) == 0 {
+		return data, true
+	}
+	return splice(data, reps)
+}
+
+func secretReplacements(root *yaml.Node) []replacement {
 	var reps []replacement
 	walkSecrets(root, reflect.TypeOf(Config{}), "", func(_ string, n *yaml.Node, kind string) {
 		if r := redactValue(n.Value, kind); r != n.Value {
 			reps = append(reps, replacement{n: n, with: r})
 		}
 	})
-	return applyReplacements(data, root, reps)
+	return reps
 }
 
 // replacement swaps the value of one scalar node; quote forces the new
@@ -274,8 +288,12 @@ func Unredact(data, current []byte) ([]byte, error) {
 		return nil, Errors{syntaxError(err)}
 	}
 	known := map[string]string{}
+	plainBefore := map[string]bool{} // written as a plain scalar in current
 	if err := yaml.Unmarshal(current, &cur); err == nil {
-		walkSecrets(&cur, reflect.TypeOf(Config{}), "", func(p string, n *yaml.Node, _ string) { known[p] = n.Value })
+		walkSecrets(&cur, reflect.TypeOf(Config{}), "", func(p string, n *yaml.Node, _ string) {
+			known[p] = n.Value
+			plainBefore[p] = n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0
+		})
 	}
 	var errs Errors
 	var reps []replacement
@@ -298,9 +316,11 @@ func Unredact(data, current []byte) ([]byte, error) {
 				Message: "the value is REDACTED and the running configuration has no value to restore; write the secret or a ${VAR} reference"})
 			return
 		}
-		// A plain REDACTED becomes a quoted value: a secret may hold
-		// characters that are not safe in a plain scalar.
-		reps = append(reps, replacement{n: n, with: old, quote: n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0})
+		// A plain REDACTED is restored as the running document wrote the
+		// value: plain if it was plain there, else quoted, since a secret may
+		// hold characters that are not safe in a plain scalar.
+		plainHere := n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0
+		reps = append(reps, replacement{n: n, with: old, quote: plainHere && !plainBefore[p]})
 	})
 	if errs != nil {
 		return nil, errs

@@ -9,7 +9,22 @@ import (
 	"strings"
 )
 
-var entityName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+// entityNamePattern is the rule for names of llms, agents and tools, as the
+// JSON Schema states it; validEntityName checks it without a regexp, since it
+// runs for every entity of every reload.
+const entityNamePattern = `^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`
+
+func validEntityName(s string) bool {
+	if len(s) == 0 || len(s) > 64 || !isAlnum(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '_' && c != '.' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
 
 // urlParam matches the {name} placeholders of an http tool URL template.
 var urlParam = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -145,7 +160,7 @@ func validate(c *Config, pos posLookup) Errors {
 }
 
 func (v *validator) name(path, name string) {
-	if !entityName.MatchString(name) {
+	if !validEntityName(name) {
 		v.fail(path, "invalid name %q: use letters, digits, '_', '-' or '.', starting with a letter or digit, at most 64 characters", name)
 	}
 }
@@ -313,10 +328,14 @@ func applyDefaults(c *Config) {
 		g := Duration(DefaultRebindGrace)
 		c.Server.RebindGrace = &g
 	}
-	for i := range c.Server.Auth.APIKeys {
-		if c.Server.Auth.APIKeys[i].Name == "" {
-			c.Server.Auth.APIKeys[i].Name = fmt.Sprintf("key-%d", i+1)
+	if keys := c.Server.Auth.APIKeys; len(keys) > 0 {
+		keys = append([]APIKey(nil), keys...) // the parsed slice may be shared
+		for i := range keys {
+			if keys[i].Name == "" {
+				keys[i].Name = fmt.Sprintf("key-%d", i+1)
+			}
 		}
+		c.Server.Auth.APIKeys = keys
 	}
 	if c.Logger.Level == "" {
 		c.Logger.Level = "info"

@@ -96,6 +96,7 @@ type Reconciler struct {
 
 	mailbox  chan source.Revision // capacity 1: the newest revision wins
 	requests chan request
+	parser   config.Parser // reuses the parse of unchanged entities between revisions
 
 	mu       sync.Mutex
 	applied  []byte // the document now applied (secrets included), for Unredact
@@ -361,7 +362,7 @@ func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *runti
 		stage = time.Now()
 	}
 	var ps config.ParseStats
-	doc, errs := config.ParseWithStats(rev.Data, r.Env, &ps)
+	doc, errs := r.parser.Parse(rev.Data, r.Env, &ps)
 	out.Stages["parse"] = float64(ps.Decode.Microseconds()) / 1000
 	out.Stages["validate"] = float64(ps.Validate.Microseconds()) / 1000
 	stage = time.Now()
@@ -431,7 +432,7 @@ func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *runti
 // cache; failures are warnings, the version is applied either way.
 func (r *Reconciler) remember(ctx context.Context, snap *runtime.Snapshot, rev source.Revision, format string, out Outcome) []string {
 	var warnings []string
-	redacted, err := config.Redact(rev.Data)
+	redacted, err := r.parser.Redact(rev.Data)
 	if err != nil {
 		redacted = []byte("# content could not be redacted and is not stored\n")
 	}

@@ -173,9 +173,28 @@ func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options
 		s.Tools[name] = t
 	}
 	for name, ac := range cfg.Agents {
+		if prev != nil && sameAgent(prev, s, name, ac) {
+			s.Agents[name] = prev.Agents[name] // agents are immutable: share it
+			continue
+		}
 		s.Agents[name] = agent.New(name, ac.Description, ac.Instruction, ac.MaxIterations, s.LLMs[ac.LLM], ac.Tools, s.Tools)
 	}
 	return s, nil
+}
+
+// sameAgent reports whether prev's agent name can serve in s unchanged: the
+// same configuration, LLM client and tool objects.
+func sameAgent(prev, s *Snapshot, name string, ac config.Agent) bool {
+	old, ok := prev.Config.Agents[name]
+	if !ok || !reflect.DeepEqual(old, ac) || prev.LLMs[ac.LLM] != s.LLMs[ac.LLM] {
+		return false
+	}
+	for _, t := range ac.Tools {
+		if prev.Tools[t] != s.Tools[t] {
+			return false
+		}
+	}
+	return true
 }
 
 // Discard abandons an uncommitted candidate, closing the clients that no

@@ -83,6 +83,14 @@ agents: {x: {llm: a, instruction: new}, y: {llm: b}}`, s1)
 	if s2.Agents["x"].LLM != s2.LLMs["a"] || s2.Agents["x"].Instruction != "new" {
 		t.Error("agent not wired to the snapshot's client")
 	}
+	if s1.Agents["x"] == s2.Agents["x"] || s1.Agents["y"] == s2.Agents["y"] {
+		t.Error("a changed agent, or one whose LLM changed, was reused")
+	}
+	s3 := build(t, `llms: {a: {provider: echo}, b: {provider: echo, model: two}}
+agents: {x: {llm: a, instruction: new}, y: {llm: b}, z: {llm: a}}`, s2)
+	if s3.Agents["x"] != s2.Agents["x"] || s3.Agents["y"] != s2.Agents["y"] || s3.LLMs["b"] != s2.LLMs["b"] {
+		t.Error("unchanged agents or clients were rebuilt")
+	}
 }
 
 func TestRetiredClientClosesAfterLastReaderAndLastHolder(t *testing.T) {
