@@ -534,14 +534,8 @@ func (p *Parser) derive(data string, lines []string, raw *rawParse, misses []*pe
 				name := reflect.ValueOf(m.entity)
 				one.SetMapIndex(name, src.MapIndex(name))
 				dst.Set(one)
-			case src.Kind() == reflect.Map && !src.IsNil():
-				cp := reflect.MakeMapWithSize(src.Type(), src.Len())
-				for it := src.MapRange(); it.Next(); {
-					cp.SetMapIndex(it.Key(), it.Value())
-				}
-				dst.Set(cp)
 			default:
-				dst.Set(src)
+				dst.Set(copyMap(src))
 			}
 		}
 		if redLines != nil {
@@ -550,6 +544,18 @@ func (p *Parser) derive(data string, lines []string, raw *rawParse, misses []*pe
 		p.cache[m.key] = c
 		m.c = c
 	}
+}
+
+// copyMap returns a copy of v when it is a non-nil map, else v itself.
+func copyMap(v reflect.Value) reflect.Value {
+	if v.Kind() != reflect.Map || v.IsNil() {
+		return v
+	}
+	m := reflect.MakeMapWithSize(v.Type(), v.Len())
+	for it := v.MapRange(); it.Next(); {
+		m.SetMapIndex(it.Key(), it.Value())
+	}
+	return m
 }
 
 // splitPath returns a path's top-level key and, below it, the first key
@@ -604,14 +610,7 @@ func (a *assembly) assemble() (*Config, Errors) {
 		src := reflectValue(s.c.cfg).Field(idx)
 		dst := root.Field(idx)
 		if s.c.entity == "" {
-			if src.Kind() == reflect.Map && !src.IsNil() { // never share a cached map: defaults write to it
-				m := reflect.MakeMapWithSize(src.Type(), src.Len())
-				for it := src.MapRange(); it.Next(); {
-					m.SetMapIndex(it.Key(), it.Value())
-				}
-				src = m
-			}
-			dst.Set(src)
+			dst.Set(copyMap(src)) // never share a cached map: defaults write to it
 			continue
 		}
 		if dst.IsNil() {
