@@ -41,7 +41,7 @@ func document(n, gen, one int) []byte {
 	return []byte(b.String())
 }
 
-var stages = []string{"parse", "validate", "plan", "build", "prepare", "commit", "record"}
+var stages = []string{"parse", "validate", "plan", "build", "prepare", "commit"}
 
 func median(xs []float64) float64 {
 	s := append([]float64(nil), xs...)

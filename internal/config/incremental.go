@@ -34,9 +34,13 @@ type Parser struct {
 
 	mu    sync.Mutex
 	gen   int
-	cache map[string]*chunk
+	cache map[cacheKey]*chunk
 	last  *assembly // the most recent split document, for Redact
 }
+
+// cacheKey finds a chunk by its section and exact text (a substring of the
+// document it came from, so building the key copies nothing).
+type cacheKey struct{ section, text string }
 
 // chunk is one independently parsed part of a document.
 type chunk struct {
@@ -133,7 +137,7 @@ func (p *Parser) Parse(data []byte, env LookupEnv, stats *ParseStats) (*Document
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cache == nil {
-		p.cache = map[string]*chunk{}
+		p.cache = map[cacheKey]*chunk{}
 	}
 	p.gen++
 	a, ok := p.split(string(data), env)
@@ -222,7 +226,7 @@ func blankOrComment(line string) bool {
 type pending struct {
 	header, section, entity, text string
 	start, end                    int // line indexes [start, end) in the document
-	key                           string
+	key                           cacheKey
 	c                             *chunk
 }
 
@@ -245,6 +249,11 @@ func (p *Parser) split(data string, env LookupEnv) (*assembly, bool) {
 	if lines[len(lines)-1] == "" {
 		lines = lines[:len(lines)-1]
 	}
+	offs := make([]int, len(lines)+1) // byte offset of each line
+	for i, l := range lines {
+		offs[i+1] = offs[i] + len(l)
+	}
+	sub := func(from, to int) string { return data[offs[from]:offs[to]] }
 	a := &assembly{sections: map[string]int{}, entities: map[string]map[string]segment{}, whole: map[string]segment{}}
 	type section struct {
 		key        string
@@ -276,7 +285,7 @@ func (p *Parser) split(data string, env LookupEnv) (*assembly, bool) {
 		return nil, false
 	}
 	secs[len(secs)-1].end = len(lines)
-	order := []any{strings.Join(lines[:pre], "")} // literal text or *pending, in document order
+	order := []any{sub(0, pre)} // literal text or *pending, in document order
 	var chunks []*pending
 	var shape []keyShape
 	seen := map[string]bool{}
@@ -287,7 +296,10 @@ func (p *Parser) split(data string, env LookupEnv) (*assembly, bool) {
 		seen[s.key] = true
 		if entityColumn[s.key] && blankOrComment(s.rest) {
 			if head, ents, ok := entities(lines, s.key, s.start, s.end); ok {
-				order = append(order, strings.Join(lines[s.start:head], ""))
+				order = append(order, sub(s.start, head))
+				for _, e := range ents {
+					e.text = sub(e.start, e.end)
+				}
 				for _, e := range ents {
 					order = append(order, e)
 					chunks = append(chunks, e)
@@ -298,7 +310,7 @@ func (p *Parser) split(data string, env LookupEnv) (*assembly, bool) {
 				continue
 			}
 		}
-		w := &pending{section: s.key, text: strings.Join(lines[s.start:s.end], ""), start: s.start, end: s.end}
+		w := &pending{section: s.key, text: sub(s.start, s.end), start: s.start, end: s.end}
 		order = append(order, w)
 		chunks = append(chunks, w)
 		shape = append(shape, keyShape{key: s.key, line: s.start + 1})
@@ -370,9 +382,6 @@ func entities(lines []string, key string, start, end int) (head int, ents []*pen
 		return 0, nil, false
 	}
 	ents[len(ents)-1].end = end
-	for _, e := range ents {
-		e.text = strings.Join(lines[e.start:e.end], "")
-	}
 	return head, ents, true
 }
 
@@ -419,7 +428,7 @@ func sameShape(root *yaml.Node, shape []keyShape) bool {
 func (p *Parser) resolve(data string, lines []string, chunks []*pending, shape []keyShape, env LookupEnv) bool {
 	var misses []*pending
 	for _, c := range chunks {
-		c.key = c.section + "\x00" + c.entity + "\x00" + c.text
+		c.key = cacheKey{c.section, c.text}
 		if hit, ok := p.cache[c.key]; ok {
 			if hit.bad {
 				return false
@@ -608,17 +617,28 @@ func (a *assembly) assemble() (*Config, Errors) {
 		if !known {
 			continue // an unknown key: its decode error says so
 		}
-		src := reflectValue(s.c.cfg).Field(idx)
-		dst := root.Field(idx)
 		if s.c.entity == "" {
-			dst.Set(copyMap(src)) // never share a cached map: defaults write to it
+			root.Field(idx).Set(copyMap(reflectValue(s.c.cfg).Field(idx))) // never share a cached map: defaults write to it
 			continue
 		}
-		if dst.IsNil() {
-			dst.Set(reflect.MakeMapWithSize(dst.Type(), len(a.entities[s.c.section])))
+		n, name := len(a.entities[s.c.section]), s.c.entity
+		switch s.c.section { // typed, not reflect: this runs for every entity
+		case "llms":
+			if cfg.LLMs == nil {
+				cfg.LLMs = make(map[string]LLM, n)
+			}
+			cfg.LLMs[name] = s.c.cfg.LLMs[name]
+		case "agents":
+			if cfg.Agents == nil {
+				cfg.Agents = make(map[string]Agent, n)
+			}
+			cfg.Agents[name] = s.c.cfg.Agents[name]
+		case "tools":
+			if cfg.Tools == nil {
+				cfg.Tools = make(map[string]Tool, n)
+			}
+			cfg.Tools[name] = s.c.cfg.Tools[name]
 		}
-		name := reflect.ValueOf(s.c.entity)
-		dst.SetMapIndex(name, src.MapIndex(name))
 	}
 	return cfg, errs
 }

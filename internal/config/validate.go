@@ -100,6 +100,14 @@ func keySet[T any](m map[string]T) map[string]bool {
 	return set
 }
 
+func mapKeys[T any](m map[string]T) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
 func sortedKeys[T any](m map[string]T) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -110,7 +118,22 @@ func sortedKeys[T any](m map[string]T) []string {
 }
 
 // validate checks semantic rules on a decoded (not yet defaulted) config.
+// A valid config is checked in map order, which is cheapest; when there are
+// errors the check is repeated in name order, so their order is stable.
 func validate(c *Config, pos posLookup) Errors {
+	if errs := validateIn(c, pos, false); errs == nil {
+		return nil
+	}
+	return validateIn(c, pos, true)
+}
+
+func validateIn(c *Config, pos posLookup, sorted bool) Errors {
+	keys := func(m []string) []string {
+		if sorted {
+			sort.Strings(m)
+		}
+		return m
+	}
 	v := &validator{pos: pos}
 	if c.Version != "" && c.Version != "1" {
 		v.fail("version", "unsupported version %q: only \"1\" exists", c.Version)
@@ -118,15 +141,15 @@ func validate(c *Config, pos posLookup) Errors {
 	if len(c.Agents) == 0 {
 		v.fail("agents", "at least one agent is required")
 	}
-	llmNames, toolNames := sortedKeys(c.LLMs), sortedKeys(c.Tools)
+	llmNames, toolNames := sortedKeys(c.LLMs), sortedKeys(c.Tools) // for messages; few
 	llmSet, toolSet := keySet(c.LLMs), keySet(c.Tools)
-	for _, name := range llmNames {
+	for _, name := range keys(mapKeys(c.LLMs)) {
 		v.llm(childPath("llms", name), name, c.LLMs[name])
 	}
-	for _, name := range toolNames {
+	for _, name := range keys(mapKeys(c.Tools)) {
 		v.tool(childPath("tools", name), name, c.Tools[name])
 	}
-	for _, name := range sortedKeys(c.Agents) {
+	for _, name := range keys(mapKeys(c.Agents)) {
 		p := childPath("agents", name)
 		a := c.Agents[name]
 		v.name(p, name)

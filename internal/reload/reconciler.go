@@ -50,7 +50,8 @@ type Outcome struct {
 	ElapsedMS float64       `json:"elapsed_ms"`
 	At        time.Time     `json:"at"`
 	// Stages breaks ElapsedMS down (parse, validate, plan, build, prepare,
-	// commit, record).
+	// commit). The history row is written after the outcome, in the
+	// background.
 	Stages map[string]float64 `json:"stages_ms,omitempty"`
 }
 
@@ -97,6 +98,8 @@ type Reconciler struct {
 	mailbox  chan source.Revision // capacity 1: the newest revision wins
 	requests chan request
 	parser   config.Parser // reuses the parse of unchanged entities between revisions
+
+	history historyWriter // records applied versions off the reload's critical path
 
 	mu       sync.Mutex
 	applied  []byte // the document now applied (secrets included), for Unredact
@@ -424,29 +427,82 @@ func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *runti
 	r.mu.Unlock()
 	out.Result, out.Version, out.Applied = Applied, next.Version, plan
 	mark("commit")
-	out.Warnings = append(out.Warnings, r.remember(ctx, next, rev, doc.Format, *out)...)
-	mark("record")
+	r.remember(next, rev, doc.Format, *out)
 }
 
-// remember stores an applied version in the history and the last-good
-// cache; failures are warnings, the version is applied either way.
-func (r *Reconciler) remember(ctx context.Context, snap *runtime.Snapshot, rev source.Revision, format string, out Outcome) []string {
-	var warnings []string
+// remember queues the applied version for the history and the last-good
+// cache. They are written in order by one background writer, so the next
+// reload does not wait for them; FlushHistory waits for them. A failure is
+// logged: the version is applied either way.
+func (r *Reconciler) remember(snap *runtime.Snapshot, rev source.Revision, format string, out Outcome) {
 	redacted, err := r.parser.Redact(rev.Data)
 	if err != nil {
 		redacted = []byte("# content could not be redacted and is not stored\n")
 	}
 	plan, _ := json.Marshal(out.Applied)
-	if err := snap.Store.SaveConfigVersion(ctx, store.ConfigVersion{Version: out.Version, Hash: rev.Hash, Source: rev.Source,
-		Trigger: out.Trigger, Actor: out.Actor, Format: format, Content: string(redacted), Plan: plan, AppliedAt: snap.AppliedAt}); err != nil {
-		warnings = append(warnings, "history not saved: "+err.Error())
-	}
-	if r.CachePath != "" {
-		if err := writeCache(r.CachePath, rev.Data); err != nil {
-			warnings = append(warnings, "last known good cache not written: "+err.Error())
+	row := store.ConfigVersion{Version: out.Version, Hash: rev.Hash, Source: rev.Source, Trigger: out.Trigger,
+		Actor: out.Actor, Format: format, Content: string(redacted), Plan: plan, AppliedAt: snap.AppliedAt}
+	release, held := snap.Retain() // keep its store open until the row is written
+	cache, data := r.CachePath, rev.Data
+	r.history.do(func() {
+		defer release()
+		if held {
+			if err := snap.Store.SaveConfigVersion(context.Background(), row); err != nil {
+				r.Log.Error("config history not saved", "version", row.Version, "error", err)
+			}
 		}
+		if cache != "" {
+			if err := writeCache(cache, data); err != nil {
+				r.Log.Error("last known good configuration not written", "path", cache, "error", err)
+			}
+		}
+	})
+}
+
+// FlushHistory waits until every applied version so far is recorded.
+func (r *Reconciler) FlushHistory() { r.history.flush() }
+
+// historyWriter runs jobs one at a time, in order, on its own goroutine.
+type historyWriter struct {
+	mu      sync.Mutex
+	queue   []func()
+	running bool
+	idle    *sync.Cond
+}
+
+func (h *historyWriter) do(job func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.idle == nil {
+		h.idle = sync.NewCond(&h.mu)
 	}
-	return warnings
+	h.queue = append(h.queue, job)
+	if !h.running {
+		h.running = true
+		go h.run()
+	}
+}
+
+func (h *historyWriter) run() {
+	h.mu.Lock()
+	for len(h.queue) > 0 {
+		job := h.queue[0]
+		h.queue = h.queue[1:]
+		h.mu.Unlock()
+		job()
+		h.mu.Lock()
+	}
+	h.running = false
+	h.idle.Broadcast()
+	h.mu.Unlock()
+}
+
+func (h *historyWriter) flush() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for h.running {
+		h.idle.Wait()
+	}
 }
 
 // writeCache writes data to path atomically with mode 0600.

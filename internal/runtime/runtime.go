@@ -90,6 +90,17 @@ func (s *Snapshot) tryRef() bool {
 	}
 }
 
+// Retain holds s for work that outlives the caller's own hold (a
+// background write to its store). It returns false when s has already
+// drained. The returned release must be called once.
+func (s *Snapshot) Retain() (release func(), ok bool) {
+	if !s.tryRef() {
+		return func() {}, false
+	}
+	var once sync.Once
+	return func() { once.Do(s.release) }, true
+}
+
 func (s *Snapshot) release() {
 	switch n := s.refs.Add(-1); {
 	case n == 0:

@@ -125,6 +125,7 @@ func (s *Server) adminReload(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) configHistory(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+	s.Reconciler.FlushHistory()
 	limit := 100
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -167,12 +168,14 @@ func (s *Server) loadVersion(w http.ResponseWriter, r *http.Request, st *store.S
 }
 
 func (s *Server) configVersion(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+	s.Reconciler.FlushHistory()
 	if cv, ok := s.loadVersion(w, r, snap.Store, "version", r.PathValue("version")); ok {
 		writeJSON(w, http.StatusOK, cv)
 	}
 }
 
 func (s *Server) configDiff(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+	s.Reconciler.FlushHistory()
 	q := r.URL.Query()
 	to := q.Get("to")
 	if to == "" {
@@ -194,6 +197,7 @@ func (s *Server) configDiff(w http.ResponseWriter, r *http.Request, snap *runtim
 // (and writes it back to a writable source). Its redacted secrets are
 // restored from the running configuration.
 func (s *Server) configRollback(w http.ResponseWriter, r *http.Request) {
+	s.Reconciler.FlushHistory()
 	snap, release, ok := s.snapshot(w)
 	if !ok {
 		release()

@@ -132,6 +132,7 @@ func Run(ctx context.Context, o Options) error {
 	srv.Shutdown()
 	stopLoop()
 	<-loopDone
+	rec.FlushHistory() // history rows and the last-good cache still being written
 	log.Info("stopped")
 	return nil
 }
