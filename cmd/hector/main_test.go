@@ -225,3 +225,17 @@ func TestServeRefusesInvalidConfig(t *testing.T) {
 		t.Fatalf("%v %s", err, out)
 	}
 }
+
+// TestServeDatabaseFromEnvironment: HECTOR_DATABASE stands in for --database.
+func TestServeDatabaseFromEnvironment(t *testing.T) {
+	bin := buildBinary(t)
+	t.Setenv("HECTOR_DATABASE", "sqlite://from-env/h.db")
+	cfg := writeConfig(t, "llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nserver: {port: 0}\n")
+	p := startServe(t, bin, "--config", cfg)
+	if got := p.ask(t, "hi"); got != "hi" {
+		t.Fatalf("%q", got)
+	}
+	if _, err := os.Stat(filepath.Join(p.cmd.Dir, "from-env", "h.db")); err != nil {
+		t.Fatalf("database not where HECTOR_DATABASE points: %v", err)
+	}
+}

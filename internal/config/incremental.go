@@ -67,7 +67,6 @@ type segment struct {
 // assembly is a split document.
 type assembly struct {
 	data     string // the document, to recognise it in Redact
-	hash     string
 	segments []segment
 	sections map[string]int                // top-level key -> its line, for sections split by entity
 	entities map[string]map[string]segment // section -> entity -> segment
@@ -130,6 +129,12 @@ func isLetterOrUnderscore(c byte) bool {
 
 // Parse is Parse with reuse of unchanged parts.
 func (p *Parser) Parse(data []byte, env LookupEnv, stats *ParseStats) (*Document, Errors) {
+	return p.ParseHashed(data, Hash(data), env, stats)
+}
+
+// ParseHashed is Parse for a caller that already knows Hash(data), so a
+// large document is not hashed again.
+func (p *Parser) ParseHashed(data []byte, hash string, env LookupEnv, stats *ParseStats) (*Document, Errors) {
 	if stats == nil {
 		stats = &ParseStats{}
 	}
@@ -145,8 +150,8 @@ func (p *Parser) Parse(data []byte, env LookupEnv, stats *ParseStats) (*Document
 		p.last = nil
 		return ParseWithStats(data, env, stats)
 	}
-	a.data, a.hash = string(data), Hash(data)
-	doc := &Document{Format: "yaml", Hash: a.hash, pos: a.lookup}
+	a.data = string(data)
+	doc := &Document{Format: "yaml", Hash: hash, pos: a.lookup}
 	cfg, errs := a.assemble()
 	p.last = a
 	p.evict()

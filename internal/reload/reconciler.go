@@ -365,7 +365,7 @@ func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *runti
 		stage = time.Now()
 	}
 	var ps config.ParseStats
-	doc, errs := r.parser.Parse(rev.Data, r.Env, &ps)
+	doc, errs := r.parser.ParseHashed(rev.Data, rev.Hash, r.Env, &ps)
 	out.Stages["parse"] = float64(ps.Decode.Microseconds()) / 1000
 	out.Stages["validate"] = float64(ps.Validate.Microseconds()) / 1000
 	stage = time.Now()
