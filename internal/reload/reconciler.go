@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -178,6 +179,15 @@ func (r *Reconciler) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case rev := <-r.mailbox:
+			// The watcher's read is a hint: it may predate a write-back this
+			// loop has done since (an API edit or rollback), and applying it
+			// would revert that. Read again, after every write of our own.
+			if rev.Err == nil {
+				rev = r.Source.Load(ctx)
+				if errors.Is(rev.Err, fs.ErrNotExist) {
+					continue // mid-swap: the next event reads it
+				}
+			}
 			r.apply(ctx, rev, "watch", "", false)
 		case req := <-r.requests:
 			r.mu.Lock()

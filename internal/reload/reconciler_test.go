@@ -292,3 +292,23 @@ func TestStartFailsOnInvalidOrMissingConfig(t *testing.T) {
 		t.Fatal("something was applied")
 	}
 }
+
+// TestStaleWatchReadDoesNotRevertAWriteBack: a watcher read taken before an
+// API edit's write-back reaches the loop after it; the loop re-reads and
+// finds the edit, so nothing is reverted.
+func TestStaleWatchReadDoesNotRevertAWriteBack(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hector.yaml")
+	writeFile(t, path, doc("v1"))
+	h := start(t, path)
+	stale := (&source.File{Path: path}).Load(context.Background()) // v1, read "before" the edit
+	o, err := h.rec.Submit(context.Background(), []byte(doc("edited")), "api", "ada", "")
+	if err != nil || o.Result != Applied {
+		t.Fatalf("%+v %v", o, err)
+	}
+	h.nextApplied() // the edit's own outcome
+	h.rec.offer(stale)
+	h.noMoreApplies()
+	if got := h.instruction(); got != "edited" {
+		t.Fatalf("the stale read reverted the edit: %q", got)
+	}
+}

@@ -33,7 +33,9 @@ type Source interface {
 	// Watch calls notify with a fresh read once the watch is established and
 	// then each time the document may have changed, until ctx ends; it
 	// returns ctx's error or a setup failure. notify must not block; it may
-	// be called with unchanged content.
+	// be called with unchanged content. The reconciler treats a successful
+	// read as a hint and loads the document again before applying, so a
+	// read that predates its own write-back is never applied.
 	Watch(ctx context.Context, notify func(Revision)) error
 }
 
