@@ -17,11 +17,13 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hector-run/hector/internal/config"
@@ -95,6 +97,14 @@ type Reconciler struct {
 	FallbackToCache bool
 	// OnOutcome, if set, is called after every attempt, from the loop.
 	OnOutcome func(Outcome)
+	// OnSourceError, if set, is called for every failed read or watch of
+	// the source (metrics count them); outcomes report only the first of a
+	// run of identical failures.
+	OnSourceError func(err error)
+	// MaxBackoff caps the wait between attempts to re-establish a failed
+	// watch; default 500ms, so a change made while the backend was down is
+	// applied within about that long of its return.
+	MaxBackoff time.Duration
 
 	mailbox  chan source.Revision // capacity 1: the newest revision wins
 	requests chan request
@@ -106,6 +116,62 @@ type Reconciler struct {
 	applied  []byte // the document now applied (secrets included), for Unredact
 	hash     string
 	outcomes []Outcome
+	status   SourceStatus
+}
+
+// SourceStatus is the health of the configuration source as last seen:
+// "ok", or "degraded" with the error and when the failures began. While
+// degraded the last applied configuration keeps serving.
+type SourceStatus struct {
+	Status string    `json:"status"`
+	Source string    `json:"source"`
+	Error  string    `json:"error,omitempty"`
+	Since  time.Time `json:"since"`
+}
+
+// SourceStatus reports the source's health.
+func (r *Reconciler) SourceStatus() SourceStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.status
+	if st.Status == "" {
+		st.Status = "ok"
+	}
+	st.Source = r.Source.Name()
+	return st
+}
+
+// sourceFailed records a failed read or watch. It reports whether this is
+// news (the source was healthy, or failed differently), which is when an
+// outcome and a log line are due.
+func (r *Reconciler) sourceFailed(err error) bool {
+	if r.OnSourceError != nil {
+		r.OnSourceError(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	msg := err.Error()
+	if r.status.Status == "degraded" && r.status.Error == msg {
+		return false
+	}
+	if r.status.Status != "degraded" {
+		r.status.Since = time.Now()
+	}
+	r.status.Status, r.status.Error = "degraded", msg
+	return true
+}
+
+// sourceOK records a successful read; it logs the recovery.
+func (r *Reconciler) sourceOK() {
+	r.mu.Lock()
+	was := r.status
+	if was.Status != "ok" {
+		r.status = SourceStatus{Status: "ok", Since: time.Now()}
+	}
+	r.mu.Unlock()
+	if was.Status == "degraded" {
+		r.Log.Info("config source recovered", "source", r.Source.Name(), "degraded_for", time.Since(was.Since).Round(time.Millisecond))
+	}
 }
 
 type request struct {
@@ -182,10 +248,14 @@ func (r *Reconciler) loop(ctx context.Context) {
 			// The watcher's read is a hint: it may predate a write-back this
 			// loop has done since (an API edit or rollback), and applying it
 			// would revert that. Read again, after every write of our own.
+			// Errors from the watch were recorded (and deduplicated) there.
 			if rev.Err == nil {
 				rev = r.Source.Load(ctx)
 				if errors.Is(rev.Err, fs.ErrNotExist) {
 					continue // mid-swap: the next event reads it
+				}
+				if rev.Err != nil && !r.sourceFailed(rev.Err) {
+					continue // reported already
 				}
 			}
 			r.apply(ctx, rev, "watch", "", false)
@@ -198,7 +268,13 @@ func (r *Reconciler) loop(ctx context.Context) {
 				continue
 			}
 			if req.data == nil {
-				req.reply <- r.apply(ctx, r.Source.Load(ctx), req.trigger, req.actor, false)
+				rev := r.Source.Load(ctx)
+				if rev.Err != nil {
+					r.sourceFailed(rev.Err)
+				} else {
+					r.sourceOK()
+				}
+				req.reply <- r.apply(ctx, rev, req.trigger, req.actor, false)
 			} else {
 				req.reply <- r.apply(ctx, source.NewRevision(r.Source.Name(), req.data), req.trigger, req.actor, true)
 			}
@@ -206,20 +282,48 @@ func (r *Reconciler) loop(ctx context.Context) {
 	}
 }
 
+// watch keeps a watch on the source, re-establishing it with capped
+// exponential backoff (and jitter) when it fails. Each Watch begins with a
+// read, so whatever changed while the source was unreachable is applied on
+// its return.
 func (r *Reconciler) watch(ctx context.Context) {
-	backoff := 100 * time.Millisecond
+	const initial = 50 * time.Millisecond
+	maxBackoff := r.MaxBackoff
+	if maxBackoff <= 0 {
+		maxBackoff = 500 * time.Millisecond
+	}
+	backoff := initial
 	for ctx.Err() == nil {
-		err := r.Source.Watch(ctx, r.offer)
+		var healthy atomic.Bool
+		err := r.Source.Watch(ctx, func(rev source.Revision) {
+			if rev.Err != nil {
+				if r.sourceFailed(rev.Err) {
+					r.offer(rev)
+				}
+				return
+			}
+			healthy.Store(true)
+			r.sourceOK()
+			r.offer(rev)
+		})
 		if ctx.Err() != nil {
 			return
 		}
-		r.Log.Error("config watch failed; retrying", "source", r.Source.Name(), "error", err, "retry_in", backoff)
+		if healthy.Load() {
+			backoff = initial
+		}
+		if r.sourceFailed(err) {
+			r.Log.Error("config watch failed; the running configuration keeps serving while it reconnects",
+				"source", r.Source.Name(), "error", err)
+			r.offer(source.Revision{Source: r.Source.Name(), Err: err})
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, 30*time.Second)
+		backoff = min(backoff*2, maxBackoff)
 	}
 }
 

@@ -32,8 +32,16 @@ type harness struct {
 // start runs a reconciler on the file at path (which must exist).
 func start(t *testing.T, path string, appliers ...Applier) *harness {
 	t.Helper()
-	h := &harness{t: t, rt: &runtime.Runtime{}, outcomes: make(chan Outcome, 100), path: path}
-	h.rec = &Reconciler{Runtime: h.rt, Source: &source.File{Path: path, Debounce: 30 * time.Millisecond},
+	h := startSource(t, &source.File{Path: path, Debounce: 30 * time.Millisecond}, appliers...)
+	h.path = path
+	return h
+}
+
+// startSource runs a reconciler on src, which must hold a valid document.
+func startSource(t *testing.T, src source.Source, appliers ...Applier) *harness {
+	t.Helper()
+	h := &harness{t: t, rt: &runtime.Runtime{}, outcomes: make(chan Outcome, 100)}
+	h.rec = &Reconciler{Runtime: h.rt, Source: src,
 		Env: func(string) (string, bool) { return "", false }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Appliers: appliers, OnOutcome: func(o Outcome) { h.outcomes <- o },
 		BuildOptions: runtime.Options{DatabaseURL: "sqlite://" + filepath.Join(t.TempDir(), "h.db")}}

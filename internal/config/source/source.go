@@ -5,9 +5,15 @@ package source
 
 import (
 	"context"
+	"errors"
 
 	"github.com/hector-run/hector/internal/config"
 )
+
+// ErrNotFound is a read of a key or document that does not exist in a
+// key-value or database backend. (The file source reports fs.ErrNotExist,
+// which the reconciler treats as a save in progress.)
+var ErrNotFound = errors.New("not found")
 
 // Revision is one read of a source: the raw document, its content hash and
 // where it came from. Err is set when the read failed; the running

@@ -1,0 +1,302 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+)
+
+// ZooKeeper reads the document from one znode and watches it with one-shot
+// watches (GetW, or ExistsW while the node does not exist), re-armed after
+// every event, so a deleted and re-created node is followed. When the
+// connection drops, Watch returns and the reconciler retries; when the
+// session expired meanwhile, the client opens a new one and the next Watch
+// reads and watches again, so nothing changed in between is missed.
+type ZooKeeper struct {
+	Path    string
+	Servers []string
+	// SessionTimeout is the ZooKeeper session timeout; default 10s.
+	SessionTimeout time.Duration
+	// Digest is "user:password" for digest authentication; empty for none.
+	Digest string
+	// Timeout bounds one read or write; default 3s.
+	Timeout time.Duration
+
+	mu      sync.Mutex
+	conn    *zk.Conn
+	changed chan struct{} // signalled on every connection state change
+}
+
+// Name implements Source.
+func (z *ZooKeeper) Name() string { return "zookeeper:" + z.Path }
+
+func (z *ZooKeeper) timeout() time.Duration {
+	if z.Timeout > 0 {
+		return z.Timeout
+	}
+	return 3 * time.Second
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(string, ...any) {}
+
+func (z *ZooKeeper) connect() (*zk.Conn, chan struct{}, error) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.conn != nil {
+		return z.conn, z.changed, nil
+	}
+	st := z.SessionTimeout
+	if st <= 0 {
+		st = 10 * time.Second
+	}
+	changed := make(chan struct{}, 1)
+	conn, _, err := zk.Connect(z.Servers, st, zk.WithLogger(quietLogger{}), zk.WithLogInfo(false),
+		zk.WithHostProvider(&backoffHosts{}),
+		zk.WithEventCallback(func(ev zk.Event) {
+			if ev.Type == zk.EventSession {
+				select {
+				case changed <- struct{}{}:
+				default:
+				}
+			}
+		}))
+	if err != nil {
+		return nil, nil, fmt.Errorf("zookeeper %v: %w", z.Servers, err)
+	}
+	if z.Digest != "" {
+		if err := conn.AddAuth("digest", []byte(z.Digest)); err != nil {
+			conn.Close()
+			return nil, nil, fmt.Errorf("zookeeper %v: digest auth: %w", z.Servers, err)
+		}
+	}
+	z.conn, z.changed = conn, changed
+	return conn, changed, nil
+}
+
+// SessionID is the current ZooKeeper session, 0 when none.
+func (z *ZooKeeper) SessionID() int64 {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.conn == nil {
+		return 0
+	}
+	return z.conn.SessionID()
+}
+
+// Close ends the session.
+func (z *ZooKeeper) Close() error {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.conn != nil {
+		z.conn.Close()
+		z.conn = nil
+	}
+	return nil
+}
+
+// ready waits, up to the timeout, for the client to hold a session; the
+// client queues requests while disconnected without a deadline, so no
+// request is sent before this says yes.
+func (z *ZooKeeper) ready(ctx context.Context, conn *zk.Conn, changed chan struct{}) error {
+	deadline := time.NewTimer(z.timeout())
+	defer deadline.Stop()
+	for {
+		if conn.State() == zk.StateHasSession {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline.C:
+			return fmt.Errorf("zookeeper %v: no session (state %v)", z.Servers, conn.State())
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// call runs a request with the timeout: the client has none of its own.
+func call[T any](z *ZooKeeper, f func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() { v, err := f(); ch <- result{v, err} }()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-time.After(z.timeout()):
+		var zero T
+		return zero, fmt.Errorf("zookeeper %v: no answer within %v", z.Servers, z.timeout())
+	}
+}
+
+// Load implements Source.
+func (z *ZooKeeper) Load(ctx context.Context) Revision {
+	conn, changed, err := z.connect()
+	if err == nil {
+		err = z.ready(ctx, conn, changed)
+	}
+	if err != nil {
+		return Revision{Source: z.Name(), Err: err}
+	}
+	data, err := call(z, func() ([]byte, error) { d, _, err := conn.Get(z.Path); return d, err })
+	return z.revision(data, err)
+}
+
+func (z *ZooKeeper) revision(data []byte, err error) Revision {
+	switch {
+	case errors.Is(err, zk.ErrNoNode):
+		return Revision{Source: z.Name(), Err: fmt.Errorf("zookeeper node %s: %w", z.Path, ErrNotFound)}
+	case err != nil:
+		return Revision{Source: z.Name(), Err: fmt.Errorf("zookeeper get %s: %w", z.Path, err)}
+	}
+	return NewRevision(z.Name(), data)
+}
+
+// Watch implements Source.
+func (z *ZooKeeper) Watch(ctx context.Context, notify func(Revision)) error {
+	conn, changed, err := z.connect()
+	if err != nil {
+		return err
+	}
+	for {
+		if err := z.ready(ctx, conn, changed); err != nil {
+			return err
+		}
+		type watched struct {
+			data   []byte
+			exists bool
+			events <-chan zk.Event
+		}
+		w, err := call(z, func() (watched, error) {
+			data, _, events, err := conn.GetW(z.Path)
+			if errors.Is(err, zk.ErrNoNode) {
+				var ok bool
+				ok, _, events, err = conn.ExistsW(z.Path)
+				if err == nil && ok { // created in between: read it on the next turn
+					return watched{exists: true}, nil
+				}
+				return watched{events: events}, err
+			}
+			return watched{data: data, exists: true, events: events}, err
+		})
+		if err != nil {
+			return fmt.Errorf("zookeeper watch %s: %w", z.Path, err)
+		}
+		if w.events == nil {
+			continue
+		}
+		if w.exists {
+			notify(NewRevision(z.Name(), w.data))
+		} else {
+			notify(z.revision(nil, zk.ErrNoNode))
+		}
+		select {
+		case ev := <-w.events:
+			// A change, or the watch ended because the session expired:
+			// read and watch again (the client opens a new session).
+			if errors.Is(ev.Err, zk.ErrClosing) {
+				return ev.Err
+			}
+		case <-changed:
+			if s := conn.State(); s != zk.StateHasSession {
+				return fmt.Errorf("zookeeper %v: connection lost (%v)", z.Servers, s)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Write implements Writer: sets the node's data, creating the node (and
+// its parents) when missing.
+func (z *ZooKeeper) Write(data []byte) error {
+	conn, changed, err := z.connect()
+	if err == nil {
+		err = z.ready(context.Background(), conn, changed)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = call(z, func() (struct{}, error) {
+		_, err := conn.Set(z.Path, data, -1)
+		if errors.Is(err, zk.ErrNoNode) {
+			err = z.create(conn, data)
+		}
+		return struct{}{}, err
+	})
+	if err != nil {
+		return fmt.Errorf("zookeeper set %s: %w", z.Path, err)
+	}
+	return nil
+}
+
+func (z *ZooKeeper) create(conn *zk.Conn, data []byte) error {
+	acl := zk.WorldACL(zk.PermAll)
+	if user, pass, ok := strings.Cut(z.Digest, ":"); ok {
+		acl = zk.DigestACL(zk.PermAll, user, pass)
+	}
+	parts := strings.Split(strings.Trim(z.Path, "/"), "/")
+	for i := 1; i < len(parts); i++ {
+		p := "/" + strings.Join(parts[:i], "/")
+		if _, err := conn.Create(p, nil, 0, acl); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			return err
+		}
+	}
+	_, err := conn.Create(z.Path, data, 0, acl)
+	if errors.Is(err, zk.ErrNodeExists) {
+		_, err = conn.Set(z.Path, data, -1)
+	}
+	return err
+}
+
+// backoffHosts gives the client its servers in turn. After a round with no
+// connection it waits with capped exponential backoff, 50 ms up to 500 ms,
+// where the client's default provider waits a fixed second: a server that
+// returns is reached within about half a second.
+type backoffHosts struct {
+	mu      sync.Mutex
+	servers []string
+	next    int
+	tried   int // connection attempts since the last success
+}
+
+func (h *backoffHosts) Init(servers []string) error {
+	if len(servers) == 0 {
+		return errors.New("no ZooKeeper servers")
+	}
+	h.servers = append([]string(nil), servers...)
+	return nil
+}
+
+func (h *backoffHosts) Len() int { return len(h.servers) }
+
+func (h *backoffHosts) Next() (string, bool) {
+	h.mu.Lock()
+	rounds := h.tried / len(h.servers)
+	if h.tried > 0 && h.tried%len(h.servers) == 0 {
+		h.mu.Unlock()
+		time.Sleep(min(50*time.Millisecond<<min(rounds-1, 4), 500*time.Millisecond))
+		h.mu.Lock()
+	}
+	s := h.servers[h.next]
+	h.next = (h.next + 1) % len(h.servers)
+	h.tried++
+	h.mu.Unlock()
+	return s, false
+}
+
+func (h *backoffHosts) Connected() {
+	h.mu.Lock()
+	h.tried = 0
+	h.mu.Unlock()
+}

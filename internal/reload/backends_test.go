@@ -1,0 +1,217 @@
+package reload
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/hector-run/hector/internal/config/source"
+	"github.com/hector-run/hector/internal/testsvc"
+)
+
+// backend is one configuration backend under test: the source Hector
+// watches (through a proxy the test can cut), and direct access to the
+// real server to write, delete, kill and restart.
+type backend struct {
+	src   source.Source
+	put   func(t *testing.T, data string)
+	del   func(t *testing.T)
+	proc  *testsvc.Proc
+	proxy *testsvc.Proxy
+	// persistent: the data survives a restart of the server.
+	persistent bool
+	// extra runs the backend's own cases (compaction, index reset,
+	// session expiry) after the common ones, on the same harness.
+	extra func(t *testing.T, h *harness)
+}
+
+// until waits for an outcome that satisfies ok, skipping others, and
+// returns it.
+func (h *harness) until(what string, d time.Duration, ok func(Outcome) bool) Outcome {
+	h.t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case o := <-h.outcomes:
+			if ok(o) {
+				return o
+			}
+		case <-deadline:
+			h.t.Fatalf("no outcome %s within %v", what, d)
+		}
+	}
+}
+
+func sourceError(o Outcome) bool {
+	return o.Result == Rejected && len(o.Errors) > 0 && o.Errors[0].Path == "(source)"
+}
+
+func (h *harness) appliedInstruction(t *testing.T, want string, d time.Duration) Outcome {
+	t.Helper()
+	o := h.until("applying "+want, d, func(o Outcome) bool { return o.Result == Applied })
+	if got := h.instruction(); got != want {
+		t.Fatalf("instruction %q after %+v, want %q", got, o, want)
+	}
+	return o
+}
+
+// testBackend runs the behaviour every backend must have, in order, on one
+// running reconciler: initial load, watch, invalid value, delete and
+// re-create, a partition with a write during it, and a kill and restart.
+func testBackend(t *testing.T, b backend) {
+	b.put(t, doc("v1"))
+	h := startSource(t, b.src)
+	if got := h.instruction(); got != "v1" {
+		t.Fatalf("initial load: instruction %q", got)
+	}
+
+	t.Log("a write reaches the running server through the watch")
+	b.put(t, doc("v2"))
+	h.appliedInstruction(t, "v2", 5*time.Second)
+
+	t.Log("an invalid value is rejected; v2 keeps serving")
+	b.put(t, "llms: {e: {provider: echo}}\nagents:\n  a: {llm: missing}\n")
+	o := h.next()
+	if o.Result != Rejected || len(o.Errors) == 0 || o.Errors[0].Path != "agents.a.llm" || o.Errors[0].Line != 3 {
+		t.Fatalf("invalid value: %+v", o)
+	}
+	if h.instruction() != "v2" || h.rec.SourceStatus().Status != "ok" {
+		t.Fatalf("after invalid value: instruction %q, status %+v", h.instruction(), h.rec.SourceStatus())
+	}
+
+	t.Log("the key is deleted: degraded, v2 keeps serving")
+	b.del(t)
+	o = h.until("reporting the deleted key", 5*time.Second, sourceError)
+	if !strings.Contains(o.Errors[0].Message, "not found") {
+		t.Fatalf("deleted key: %+v", o)
+	}
+	if st := h.rec.SourceStatus(); st.Status != "degraded" || h.instruction() != "v2" {
+		t.Fatalf("after delete: status %+v, instruction %q", st, h.instruction())
+	}
+
+	t.Log("the key is re-created")
+	b.put(t, doc("v3"))
+	h.appliedInstruction(t, "v3", 5*time.Second)
+	if st := h.rec.SourceStatus(); st.Status != "ok" {
+		t.Fatalf("after re-create: status %+v", st)
+	}
+
+	t.Log("partition: a write made while Hector cannot reach the backend is applied within 1s of its return")
+	b.proxy.Cut()
+	h.until("reporting the partition", 15*time.Second, sourceError)
+	if st := h.rec.SourceStatus(); st.Status != "degraded" || st.Error == "" {
+		t.Fatalf("during partition: %+v", st)
+	}
+	b.put(t, doc("v4"))
+	time.Sleep(300 * time.Millisecond) // let the reconnect backoff grow
+	if h.instruction() != "v3" {
+		t.Fatalf("applied during the partition: %q", h.instruction())
+	}
+	restored := time.Now()
+	b.proxy.Restore()
+	h.appliedInstruction(t, "v4", 5*time.Second)
+	took := time.Since(restored)
+	t.Logf("applied %v after the backend became reachable", took.Round(time.Millisecond))
+	if took > time.Second {
+		t.Errorf("change made during the outage applied %v after the backend returned, want <= 1s", took)
+	}
+	if st := h.rec.SourceStatus(); st.Status != "ok" {
+		t.Fatalf("after partition: %+v", st)
+	}
+
+	t.Log("the backend is killed and restarted")
+	b.proc.Stop()
+	h.until("reporting the dead backend", 15*time.Second, sourceError)
+	b.proc.Start()
+	b.put(t, doc("v5"))
+	h.appliedInstruction(t, "v5", 10*time.Second)
+	if st := h.rec.SourceStatus(); st.Status != "ok" {
+		t.Fatalf("after restart: %+v", st)
+	}
+	if b.extra != nil {
+		b.extra(t, h)
+	}
+}
+
+func TestEtcdBackend(t *testing.T) {
+	proc := testsvc.Etcd(t)
+	proxy := testsvc.NewProxy(t, proc.Addr())
+	key := "/hector/" + testsvc.RandomName("t") + "/config"
+	direct := func(t *testing.T) *clientv3.Client {
+		cli, err := clientv3.New(source.NewEtcdConfig([]string{proc.Addr()}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cli
+	}
+	src := &source.Etcd{Key: key, Config: source.NewEtcdConfig([]string{proxy.Addr()})}
+	t.Cleanup(func() { src.Close() })
+	testBackend(t, backend{src: src, proc: proc, proxy: proxy, persistent: true,
+		put: func(t *testing.T, data string) {
+			cli := direct(t)
+			defer cli.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if _, err := cli.Put(ctx, key, data); err != nil {
+				t.Fatal(err)
+			}
+		},
+		del: func(t *testing.T) {
+			cli := direct(t)
+			defer cli.Close()
+			if _, err := cli.Delete(context.Background(), key); err != nil {
+				t.Fatal(err)
+			}
+		}})
+}
+
+func TestZooKeeperBackend(t *testing.T) {
+	proc := testsvc.ZooKeeper(t)
+	proxy := testsvc.NewProxy(t, proc.Addr())
+	path := "/hector/" + testsvc.RandomName("t") + "/config"
+	const session = 800 * time.Millisecond
+	src := &source.ZooKeeper{Path: path, Servers: []string{proxy.Addr()}, SessionTimeout: session}
+	t.Cleanup(func() { src.Close() })
+	// Writes go straight to the server, through the source's own writer.
+	direct := &source.ZooKeeper{Path: path, Servers: []string{proc.Addr()}, Timeout: 10 * time.Second}
+	t.Cleanup(func() { direct.Close() })
+	testBackend(t, backend{src: src, proc: proc, proxy: proxy, persistent: true,
+		put: func(t *testing.T, data string) {
+			if err := direct.Write([]byte(data)); err != nil {
+				t.Fatal(err)
+			}
+		},
+		del: func(t *testing.T) {
+			conn, _, err := zk.Connect([]string{proc.Addr()}, 5*time.Second, zk.WithLogInfo(false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if err := conn.Delete(path, -1); err != nil {
+				t.Fatal(err)
+			}
+		},
+		extra: func(t *testing.T, h *harness) {
+			t.Log("session expiry: partitioned longer than the session timeout, a new session reads and watches again")
+			before := src.SessionID()
+			proxy.Cut()
+			h.until("reporting the partition", 15*time.Second, sourceError)
+			time.Sleep(3 * session) // the server expires the session meanwhile
+			if err := direct.Write([]byte(doc("v6"))); err != nil {
+				t.Fatal(err)
+			}
+			proxy.Restore()
+			h.appliedInstruction(t, "v6", 5*time.Second)
+			if after := src.SessionID(); after == before || after == 0 {
+				t.Fatalf("session %x after expiry, was %x: no new session", after, before)
+			}
+			if err := direct.Write([]byte(doc("v7"))); err != nil {
+				t.Fatal(err)
+			}
+			h.appliedInstruction(t, "v7", 5*time.Second) // the watch was re-armed on the new session
+		}})
+}
