@@ -2,11 +2,15 @@ package reload
 
 import (
 	"context"
+	"errors"
+	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-zookeeper/zk"
+	"github.com/hashicorp/consul/api"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/hector-run/hector/internal/config/source"
@@ -20,10 +24,9 @@ type backend struct {
 	src   source.Source
 	put   func(t *testing.T, data string)
 	del   func(t *testing.T)
-	proc  *testsvc.Proc
-	proxy *testsvc.Proxy
-	// persistent: the data survives a restart of the server.
-	persistent bool
+	proxy *testsvc.Proxy // nil: no network to cut (SQLite)
+	// kill and revive take the server down and bring it back; nil to skip.
+	kill, revive func(t *testing.T)
 	// extra runs the backend's own cases (compaction, index reset,
 	// session expiry) after the common ones, on the same harness.
 	extra func(t *testing.T, h *harness)
@@ -100,6 +103,9 @@ func testBackend(t *testing.T, b backend) {
 		t.Fatalf("after re-create: status %+v", st)
 	}
 
+	if b.proxy == nil {
+		return
+	}
 	t.Log("partition: a write made while Hector cannot reach the backend is applied within 1s of its return")
 	b.proxy.Cut()
 	h.until("reporting the partition", 15*time.Second, sourceError)
@@ -124,9 +130,9 @@ func testBackend(t *testing.T, b backend) {
 	}
 
 	t.Log("the backend is killed and restarted")
-	b.proc.Stop()
+	b.kill(t)
 	h.until("reporting the dead backend", 15*time.Second, sourceError)
-	b.proc.Start()
+	b.revive(t)
 	b.put(t, doc("v5"))
 	h.appliedInstruction(t, "v5", 10*time.Second)
 	if st := h.rec.SourceStatus(); st.Status != "ok" {
@@ -150,7 +156,7 @@ func TestEtcdBackend(t *testing.T) {
 	}
 	src := &source.Etcd{Key: key, Config: source.NewEtcdConfig([]string{proxy.Addr()})}
 	t.Cleanup(func() { src.Close() })
-	testBackend(t, backend{src: src, proc: proc, proxy: proxy, persistent: true,
+	testBackend(t, backend{src: src, proxy: proxy, kill: stopProc(proc), revive: startProc(proc),
 		put: func(t *testing.T, data string) {
 			cli := direct(t)
 			defer cli.Close()
@@ -179,7 +185,7 @@ func TestZooKeeperBackend(t *testing.T) {
 	// Writes go straight to the server, through the source's own writer.
 	direct := &source.ZooKeeper{Path: path, Servers: []string{proc.Addr()}, Timeout: 10 * time.Second}
 	t.Cleanup(func() { direct.Close() })
-	testBackend(t, backend{src: src, proc: proc, proxy: proxy, persistent: true,
+	testBackend(t, backend{src: src, proxy: proxy, kill: stopProc(proc), revive: startProc(proc),
 		put: func(t *testing.T, data string) {
 			if err := direct.Write([]byte(data)); err != nil {
 				t.Fatal(err)
@@ -213,5 +219,130 @@ func TestZooKeeperBackend(t *testing.T) {
 				t.Fatal(err)
 			}
 			h.appliedInstruction(t, "v7", 5*time.Second) // the watch was re-armed on the new session
+		}})
+}
+
+func TestConsulBackend(t *testing.T) {
+	proc := testsvc.Consul(t)
+	proxy := testsvc.NewProxy(t, proc.Addr())
+	key := "hector/" + testsvc.RandomName("t") + "/config"
+	src := &source.Consul{Key: key, Addresses: []string{proxy.Addr()}}
+	direct := &source.Consul{Key: key, Addresses: []string{proc.Addr()}, Timeout: 10 * time.Second}
+	kv := func(t *testing.T) *api.KV {
+		cl, err := api.NewClient(&api.Config{Address: proc.Addr()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl.KV()
+	}
+	testBackend(t, backend{src: src, proxy: proxy, kill: stopProc(proc), revive: startProc(proc),
+		put: func(t *testing.T, data string) {
+			if err := direct.Write([]byte(data)); err != nil {
+				t.Fatal(err)
+			}
+		},
+		del: func(t *testing.T) {
+			if _, err := kv(t).Delete(key, nil); err != nil {
+				t.Fatal(err)
+			}
+		},
+		extra: func(t *testing.T, h *harness) {
+			t.Log("idle: blocking queries, not polling")
+			q := src.Queries()
+			time.Sleep(time.Second)
+			if n := src.Queries() - q; n > 1 {
+				t.Fatalf("%d queries in 1s of idling", n)
+			}
+
+			t.Log("index changes without a content change are not reloads")
+			for i := range 10 { // new flags: the key's index moves, its value does not
+				if _, err := kv(t).Put(&api.KVPair{Key: key, Value: []byte(doc("v5")), Flags: uint64(i + 1)}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h.quiet()
+			if n := src.Queries() - q; n < 2 { // woken at least once (rapid changes coalesce)
+				t.Fatalf("%d queries for 10 index changes", n)
+			}
+
+			t.Log("index reset: a rebuilt Consul starts its index again; the watch follows it")
+			before := src.Index()
+			proc.Stop()
+			proc.Start() // -dev keeps nothing: the key is gone and the index is small
+			h.until("reporting the missing key", 10*time.Second, sourceError)
+			if err := direct.Write([]byte(doc("v6"))); err != nil {
+				t.Fatal(err)
+			}
+			h.appliedInstruction(t, "v6", 10*time.Second)
+			if after := src.Index(); after >= before {
+				t.Fatalf("index %d after the rebuild, %d before: expected it to go backwards", after, before)
+			}
+			if err := direct.Write([]byte(doc("v7"))); err != nil {
+				t.Fatal(err)
+			}
+			h.appliedInstruction(t, "v7", 5*time.Second)
+		}})
+}
+
+func stopProc(p *testsvc.Proc) func(*testing.T)  { return func(*testing.T) { p.Stop() } }
+func startProc(p *testsvc.Proc) func(*testing.T) { return func(*testing.T) { p.Start() } }
+
+func TestPostgresBackend(t *testing.T) {
+	dbURL := testsvc.Postgres(t)
+	u, _ := url.Parse(dbURL)
+	proxy := testsvc.NewProxy(t, u.Host)
+	name := "production"
+	src := &source.Database{URL: testsvc.WithHost(dbURL, proxy.Addr()), Document: name}
+	t.Cleanup(func() { src.Close() })
+	direct := &source.Database{URL: dbURL, Document: name, Timeout: 10 * time.Second}
+	t.Cleanup(func() { direct.Close() })
+	testBackend(t, backend{src: src, proxy: proxy,
+		put: func(t *testing.T, data string) {
+			if _, err := direct.Put(context.Background(), []byte(data), -1, "test"); err != nil {
+				t.Fatal(err)
+			}
+		},
+		del: func(t *testing.T) {
+			if err := direct.Delete(context.Background(), "test"); err != nil {
+				t.Fatal(err)
+			}
+		},
+		// The machine's PostgreSQL is shared, so the test does not stop it;
+		// it ends every session on the database, as a restart does.
+		kill:   func(t *testing.T) { proxy.Cut(); testsvc.TerminateConnections(t, dbURL) },
+		revive: func(t *testing.T) { proxy.Restore() },
+		extra: func(t *testing.T, h *harness) {
+			t.Log("writes are versioned: one based on an old version is refused and changes nothing")
+			v := direct.Version()
+			stale := &source.Database{URL: dbURL, Document: name}
+			defer stale.Close()
+			_, err := stale.Put(context.Background(), []byte(doc("stale")), v-1, "test")
+			var conflict *source.ConflictError
+			if !errors.As(err, &conflict) || conflict.Current != v {
+				t.Fatalf("stale write: %v", err)
+			}
+			h.quiet()
+			if h.instruction() != "v5" {
+				t.Fatalf("instruction %q after a refused write", h.instruction())
+			}
+		}})
+}
+
+func TestSQLiteBackend(t *testing.T) {
+	dbURL := "sqlite://" + filepath.Join(t.TempDir(), "config.db")
+	src := &source.Database{URL: dbURL, Document: "production", PollInterval: 50 * time.Millisecond}
+	t.Cleanup(func() { src.Close() })
+	direct := &source.Database{URL: dbURL, Document: "production"}
+	t.Cleanup(func() { direct.Close() })
+	testBackend(t, backend{src: src,
+		put: func(t *testing.T, data string) {
+			if _, err := direct.Put(context.Background(), []byte(data), -1, "test"); err != nil {
+				t.Fatal(err)
+			}
+		},
+		del: func(t *testing.T) {
+			if err := direct.Delete(context.Background(), "test"); err != nil {
+				t.Fatal(err)
+			}
 		}})
 }

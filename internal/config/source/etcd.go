@@ -31,6 +31,8 @@ type Etcd struct {
 
 	mu  sync.Mutex
 	cli *clientv3.Client
+
+	afterGet func() // tests: runs between Watch's read and its watch
 }
 
 // NewEtcdConfig returns a client configuration with Hector's defaults:
@@ -125,6 +127,9 @@ func (e *Etcd) Watch(ctx context.Context, notify func(Revision)) error {
 		rev, at := e.get(ctx)
 		if at == 0 { // the read itself failed
 			return rev.Err
+		}
+		if e.afterGet != nil {
+			e.afterGet()
 		}
 		notify(rev)
 		err := e.watchFrom(ctx, cli, at+1, notify)

@@ -1,0 +1,202 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// Consul reads the document from one Consul KV key and watches it with
+// blocking queries: each query waits on the server until the key's index
+// passes the last one seen. Following Consul's guidance, an index that goes
+// backwards (a restored or rebuilt cluster) resets to 0, an index change
+// without a change of content is not reported, and queries that return
+// at once are spaced by a rate limit, so a misbehaving server cannot drive
+// a hot loop. With several addresses, a failure moves to the next.
+type Consul struct {
+	Key       string
+	Addresses []string
+	// Base holds token, TLS and datacenter settings; nil means
+	// api.DefaultConfig (which reads CONSUL_HTTP_TOKEN and friends).
+	Base *api.Config
+	// WaitTime is how long one blocking query may wait; default 60s.
+	WaitTime time.Duration
+	// MinInterval spaces queries that return without blocking; default 100ms.
+	MinInterval time.Duration
+	// Timeout bounds a plain read or write; default 3s.
+	Timeout time.Duration
+
+	mu      sync.Mutex
+	clients []*api.Client
+	cur     int
+
+	index   atomic.Uint64
+	queries atomic.Int64
+}
+
+// Name implements Source.
+func (c *Consul) Name() string { return "consul:" + c.Key }
+
+// Index is the Consul index of the last blocking query's answer.
+func (c *Consul) Index() uint64 { return c.index.Load() }
+
+// Queries counts the KV queries made so far.
+func (c *Consul) Queries() int64 { return c.queries.Load() }
+
+func (c *Consul) timeout() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return 3 * time.Second
+}
+
+func (c *Consul) waitTime() time.Duration {
+	if c.WaitTime > 0 {
+		return c.WaitTime
+	}
+	return 60 * time.Second
+}
+
+// client returns the client for the current address.
+func (c *Consul) client() (*api.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.clients == nil {
+		addrs := c.Addresses
+		if len(addrs) == 0 {
+			addrs = []string{""} // api.DefaultConfig: CONSUL_HTTP_ADDR or 127.0.0.1:8500
+		}
+		for _, a := range addrs {
+			cfg := api.DefaultConfig()
+			if c.Base != nil {
+				base := *c.Base
+				cfg = &base
+			}
+			if a != "" {
+				cfg.Address = a
+			}
+			// Blocking queries may take WaitTime plus Consul's jitter of
+			// up to WaitTime/16; anything longer is a dead connection.
+			tlsConf := cfg.TLSConfig
+			if tlsConf.Address == "" {
+				tlsConf.Address = cfg.Address
+			}
+			hc, err := api.NewHttpClient(cfg.Transport, tlsConf)
+			if err == nil {
+				hc.Timeout = c.waitTime() + c.waitTime()/16 + 5*time.Second
+				cfg.HttpClient = hc
+				var cl *api.Client
+				if cl, err = api.NewClient(cfg); err == nil {
+					c.clients = append(c.clients, cl)
+				}
+			}
+			if err != nil {
+				c.clients = nil
+				return nil, fmt.Errorf("consul %s: %w", a, err)
+			}
+		}
+	}
+	return c.clients[c.cur], nil
+}
+
+// failover moves to the next address after a failure.
+func (c *Consul) failover() {
+	c.mu.Lock()
+	if len(c.clients) > 0 {
+		c.cur = (c.cur + 1) % len(c.clients)
+	}
+	c.mu.Unlock()
+}
+
+// Close implements io.Closer; the clients hold only idle HTTP connections.
+func (c *Consul) Close() error { return nil }
+
+// Load implements Source.
+func (c *Consul) Load(ctx context.Context) Revision {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout())
+	defer cancel()
+	rev, _, err := c.get(ctx, 0)
+	if err != nil {
+		return Revision{Source: c.Name(), Err: err}
+	}
+	return rev
+}
+
+// get runs one (blocking, when index > 0) query and returns the document
+// (a not-found Err when the key is absent) and the answer's index.
+func (c *Consul) get(ctx context.Context, index uint64) (Revision, uint64, error) {
+	cl, err := c.client()
+	if err != nil {
+		return Revision{}, 0, err
+	}
+	c.queries.Add(1)
+	q := (&api.QueryOptions{WaitIndex: index, WaitTime: c.waitTime()}).WithContext(ctx)
+	pair, meta, err := cl.KV().Get(c.Key, q)
+	if err != nil {
+		c.failover()
+		return Revision{}, 0, fmt.Errorf("consul get %s: %w", c.Key, unwrapCtx(ctx, err))
+	}
+	if pair == nil {
+		return Revision{Source: c.Name(), Err: fmt.Errorf("consul key %s: %w", c.Key, ErrNotFound)}, meta.LastIndex, nil
+	}
+	return NewRevision(c.Name(), pair.Value), meta.LastIndex, nil
+}
+
+// Watch implements Source.
+func (c *Consul) Watch(ctx context.Context, notify func(Revision)) error {
+	minInterval := c.MinInterval
+	if minInterval <= 0 {
+		minInterval = 100 * time.Millisecond
+	}
+	var index uint64
+	last := "" // hash of the last content reported, or the error text
+	for {
+		started := time.Now()
+		rev, next, err := c.get(ctx, index)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		if next < index {
+			next = 0 // the index went backwards: start over
+		}
+		index = next
+		c.index.Store(index)
+		seen := rev.Hash
+		if rev.Err != nil {
+			seen = "error:" + rev.Err.Error()
+		}
+		if seen != last {
+			last = seen
+			notify(rev)
+		}
+		if wait := minInterval - time.Since(started); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
+		}
+	}
+}
+
+// Write implements Writer: a plain put of the whole document.
+func (c *Consul) Write(data []byte) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout())
+	defer cancel()
+	if _, err := cl.KV().Put(&api.KVPair{Key: c.Key, Value: data}, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+		c.failover()
+		return fmt.Errorf("consul put %s: %w", c.Key, unwrapCtx(ctx, err))
+	}
+	return nil
+}

@@ -1,0 +1,517 @@
+package source
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
+
+	"github.com/hector-run/hector/internal/config"
+)
+
+// Database keeps named configuration documents in a table,
+// config_documents, with every write also recorded in
+// config_document_history. Each write bumps the document's version and is
+// conditional on the version it was based on, so two writers never
+// overwrite each other blindly (the loser gets *ConflictError).
+//
+// On PostgreSQL a trigger announces every change with NOTIFY on channel
+// hector_config; Watch LISTENs, so changes arrive without polling, and
+// after a reconnect it reads the document again. SQLite has no
+// notifications; Watch polls the version at PollInterval.
+type Database struct {
+	URL  string // postgres://... or sqlite://PATH
+	Document string // the document's name
+	// PollInterval is how often SQLite is polled; default 1s.
+	PollInterval time.Duration
+	// Timeout bounds one read or write; default 3s.
+	Timeout time.Duration
+	// Actor is recorded in the history for writes made through Write.
+	Actor string
+
+	mu      sync.Mutex
+	db      *sql.DB
+	version int64 // of the last successful read
+}
+
+// ConflictError is a write based on a version that is no longer current.
+type ConflictError struct {
+	Name              string
+	Expected, Current int64
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("config document %q is at version %d, not %d: it changed since it was read", e.Name, e.Current, e.Expected)
+}
+
+// Name implements Source.
+func (d *Database) Name() string { return "database:" + d.Document }
+
+func (d *Database) postgres() bool {
+	return strings.HasPrefix(d.URL, "postgres://") || strings.HasPrefix(d.URL, "postgresql://")
+}
+
+func (d *Database) timeout() time.Duration {
+	if d.Timeout > 0 {
+		return d.Timeout
+	}
+	return 3 * time.Second
+}
+
+// q rewrites ? placeholders to $n for PostgreSQL.
+func (d *Database) q(query string) string {
+	if !d.postgres() {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+const pgSchema = `
+CREATE TABLE IF NOT EXISTS config_documents (
+	name       TEXT PRIMARY KEY,
+	content    TEXT NOT NULL,
+	hash       TEXT NOT NULL,
+	version    BIGINT NOT NULL,
+	updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+	updated_by TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS config_document_history (
+	name       TEXT NOT NULL,
+	version    BIGINT NOT NULL,
+	content    TEXT NOT NULL,
+	hash       TEXT NOT NULL,
+	created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+	actor      TEXT NOT NULL DEFAULT '',
+	deleted    BOOLEAN NOT NULL DEFAULT false,
+	PRIMARY KEY (name, version)
+);
+CREATE OR REPLACE FUNCTION hector_config_notify() RETURNS trigger AS $$
+BEGIN
+	PERFORM pg_notify('hector_config', COALESCE(NEW.name, OLD.name));
+	RETURN NULL;
+END $$ LANGUAGE plpgsql;
+CREATE OR REPLACE TRIGGER hector_config_notify AFTER INSERT OR UPDATE OR DELETE ON config_documents
+	FOR EACH ROW EXECUTE FUNCTION hector_config_notify();
+`
+
+const sqliteSchema = `
+CREATE TABLE IF NOT EXISTS config_documents (
+	name       TEXT PRIMARY KEY,
+	content    TEXT NOT NULL,
+	hash       TEXT NOT NULL,
+	version    INTEGER NOT NULL,
+	updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+	updated_by TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS config_document_history (
+	name       TEXT NOT NULL,
+	version    INTEGER NOT NULL,
+	content    TEXT NOT NULL,
+	hash       TEXT NOT NULL,
+	created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+	actor      TEXT NOT NULL DEFAULT '',
+	deleted    INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (name, version)
+);
+`
+
+// open connects and creates the tables (idempotent; on PostgreSQL under an
+// advisory lock, so instances starting together do not collide).
+func (d *Database) open(ctx context.Context) (*sql.DB, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.db != nil {
+		return d.db, nil
+	}
+	var db *sql.DB
+	var err error
+	if d.postgres() {
+		db, err = sql.Open("pgx", d.URL)
+	} else {
+		path, ok := strings.CutPrefix(d.URL, "sqlite://")
+		if !ok || path == "" {
+			return nil, fmt.Errorf("config database %q: want postgres://... or sqlite://PATH", d.URL)
+		}
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("config database: %w", err)
+			}
+		}
+		v := url.Values{}
+		for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)"} {
+			v.Add("_pragma", p)
+		}
+		v.Set("_txlock", "immediate")
+		db, err = sql.Open("sqlite", "file:"+path+"?"+v.Encode())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config database: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout())
+	defer cancel()
+	if err := d.migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("config database %s: %w", redactURL(d.URL), unwrapCtx(ctx, err))
+	}
+	d.db = db
+	return db, nil
+}
+
+func (d *Database) migrate(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	schema := sqliteSchema
+	if d.postgres() {
+		schema = pgSchema
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(4242010)`); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, schema); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Close closes the connection pool.
+func (d *Database) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.db == nil {
+		return nil
+	}
+	err := d.db.Close()
+	d.db = nil
+	return err
+}
+
+// Load implements Source.
+func (d *Database) Load(ctx context.Context) Revision {
+	rev, _ := d.read(ctx)
+	return rev
+}
+
+// read returns the document and its version (0 when absent or unreadable).
+func (d *Database) read(ctx context.Context) (Revision, int64) {
+	db, err := d.open(ctx)
+	if err != nil {
+		return Revision{Source: d.Name(), Err: err}, 0
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout())
+	defer cancel()
+	var content string
+	var version int64
+	query := d.q(`SELECT content, version FROM config_documents WHERE name = ?`)
+	err = db.QueryRowContext(ctx, query, d.Document).Scan(&content, &version)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) && ctx.Err() == nil {
+		// A pooled connection may have died with the network; the read is
+		// idempotent, so try once more on a fresh one.
+		err = db.QueryRowContext(ctx, query, d.Document).Scan(&content, &version)
+	}
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		d.setVersion(0)
+		return Revision{Source: d.Name(), Err: fmt.Errorf("config document %q: %w", d.Document, ErrNotFound)}, 0
+	case err != nil:
+		return Revision{Source: d.Name(), Err: fmt.Errorf("config database read %q: %w", d.Document, unwrapCtx(ctx, err))}, 0
+	}
+	d.setVersion(version)
+	return NewRevision(d.Name(), []byte(content)), version
+}
+
+func (d *Database) setVersion(v int64) {
+	d.mu.Lock()
+	d.version = v
+	d.mu.Unlock()
+}
+
+// Version is the document version of the last successful read (0: absent).
+func (d *Database) Version() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.version
+}
+
+// Watch implements Source.
+func (d *Database) Watch(ctx context.Context, notify func(Revision)) error {
+	if d.postgres() {
+		return d.listen(ctx, notify)
+	}
+	return d.poll(ctx, notify)
+}
+
+func (d *Database) listen(ctx context.Context, notify func(Revision)) error {
+	if _, err := d.open(ctx); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, d.timeout())
+	conn, err := pgx.Connect(cctx, d.URL)
+	if err == nil {
+		_, err = conn.Exec(cctx, "LISTEN hector_config")
+	}
+	cancel()
+	if err != nil {
+		if conn != nil {
+			conn.Close(context.Background())
+		}
+		return fmt.Errorf("config database listen: %w", err)
+	}
+	defer conn.Close(context.Background())
+	// Listening before reading: a change committed after the read is
+	// announced on this connection.
+	rev, _ := d.read(ctx)
+	if rev.Err != nil && !errors.Is(rev.Err, ErrNotFound) {
+		return rev.Err
+	}
+	notify(rev)
+	for {
+		n, err := waitNotification(ctx, conn)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("config database listen: %w", err)
+		}
+		if n.Payload != d.Document {
+			continue
+		}
+		rev, _ := d.read(ctx)
+		if rev.Err != nil && !errors.Is(rev.Err, ErrNotFound) {
+			return rev.Err
+		}
+		notify(rev)
+	}
+}
+
+// waitNotification waits for a notification, pinging every 5s so a dead
+// connection is found even when nothing is announced.
+func waitNotification(ctx context.Context, conn *pgx.Conn) (*pgconn.Notification, error) {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err == nil {
+			return n, nil
+		}
+		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err = conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (d *Database) poll(ctx context.Context, notify func(Revision)) error {
+	interval := d.PollInterval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	db, err := d.open(ctx)
+	if err != nil {
+		return err
+	}
+	last := int64(-1)
+	for {
+		qctx, cancel := context.WithTimeout(ctx, d.timeout())
+		var v int64
+		err := db.QueryRowContext(qctx, `SELECT version FROM config_documents WHERE name = ?`, d.Document).Scan(&v)
+		cancel()
+		if errors.Is(err, sql.ErrNoRows) {
+			v, err = 0, nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("config database poll: %w", err)
+		}
+		if v != last {
+			rev, read := d.read(ctx)
+			if rev.Err != nil && !errors.Is(rev.Err, ErrNotFound) {
+				return rev.Err
+			}
+			last = read
+			notify(rev)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+// Write implements Writer: stores data as a new version, based on the
+// version this source last read (an absent document when it read none).
+func (d *Database) Write(data []byte) error {
+	_, err := d.Put(context.Background(), data, d.Version(), d.Actor)
+	return err
+}
+
+// Put stores data as the document's next version if the current version is
+// expected (0: the document must not exist; -1: any version), records it in
+// the history, and returns the new version. A mismatch is a *ConflictError
+// and changes nothing.
+func (d *Database) Put(ctx context.Context, data []byte, expected int64, actor string) (int64, error) {
+	db, err := d.open(ctx)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout())
+	defer cancel()
+	v, committing, err := d.put(ctx, db, data, expected, actor)
+	var conflict *ConflictError
+	if err != nil && !committing && !errors.As(err, &conflict) && ctx.Err() == nil {
+		// Nothing was committed (a pooled connection may have died with
+		// the network): try once more on a fresh connection.
+		v, _, err = d.put(ctx, db, data, expected, actor)
+	}
+	return v, err
+}
+
+// put is one attempt of Put; committing reports whether the failure came
+// from COMMIT, after which the outcome is unknown and no retry is safe.
+func (d *Database) put(ctx context.Context, db *sql.DB, data []byte, expected int64, actor string) (v int64, committing bool, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, false, fmt.Errorf("config database write: %w", unwrapCtx(ctx, err))
+	}
+	defer tx.Rollback()
+	lock := ""
+	if d.postgres() {
+		lock = " FOR UPDATE"
+	}
+	var current int64
+	err = tx.QueryRowContext(ctx, d.q(`SELECT version FROM config_documents WHERE name = ?`+lock), d.Document).Scan(&current)
+	if errors.Is(err, sql.ErrNoRows) {
+		current, err = 0, nil
+		if d.postgres() { // serialize creators of the same name
+			_, err = tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, d.Document)
+			if err == nil {
+				err = tx.QueryRowContext(ctx, `SELECT version FROM config_documents WHERE name = $1`, d.Document).Scan(&current)
+				if errors.Is(err, sql.ErrNoRows) {
+					current, err = 0, nil
+				}
+			}
+		}
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("config database write: %w", unwrapCtx(ctx, err))
+	}
+	if expected >= 0 && expected != current {
+		return 0, false, &ConflictError{Name: d.Document, Expected: expected, Current: current}
+	}
+	// Versions continue past deletions: the history keeps the highest.
+	var maxHist sql.NullInt64
+	if err := tx.QueryRowContext(ctx, d.q(`SELECT MAX(version) FROM config_document_history WHERE name = ?`), d.Document).Scan(&maxHist); err != nil {
+		return 0, false, fmt.Errorf("config database write: %w", err)
+	}
+	next := max(current, maxHist.Int64) + 1
+	hash := config.Hash(data)
+	if current == 0 {
+		_, err = tx.ExecContext(ctx, d.q(`INSERT INTO config_documents (name, content, hash, version, updated_by) VALUES (?, ?, ?, ?, ?)`),
+			d.Document, string(data), hash, next, actor)
+	} else {
+		_, err = tx.ExecContext(ctx, d.q(`UPDATE config_documents SET content = ?, hash = ?, version = ?, updated_by = ?, updated_at = `+d.now()+` WHERE name = ?`),
+			string(data), hash, next, actor, d.Document)
+	}
+	if err == nil {
+		_, err = tx.ExecContext(ctx, d.q(`INSERT INTO config_document_history (name, version, content, hash, actor) VALUES (?, ?, ?, ?, ?)`),
+			d.Document, next, string(data), hash, actor)
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("config database write: %w", unwrapCtx(ctx, err))
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, true, fmt.Errorf("config database write: commit: %w", unwrapCtx(ctx, err))
+	}
+	d.setVersion(next)
+	return next, false, nil
+}
+
+// Delete removes the document (the history keeps it, marked deleted).
+func (d *Database) Delete(ctx context.Context, actor string) error {
+	db, err := d.open(ctx)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout())
+	defer cancel()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var version int64
+	var content, hash string
+	err = tx.QueryRowContext(ctx, d.q(`SELECT version, content, hash FROM config_documents WHERE name = ?`), d.Document).Scan(&version, &content, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("config document %q: %w", d.Document, ErrNotFound)
+	}
+	if err == nil {
+		_, err = tx.ExecContext(ctx, d.q(`DELETE FROM config_documents WHERE name = ?`), d.Document)
+	}
+	if err == nil {
+		_, err = tx.ExecContext(ctx, d.q(`INSERT INTO config_document_history (name, version, content, hash, actor, deleted) VALUES (?, ?, ?, ?, ?, `+d.true()+`)`),
+			d.Document, version+1, content, hash, actor)
+	}
+	if err == nil {
+		err = tx.Commit()
+	}
+	return err
+}
+
+func (d *Database) now() string {
+	if d.postgres() {
+		return "now()"
+	}
+	return "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+}
+
+func (d *Database) true() string {
+	if d.postgres() {
+		return "true"
+	}
+	return "1"
+}
+
+// redactURL hides a password in a database URL.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+	}
+	return u.String()
+}
