@@ -32,7 +32,7 @@ import (
 // after a reconnect it reads the document again. SQLite has no
 // notifications; Watch polls the version at PollInterval.
 type Database struct {
-	URL  string // postgres://... or sqlite://PATH
+	URL      string // postgres://... or sqlite://PATH
 	Document string // the document's name
 	// PollInterval is how often SQLite is polled; default 1s.
 	PollInterval time.Duration
