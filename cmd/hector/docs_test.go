@@ -15,7 +15,9 @@ func TestDocumentedFlagsExist(t *testing.T) {
 	files = append(files, "../../README.md")
 	known := map[string]bool{"help": true, "version": true}
 	for _, f := range []string{"config", "config-watch", "config-debounce", "database", "json", "config-cache", "config-fallback",
-		"reload-broker", "server", "api-key", "timeout", "broker", "wait", "expect"} {
+		"reload-broker", "server", "api-key", "timeout", "broker", "wait", "expect",
+		"config-type", "config-endpoints", "config-username", "config-password", "config-token", "config-ca", "config-cert",
+		"config-key", "config-poll-interval", "format", "no-validate", "if-version"} {
 		known[f] = true
 	}
 	// The list above must match the real flag sets.
@@ -25,6 +27,12 @@ func TestDocumentedFlagsExist(t *testing.T) {
 		{"serve", "--config-cache", "x", "--config-fallback", "bogus", "--reload-broker", "nats://x"},
 		{"reload", "--server", "http://127.0.0.1:1", "--api-key", "k", "--timeout", "1ms", "--json"},
 		{"reload", "--broker", "nats://127.0.0.1:1", "--wait", "1ms", "--expect", "1"},
+		{"serve", "--config-type", "bogus", "--config-endpoints", "x", "--config-username", "u", "--config-password", "p",
+			"--config-token", "t", "--config-ca", "c", "--config-cert", "c", "--config-key", "k", "--config-poll-interval", "1s"},
+		{"config", "get", "--config-type", "bogus", "--config-endpoints", "x", "--config-username", "u", "--config-password", "p",
+			"--config-token", "t", "--config-ca", "c", "--config-cert", "c", "--config-key", "k", "--config-poll-interval", "1s",
+			"--format", "json", "--database", "x"},
+		{"config", "put", "--config-type", "bogus", "--no-validate", "--if-version", "1", "--format", "bogus"},
 	} {
 		if code, _, errOut := runCLI(args...); strings.Contains(errOut, "flag provided but not defined") {
 			t.Fatalf("%v: %d %s", args, code, errOut)

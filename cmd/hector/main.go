@@ -12,7 +12,6 @@ import (
 	"syscall"
 
 	"github.com/hector-run/hector/internal/config"
-	"github.com/hector-run/hector/internal/config/source"
 	"github.com/hector-run/hector/internal/server"
 )
 
@@ -28,6 +27,9 @@ Usage:
   hector reload [flags]          reload a running server (or, with --broker, a fleet)
   hector config history|show V|diff A [B]|rollback V [flags]
                                  inspect and roll back a running server's configuration
+  hector config get|put [FILE] [flags]
+                                 read or write the configuration where it lives (file,
+                                 consul, etcd, zookeeper, database), no server needed
   hector version                 print the version
 
 Run 'hector COMMAND --help' for a command's flags.
@@ -89,15 +91,24 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 func serve(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "hector.yaml", "configuration file (YAML or JSON)")
-	watch := fs.Bool("config-watch", true, "apply changes to the configuration file live (SIGHUP always reloads)")
-	debounce := fs.Duration("config-debounce", source.DefaultDebounce, "wait this long after the last file event before reading")
-	db := fs.String("database", envOr("HECTOR_DATABASE", ""), "database URL, sqlite://PATH; overrides database.url (default sqlite://.hector/hector.db) (env HECTOR_DATABASE)")
+	env := newEnvFlags(fs)
+	src := addSourceFlags(fs, env)
+	watch := fs.Bool("config-watch", true, "apply changes to the configuration live (SIGHUP always reloads)")
+	db := fs.String("database", "", "database URL, sqlite://PATH; overrides database.url (default sqlite://.hector/hector.db)")
 	cache := fs.String("config-cache", ".hector/config.last-good", "keep the last applied configuration here (mode 0600); empty disables")
 	fallback := fs.String("config-fallback", "none", "when the configuration cannot be read at startup: none (refuse to start) or last-good (start from --config-cache)")
 	broker := fs.String("reload-broker", "", "answer fleet reloads on this NATS URL (subject hector.control.reload)")
+	for name, variable := range map[string]string{"config-watch": "HECTOR_CONFIG_WATCH", "database": "HECTOR_DATABASE",
+		"config-cache": "HECTOR_CONFIG_CACHE", "config-fallback": "HECTOR_CONFIG_FALLBACK", "reload-broker": "HECTOR_RELOAD_BROKER"} {
+		env.bind(name, variable)
+	}
+	src.databaseURL = db
 	pos, err := parse(fs, args)
 	if err != nil {
+		return 2
+	}
+	if err := env.apply(); err != nil {
+		fmt.Fprintln(stderr, "hector serve:", err)
 		return 2
 	}
 	if len(pos) > 0 {
@@ -106,6 +117,11 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	if *fallback != "none" && *fallback != "last-good" {
 		fmt.Fprintf(stderr, "hector serve: --config-fallback must be none or last-good, got %q\n", *fallback)
+		return 2
+	}
+	source, err := src.open()
+	if err != nil {
+		fmt.Fprintln(stderr, "hector serve:", err)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -122,7 +138,7 @@ func serve(args []string, stderr io.Writer) int {
 			}
 		}
 	}()
-	err = server.Run(ctx, server.Options{ConfigPath: *cfgPath, Watch: *watch, Debounce: *debounce,
+	err = server.Run(ctx, server.Options{Source: source, Watch: *watch,
 		DatabaseURL: *db, ConfigCache: *cache, FallbackToCache: *fallback == "last-good", ReloadBroker: *broker,
 		Version: version, LogOutput: stderr, Reload: reloads})
 	if err != nil {

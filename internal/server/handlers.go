@@ -92,9 +92,17 @@ func (s *Server) pinned(h func(http.ResponseWriter, *http.Request, *runtime.Snap
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
-	body := map[string]any{"status": "ok", "version": s.Version, "name": snap.Config.Name,
-		"config": map[string]any{"version": snap.Version, "hash": snap.Hash, "source": snap.Source,
-			"applied_at": snap.AppliedAt.UTC().Format(time.RFC3339Nano)}}
+	cfg := map[string]any{"version": snap.Version, "hash": snap.Hash, "source": snap.Source,
+		"applied_at": snap.AppliedAt.UTC().Format(time.RFC3339Nano), "status": "ok"}
+	body := map[string]any{"status": "ok", "version": s.Version, "name": snap.Config.Name, "config": cfg}
+	if s.Reconciler != nil {
+		// A degraded configuration source is reported, but the instance
+		// keeps serving its last snapshot: 200, so load balancers keep it.
+		if st := s.Reconciler.SourceStatus(); st.Status != "ok" {
+			cfg["status"], cfg["error"], cfg["since"] = st.Status, st.Error, st.Since.UTC().Format(time.RFC3339Nano)
+			body["status"] = "degraded"
+		}
+	}
 	status := http.StatusOK
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()

@@ -65,13 +65,16 @@ func (m *metrics) observe(o reload.Outcome) {
 	}
 	if o.Result == reload.Rejected {
 		for _, e := range o.Errors {
-			if e.Path == "(source)" {
-				m.backendErrs.WithLabelValues(backend(o.Source)).Inc()
-			} else {
+			if e.Path != "(source)" { // source failures are counted by sourceError
 				m.validationErrs.Inc()
 			}
 		}
 	}
+}
+
+// sourceError counts one failed read or watch of the configuration source.
+func (m *metrics) sourceError(source string) {
+	m.backendErrs.WithLabelValues(backend(source)).Inc()
 }
 
 func (m *metrics) handler() http.Handler {

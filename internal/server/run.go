@@ -18,8 +18,11 @@ import (
 
 // Options configure Run. Zero values mean defaults.
 type Options struct {
-	ConfigPath  string        // the configuration file
-	Watch       bool          // apply file changes live
+	// Source is where the configuration lives; nil means the file at
+	// ConfigPath.
+	Source      source.Source
+	ConfigPath  string        // the configuration file, when Source is nil
+	Watch       bool          // apply source changes live
 	Debounce    time.Duration // file-event debounce; default source.DefaultDebounce
 	DatabaseURL string        // overrides database.url
 	// ConfigCache is where the last applied configuration is kept (mode
@@ -62,10 +65,17 @@ func Run(ctx context.Context, o Options) error {
 	logs := logging.New(o.LogOutput)
 	log := slog.New(logs)
 	rt := &runtime.Runtime{}
-	src := &source.File{Path: o.ConfigPath, Debounce: o.Debounce}
+	src := o.Source
+	if src == nil {
+		src = &source.File{Path: o.ConfigPath, Debounce: o.Debounce}
+	}
+	if c, ok := src.(io.Closer); ok {
+		defer c.Close()
+	}
 	rec := &reload.Reconciler{Runtime: rt, Source: src, Env: o.Env, Log: log,
 		BuildOptions: runtime.Options{DatabaseURL: o.DatabaseURL}, CachePath: o.ConfigCache, FallbackToCache: o.FallbackToCache}
 	srv := &Server{Runtime: rt, Reconciler: rec, Log: log, Version: o.Version}
+	rec.OnSourceError = srv.SourceError
 	rec.OnOutcome = func(out reload.Outcome) {
 		srv.Observe(out)
 		if o.OnOutcome != nil {
@@ -80,7 +90,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	first, err := rec.Start(ctx)
 	if err != nil {
-		return fmt.Errorf("configuration %s is not valid:\n%w", o.ConfigPath, err)
+		return fmt.Errorf("configuration %s is not valid:\n%w", src.Name(), err)
 	}
 	defer rt.Close()
 	snap := rt.Current()
@@ -91,7 +101,7 @@ func Run(ctx context.Context, o Options) error {
 	if len(cfg.Server.Auth.APIKeys) == 0 && !isLoopback(cfg.Server.Host) {
 		log.Warn("the /admin API is open to anyone who can reach this address: configure server.auth.api_keys", "host", cfg.Server.Host)
 	}
-	log.Info("hector started", "version", o.Version, "config", o.ConfigPath, "config_version", first.Version,
+	log.Info("hector started", "version", o.Version, "config", src.Name(), "config_version", first.Version,
 		"addr", srv.Addr(), "watch", o.Watch, "agents", len(cfg.Agents), "instance", o.InstanceID)
 	if o.Ready != nil {
 		o.Ready(srv.Addr())

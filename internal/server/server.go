@@ -45,6 +45,13 @@ func (s *Server) Observe(o reload.Outcome) {
 	s.events.publish(o)
 }
 
+// SourceError counts a failed read or watch of the configuration source;
+// wire it to reload.Reconciler.OnSourceError.
+func (s *Server) SourceError(err error) {
+	s.init()
+	s.metrics.sourceError(s.Reconciler.Source.Name())
+}
+
 func (s *Server) init() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hector-run/hector/internal/config/source"
+)
+
+// envFlags gives flags environment variables: a variable applies when its
+// flag is not on the command line, and is parsed as the flag would be.
+type envFlags struct {
+	fs  *flag.FlagSet
+	env map[string]string // flag name -> variable
+}
+
+func newEnvFlags(fs *flag.FlagSet) *envFlags { return &envFlags{fs: fs, env: map[string]string{}} }
+
+// bind attaches variable to flag name and mentions it in the usage.
+func (e *envFlags) bind(name, variable string) {
+	f := e.fs.Lookup(name)
+	f.Usage += " (env " + variable + ")"
+	e.env[name] = variable
+}
+
+// apply sets unset flags from their variables; call it after parsing.
+func (e *envFlags) apply() error {
+	set := map[string]bool{}
+	e.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for name, variable := range e.env {
+		v, ok := os.LookupEnv(variable)
+		if !ok || set[name] {
+			continue
+		}
+		if err := e.fs.Set(name, v); err != nil {
+			return fmt.Errorf("%s=%q: %v", variable, v, err)
+		}
+	}
+	return nil
+}
+
+// sourceFlags are the flags that say where the configuration lives, shared
+// by serve and config get/put.
+type sourceFlags struct {
+	typ, key, endpoints       string
+	username, password, token string
+	ca, cert, tlsKey          string
+	debounce, pollInterval    time.Duration
+	env                       *envFlags
+	databaseURL               *string // serve's --database, for the database type
+}
+
+func addSourceFlags(fs *flag.FlagSet, env *envFlags) *sourceFlags {
+	s := &sourceFlags{env: env}
+	fs.StringVar(&s.typ, "config-type", "file", "where the configuration lives: file, consul, etcd, zookeeper or database")
+	fs.StringVar(&s.key, "config", "", "the configuration's file path, key, znode path or document name "+
+		"(default hector.yaml; hector/config for consul, /hector/config for etcd and zookeeper, default for database)")
+	fs.StringVar(&s.endpoints, "config-endpoints", "", "comma-separated backend addresses (default 127.0.0.1:8500 consul, "+
+		"127.0.0.1:2379 etcd, 127.0.0.1:2181 zookeeper); for database, its URL (default: --database)")
+	fs.StringVar(&s.username, "config-username", "", "etcd user, or ZooKeeper digest user")
+	fs.StringVar(&s.password, "config-password", "", "etcd password, or ZooKeeper digest password")
+	fs.StringVar(&s.token, "config-token", "", "Consul ACL token")
+	fs.StringVar(&s.ca, "config-ca", "", "CA certificate file for TLS to etcd or Consul")
+	fs.StringVar(&s.cert, "config-cert", "", "client certificate file for TLS to etcd or Consul")
+	fs.StringVar(&s.tlsKey, "config-key", "", "client key file for TLS to etcd or Consul")
+	fs.DurationVar(&s.debounce, "config-debounce", source.DefaultDebounce, "wait this long after the last file event before reading")
+	fs.DurationVar(&s.pollInterval, "config-poll-interval", time.Second, "how often a SQLite-held configuration is checked (PostgreSQL pushes changes)")
+	for name, variable := range map[string]string{"config-type": "HECTOR_CONFIG_TYPE", "config": "HECTOR_CONFIG",
+		"config-endpoints": "HECTOR_CONFIG_ENDPOINTS", "config-username": "HECTOR_CONFIG_USERNAME",
+		"config-password": "HECTOR_CONFIG_PASSWORD", "config-token": "HECTOR_CONFIG_TOKEN", "config-ca": "HECTOR_CONFIG_CA",
+		"config-cert": "HECTOR_CONFIG_CERT", "config-key": "HECTOR_CONFIG_KEY", "config-debounce": "HECTOR_CONFIG_DEBOUNCE",
+		"config-poll-interval": "HECTOR_CONFIG_POLL_INTERVAL"} {
+		env.bind(name, variable)
+	}
+	return s
+}
+
+// spec returns the source specification; call after env.apply.
+func (s *sourceFlags) spec() source.Spec {
+	sp := source.Spec{Type: s.typ, Key: s.key, Endpoints: source.SplitEndpoints(s.endpoints),
+		Username: s.username, Password: s.password, Token: s.token,
+		CAFile: s.ca, CertFile: s.cert, KeyFile: s.tlsKey, Debounce: s.debounce, PollInterval: s.pollInterval}
+	if s.databaseURL != nil {
+		sp.DatabaseURL = *s.databaseURL
+	}
+	return sp
+}
+
+// open opens the source the flags describe.
+func (s *sourceFlags) open() (source.Source, error) { return source.Open(s.spec()) }
