@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/url"
 	"os"
-	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,7 +23,7 @@ func PostgresAdminURL() string {
 // database is dropped (its connections terminated) when the test ends.
 // host:port, if not empty, replaces the server address in the returned URL
 // (to go through a Proxy).
-func Postgres(t testing.TB) string {
+func Postgres(t T) string {
 	t.Helper()
 	admin := PostgresAdminURL()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -69,7 +68,7 @@ func WithHost(rawURL, hostport string) string {
 
 // TerminateConnections ends every other session on the URL's database, as
 // a server restart would from the clients' side.
-func TerminateConnections(t testing.TB, rawURL string) {
+func TerminateConnections(t T, rawURL string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

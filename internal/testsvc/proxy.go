@@ -4,7 +4,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -12,7 +11,7 @@ import (
 // network between a client and the server (a partition) while the server
 // keeps running and accepting writes from others.
 type Proxy struct {
-	t      testing.TB
+	t      T
 	target string
 	addr   string
 
@@ -22,7 +21,7 @@ type Proxy struct {
 }
 
 // NewProxy listens on a free loopback port and forwards to target.
-func NewProxy(t testing.TB, target string) *Proxy {
+func NewProxy(t T, target string) *Proxy {
 	t.Helper()
 	p := &Proxy{t: t, target: target, conns: map[net.Conn]struct{}{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

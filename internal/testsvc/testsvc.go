@@ -14,6 +14,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -23,14 +25,26 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 )
+
+// T is the part of testing.TB these helpers use, so benchmark programs
+// can start the same servers.
+type T interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Skip(args ...any)
+	Cleanup(func())
+	TempDir() string
+	Logf(format string, args ...any)
+	Failed() bool
+}
 
 // Proc is a server process the test owns. Stop and Start may be called any
 // number of times; the server keeps its ports and data directory.
 type Proc struct {
-	t       testing.TB
+	t       T
 	name    string
 	args    func() []string
 	ready   func() error
@@ -125,7 +139,7 @@ func (w lockedWriter) Write(b []byte) (int, error) {
 	return w.buf.Write(b)
 }
 
-func newProc(t testing.TB, name string, nports int) *Proc {
+func newProc(t T, name string, nports int) *Proc {
 	p := &Proc{t: t, name: name, Dir: t.TempDir(), Timeout: 20 * time.Second}
 	for range nports {
 		p.Ports = append(p.Ports, FreePort(t))
@@ -147,7 +161,7 @@ func tail(s string, n int) string {
 }
 
 // FreePort returns a loopback TCP port nothing listens on right now.
-func FreePort(t testing.TB) int {
+func FreePort(t T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -158,7 +172,7 @@ func FreePort(t testing.TB) int {
 }
 
 // need finds a binary or skips/fails the test as HECTOR_TEST_SERVICES says.
-func need(t testing.TB, what, env string, candidates ...string) string {
+func need(t T, what, env string, candidates ...string) string {
 	t.Helper()
 	if v := os.Getenv(env); v != "" {
 		candidates = append([]string{v}, candidates...)
@@ -183,20 +197,43 @@ func need(t testing.TB, what, env string, candidates ...string) string {
 }
 
 // Etcd starts a single-member etcd cluster.
-func Etcd(t testing.TB) *Proc {
+func Etcd(t T) *Proc { t.Helper(); return etcd(t, nil) }
+
+// EtcdTLS starts etcd serving clients over TLS with certificates from ca,
+// requiring a client certificate from ca.
+func EtcdTLS(t T, ca *CA) *Proc { t.Helper(); return etcd(t, ca) }
+
+func etcd(t T, ca *CA) *Proc {
 	t.Helper()
 	bin := need(t, "etcd", "HECTOR_TEST_ETCD", "etcd", "/usr/bin/etcd")
 	p := newProc(t, "etcd", 2)
+	scheme := "http"
+	var tlsArgs []string
+	var clientTLS *tls.Config
+	if ca != nil {
+		scheme = "https"
+		cert, key := ca.Issue("etcd")
+		tlsArgs = []string{"--cert-file", cert, "--key-file", key, "--client-cert-auth", "--trusted-ca-file", ca.File}
+		ccert, ckey := ca.Issue("probe")
+		pair, err := tls.LoadX509KeyPair(ccert, ckey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pem, _ := os.ReadFile(ca.File)
+		pool.AppendCertsFromPEM(pem)
+		clientTLS = &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}
+	}
 	p.args = func() []string {
-		client := fmt.Sprintf("http://127.0.0.1:%d", p.Ports[0])
+		client := fmt.Sprintf("%s://127.0.0.1:%d", scheme, p.Ports[0])
 		peer := fmt.Sprintf("http://127.0.0.1:%d", p.Ports[1])
-		return []string{bin, "--name", "t", "--data-dir", filepath.Join(p.Dir, "data"),
+		return append([]string{bin, "--name", "t", "--data-dir", filepath.Join(p.Dir, "data"),
 			"--listen-client-urls", client, "--advertise-client-urls", client,
 			"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-			"--initial-cluster", "t=" + peer, "--log-level", "warn"}
+			"--initial-cluster", "t=" + peer, "--log-level", "warn"}, tlsArgs...)
 	}
 	p.env = []string{"ETCD_UNSUPPORTED_ARCH=" + goarch()}
-	p.ready = func() error { return httpOK(p.Addr(), "/health", `"health":"true"`) }
+	p.ready = func() error { return httpGet(p.Addr(), "/health", `"health":"true"`, clientTLS) }
 	p.Start()
 	return p
 }
@@ -210,7 +247,7 @@ func goarch() string {
 
 // ZooKeeper starts a standalone ZooKeeper with a 200 ms tick, so sessions
 // can expire within a test (minimum session timeout 400 ms).
-func ZooKeeper(t testing.TB) *Proc {
+func ZooKeeper(t T) *Proc {
 	t.Helper()
 	java := need(t, "java (for ZooKeeper)", "HECTOR_TEST_JAVA", "java")
 	cp := os.Getenv("HECTOR_TEST_ZOOKEEPER_CLASSPATH")
@@ -261,7 +298,20 @@ func fourLetter(addr, cmd string) ([]byte, error) {
 
 // Consul starts a development-mode Consul agent (in-memory state: a
 // restart loses the data and resets the index, as a rebuilt cluster does).
-func Consul(t testing.TB) *Proc {
+func Consul(t T) *Proc { t.Helper(); return consul(t, "") }
+
+// ConsulACL starts Consul with ACLs on, denying by default, and
+// managementToken as the token that may do anything.
+func ConsulACL(t T, managementToken string) *Proc {
+	t.Helper()
+	return consul(t, fmt.Sprintf(`acl { enabled = true
+  default_policy = "deny"
+  tokens { initial_management = %q }
+}
+`, managementToken))
+}
+
+func consul(t T, hcl string) *Proc {
 	t.Helper()
 	home, _ := os.UserHomeDir()
 	cache := os.Getenv("XDG_CACHE_HOME")
@@ -270,20 +320,34 @@ func Consul(t testing.TB) *Proc {
 	}
 	bin := need(t, "consul", "HECTOR_TEST_CONSUL", "consul", filepath.Join(cache, "hector-tools", "consul-1.20.6", "consul"))
 	p := newProc(t, "consul", 6)
+	cfg := filepath.Join(p.Dir, "extra.hcl")
+	if err := os.WriteFile(cfg, []byte(hcl), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	p.args = func() []string {
 		return []string{bin, "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
 			"-http-port", strconv.Itoa(p.Ports[0]), "-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
 			"-server-port", strconv.Itoa(p.Ports[1]), "-serf-lan-port", strconv.Itoa(p.Ports[2]),
 			"-serf-wan-port", strconv.Itoa(p.Ports[3]), "-log-level", "warn",
-			"-data-dir", filepath.Join(p.Dir, "data"), "-node", "t"}
+			"-data-dir", filepath.Join(p.Dir, "data"), "-node", "t", "-config-file", cfg}
 	}
 	p.ready = func() error { return httpOK(p.Addr(), "/v1/status/leader", `:`) }
 	p.Start()
 	return p
 }
 
-func httpOK(addr, path, want string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+func httpOK(addr, path, want string) error { return httpGet(addr, path, want, nil) }
+
+// httpGet checks that GET path answers 200 with want in the response,
+// over TLS when tc is set.
+func httpGet(addr, path, want string, tc *tls.Config) error {
+	var c net.Conn
+	var err error
+	if tc != nil {
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, tc)
+	} else {
+		c, err = net.DialTimeout("tcp", addr, time.Second)
+	}
 	if err != nil {
 		return err
 	}
@@ -307,7 +371,7 @@ func RandomName(prefix string) string {
 }
 
 // Context is a test-scoped context with a deadline.
-func Context(t testing.TB, d time.Duration) context.Context {
+func Context(t T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx

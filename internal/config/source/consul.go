@@ -15,8 +15,8 @@ import (
 // passes the last one seen. Following Consul's guidance, an index that goes
 // backwards (a restored or rebuilt cluster) resets to 0, an index change
 // without a change of content is not reported, and queries that return
-// at once are spaced by a rate limit, so a misbehaving server cannot drive
-// a hot loop. With several addresses, a failure moves to the next.
+// early with nothing new are spaced by a rate limit, so a misbehaving
+// server cannot drive a hot loop. With several addresses, a failure moves to the next.
 type Consul struct {
 	Key       string
 	Addresses []string
@@ -25,7 +25,8 @@ type Consul struct {
 	Base *api.Config
 	// WaitTime is how long one blocking query may wait; default 60s.
 	WaitTime time.Duration
-	// MinInterval spaces queries that return without blocking; default 100ms.
+	// MinInterval spaces queries that return early with nothing new;
+	// default 100ms.
 	MinInterval time.Duration
 	// Timeout bounds a plain read or write; default 3s.
 	Timeout time.Duration
@@ -175,7 +176,11 @@ func (c *Consul) Watch(ctx context.Context, notify func(Revision)) error {
 		if seen != last {
 			last = seen
 			notify(rev)
+			continue // news: ask again at once
 		}
+		// Nothing new. A query that returned early without news (an index
+		// reset, a change elsewhere, a misbehaving server) waits out the
+		// rest of MinInterval, so this can never spin.
 		if wait := minInterval - time.Since(started); wait > 0 {
 			select {
 			case <-ctx.Done():
