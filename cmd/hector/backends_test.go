@@ -234,3 +234,47 @@ func TestSourceFlagsFromEnvironment(t *testing.T) {
 		t.Fatalf("bad type: %d %s", code, errOut)
 	}
 }
+
+// `serve --config-source` overlays a file and an etcd key; `config show
+// --origin` says where each value came from; the admin API refuses edits
+// it could not write back.
+func TestServeOverlay(t *testing.T) {
+	bin := buildBinary(t)
+	etcd := testsvc.Etcd(t)
+	base := writeConfig(t, "llms: {e: {provider: echo}}\nagents:\n  a: {llm: e, instruction: base}\nserver: {port: 0}\n")
+	override := writeConfig(t, "agents:\n  a: {instruction: prod}\n")
+	etcdFlags := []string{"--config-type", "etcd", "--config-endpoints", etcd.Addr(), "--config", "/hector/prod"}
+	if code, out, errOut := runCLI(append([]string{"config", "put", "--no-validate", override}, etcdFlags...)...); code != 0 {
+		t.Fatalf("put: %s %s", out, errOut)
+	}
+	layers := []string{"--config-source", "file:" + base, "--config-source", "etcd:/hector/prod", "--config-endpoints", etcd.Addr()}
+	code, out, errOut := runCLI(append([]string{"config", "show", "--origin"}, layers...)...)
+	if code != 0 || !strings.Contains(out, "instruction: prod # from etcd:/hector/prod") ||
+		!strings.Contains(out, "llm: e # from file:"+base) {
+		t.Fatalf("show --origin: %d %s %s", code, out, errOut)
+	}
+
+	p := startServe(t, bin, append([]string{"--database", "sqlite://h.db"}, layers...)...)
+	if got := p.ask(t, "hi"); got != "[prod] hi" {
+		t.Fatalf("merged answer %q", got)
+	}
+	_ = os.WriteFile(override, []byte("agents:\n  a: {instruction: prod2}\n"), 0o600)
+	if code, out, errOut := runCLI(append([]string{"config", "put", "--no-validate", override}, etcdFlags...)...); code != 0 {
+		t.Fatalf("put: %s %s", out, errOut)
+	}
+	waitHealth(t, []*proc{p}, 5*time.Second, "prod2", func(h health) bool { return h.Config.Version == 2 })
+	if got := p.ask(t, "hi"); got != "[prod2] hi" {
+		t.Fatalf("after the etcd change: %q", got)
+	}
+	req, _ := http.NewRequest("PUT", "http://"+p.addr+"/admin/config", strings.NewReader("agents: {}"))
+	req.Header.Set("If-Match", `"x"`)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := new(strings.Builder)
+	_, _ = bufioCopy(body, resp)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body.String(), "source_not_writable") {
+		t.Fatalf("PUT on an overlay: %d %s", resp.StatusCode, body)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -217,13 +218,14 @@ collect:
 // configCmd: hector config history|show V|diff A [B]|rollback V
 func configCmd(args []string, stdout, stderr io.Writer) int {
 	const usage = "usage: hector config history | show VERSION | diff FROM [TO] | rollback VERSION  [--server URL] [--api-key KEY] [--json]\n" +
-		"       hector config get | put [FILE]  [--config-type T] [--config KEY] [--config-endpoints E] [--format as-is|yaml|json]"
+		"       hector config get | put [FILE]  [--config-type T] [--config KEY] [--config-endpoints E] [--format as-is|yaml|json]\n" +
+		"       hector config show --origin  [--config-source TYPE:KEY ...]"
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 2
 	}
 	sub := args[0]
-	if sub == "get" || sub == "put" {
+	if sub == "get" || sub == "put" || (sub == "show" && slices.Contains(args[1:], "--origin")) {
 		return sourceCmd(sub, args[1:], os.Stdin, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("config "+sub, flag.ContinueOnError)

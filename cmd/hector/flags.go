@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hector-run/hector/internal/config/source"
@@ -48,8 +49,23 @@ type sourceFlags struct {
 	username, password, token string
 	ca, cert, tlsKey          string
 	debounce, pollInterval    time.Duration
+	layers                    listFlag // --config-source TYPE:KEY, repeated: an overlay
 	env                       *envFlags
 	databaseURL               *string // serve's --database, for the database type
+}
+
+// listFlag collects a repeated flag; a comma also separates values.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
 }
 
 func addSourceFlags(fs *flag.FlagSet, env *envFlags) *sourceFlags {
@@ -67,11 +83,13 @@ func addSourceFlags(fs *flag.FlagSet, env *envFlags) *sourceFlags {
 	fs.StringVar(&s.tlsKey, "config-key", "", "client key file for TLS to etcd or Consul")
 	fs.DurationVar(&s.debounce, "config-debounce", source.DefaultDebounce, "wait this long after the last file event before reading")
 	fs.DurationVar(&s.pollInterval, "config-poll-interval", time.Second, "how often a SQLite-held configuration is checked (PostgreSQL pushes changes)")
+	fs.Var(&s.layers, "config-source", "TYPE:KEY, repeated: overlay these sources in order (later over earlier; maps merge, lists replace) "+
+		"instead of --config-type/--config; the connection flags apply to every non-file layer")
 	for name, variable := range map[string]string{"config-type": "HECTOR_CONFIG_TYPE", "config": "HECTOR_CONFIG",
 		"config-endpoints": "HECTOR_CONFIG_ENDPOINTS", "config-username": "HECTOR_CONFIG_USERNAME",
 		"config-password": "HECTOR_CONFIG_PASSWORD", "config-token": "HECTOR_CONFIG_TOKEN", "config-ca": "HECTOR_CONFIG_CA",
 		"config-cert": "HECTOR_CONFIG_CERT", "config-key": "HECTOR_CONFIG_KEY", "config-debounce": "HECTOR_CONFIG_DEBOUNCE",
-		"config-poll-interval": "HECTOR_CONFIG_POLL_INTERVAL"} {
+		"config-poll-interval": "HECTOR_CONFIG_POLL_INTERVAL", "config-source": "HECTOR_CONFIG_SOURCES"} {
 		env.bind(name, variable)
 	}
 	return s
@@ -88,5 +106,29 @@ func (s *sourceFlags) spec() source.Spec {
 	return sp
 }
 
-// open opens the source the flags describe.
-func (s *sourceFlags) open() (source.Source, error) { return source.Open(s.spec()) }
+// open opens the source the flags describe: one, or an overlay of the
+// --config-source layers.
+func (s *sourceFlags) open() (source.Source, error) {
+	if len(s.layers) == 0 {
+		return source.Open(s.spec())
+	}
+	ov := &source.Overlay{}
+	for _, l := range s.layers {
+		typ, key, ok := strings.Cut(l, ":")
+		if !ok || key == "" {
+			return nil, fmt.Errorf("--config-source %q: want TYPE:KEY, for example file:base.yaml or etcd:/hector/production", l)
+		}
+		sp := s.spec()
+		sp.Type, sp.Key = typ, key
+		if typ == "file" { // the connection flags are for the backends
+			sp = source.Spec{Type: "file", Key: key, Debounce: s.debounce}
+		}
+		src, err := source.Open(sp)
+		if err != nil {
+			ov.Close()
+			return nil, fmt.Errorf("--config-source %q: %w", l, err)
+		}
+		ov.Sources = append(ov.Sources, src)
+	}
+	return ov, nil
+}

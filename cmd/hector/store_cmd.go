@@ -31,6 +31,7 @@ func sourceCmd(sub string, args []string, stdin io.Reader, stdout, stderr io.Wri
 	sf.databaseURL = db
 	format := fs.String("format", "as-is", "convert the document: as-is, yaml or json")
 	noValidate := fs.Bool("no-validate", false, "put: store the document even if it does not validate")
+	fs.Bool("origin", false, "show: print the merged document with the source of every value")
 	ifVersion := fs.Int64("if-version", -1, "put, database only: store only if the document is at this version (0: must not exist)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -44,7 +45,7 @@ func sourceCmd(sub string, args []string, stdin io.Reader, stdout, stderr io.Wri
 		fmt.Fprintf(stderr, "hector config %s: --format must be as-is, yaml or json, got %q\n", sub, *format)
 		return 2
 	}
-	if (sub == "get" && len(pos) > 0) || (sub == "put" && len(pos) > 1) {
+	if (sub != "put" && len(pos) > 0) || (sub == "put" && len(pos) > 1) {
 		fmt.Fprintln(stderr, usage)
 		return 2
 	}
@@ -59,6 +60,20 @@ func sourceCmd(sub string, args []string, stdin io.Reader, stdout, stderr io.Wri
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
+	if sub == "show" { // --origin
+		rev := src.Load(ctx)
+		if ov, ok := src.(*source.Overlay); ok {
+			rev = ov.LoadWithOrigins(ctx)
+		} else if rev.Err == nil {
+			rev.Data, rev.Err = config.Merge([]config.Layer{{Name: src.Name(), Data: rev.Data}}, true)
+		}
+		if rev.Err != nil {
+			fmt.Fprintln(stderr, "hector config show:", rev.Err)
+			return 1
+		}
+		_, _ = stdout.Write(rev.Data)
+		return 0
+	}
 	if sub == "get" {
 		rev := src.Load(ctx)
 		if rev.Err != nil {
@@ -114,7 +129,7 @@ func sourceCmd(sub string, args []string, stdin io.Reader, stdout, stderr io.Wri
 	}
 	w, ok := src.(source.Writer)
 	if !ok {
-		fmt.Fprintf(stderr, "hector config put: %s is not writable\n", src.Name())
+		fmt.Fprintf(stderr, "hector config put: %s is not writable (put one layer of an overlay with --config-type and --config)\n", src.Name())
 		return 2
 	}
 	if err := w.Write(data); err != nil {

@@ -346,3 +346,60 @@ func TestSQLiteBackend(t *testing.T) {
 			}
 		}})
 }
+
+// A base file with an etcd layer over it: a change in either layer is
+// applied merged; a missing layer is a source error that keeps the running
+// configuration, never a silent drop of the overrides.
+func TestOverlayFileAndEtcd(t *testing.T) {
+	proc := testsvc.Etcd(t)
+	base := filepath.Join(t.TempDir(), "base.yaml")
+	writeFile := func(s string) {
+		if err := (&source.File{Path: base}).Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile("llms: {e: {provider: echo}}\nagents:\n  a: {llm: e, instruction: base}\n")
+	etcd := &source.Etcd{Key: "/hector/overlay", Config: source.NewEtcdConfig([]string{proc.Addr()})}
+	t.Cleanup(func() { etcd.Close() })
+	if err := etcd.Write([]byte("agents: {a: {instruction: prod}}\n")); err != nil {
+		t.Fatal(err)
+	}
+	watched := &source.Etcd{Key: "/hector/overlay", Config: source.NewEtcdConfig([]string{proc.Addr()})}
+	ov := &source.Overlay{Sources: []source.Source{&source.File{Path: base, Debounce: 20 * time.Millisecond}, watched}}
+	t.Cleanup(func() { ov.Close() })
+	h := startSource(t, ov)
+	if h.instruction() != "prod" {
+		t.Fatalf("merged instruction %q", h.instruction())
+	}
+
+	t.Log("the etcd layer changes")
+	if err := etcd.Write([]byte("agents: {a: {instruction: prod2}}\n")); err != nil {
+		t.Fatal(err)
+	}
+	h.appliedInstruction(t, "prod2", 5*time.Second)
+
+	t.Log("the base file changes: its new agent appears, the override stays")
+	writeFile("llms: {e: {provider: echo}}\nagents:\n  a: {llm: e, instruction: base}\n  b: {llm: e}\n")
+	o := h.until("applying the base change", 5*time.Second, func(o Outcome) bool { return o.Result == Applied })
+	if got := o.Applied["agents"].Added; len(got) != 1 || got[0] != "b" || h.instruction() != "prod2" {
+		t.Fatalf("after the base change: %+v, instruction %q", o.Applied, h.instruction())
+	}
+
+	t.Log("the override is deleted: degraded, nothing dropped")
+	cli, err := clientv3.New(source.NewEtcdConfig([]string{proc.Addr()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.Delete(context.Background(), "/hector/overlay"); err != nil {
+		t.Fatal(err)
+	}
+	o = h.until("reporting the missing layer", 5*time.Second, sourceError)
+	if !strings.Contains(o.Errors[0].Message, "etcd:/hector/overlay") || h.instruction() != "prod2" {
+		t.Fatalf("missing layer: %+v, instruction %q", o, h.instruction())
+	}
+	if err := etcd.Write([]byte("agents: {a: {instruction: prod3}}\n")); err != nil {
+		t.Fatal(err)
+	}
+	h.appliedInstruction(t, "prod3", 5*time.Second)
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/aymanbagabas/go-udiff"
 
 	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/config/source"
 	"github.com/hector-run/hector/internal/reload"
 	"github.com/hector-run/hector/internal/runtime"
 	"github.com/hector-run/hector/internal/store"
@@ -89,6 +90,9 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 			"send If-Match with the ETag from GET /admin/config, so a concurrent change is not overwritten")
 		return
 	}
+	if !s.writable(w) {
+		return
+	}
 	body, ok := readBody(w, r)
 	if !ok {
 		return
@@ -105,6 +109,17 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("ETag", etag(s.Runtime.Current().Hash))
 		writeOutcome(w, o)
 	}
+}
+
+// writable refuses (409) a change the source could not keep: applied but
+// not written back, the next read of the source would undo it.
+func (s *Server) writable(w http.ResponseWriter) bool {
+	if _, ok := s.Reconciler.Source.(source.Writer); ok {
+		return true
+	}
+	writeError(w, http.StatusConflict, "source_not_writable", fmt.Sprintf(
+		"the configuration comes from %s, which cannot be written through this API; change it there", s.Reconciler.Source.Name()))
+	return false
 }
 
 func (s *Server) validateConfig(w http.ResponseWriter, r *http.Request) {
@@ -197,6 +212,9 @@ func (s *Server) configDiff(w http.ResponseWriter, r *http.Request, snap *runtim
 // (and writes it back to a writable source). Its redacted secrets are
 // restored from the running configuration.
 func (s *Server) configRollback(w http.ResponseWriter, r *http.Request) {
+	if !s.writable(w) {
+		return
+	}
 	s.Reconciler.FlushHistory()
 	snap, release, ok := s.snapshot(w)
 	if !ok {
