@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -276,5 +278,48 @@ func TestServeOverlay(t *testing.T) {
 	_, _ = bufioCopy(body, resp)
 	if resp.StatusCode != http.StatusConflict || !strings.Contains(body.String(), "source_not_writable") {
 		t.Fatalf("PUT on an overlay: %d %s", resp.StatusCode, body)
+	}
+}
+
+// Startup with the backend down: the default refuses with the backend's
+// error; --config-fallback last-good starts from the cache, reports the
+// source degraded, and applies the backend's document once it returns.
+func TestStartupWithBackendDown(t *testing.T) {
+	bin := buildBinary(t)
+	etcd := testsvc.Etcd(t)
+	flags := []string{"--config-type", "etcd", "--config-endpoints", etcd.Addr(), "--config", "/hector/lkg",
+		"--database", "sqlite://h.db", "--config-cache", filepath.Join(t.TempDir(), "last-good")}
+	file := writeConfig(t, fleetConfig("cached"))
+	if code, out, errOut := runCLI(append([]string{"config", "put", file}, flags[:6]...)...); code != 0 {
+		t.Fatalf("put: %s %s", out, errOut)
+	}
+	p := startServe(t, bin, flags...)
+	if got := p.ask(t, "hi"); got != "[cached] hi" {
+		t.Fatalf("first start: %q", got)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.cmd.Wait()
+	etcd.Stop()
+
+	cmd := exec.Command(bin, append([]string{"serve"}, flags...)...)
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "etcd get /hector/lkg") || !strings.Contains(string(out), "--config-fallback last-good starts from the last known good") {
+		t.Fatalf("start with etcd down and no fallback: %v\n%s", err, out)
+	}
+
+	p = startServe(t, bin, append(flags, "--config-fallback", "last-good")...)
+	if got := p.ask(t, "hi"); got != "[cached] hi" {
+		t.Fatalf("fallback start: %q", got)
+	}
+	waitHealth(t, []*proc{p}, 10*time.Second, "degraded", func(h health) bool { return h.Config.Status == "degraded" })
+	etcd.Start()
+	_ = os.WriteFile(file, []byte(fleetConfig("fresh")), 0o600)
+	if code, out, errOut := runCLI(append([]string{"config", "put", file}, flags[:6]...)...); code != 0 {
+		t.Fatalf("put: %s %s", out, errOut)
+	}
+	waitHealth(t, []*proc{p}, 5*time.Second, "fresh", func(h health) bool { return h.Config.Status == "ok" && h.Status == "ok" })
+	if got := p.ask(t, "hi"); got != "[fresh] hi" {
+		t.Fatalf("after etcd's return: %q", got)
 	}
 }

@@ -17,7 +17,7 @@ func TestDocumentedFlagsExist(t *testing.T) {
 	for _, f := range []string{"config", "config-watch", "config-debounce", "database", "json", "config-cache", "config-fallback",
 		"reload-broker", "server", "api-key", "timeout", "broker", "wait", "expect",
 		"config-type", "config-endpoints", "config-username", "config-password", "config-token", "config-ca", "config-cert",
-		"config-key", "config-poll-interval", "format", "no-validate", "if-version"} {
+		"config-key", "config-poll-interval", "format", "no-validate", "if-version", "config-source", "origin"} {
 		known[f] = true
 	}
 	// The list above must match the real flag sets.
@@ -33,6 +33,8 @@ func TestDocumentedFlagsExist(t *testing.T) {
 			"--config-token", "t", "--config-ca", "c", "--config-cert", "c", "--config-key", "k", "--config-poll-interval", "1s",
 			"--format", "json", "--database", "x"},
 		{"config", "put", "--config-type", "bogus", "--no-validate", "--if-version", "1", "--format", "bogus"},
+		{"config", "show", "--origin", "--config-source", "bogus"},
+		{"serve", "--config-source", "bogus"},
 	} {
 		if code, _, errOut := runCLI(args...); strings.Contains(errOut, "flag provided but not defined") {
 			t.Fatalf("%v: %d %s", args, code, errOut)

@@ -658,7 +658,11 @@ func (r *Reconciler) record(out Outcome) {
 			r.Log.Warn("config reload warning", "version", out.Version, "warning", w)
 		}
 	case Rejected:
-		r.Log.Error("config reload rejected; the running configuration keeps serving",
+		msg := "config reload rejected; the running configuration keeps serving"
+		if out.Trigger == "startup" || out.Trigger == "startup-fallback" {
+			msg = "configuration not applied"
+		}
+		r.Log.Error(msg,
 			append(attrs, "errors", out.Errors.Error())...)
 	default:
 		r.Log.Debug("config reload", attrs...)

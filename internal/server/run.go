@@ -90,6 +90,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	first, err := rec.Start(ctx)
 	if err != nil {
+		if len(first.Errors) > 0 && first.Errors[0].Path == "(source)" {
+			hint := ""
+			if !o.FallbackToCache && o.ConfigCache != "" {
+				hint = "\n(--config-fallback last-good starts from the last known good configuration in " + o.ConfigCache + ")"
+			}
+			return fmt.Errorf("configuration source %s cannot be read: %s%s", src.Name(), first.Errors[0].Message, hint)
+		}
 		return fmt.Errorf("configuration %s is not valid:\n%w", src.Name(), err)
 	}
 	defer rt.Close()

@@ -15,7 +15,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -214,15 +213,7 @@ func etcd(t T, ca *CA) *Proc {
 		scheme = "https"
 		cert, key := ca.Issue("etcd")
 		tlsArgs = []string{"--cert-file", cert, "--key-file", key, "--client-cert-auth", "--trusted-ca-file", ca.File}
-		ccert, ckey := ca.Issue("probe")
-		pair, err := tls.LoadX509KeyPair(ccert, ckey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pool := x509.NewCertPool()
-		pem, _ := os.ReadFile(ca.File)
-		pool.AppendCertsFromPEM(pem)
-		clientTLS = &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}
+		clientTLS = ca.ClientConfig("probe")
 	}
 	p.args = func() []string {
 		client := fmt.Sprintf("%s://127.0.0.1:%d", scheme, p.Ports[0])
@@ -232,17 +223,9 @@ func etcd(t T, ca *CA) *Proc {
 			"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
 			"--initial-cluster", "t=" + peer, "--log-level", "warn"}, tlsArgs...)
 	}
-	p.env = []string{"ETCD_UNSUPPORTED_ARCH=" + goarch()}
 	p.ready = func() error { return httpGet(p.Addr(), "/health", `"health":"true"`, clientTLS) }
 	p.Start()
 	return p
-}
-
-func goarch() string {
-	if v := os.Getenv("GOARCH"); v != "" {
-		return v
-	}
-	return "amd64"
 }
 
 // ZooKeeper starts a standalone ZooKeeper with a 200 ms tick, so sessions
@@ -311,7 +294,19 @@ func ConsulACL(t T, managementToken string) *Proc {
 `, managementToken))
 }
 
-func consul(t T, hcl string) *Proc {
+// ConsulTLS starts Consul serving its HTTP API only over TLS (on Addr),
+// with certificates from ca, requiring client certificates from ca.
+func ConsulTLS(t T, ca *CA) *Proc {
+	t.Helper()
+	cert, key := ca.Issue("consul")
+	return consul(t, fmt.Sprintf(`tls { defaults { ca_file = %q
+  cert_file = %q
+  key_file = %q
+  verify_incoming = true } }
+`, ca.File, cert, key), ca)
+}
+
+func consul(t T, hcl string, ca ...*CA) *Proc {
 	t.Helper()
 	home, _ := os.UserHomeDir()
 	cache := os.Getenv("XDG_CACHE_HOME")
@@ -325,13 +320,21 @@ func consul(t T, hcl string) *Proc {
 		t.Fatal(err)
 	}
 	p.args = func() []string {
+		http, https := strconv.Itoa(p.Ports[0]), "-1"
+		if len(ca) > 0 {
+			http, https = "-1", strconv.Itoa(p.Ports[0])
+		}
 		return []string{bin, "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
-			"-http-port", strconv.Itoa(p.Ports[0]), "-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
+			"-http-port", http, "-https-port", https, "-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
 			"-server-port", strconv.Itoa(p.Ports[1]), "-serf-lan-port", strconv.Itoa(p.Ports[2]),
 			"-serf-wan-port", strconv.Itoa(p.Ports[3]), "-log-level", "warn",
 			"-data-dir", filepath.Join(p.Dir, "data"), "-node", "t", "-config-file", cfg}
 	}
-	p.ready = func() error { return httpOK(p.Addr(), "/v1/status/leader", `:`) }
+	var clientTLS *tls.Config
+	if len(ca) > 0 {
+		clientTLS = ca[0].ClientConfig("probe")
+	}
+	p.ready = func() error { return httpGet(p.Addr(), "/v1/status/leader", `:`, clientTLS) }
 	p.Start()
 	return p
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -76,4 +77,18 @@ func (ca *CA) Issue(name string) (certFile, keyFile string) {
 		ca.t.Fatal(err)
 	}
 	return ca.write(name+".pem", "CERTIFICATE", der), ca.write(name+"-key.pem", "PRIVATE KEY", kder)
+}
+
+// ClientConfig is a TLS client configuration trusting ca and presenting a
+// certificate issued to name.
+func (ca *CA) ClientConfig(name string) *tls.Config {
+	ca.t.Helper()
+	cert, key := ca.Issue(name)
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		ca.t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}
 }

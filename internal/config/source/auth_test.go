@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-zookeeper/zk"
-	"github.com/hashicorp/consul/api"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/hector-run/hector/internal/testsvc"
@@ -132,7 +131,6 @@ func TestConsulACLToken(t *testing.T) {
 	if err := loadErr(t, wrong, "not-the-token"); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("with a wrong token: %v", err)
 	}
-	_ = api.DefaultConfig
 }
 
 func TestZooKeeperDigest(t *testing.T) {
@@ -152,5 +150,26 @@ func TestZooKeeperDigest(t *testing.T) {
 	wrong := open(t, Spec{Type: "zookeeper", Endpoints: []string{proc.Addr()}, Key: "/hector/secure", Username: "hector", Password: "nope-pw"})
 	if err := loadErr(t, wrong, "nope-pw"); err == nil || !errors.Is(err, zk.ErrNoAuth) {
 		t.Fatalf("with a wrong digest: %v", err)
+	}
+}
+
+func TestConsulClientCertificates(t *testing.T) {
+	ca := testsvc.NewCA(t)
+	proc := testsvc.ConsulTLS(t, ca)
+	cert, key := ca.Issue("hector")
+	src := open(t, Spec{Type: "consul", Endpoints: []string{proc.Addr()}, Key: "hector/tls", CAFile: ca.File, CertFile: cert, KeyFile: key})
+	if err := src.(Writer).Write([]byte(authDoc)); err != nil {
+		t.Fatal(err)
+	}
+	if err := loadErr(t, src); err != nil {
+		t.Fatalf("over TLS with a client certificate: %v", err)
+	}
+	nocert := open(t, Spec{Type: "consul", Endpoints: []string{proc.Addr()}, Key: "hector/tls", CAFile: ca.File})
+	if err := loadErr(t, nocert); err == nil {
+		t.Fatal("read without a client certificate succeeded")
+	}
+	plain := open(t, Spec{Type: "consul", Endpoints: []string{proc.Addr()}, Key: "hector/tls"})
+	if err := loadErr(t, plain); err == nil {
+		t.Fatal("plain HTTP to a TLS-only Consul succeeded")
 	}
 }

@@ -104,6 +104,16 @@ func (c *Consul) client() (*api.Client, error) {
 	return c.clients[c.cur], nil
 }
 
+// address is the address in use (before failover moves on).
+func (c *Consul) address() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur < len(c.Addresses) {
+		return c.Addresses[c.cur]
+	}
+	return "the default address"
+}
+
 // failover moves to the next address after a failure.
 func (c *Consul) failover() {
 	c.mu.Lock()
@@ -135,11 +145,12 @@ func (c *Consul) get(ctx context.Context, index uint64) (Revision, uint64, error
 		return Revision{}, 0, err
 	}
 	c.queries.Add(1)
+	addr := c.address()
 	q := (&api.QueryOptions{WaitIndex: index, WaitTime: c.waitTime()}).WithContext(ctx)
 	pair, meta, err := cl.KV().Get(c.Key, q)
 	if err != nil {
 		c.failover()
-		return Revision{}, 0, fmt.Errorf("consul get %s: %w", c.Key, unwrapCtx(ctx, err))
+		return Revision{}, 0, fmt.Errorf("consul get %s from %s: %w", c.Key, addr, unwrapCtx(ctx, err))
 	}
 	if pair == nil {
 		return Revision{Source: c.Name(), Err: fmt.Errorf("consul key %s: %w", c.Key, ErrNotFound)}, meta.LastIndex, nil
@@ -199,9 +210,10 @@ func (c *Consul) Write(data []byte) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout())
 	defer cancel()
+	addr := c.address()
 	if _, err := cl.KV().Put(&api.KVPair{Key: c.Key, Value: data}, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
 		c.failover()
-		return fmt.Errorf("consul put %s: %w", c.Key, unwrapCtx(ctx, err))
+		return fmt.Errorf("consul put %s to %s: %w", c.Key, addr, unwrapCtx(ctx, err))
 	}
 	return nil
 }

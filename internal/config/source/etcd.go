@@ -109,7 +109,7 @@ func (e *Etcd) get(ctx context.Context) (Revision, int64) {
 	defer cancel()
 	resp, err := cli.Get(ctx, e.Key)
 	if err != nil {
-		return Revision{Source: e.Name(), Err: fmt.Errorf("etcd get %s: %w", e.Key, unwrapCtx(ctx, err))}, 0
+		return Revision{Source: e.Name(), Err: fmt.Errorf("etcd get %s from %v: %w", e.Key, cli.Endpoints(), unwrapCtx(ctx, err))}, 0
 	}
 	if len(resp.Kvs) == 0 {
 		return Revision{Source: e.Name(), Err: fmt.Errorf("etcd key %s: %w", e.Key, ErrNotFound)}, resp.Header.Revision
@@ -200,14 +200,15 @@ func (e *Etcd) Write(data []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), e.timeout())
 	defer cancel()
 	if _, err := cli.Put(ctx, e.Key, string(data)); err != nil {
-		return fmt.Errorf("etcd put %s: %w", e.Key, unwrapCtx(ctx, err))
+		return fmt.Errorf("etcd put %s to %v: %w", e.Key, cli.Endpoints(), unwrapCtx(ctx, err))
 	}
 	return nil
 }
 
+// unwrapCtx says plainly that a call timed out, and after how long.
 func unwrapCtx(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return fmt.Errorf("no answer within the timeout: %w", err)
+		return fmt.Errorf("no answer in time (is the server up and reachable?): %w", err)
 	}
 	return err
 }
