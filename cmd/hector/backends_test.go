@@ -318,7 +318,10 @@ func TestStartupWithBackendDown(t *testing.T) {
 	if code, out, errOut := runCLI(append([]string{"config", "put", file}, flags[:6]...)...); code != 0 {
 		t.Fatalf("put: %s %s", out, errOut)
 	}
-	waitHealth(t, []*proc{p}, 5*time.Second, "fresh", func(h health) bool { return h.Config.Status == "ok" && h.Status == "ok" })
+	fresh := config.Hash([]byte(fleetConfig("fresh")))
+	waitHealth(t, []*proc{p}, 5*time.Second, "fresh", func(h health) bool {
+		return h.Config.Status == "ok" && h.Status == "ok" && h.Config.Hash == fresh
+	})
 	if got := p.ask(t, "hi"); got != "[fresh] hi" {
 		t.Fatalf("after etcd's return: %q", got)
 	}
