@@ -94,7 +94,7 @@ func serve(args []string, stderr io.Writer) int {
 	env := newEnvFlags(fs)
 	src := addSourceFlags(fs, env)
 	watch := fs.Bool("config-watch", true, "apply changes to the configuration live (SIGHUP always reloads)")
-	db := fs.String("database", "", "database URL, sqlite://PATH; overrides database.url (default sqlite://.hector/hector.db)")
+	db := fs.String("database", "", "database URL, sqlite://PATH or postgres://…; overrides database.url (default sqlite://.hector/hector.db)")
 	cache := fs.String("config-cache", ".hector/config.last-good", "keep the last applied configuration here (mode 0600); empty disables")
 	fallback := fs.String("config-fallback", "none", "when the configuration cannot be read at startup: none (refuse to start) or last-good (start from --config-cache)")
 	broker := fs.String("reload-broker", "", "answer fleet reloads on this NATS URL (subject hector.control.reload)")

@@ -92,7 +92,7 @@ var Roles = []string{"viewer", "operator", "admin"}
 
 // Database configures the store.
 type Database struct {
-	URL string `yaml:"url" secret:"password" doc:"sqlite://PATH. Default sqlite://.hector/hector.db; the --database flag overrides it."`
+	URL string `yaml:"url" secret:"password" doc:"sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=…. Default sqlite://.hector/hector.db; the --database flag overrides it."`
 }
 
 // Logger configures logging.

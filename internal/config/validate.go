@@ -172,8 +172,8 @@ func validateIn(c *Config, pos posLookup, sorted bool) Errors {
 		}
 	}
 	v.server(c.Server)
-	if u := c.Database.URL; u != "" && !strings.HasPrefix(u, "sqlite://") {
-		v.fail("database.url", "unsupported database URL %q: use sqlite://PATH", redactURL(u))
+	if u := c.Database.URL; u != "" && !strings.HasPrefix(u, "sqlite://") && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		v.fail("database.url", "unsupported database URL %q: use sqlite://PATH or postgres://USER@HOST:PORT/DB", redactURL(u))
 	} else if u == "sqlite://" {
 		v.fail("database.url", "sqlite:// needs a path, like sqlite://.hector/hector.db")
 	}

@@ -27,16 +27,15 @@ type ConfigVersion struct {
 // already recorded replaces it (a database reused after a restart may hold
 // versions the new process numbers again).
 func (s *Store) SaveConfigVersion(ctx context.Context, v ConfigVersion) error {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	defer s.lockWrite()()
 	plan := string(v.Plan)
 	if plan == "" {
 		plan = "{}"
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO config_versions (version, hash, source, trigger, actor, format, content, plan, applied_at)
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO config_versions (version, hash, source, trigger, actor, format, content, plan, applied_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (version) DO UPDATE SET hash = excluded.hash, source = excluded.source, trigger = excluded.trigger,
-		actor = excluded.actor, format = excluded.format, content = excluded.content, plan = excluded.plan, applied_at = excluded.applied_at`,
+		actor = excluded.actor, format = excluded.format, content = excluded.content, plan = excluded.plan, applied_at = excluded.applied_at`),
 		v.Version, v.Hash, v.Source, v.Trigger, v.Actor, v.Format, v.Content, plan, v.AppliedAt.UTC().Format(time.RFC3339Nano))
 	if err != nil {
 		return fmt.Errorf("save config version %d: %w", v.Version, err)
@@ -47,7 +46,7 @@ func (s *Store) SaveConfigVersion(ctx context.Context, v ConfigVersion) error {
 // LatestConfigVersion returns the highest recorded version, 0 when none.
 func (s *Store) LatestConfigVersion(ctx context.Context) (int64, error) {
 	var v sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT MAX(version) FROM config_versions`).Scan(&v); err != nil {
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT MAX(version) FROM config_versions`)).Scan(&v); err != nil {
 		return 0, fmt.Errorf("latest config version: %w", err)
 	}
 	return v.Int64, nil
@@ -59,8 +58,8 @@ func (s *Store) ConfigVersions(ctx context.Context, limit int) ([]ConfigVersion,
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT version, hash, source, trigger, actor, format, '', plan, applied_at
-		FROM config_versions ORDER BY version DESC LIMIT ?`, limit)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT version, hash, source, trigger, actor, format, '', plan, applied_at
+		FROM config_versions ORDER BY version DESC LIMIT ?`), limit)
 	if err != nil {
 		return nil, fmt.Errorf("list config versions: %w", err)
 	}
@@ -78,8 +77,8 @@ func (s *Store) ConfigVersions(ctx context.Context, limit int) ([]ConfigVersion,
 
 // GetConfigVersion returns one version with its content, or ErrNotFound.
 func (s *Store) GetConfigVersion(ctx context.Context, version int64) (ConfigVersion, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT version, hash, source, trigger, actor, format, content, plan, applied_at
-		FROM config_versions WHERE version = ?`, version)
+	row := s.db.QueryRowContext(ctx, s.q(`SELECT version, hash, source, trigger, actor, format, content, plan, applied_at
+		FROM config_versions WHERE version = ?`), version)
 	v, err := scanVersion(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, ErrNotFound

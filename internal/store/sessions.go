@@ -31,7 +31,7 @@ type StoredMessage struct {
 func (s *Store) Session(ctx context.Context, id string) (*Session, error) {
 	var out Session
 	var created, updated string
-	err := s.db.QueryRowContext(ctx, `SELECT id, agent, created_at, updated_at FROM sessions WHERE id = ?`, id).
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, agent, created_at, updated_at FROM sessions WHERE id = ?`), id).
 		Scan(&out.ID, &out.Agent, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -45,8 +45,8 @@ func (s *Store) Session(ctx context.Context, id string) (*Session, error) {
 
 // Messages returns a session's messages in order (none for an unknown session).
 func (s *Store) Messages(ctx context.Context, sessionID string) ([]StoredMessage, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, role, content, tool_calls, tool_call_id, name, is_error, config_version, created_at
-		FROM messages WHERE session_id = ? ORDER BY seq`, sessionID)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT seq, role, content, tool_calls, tool_call_id, name, is_error, config_version, created_at
+		FROM messages WHERE session_id = ? ORDER BY seq`), sessionID)
 	if err != nil {
 		return nil, fmt.Errorf("load messages of %s: %w", sessionID, err)
 	}
@@ -87,20 +87,19 @@ func (s *Store) History(ctx context.Context, sessionID string) ([]llm.Message, e
 // agent if it does not exist. configVersion records which configuration
 // produced the messages.
 func (s *Store) AppendTurn(ctx context.Context, sessionID, agent string, configVersion int64, msgs []llm.Message) error {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	defer s.lockWrite()()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("append to %s: %w", sessionID, err)
 	}
 	defer tx.Rollback()
 	ts := now()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, agent, created_at, updated_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at`, sessionID, agent, ts, ts); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (id, agent, created_at, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at`), sessionID, agent, ts, ts); err != nil {
 		return fmt.Errorf("append to %s: %w", sessionID, err)
 	}
 	var seq int
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM messages WHERE session_id = ?`, sessionID).Scan(&seq); err != nil {
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT COALESCE(MAX(seq), 0) FROM messages WHERE session_id = ?`), sessionID).Scan(&seq); err != nil {
 		return fmt.Errorf("append to %s: %w", sessionID, err)
 	}
 	for _, m := range msgs {
@@ -113,8 +112,8 @@ func (s *Store) AppendTurn(ctx context.Context, sessionID, agent string, configV
 			}
 			calls = string(b)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO messages (session_id, seq, role, content, tool_calls, tool_call_id, name, is_error, config_version, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sessionID, seq, string(m.Role), m.Content, calls, m.ToolCallID, m.Name, m.IsError, configVersion, ts); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO messages (session_id, seq, role, content, tool_calls, tool_call_id, name, is_error, config_version, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), sessionID, seq, string(m.Role), m.Content, calls, m.ToolCallID, m.Name, m.IsError, configVersion, ts); err != nil {
 			return fmt.Errorf("append to %s: %w", sessionID, err)
 		}
 	}

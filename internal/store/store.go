@@ -1,4 +1,5 @@
-// Package store persists sessions and their messages. State lives here and
+// Package store persists sessions and their messages, in SQLite or
+// PostgreSQL. State lives here and
 // never in a configuration snapshot, so a reload loses nothing.
 package store
 
@@ -18,7 +19,8 @@ import (
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // pure-Go driver: the binary builds with CGO_ENABLED=0
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
+	_ "modernc.org/sqlite"             // pure-Go driver: the binary builds with CGO_ENABLED=0
 )
 
 //go:embed migrations
@@ -36,14 +38,28 @@ type Store struct {
 	// in growing steps (up to 100 ms) and the tail latency explodes under
 	// concurrency. busy_timeout still covers writers in other processes.
 	writeMu sync.Mutex
+	pg      bool // PostgreSQL; else SQLite
 }
 
-// Open connects to url (sqlite://PATH), creating the file and its directory
-// when absent, and applies pending migrations. On error nothing stays open.
+// Open connects to url — sqlite://PATH (the file and its directory are
+// created when absent) or postgres://… — and applies pending migrations.
+// On error nothing stays open.
 func Open(ctx context.Context, rawURL string) (*Store, error) {
+	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") {
+		db, err := sql.Open("pgx", rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("database: %w", err)
+		}
+		s := &Store{db: db, url: rawURL, pg: true}
+		if err := s.migrate(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+		return s, nil
+	}
 	path, ok := strings.CutPrefix(rawURL, "sqlite://")
 	if !ok || path == "" {
-		return nil, fmt.Errorf("database %q: only sqlite://PATH is supported", rawURL)
+		return nil, fmt.Errorf("database %q: want sqlite://PATH or postgres://USER@HOST:PORT/DB", redactURL(rawURL))
 	}
 	if dir := filepath.Dir(path); dir != "." {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -71,6 +87,49 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	return s, nil
 }
 
+// Postgres reports whether the store is on PostgreSQL (else SQLite).
+func (s *Store) Postgres() bool { return s.pg }
+
+// q rewrites the ? placeholders of a query for the store's database.
+func (s *Store) q(query string) string {
+	if !s.pg {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// lockWrite queues this process's writers on SQLite (see writeMu); on
+// PostgreSQL writers run concurrently and it does nothing.
+func (s *Store) lockWrite() func() {
+	if s.pg {
+		return func() {}
+	}
+	s.writeMu.Lock()
+	return s.writeMu.Unlock
+}
+
+// redactURL hides a password in a database URL.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+	}
+	return u.String()
+}
+
 // URL returns the URL the store was opened with.
 func (s *Store) URL() string { return s.url }
 
@@ -83,10 +142,25 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 // migrate applies, in order and each in its own transaction, every embedded
 // migration not yet recorded in schema_migrations.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
-		return fmt.Errorf("database: migrations table: %w", err)
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("database %s: %w", redactURL(s.url), err)
 	}
-	files, err := fs.Glob(migrations, "migrations/sqlite/*.sql")
+	defer conn.Close()
+	if s.pg { // instances starting together migrate one at a time
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(4242011)`); err != nil {
+			return fmt.Errorf("database %s: %w", redactURL(s.url), err)
+		}
+		defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(4242011)`)
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("database %s: migrations table: %w", redactURL(s.url), err)
+	}
+	dir := "sqlite"
+	if s.pg {
+		dir = "postgres"
+	}
+	files, err := fs.Glob(migrations, "migrations/"+dir+"/*.sql")
 	if err != nil {
 		return err
 	}
@@ -96,21 +170,21 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("migration %s: name must start with a number", f)
 		}
-		if err := s.applyMigration(ctx, f, version); err != nil {
+		if err := s.applyMigration(ctx, conn, f, version); err != nil {
 			return fmt.Errorf("database: migration %s: %w", filepath.Base(f), err)
 		}
 	}
 	return nil
 }
 
-func (s *Store) applyMigration(ctx context.Context, file string, version int) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+func (s *Store) applyMigration(ctx context.Context, conn *sql.Conn, file string, version int) error {
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), version).Scan(&n); err != nil {
 		return err
 	}
 	if n > 0 {
@@ -123,7 +197,7 @@ func (s *Store) applyMigration(ctx context.Context, file string, version int) er
 	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, now()); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), version, now()); err != nil {
 		return err
 	}
 	return tx.Commit()

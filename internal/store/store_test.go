@@ -6,24 +6,34 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/hector-run/hector/internal/llm"
+	"github.com/hector-run/hector/internal/testsvc"
 )
 
-func open(t *testing.T, path string) *Store {
+func open(t *testing.T, url string) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), "sqlite://"+path)
+	s, err := Open(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-func TestSessionsPersistAcrossReopen(t *testing.T) {
+// eachDatabase runs f on a fresh SQLite file and a fresh PostgreSQL
+// database: the store behaves the same on both.
+func eachDatabase(t *testing.T, f func(t *testing.T, url string)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, "sqlite://"+filepath.Join(t.TempDir(), "nested", "hector.db")) })
+	t.Run("postgres", func(t *testing.T) { f(t, testsvc.Postgres(t)) })
+}
+
+func TestSessionsPersistAcrossReopen(t *testing.T) { eachDatabase(t, testSessionsPersistAcrossReopen) }
+
+func testSessionsPersistAcrossReopen(t *testing.T, path string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "nested", "hector.db")
 	s := open(t, path)
 	if _, err := s.Session(ctx, "s1"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("want ErrNotFound, got %v", err)
@@ -62,9 +72,11 @@ func TestSessionsPersistAcrossReopen(t *testing.T) {
 	}
 }
 
-func TestConcurrentAppendsKeepOrder(t *testing.T) {
+func TestConcurrentAppendsKeepOrder(t *testing.T) { eachDatabase(t, testConcurrentAppendsKeepOrder) }
+
+func testConcurrentAppendsKeepOrder(t *testing.T, url string) {
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "h.db"))
+	s := open(t, url)
 	defer s.Close()
 	var wg sync.WaitGroup
 	for i := 0; i < 20; i++ {
@@ -90,7 +102,33 @@ func TestConcurrentAppendsKeepOrder(t *testing.T) {
 }
 
 func TestOpenRejectsUnsupportedURL(t *testing.T) {
-	if _, err := Open(context.Background(), "postgres://x"); err == nil {
-		t.Fatal("want an error")
+	_, err := Open(context.Background(), "mysql://root:hunter2@x/db")
+	if err == nil || !strings.Contains(err.Error(), "want sqlite://PATH or postgres://") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("want an error naming the schemes, without the password: %v", err)
+	}
+}
+
+// Several instances starting at once on one PostgreSQL migrate it once.
+func TestConcurrentMigrationsOnPostgres(t *testing.T) {
+	url := testsvc.Postgres(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := Open(context.Background(), url)
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
