@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/queue"
 	"github.com/hector-run/hector/internal/server"
 )
 
@@ -30,6 +32,8 @@ Usage:
   hector config get|put [FILE] [flags]
                                  read or write the configuration where it lives (file,
                                  consul, etcd, zookeeper, database), no server needed
+  hector tasks list|show ID|cancel ID|dlq|requeue ID [flags]
+                                 inspect and manage a running server's durable tasks
   hector version                 print the version
 
 Run 'hector COMMAND --help' for a command's flags.
@@ -53,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return reloadCmd(args[1:], stdout, stderr)
 	case "config":
 		return configCmd(args[1:], stdout, stderr)
+	case "tasks":
+		return tasksCmd(args[1:], stdout, stderr)
 	case "schema":
 		b, err := config.Schema()
 		if err != nil {
@@ -98,8 +104,15 @@ func serve(args []string, stderr io.Writer) int {
 	cache := fs.String("config-cache", ".hector/config.last-good", "keep the last applied configuration here (mode 0600); empty disables")
 	fallback := fs.String("config-fallback", "none", "when the configuration cannot be read at startup: none (refuse to start) or last-good (start from --config-cache)")
 	broker := fs.String("reload-broker", "", "answer fleet reloads on this NATS URL (subject hector.control.reload)")
+	workers := fs.Int("queue-workers", 0, "tasks run at once by this instance; overrides queue.workers (default 4)")
+	retries := fs.Int("queue-max-retries", 0, "retries before a task fails to the dead-letter list; overrides queue.max_retries (default 3)")
+	initial := fs.Duration("queue-initial-delay", 0, "wait before the first retry, doubling with jitter; overrides queue.initial_delay (default 1s)")
+	maxDelay := fs.Duration("queue-max-delay", 0, "longest wait between retries; overrides queue.max_delay (default 5m)")
+	stale := fs.Duration("queue-stale-threshold", 0, "take over running tasks whose worker has not heartbeated for this long; overrides queue.stale_threshold (default 5m)")
 	for name, variable := range map[string]string{"config-watch": "HECTOR_CONFIG_WATCH", "database": "HECTOR_DATABASE",
-		"config-cache": "HECTOR_CONFIG_CACHE", "config-fallback": "HECTOR_CONFIG_FALLBACK", "reload-broker": "HECTOR_RELOAD_BROKER"} {
+		"config-cache": "HECTOR_CONFIG_CACHE", "config-fallback": "HECTOR_CONFIG_FALLBACK", "reload-broker": "HECTOR_RELOAD_BROKER",
+		"queue-workers": "HECTOR_QUEUE_WORKERS", "queue-max-retries": "HECTOR_QUEUE_MAX_RETRIES", "queue-initial-delay": "HECTOR_QUEUE_INITIAL_DELAY",
+		"queue-max-delay": "HECTOR_QUEUE_MAX_DELAY", "queue-stale-threshold": "HECTOR_QUEUE_STALE_THRESHOLD"} {
 		env.bind(name, variable)
 	}
 	src.databaseURL = db
@@ -118,6 +131,45 @@ func serve(args []string, stderr io.Writer) int {
 	if *fallback != "none" && *fallback != "last-good" {
 		fmt.Fprintf(stderr, "hector serve: --config-fallback must be none or last-good, got %q\n", *fallback)
 		return 2
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for name, variable := range env.env { // set through the environment counts too
+		if _, ok := os.LookupEnv(variable); ok {
+			set[name] = true
+		}
+	}
+	switch {
+	case set["queue-workers"] && (*workers < 1 || *workers > 1024):
+		fmt.Fprintf(stderr, "hector serve: --queue-workers must be between 1 and 1024, got %d\n", *workers)
+		return 2
+	case set["queue-max-retries"] && (*retries < 0 || *retries > 100):
+		fmt.Fprintf(stderr, "hector serve: --queue-max-retries must be between 0 and 100, got %d\n", *retries)
+		return 2
+	case set["queue-stale-threshold"] && *stale < time.Second:
+		fmt.Fprintf(stderr, "hector serve: --queue-stale-threshold must be at least 1s, got %v\n", *stale)
+		return 2
+	case (set["queue-initial-delay"] && *initial < 0) || (set["queue-max-delay"] && *maxDelay < 0):
+		fmt.Fprintln(stderr, "hector serve: queue delays must not be negative")
+		return 2
+	}
+	override := func(q queue.Settings) queue.Settings {
+		if set["queue-workers"] {
+			q.Workers = *workers
+		}
+		if set["queue-max-retries"] {
+			q.MaxRetries = *retries
+		}
+		if set["queue-initial-delay"] {
+			q.InitialDelay = *initial
+		}
+		if set["queue-max-delay"] {
+			q.MaxDelay = *maxDelay
+		}
+		if set["queue-stale-threshold"] {
+			q.StaleThreshold = *stale
+		}
+		return q
 	}
 	source, err := src.open()
 	if err != nil {
@@ -140,7 +192,7 @@ func serve(args []string, stderr io.Writer) int {
 	}()
 	err = server.Run(ctx, server.Options{Source: source, Watch: *watch,
 		DatabaseURL: *db, ConfigCache: *cache, FallbackToCache: *fallback == "last-good", ReloadBroker: *broker,
-		Version: version, LogOutput: stderr, Reload: reloads})
+		Version: version, LogOutput: stderr, Reload: reloads, QueueOverride: override})
 	if err != nil {
 		fmt.Fprintln(stderr, "hector:", err)
 		return 1

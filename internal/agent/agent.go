@@ -63,11 +63,64 @@ type Result struct {
 // an error result for the model; only a model error (or ctx) ends the turn
 // with an error, and then nothing of the turn should be stored.
 func (a *Agent) Run(ctx context.Context, history []llm.Message, input string, emit func(Event)) (*Result, error) {
-	res := &Result{Messages: []llm.Message{{Role: llm.RoleUser, Content: input}}}
-	convo := append(append([]llm.Message(nil), history...), res.Messages[0])
+	return a.RunFrom(ctx, history, []llm.Message{{Role: llm.RoleUser, Content: input}}, emit, nil)
+}
+
+// RunFrom continues a turn from its checkpoints: turn holds the turn's
+// messages so far, starting with the user message. Tool calls of the last
+// assistant message that have no saved result run first; a call whose
+// result was saved never runs again. save, if set, is called with every new
+// message (the model's reply, each tool result) before the turn goes on;
+// its error ends the turn. Iterations already in turn count toward the
+// limit.
+func (a *Agent) RunFrom(ctx context.Context, history, turn []llm.Message, emit func(Event), save func(llm.Message) error) (*Result, error) {
+	if len(turn) == 0 || turn[0].Role != llm.RoleUser {
+		return nil, fmt.Errorf("a turn starts with the user message")
+	}
+	res := &Result{Messages: append([]llm.Message(nil), turn...)}
+	convo := append(append([]llm.Message(nil), history...), turn...)
+	keep := func(m llm.Message) error {
+		if save != nil {
+			if err := save(m); err != nil {
+				return err
+			}
+		}
+		convo = append(convo, m)
+		res.Messages = append(res.Messages, m)
+		return nil
+	}
 	var onText func(string)
 	if emit != nil {
 		onText = func(s string) { emit(Event{Type: "text", Text: s}) }
+	}
+	// Resume: the last model message and the results already saved for it.
+	var pending []llm.ToolCall
+	for i := len(turn) - 1; i > 0; i-- {
+		if turn[i].Role == llm.RoleAssistant {
+			res.Reply = turn[i].Content
+			done := map[string]bool{}
+			for _, m := range turn[i+1:] {
+				done[m.ToolCallID] = true
+			}
+			for _, c := range turn[i].ToolCalls {
+				if !done[c.ID] {
+					pending = append(pending, c)
+				}
+			}
+			if len(turn[i].ToolCalls) == 0 {
+				res.StopReason = StopAnswer
+				return res, nil // the turn had finished
+			}
+			break
+		}
+	}
+	for _, m := range turn {
+		if m.Role == llm.RoleAssistant {
+			res.Iterations++
+		}
+	}
+	if err := a.runTools(ctx, pending, emit, keep); err != nil {
+		return nil, err
 	}
 	for res.Iterations < a.MaxIterations {
 		res.Iterations++
@@ -78,35 +131,45 @@ func (a *Agent) Run(ctx context.Context, history []llm.Message, input string, em
 		res.Usage.InputTokens += resp.Usage.InputTokens
 		res.Usage.OutputTokens += resp.Usage.OutputTokens
 		msg := resp.Message
-		convo = append(convo, msg)
-		res.Messages = append(res.Messages, msg)
+		if err := keep(msg); err != nil {
+			return nil, err
+		}
 		res.Reply = msg.Content
 		if len(msg.ToolCalls) == 0 {
 			res.StopReason = StopAnswer
 			return res, nil
 		}
-		for _, call := range msg.ToolCalls {
-			if emit != nil {
-				c := call
-				emit(Event{Type: "tool_call", ToolCall: &c})
-			}
-			out, callErr := a.call(ctx, call)
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			tm := llm.Message{Role: llm.RoleTool, ToolCallID: call.ID, Name: call.Name, Content: out}
-			if callErr != nil {
-				tm.Content, tm.IsError = "error: "+callErr.Error(), true
-			}
-			if emit != nil {
-				emit(Event{Type: "tool_result", ToolID: call.ID, Result: tm.Content, IsError: tm.IsError})
-			}
-			convo = append(convo, tm)
-			res.Messages = append(res.Messages, tm)
+		if err := a.runTools(ctx, msg.ToolCalls, emit, keep); err != nil {
+			return nil, err
 		}
 	}
 	res.StopReason = StopMaxIterations
 	return res, nil
+}
+
+// runTools runs calls in order, keeping each result.
+func (a *Agent) runTools(ctx context.Context, calls []llm.ToolCall, emit func(Event), keep func(llm.Message) error) error {
+	for _, call := range calls {
+		if emit != nil {
+			c := call
+			emit(Event{Type: "tool_call", ToolCall: &c})
+		}
+		out, callErr := a.call(ctx, call)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		tm := llm.Message{Role: llm.RoleTool, ToolCallID: call.ID, Name: call.Name, Content: out}
+		if callErr != nil {
+			tm.Content, tm.IsError = "error: "+callErr.Error(), true
+		}
+		if emit != nil {
+			emit(Event{Type: "tool_result", ToolID: call.ID, Result: tm.Content, IsError: tm.IsError})
+		}
+		if err := keep(tm); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (a *Agent) call(ctx context.Context, call llm.ToolCall) (out string, err error) {

@@ -38,6 +38,7 @@ func Diff(old, new *Config) Plan {
 	add("server", diffFields(old.Server, new.Server))
 	add("database", diffFields(old.Database, new.Database))
 	add("logger", diffFields(old.Logger, new.Logger))
+	add("queue", diffFields(old.Queue, new.Queue))
 	if old.Name != new.Name {
 		add("name", Change{Changed: []string{"name"}})
 	}

@@ -24,6 +24,17 @@ type Config struct {
 	Server   Server           `yaml:"server" doc:"HTTP listener settings."`
 	Database Database         `yaml:"database" doc:"Where sessions and messages are stored."`
 	Logger   Logger           `yaml:"logger" doc:"Log level and format; both apply live."`
+	Queue    Queue            `yaml:"queue" doc:"The durable task queue: workers, retries and stale-task recovery. Applies live."`
+}
+
+// Queue configures the durable task queue. The --queue-* flags override
+// these keys.
+type Queue struct {
+	Workers        int      `yaml:"workers" doc:"Tasks run at once by this instance. Default 4."`
+	MaxRetries     *int     `yaml:"max_retries" doc:"Attempts after the first before a task fails and goes to the dead-letter list. Default 3."`
+	InitialDelay   Duration `yaml:"initial_delay" doc:"Wait before the first retry; it doubles per attempt, with jitter. Default 1s."`
+	MaxDelay       Duration `yaml:"max_delay" doc:"Longest wait between retries. Default 5m."`
+	StaleThreshold Duration `yaml:"stale_threshold" doc:"A running task whose worker has not heartbeated for this long is taken over by another worker. Default 5m."`
 }
 
 // LLM configures one model client.
@@ -114,6 +125,11 @@ const (
 	DefaultLLMTimeout      = 120 * time.Second
 	DefaultLLMRetries      = 2
 	DefaultDatabaseURL     = "sqlite://.hector/hector.db"
+	DefaultQueueWorkers    = 4
+	DefaultQueueRetries    = 3
+	DefaultQueueDelay      = time.Second
+	DefaultQueueMaxDelay   = 5 * time.Minute
+	DefaultStaleThreshold  = 5 * time.Minute
 )
 
 // Duration is a time.Duration written as a Go duration string ("30s", "1m30s").

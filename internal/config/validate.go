@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 )
 
 // entityNamePattern is the rule for names of llms, agents and tools, as the
@@ -177,6 +178,23 @@ func validateIn(c *Config, pos posLookup, sorted bool) Errors {
 	} else if u == "sqlite://" {
 		v.fail("database.url", "sqlite:// needs a path, like sqlite://.hector/hector.db")
 	}
+	if q := c.Queue; q.Workers < 0 || q.Workers > 1024 {
+		v.fail("queue.workers", "must be between 1 and 1024, got %d", q.Workers)
+	}
+	if r := c.Queue.MaxRetries; r != nil && (*r < 0 || *r > 100) {
+		v.fail("queue.max_retries", "must be between 0 and 100, got %d", *r)
+	}
+	for _, d := range []struct {
+		path string
+		v    Duration
+	}{{"queue.initial_delay", c.Queue.InitialDelay}, {"queue.max_delay", c.Queue.MaxDelay}, {"queue.stale_threshold", c.Queue.StaleThreshold}} {
+		if d.v < 0 {
+			v.fail(d.path, "must not be negative")
+		}
+	}
+	if st := c.Queue.StaleThreshold; st != 0 && time.Duration(st) < time.Second {
+		v.fail("queue.stale_threshold", "must be at least 1s (workers heartbeat three times per threshold), got %s", time.Duration(st))
+	}
 	v.oneOf("logger.level", c.Logger.Level, "debug", "info", "warn", "error")
 	v.oneOf("logger.format", c.Logger.Format, "text", "json")
 	return v.errs
@@ -336,6 +354,22 @@ func applyDefaults(c *Config) {
 	}
 	if c.Server.Host == "" {
 		c.Server.Host = DefaultHost
+	}
+	if c.Queue.Workers == 0 {
+		c.Queue.Workers = DefaultQueueWorkers
+	}
+	if c.Queue.MaxRetries == nil {
+		r := DefaultQueueRetries
+		c.Queue.MaxRetries = &r
+	}
+	if c.Queue.InitialDelay == 0 {
+		c.Queue.InitialDelay = Duration(DefaultQueueDelay)
+	}
+	if c.Queue.MaxDelay == 0 {
+		c.Queue.MaxDelay = Duration(DefaultQueueMaxDelay)
+	}
+	if c.Queue.StaleThreshold == 0 {
+		c.Queue.StaleThreshold = Duration(DefaultStaleThreshold)
 	}
 	if c.Server.Port == nil {
 		p := DefaultPort

@@ -103,6 +103,11 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request, snap *runtime.Sn
 			body["status"] = "degraded"
 		}
 	}
+	if s.Queue != nil {
+		qs := s.Queue.Settings()
+		body["queue"] = map[string]any{"workers": qs.Workers, "max_retries": qs.MaxRetries, "initial_delay": qs.InitialDelay.String(),
+			"max_delay": qs.MaxDelay.String(), "stale_threshold": qs.StaleThreshold.String()}
+	}
 	status := http.StatusOK
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -212,24 +217,35 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) bool
 	return false
 }
 
+// readMessageRequest reads {message, session_id}, giving the request a new
+// session when it names none. It writes a 400 and returns false when the
+// body is not valid.
+func readMessageRequest(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) (messageRequest, bool) {
+	var req messageRequest
+	if !decodeBody(w, r, snap.Config.Server.MaxBodyBytes, &req) {
+		return req, false
+	}
+	if strings.TrimSpace(req.Message) == "" {
+		writeError(w, http.StatusBadRequest, "invalid_body", `field "message" is required and must not be empty`)
+		return req, false
+	}
+	if req.SessionID == "" {
+		req.SessionID = newSessionID()
+	} else if !sessionID.MatchString(req.SessionID) {
+		writeError(w, http.StatusBadRequest, "invalid_body", `field "session_id" must be 1-128 characters of letters, digits, '_', '.', ':' or '-'`)
+		return req, false
+	}
+	return req, true
+}
+
 func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
 	ag, found := lookupAgent(w, r, snap)
 	if !found {
 		return
 	}
 	name := ag.Name
-	var req messageRequest
-	if !decodeBody(w, r, snap.Config.Server.MaxBodyBytes, &req) {
-		return
-	}
-	if strings.TrimSpace(req.Message) == "" {
-		writeError(w, http.StatusBadRequest, "invalid_body", `field "message" is required and must not be empty`)
-		return
-	}
-	if req.SessionID == "" {
-		req.SessionID = newSessionID()
-	} else if !sessionID.MatchString(req.SessionID) {
-		writeError(w, http.StatusBadRequest, "invalid_body", `field "session_id" must be 1-128 characters of letters, digits, '_', '.', ':' or '-'`)
+	req, ok := readMessageRequest(w, r, snap)
+	if !ok {
 		return
 	}
 	unlock := s.sessions.lock(req.SessionID)

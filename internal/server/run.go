@@ -12,6 +12,7 @@ import (
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/config/source"
 	"github.com/hector-run/hector/internal/logging"
+	"github.com/hector-run/hector/internal/queue"
 	"github.com/hector-run/hector/internal/reload"
 	"github.com/hector-run/hector/internal/runtime"
 )
@@ -44,6 +45,11 @@ type Options struct {
 	Ready func(addr string)
 	// OnOutcome, if set, sees every reload outcome (tests use it).
 	OnOutcome func(reload.Outcome)
+	// QueueOverride adjusts the task queue's settings from the
+	// configuration (the --queue-* flags).
+	QueueOverride func(queue.Settings) queue.Settings
+	// QueuePoll is how often idle queue workers look for work; default 200ms.
+	QueuePoll time.Duration
 }
 
 // Run starts Hector and blocks until ctx ends, then shuts down gracefully:
@@ -75,8 +81,15 @@ func Run(ctx context.Context, o Options) error {
 	rec := &reload.Reconciler{Runtime: rt, Source: src, Env: o.Env, Log: log,
 		BuildOptions: runtime.Options{DatabaseURL: o.DatabaseURL}, CachePath: o.ConfigCache, FallbackToCache: o.FallbackToCache}
 	srv := &Server{Runtime: rt, Reconciler: rec, Log: log, Version: o.Version}
+	q := &queue.Queue{Runtime: rt, Log: log, Instance: o.InstanceID, Override: o.QueueOverride, PollInterval: o.QueuePoll}
+	srv.Queue = q
 	rec.OnSourceError = srv.SourceError
 	rec.OnOutcome = func(out reload.Outcome) {
+		if out.Result == reload.Applied {
+			if snap := rt.Current(); snap != nil {
+				q.Apply(snap.Config.Queue)
+			}
+		}
 		srv.Observe(out)
 		if o.OnOutcome != nil {
 			o.OnOutcome(out)
@@ -116,6 +129,9 @@ func Run(ctx context.Context, o Options) error {
 
 	loopCtx, stopLoop := context.WithCancel(context.Background())
 	defer stopLoop()
+	queueCtx, stopQueue := context.WithCancel(context.Background())
+	defer stopQueue()
+	q.Start(queueCtx)
 	loopDone := make(chan struct{})
 	go func() {
 		defer close(loopDone)
@@ -147,6 +163,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log.Info("shutting down", "timeout", srv.shutdownTimeout())
 	srv.Shutdown()
+	stopQueue()
+	q.Wait() // running tasks are handed back to the queue, checkpoints kept
 	stopLoop()
 	<-loopDone
 	rec.FlushHistory() // history rows and the last-good cache still being written

@@ -21,6 +21,7 @@ import (
 type Server struct {
 	Runtime    *runtime.Runtime
 	Reconciler *reload.Reconciler // for the /admin API
+	Queue      Queue              // for the task routes; nil: none
 	Log        *slog.Logger
 	Version    string
 
@@ -80,6 +81,7 @@ func (s *Server) Handler() http.Handler {
 	// the next message, of any session, uses whatever is current then.
 	mux.HandleFunc("POST /v1/agents/{name}/messages", s.pinned(s.postMessage))
 	mux.HandleFunc("GET /v1/sessions/{id}", s.pinned(s.getSession))
+	s.taskRoutes(mux)
 	s.init()
 	mux.Handle("GET /metrics", s.metrics.handler())
 	s.adminRoutes(mux)

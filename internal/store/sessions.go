@@ -93,7 +93,20 @@ func (s *Store) AppendTurn(ctx context.Context, sessionID, agent string, configV
 		return fmt.Errorf("append to %s: %w", sessionID, err)
 	}
 	defer tx.Rollback()
+	if err := s.appendTurn(ctx, tx, sessionID, agent, configVersion, msgs); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("append to %s: %w", sessionID, err)
+	}
+	return nil
+}
+
+// appendTurn is AppendTurn inside the caller's transaction.
+func (s *Store) appendTurn(ctx context.Context, tx *sql.Tx, sessionID, agent string, configVersion int64, msgs []llm.Message) error {
 	ts := now()
+	// On PostgreSQL the upsert locks the session row until commit, so
+	// concurrent turns on one session number their messages in turn.
 	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (id, agent, created_at, updated_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at`), sessionID, agent, ts, ts); err != nil {
 		return fmt.Errorf("append to %s: %w", sessionID, err)
@@ -116,9 +129,6 @@ func (s *Store) AppendTurn(ctx context.Context, sessionID, agent string, configV
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), sessionID, seq, string(m.Role), m.Content, calls, m.ToolCallID, m.Name, m.IsError, configVersion, ts); err != nil {
 			return fmt.Errorf("append to %s: %w", sessionID, err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("append to %s: %w", sessionID, err)
 	}
 	return nil
 }

@@ -1,0 +1,324 @@
+// Package queue runs agent tasks durably: workers lease tasks from the
+// database, heartbeat while they run, checkpoint every message of the turn,
+// retry failures with exponential backoff and jitter, and move tasks that
+// exhaust their retries to the dead-letter list. A task whose worker stops
+// heartbeating (it crashed, or lost its network) is taken over by another
+// worker after the stale threshold and continues from its checkpoints.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/llm"
+	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/store"
+)
+
+// Settings are the queue's tunables (config.Queue after defaults, with
+// command-line overrides).
+type Settings struct {
+	Workers        int
+	MaxRetries     int
+	InitialDelay   time.Duration
+	MaxDelay       time.Duration
+	StaleThreshold time.Duration
+}
+
+// FromConfig reads the settings of a defaulted configuration.
+func FromConfig(q config.Queue) Settings {
+	s := Settings{Workers: q.Workers, InitialDelay: time.Duration(q.InitialDelay), MaxDelay: time.Duration(q.MaxDelay),
+		StaleThreshold: time.Duration(q.StaleThreshold)}
+	if q.MaxRetries != nil {
+		s.MaxRetries = *q.MaxRetries
+	}
+	return s
+}
+
+// Backoff is the wait before retry number attempt (1 for the first
+// retry): InitialDelay doubled per attempt, capped at MaxDelay, then drawn
+// uniformly from its upper half, so retries of many tasks spread out.
+func (s Settings) Backoff(attempt int) time.Duration {
+	d := s.InitialDelay
+	for i := 1; i < attempt && d < s.MaxDelay; i++ {
+		d *= 2
+	}
+	d = min(d, s.MaxDelay)
+	if d <= 0 {
+		return 0
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// Queue runs tasks. Set the fields, then Start.
+type Queue struct {
+	Runtime *runtime.Runtime
+	Log     *slog.Logger
+	// Instance names this process in task leases (lease owner
+	// INSTANCE/wN).
+	Instance string
+	// Override adjusts settings read from the configuration (the
+	// --queue-* flags).
+	Override func(Settings) Settings
+	// PollInterval is how often idle workers look for runnable tasks that
+	// were not announced to this process (retries coming due, tasks
+	// enqueued by other instances); default 200ms.
+	PollInterval time.Duration
+
+	mu       sync.Mutex
+	settings Settings
+	running  int // worker goroutines alive
+	wake     chan struct{}
+	ctx      context.Context
+	wg       sync.WaitGroup
+}
+
+// Start applies the current configuration's settings and starts the
+// workers; they stop when ctx ends (each running task is handed back to
+// the queue with its checkpoints) and Wait returns.
+func (q *Queue) Start(ctx context.Context) {
+	q.mu.Lock()
+	q.wake = make(chan struct{}, 1)
+	q.ctx = ctx
+	q.mu.Unlock()
+	snap, release := q.Runtime.Acquire()
+	cfg := snap.Config.Queue
+	release()
+	q.Apply(cfg)
+}
+
+// Wait blocks until every worker has stopped.
+func (q *Queue) Wait() { q.wg.Wait() }
+
+// Settings returns the settings in force.
+func (q *Queue) Settings() Settings {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.settings
+}
+
+// Apply puts a configuration's queue settings in force: added workers
+// start at once, surplus workers stop after their current task.
+func (q *Queue) Apply(c config.Queue) {
+	s := FromConfig(c)
+	if q.Override != nil {
+		s = q.Override(s)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.settings = s
+	if q.ctx == nil {
+		return // not started: Start applies the settings
+	}
+	for q.running < s.Workers {
+		q.running++
+		q.wg.Add(1)
+		go q.worker(q.running)
+	}
+	q.wakeLocked()
+}
+
+// MaxAttempts is how many attempts a task enqueued now gets: the first
+// and MaxRetries more.
+func (q *Queue) MaxAttempts() int { return q.Settings().MaxRetries + 1 }
+
+// Wake tells idle workers that a task may be runnable.
+func (q *Queue) Wake() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.wakeLocked()
+}
+
+func (q *Queue) wakeLocked() {
+	if q.wake == nil {
+		return
+	}
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// retire reports whether worker n is surplus, and if so counts it out.
+func (q *Queue) retire(n int) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if n > q.settings.Workers && n == q.running {
+		q.running--
+		return true
+	}
+	return false
+}
+
+func (q *Queue) worker(n int) {
+	defer q.wg.Done()
+	owner := fmt.Sprintf("%s/w%d", q.Instance, n)
+	poll := q.PollInterval
+	if poll <= 0 {
+		poll = 200 * time.Millisecond
+	}
+	for q.ctx.Err() == nil {
+		if q.retire(n) {
+			return
+		}
+		if q.runOne(owner) {
+			continue // there may be more
+		}
+		select {
+		case <-q.ctx.Done():
+		case <-q.wake:
+			q.Wake() // pass it on: other idle workers may find work too
+		case <-time.After(poll):
+		}
+	}
+	q.mu.Lock()
+	q.running--
+	q.mu.Unlock()
+}
+
+var (
+	errCanceled  = errors.New("task canceled")
+	errLeaseLost = errors.New("lease lost: another worker took the task over")
+)
+
+// runOne claims and runs one task; false when none was runnable.
+func (q *Queue) runOne(owner string) bool {
+	snap, release := q.Runtime.Acquire()
+	defer release()
+	st := snap.Store
+	settings := q.Settings()
+	task, err := st.ClaimTask(q.ctx, owner, time.Now().Add(-settings.StaleThreshold))
+	if err != nil {
+		if q.ctx.Err() == nil {
+			q.Log.Error("task queue: claim failed", "error", err)
+		}
+		return false
+	}
+	if task == nil {
+		return false
+	}
+	log := q.Log.With("task", task.ID, "agent", task.Agent, "attempt", task.Attempts, "worker", owner)
+	ag, ok := snap.Agents[task.Agent]
+	if !ok {
+		msg := fmt.Sprintf("agent %q is not in the configuration (version %d): it was removed or renamed", task.Agent, snap.Version)
+		q.finish(log, st, task, owner, store.TaskOutcome{State: store.TaskFailed, Error: msg, Dead: true})
+		return true
+	}
+
+	ctx, cancel := context.WithCancelCause(q.ctx)
+	defer cancel(nil)
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		t := time.NewTicker(settings.StaleThreshold / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			canceled, err := st.Heartbeat(context.WithoutCancel(ctx), task.ID, owner)
+			switch {
+			case errors.Is(err, store.ErrConflict):
+				cancel(errLeaseLost)
+				return
+			case err != nil:
+				log.Warn("task heartbeat failed", "error", err)
+			case canceled:
+				cancel(errCanceled)
+				return
+			}
+		}
+	}()
+	defer func() { cancel(nil); <-hbDone }()
+
+	steps, err := st.Steps(ctx, task.ID)
+	var history []llm.Message
+	if err == nil {
+		history, err = st.History(ctx, task.SessionID)
+	}
+	if err != nil {
+		q.interrupted(ctx, log, st, task, owner, settings, err)
+		return true
+	}
+	turn := []llm.Message{{Role: llm.RoleUser, Content: task.Input}}
+	for _, s := range steps[min(1, len(steps)):] { // step 1 is the user message
+		turn = append(turn, s.Message)
+	}
+	save := func(m llm.Message) error { return st.SaveStep(ctx, task.ID, owner, task.Attempts, m) }
+	if len(steps) == 0 {
+		if err := save(turn[0]); err != nil {
+			q.interrupted(ctx, log, st, task, owner, settings, err)
+			return true
+		}
+	}
+	res, err := ag.RunFrom(ctx, history, turn, nil, save)
+	if err != nil {
+		q.interrupted(ctx, log, st, task, owner, settings, err)
+		return true
+	}
+	result := map[string]any{"reply": res.Reply, "stop_reason": res.StopReason, "iterations": res.Iterations, "usage": res.Usage}
+	switch err := st.CompleteTask(context.WithoutCancel(ctx), task, owner, snap.Version, res.Messages, result); {
+	case errors.Is(err, store.ErrConflict):
+		log.Warn("task finished after its lease was lost; the other worker's result stands")
+	case err != nil:
+		log.Error("task result not saved; it will run again from its checkpoints", "error", err)
+	default:
+		log.Info("task completed", "iterations", res.Iterations)
+	}
+	return true
+}
+
+// interrupted ends an attempt that stopped with err.
+func (q *Queue) interrupted(ctx context.Context, log *slog.Logger, st *store.Store, task *store.Task, owner string, s Settings, err error) {
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, errCanceled):
+		q.finish(log, st, task, owner, store.TaskOutcome{State: store.TaskCanceled, Error: "canceled while running"})
+	case errors.Is(cause, errLeaseLost), errors.Is(err, store.ErrConflict):
+		log.Warn("task lease lost; leaving it to the worker that took it over")
+	case q.ctx.Err() != nil: // shutting down: hand it back, checkpoints kept
+		if err := st.ReleaseTask(context.Background(), task.ID, owner); err != nil {
+			log.Error("task not released at shutdown; it will be taken over after the stale threshold", "error", err)
+		} else {
+			log.Info("task handed back to the queue at shutdown")
+		}
+	default:
+		q.retry(log, st, task, owner, s, err)
+	}
+}
+
+// retry schedules another attempt, or fails the task onto the
+// dead-letter list when its attempts are used up.
+func (q *Queue) retry(log *slog.Logger, st *store.Store, task *store.Task, owner string, s Settings, err error) {
+	if task.Attempts >= task.MaxAttempts {
+		q.finish(log, st, task, owner, store.TaskOutcome{State: store.TaskFailed, Dead: true,
+			Error: fmt.Sprintf("attempt %d of %d: %v", task.Attempts, task.MaxAttempts, err)})
+		return
+	}
+	wait := s.Backoff(task.Attempts)
+	q.finish(log, st, task, owner, store.TaskOutcome{State: store.TaskPending, RunAt: time.Now().Add(wait),
+		Error: fmt.Sprintf("attempt %d of %d: %v", task.Attempts, task.MaxAttempts, err)})
+	log.Warn("task attempt failed; retrying", "error", err, "retry_in", wait.Round(time.Millisecond))
+}
+
+func (q *Queue) finish(log *slog.Logger, st *store.Store, task *store.Task, owner string, o store.TaskOutcome) {
+	err := st.FinishAttempt(context.Background(), task.ID, owner, o)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		log.Warn("task lease lost before its outcome was saved", "state", o.State)
+	case err != nil:
+		log.Error("task outcome not saved", "state", o.State, "error", err)
+	case o.State == store.TaskFailed:
+		log.Error("task failed", "error", o.Error, "dead_letter", o.Dead)
+	case o.State == store.TaskCanceled:
+		log.Info("task canceled")
+	}
+}

@@ -1,0 +1,390 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/llm"
+	"github.com/hector-run/hector/internal/llm/llmtest"
+	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/store"
+	"github.com/hector-run/hector/internal/testsvc"
+)
+
+// eachDatabase runs f on SQLite and on PostgreSQL.
+func eachDatabase(t *testing.T, f func(t *testing.T, dbURL string)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, "sqlite://"+filepath.Join(t.TempDir(), "h.db")) })
+	t.Run("postgres", func(t *testing.T) { f(t, testsvc.Postgres(t)) })
+}
+
+// sideEffect is an HTTP endpoint a tool calls; it counts calls by task.
+type sideEffect struct {
+	mu    sync.Mutex
+	calls map[string]int
+	srv   *httptest.Server
+}
+
+func newSideEffect(t *testing.T) *sideEffect {
+	s := &sideEffect{calls: map[string]int{}}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.calls[r.URL.Query().Get("key")]++
+		s.mu.Unlock()
+		fmt.Fprint(w, "done")
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *sideEffect) count(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[key]
+}
+
+type env struct {
+	t   *testing.T
+	rt  *runtime.Runtime
+	llm *llmtest.Server
+	fx  *sideEffect
+	st  *store.Store
+}
+
+// newEnv builds a runtime whose agent "a" talks to a fake OpenAI server and
+// may call the "effect" tool.
+func newEnv(t *testing.T, dbURL string, queueYAML string) *env {
+	e := &env{t: t, rt: &runtime.Runtime{}, llm: llmtest.NewOpenAI(t), fx: newSideEffect(t)}
+	doc := fmt.Sprintf(`llms:
+  m: {provider: openai, model: m, api_key: k, base_url: %s/v1, max_retries: 0}
+agents:
+  a: {llm: m, tools: [effect]}
+tools:
+  effect: {type: http, url: "%s/?key={key}", description: a side effect}
+database: {url: %q}
+queue: {%s}
+`, e.llm.URL, e.fx.srv.URL, dbURL, queueYAML)
+	d, errs := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	snap, err := runtime.Build(context.Background(), d.Config, nil, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.rt.Commit(snap)
+	e.st = snap.Store
+	t.Cleanup(e.rt.Close)
+	return e
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// start runs a queue on the env until the test ends.
+func (e *env) start(instance string) *Queue {
+	q := &Queue{Runtime: e.rt, Log: quiet(), Instance: instance, PollInterval: 20 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	q.Start(ctx)
+	e.t.Cleanup(func() { cancel(); q.Wait() })
+	return q
+}
+
+func (e *env) enqueue(q *Queue, input string) *store.Task {
+	e.t.Helper()
+	t := &store.Task{ID: "t_" + input, Agent: "a", SessionID: "s_" + input, Input: input, MaxAttempts: q.MaxAttempts()}
+	if err := e.st.CreateTask(context.Background(), t); err != nil {
+		e.t.Fatal(err)
+	}
+	q.Wake()
+	return t
+}
+
+// wait polls the task until ok or the timeout.
+func (e *env) wait(id string, d time.Duration, ok func(*store.Task) bool) *store.Task {
+	e.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		t, err := e.st.GetTask(context.Background(), id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if ok(t) {
+			return t
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("task %s: %+v after %v", id, t, d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func state(s string) func(*store.Task) bool { return func(t *store.Task) bool { return t.State == s } }
+
+func TestTaskCompletesWithToolCallAndSession(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "workers: 2")
+		e.llm.Push(llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "effect", Args: `{"key":"k1"}`}}}, llmtest.Reply{Text: "all done"})
+		q := e.start("i1")
+		task := e.enqueue(q, "go")
+		done := e.wait(task.ID, 10*time.Second, state(store.TaskCompleted))
+		if string(done.Result) == "" || done.Attempts != 1 || e.fx.count("k1") != 1 {
+			t.Fatalf("%+v, %d effect calls", done, e.fx.count("k1"))
+		}
+		steps, _ := e.st.Steps(context.Background(), task.ID)
+		if len(steps) != 4 { // user, assistant with the call, tool result, answer
+			t.Fatalf("%d steps: %+v", len(steps), steps)
+		}
+		hist, _ := e.st.History(context.Background(), task.SessionID)
+		if len(hist) != 4 || hist[3].Content != "all done" {
+			t.Fatalf("session history %+v", hist)
+		}
+	})
+}
+
+// A failing model is retried with growing, jittered waits; when the
+// retries are used up the task fails onto the dead-letter list, and a
+// requeue runs it again.
+func TestRetryBackoffDeadLetterAndRequeue(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "workers: 1, max_retries: 2, initial_delay: 200ms, max_delay: 300ms")
+		var times []time.Time
+		var mu sync.Mutex
+		e.llm.Respond = func(r llmtest.Request) llmtest.Reply {
+			mu.Lock()
+			defer mu.Unlock()
+			times = append(times, time.Now())
+			return llmtest.Reply{Status: 500}
+		}
+		q := e.start("i1")
+		task := e.enqueue(q, "boom")
+		failed := e.wait(task.ID, 10*time.Second, state(store.TaskFailed))
+		if !failed.Dead || failed.Attempts != 3 || failed.Error == "" {
+			t.Fatalf("%+v", failed)
+		}
+		mu.Lock()
+		gaps := []time.Duration{times[1].Sub(times[0]), times[2].Sub(times[1])}
+		mu.Unlock()
+		// retry 1 waits 100–200ms, retry 2 150–300ms (200ms doubled, capped
+		// at 300ms, jittered into its upper half); polling adds up to 20ms.
+		for i, bounds := range [][2]time.Duration{{100 * time.Millisecond, 260 * time.Millisecond}, {150 * time.Millisecond, 360 * time.Millisecond}} {
+			if gaps[i] < bounds[0] || gaps[i] > bounds[1] {
+				t.Errorf("wait before retry %d: %v, want %v to %v", i+1, gaps[i], bounds[0], bounds[1])
+			}
+		}
+		dlq, _, err := e.st.ListTasks(context.Background(), store.TaskFilter{Dead: true})
+		if err != nil || len(dlq) != 1 || dlq[0].ID != task.ID {
+			t.Fatalf("dead letters %v %v", dlq, err)
+		}
+		e.llm.Respond = nil
+		e.llm.Push(llmtest.Reply{Text: "fine now"})
+		if _, err := e.st.RequeueTask(context.Background(), task.ID); err != nil {
+			t.Fatal(err)
+		}
+		q.Wake()
+		done := e.wait(task.ID, 10*time.Second, state(store.TaskCompleted))
+		if done.Dead || done.Attempts != 1 {
+			t.Fatalf("after requeue: %+v", done)
+		}
+	})
+}
+
+// A task whose worker died (no heartbeats) is taken over after the stale
+// threshold and continues from its checkpoints: the tool call whose result
+// was saved does not run again.
+func TestStaleTaskTakenOverFromCheckpoints(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "workers: 1, stale_threshold: 1s")
+		task := &store.Task{ID: "t_stale", Agent: "a", SessionID: "s_stale", Input: "go", MaxAttempts: 4}
+		ctx := context.Background()
+		if err := e.st.CreateTask(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+		// A worker of a process that then died: claimed, called the model,
+		// ran the tool, saved both, and stopped heartbeating.
+		dead, err := e.st.ClaimTask(ctx, "dead/w1", time.Now().Add(-time.Second))
+		if err != nil || dead == nil {
+			t.Fatal(dead, err)
+		}
+		for _, m := range checkpoint("go", "c1", "once") {
+			if err := e.st.SaveStep(ctx, task.ID, "dead/w1", 1, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.fx.mu.Lock()
+		e.fx.calls["once"] = 1 // the dead worker's call
+		e.fx.mu.Unlock()
+		e.llm.Push(llmtest.Reply{Text: "finished by the new worker"})
+		start := time.Now()
+		e.start("i2")
+		done := e.wait(task.ID, 10*time.Second, state(store.TaskCompleted))
+		if took := time.Since(start); took < 500*time.Millisecond {
+			t.Fatalf("taken over after %v, before the stale threshold", took)
+		}
+		if e.fx.count("once") != 1 || done.Attempts != 2 {
+			t.Fatalf("effect ran %d times; task %+v", e.fx.count("once"), done)
+		}
+		if got := e.llm.Requests(); len(got) != 1 || got[0].LastTool != "done" {
+			t.Fatalf("the new worker should have asked the model once, after the saved tool result: %+v", got)
+		}
+	})
+}
+
+// Cancel: a pending task at once; a running one at its next heartbeat.
+func TestCancelPendingAndRunning(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "workers: 1, stale_threshold: 1s")
+		e.llm.Respond = func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Text: "slow", Delay: 20 * time.Second} }
+		q := e.start("i1")
+		running := e.enqueue(q, "first")
+		e.wait(running.ID, 5*time.Second, state(store.TaskRunning))
+		waiting := e.enqueue(q, "second") // the only worker is busy
+		c, err := e.st.CancelTask(context.Background(), waiting.ID)
+		if err != nil || c.State != store.TaskCanceled {
+			t.Fatalf("cancel pending: %+v %v", c, err)
+		}
+		if c, err = e.st.CancelTask(context.Background(), running.ID); err != nil || c.State != store.TaskRunning || !c.CancelRequested {
+			t.Fatalf("cancel running: %+v %v", c, err)
+		}
+		e.wait(running.ID, 3*time.Second, state(store.TaskCanceled))
+		if _, err := e.st.CancelTask(context.Background(), running.ID); err == nil {
+			t.Fatal("canceling a finished task succeeded")
+		}
+	})
+}
+
+// Two instances on one PostgreSQL share the queue; no task runs twice.
+func TestTwoInstancesNoDoubleExecution(t *testing.T) {
+	dbURL := testsvc.Postgres(t)
+	a := newEnv(t, dbURL, "workers: 4")
+	b := newEnv(t, dbURL, "workers: 4")
+	var n atomic.Int64
+	reply := func(r llmtest.Request) llmtest.Reply {
+		if r.LastTool != "" {
+			return llmtest.Reply{Text: "ok"}
+		}
+		n.Add(1)
+		return llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c", Name: "effect", Args: fmt.Sprintf(`{"key":%q}`, r.LastUser)}}}
+	}
+	a.llm.Respond, b.llm.Respond = reply, reply
+	qa, qb := a.start("a"), b.start("b")
+	const tasks = 60
+	for i := range tasks {
+		q := qa
+		if i%2 == 1 {
+			q = qb
+		}
+		a.enqueue(q, fmt.Sprintf("k%02d", i))
+	}
+	for i := range tasks {
+		a.wait(fmt.Sprintf("t_k%02d", i), 30*time.Second, state(store.TaskCompleted))
+	}
+	for i := range tasks {
+		key := fmt.Sprintf("k%02d", i)
+		if c := a.fx.count(key) + b.fx.count(key); c != 1 {
+			t.Errorf("%s: side effect ran %d times", key, c)
+		}
+	}
+	if a.fx.count("k00")+a.fx.count("k01")+a.fx.count("k02") == 0 && b.fx.count("k00")+b.fx.count("k01") == 0 {
+		t.Log("note: one instance did all the work")
+	}
+	if n.Load() != tasks {
+		t.Errorf("%d first model calls for %d tasks", n.Load(), tasks)
+	}
+}
+
+func TestBackoffBounds(t *testing.T) {
+	s := Settings{InitialDelay: time.Second, MaxDelay: 5 * time.Second}
+	for attempt, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 4: 5 * time.Second, 10: 5 * time.Second} {
+		for range 50 {
+			if d := s.Backoff(attempt); d < want/2 || d > want {
+				t.Fatalf("attempt %d: %v not in [%v, %v]", attempt, d, want/2, want)
+			}
+		}
+	}
+}
+
+// checkpoint is what a worker saves before dying after a tool call: the
+// user message, the model's call and the tool's result.
+func checkpoint(input, callID, key string) []llm.Message {
+	return []llm.Message{
+		{Role: llm.RoleUser, Content: input},
+		{Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{{ID: callID, Name: "effect", Arguments: json.RawMessage(fmt.Sprintf(`{"key":%q}`, key))}}},
+		{Role: llm.RoleTool, ToolCallID: callID, Name: "effect", Content: "done"},
+	}
+}
+
+// At shutdown a running task goes back to the queue, its attempt not
+// counted and its checkpoints kept; a task whose agent a reload removed
+// fails naming the agent.
+func TestShutdownHandsBackAndRemovedAgentFails(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "workers: 1")
+		e.llm.Respond = func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Text: "slow", Delay: 20 * time.Second} }
+		q := &Queue{Runtime: e.rt, Log: quiet(), Instance: "i1", PollInterval: 20 * time.Millisecond}
+		ctx, cancel := context.WithCancel(context.Background())
+		q.Start(ctx)
+		task := e.enqueue(q, "long")
+		e.wait(task.ID, 5*time.Second, state(store.TaskRunning))
+		for len(e.llm.Requests()) == 0 { // the model is working on it
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+		q.Wait()
+		back, _ := e.st.GetTask(context.Background(), task.ID)
+		steps, _ := e.st.Steps(context.Background(), task.ID)
+		if back.State != store.TaskPending || back.Attempts != 0 || back.LeaseOwner != "" || len(steps) != 1 {
+			t.Fatalf("after shutdown: %+v, %d steps", back, len(steps))
+		}
+
+		gone := &store.Task{ID: "t_gone", Agent: "gone", SessionID: "s_gone", Input: "x", MaxAttempts: 3}
+		if err := e.st.CreateTask(context.Background(), gone); err != nil {
+			t.Fatal(err)
+		}
+		e.llm.Respond = nil
+		e.start("i2")
+		failed := e.wait(gone.ID, 5*time.Second, state(store.TaskFailed))
+		if failed.Attempts != 1 || !failed.Dead || !strings.Contains(failed.Error, `agent "gone" is not in the configuration`) {
+			t.Fatalf("%+v", failed)
+		}
+		e.wait(task.ID, 5*time.Second, state(store.TaskCompleted)) // the handed-back task runs on
+	})
+}
+
+// queue.workers applies live: workers are added at once and surplus
+// workers stop between tasks.
+func TestWorkersResizeLive(t *testing.T) {
+	e := newEnv(t, "sqlite://"+filepath.Join(t.TempDir(), "h.db"), "workers: 1")
+	q := e.start("i1")
+	running := func() int { q.mu.Lock(); defer q.mu.Unlock(); return q.running }
+	if running() != 1 {
+		t.Fatalf("%d workers", running())
+	}
+	q.Apply(config.Queue{Workers: 5})
+	if running() != 5 || q.Settings().Workers != 5 {
+		t.Fatalf("%d workers after growing", running())
+	}
+	q.Apply(config.Queue{Workers: 2})
+	deadline := time.Now().Add(5 * time.Second)
+	for running() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workers after shrinking to 2", running())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	q.Override = func(s Settings) Settings { s.Workers = 3; return s } // a --queue-workers flag wins
+	q.Apply(config.Queue{Workers: 8})
+	if running() != 3 {
+		t.Fatalf("%d workers with the override", running())
+	}
+}

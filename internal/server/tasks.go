@@ -1,0 +1,165 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hector-run/hector/internal/queue"
+	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/store"
+)
+
+// Queue is what the task routes need of the task queue.
+type Queue interface {
+	Wake()
+	MaxAttempts() int
+	Settings() queue.Settings
+}
+
+func (s *Server) taskRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/agents/{name}/tasks", s.pinned(s.createTask))
+	mux.HandleFunc("GET /v1/tasks", s.pinned(s.listTasks))
+	mux.HandleFunc("GET /v1/tasks/{id}", s.pinned(s.getTask))
+	mux.HandleFunc("POST /v1/tasks/{id}/cancel", s.pinned(s.cancelTask))
+	mux.HandleFunc("GET /admin/tasks/dlq", s.require("viewer", s.pinned(s.deadLetters)))
+	mux.HandleFunc("POST /admin/tasks/{id}/requeue", s.require("operator", s.pinned(s.requeueTask)))
+}
+
+func (s *Server) createTask(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+	if s.Queue == nil {
+		writeError(w, http.StatusServiceUnavailable, "queue_unavailable", "this server runs no task queue")
+		return
+	}
+	ag, found := lookupAgent(w, r, snap)
+	if !found {
+		return
+	}
+	req, ok := readMessageRequest(w, r, snap)
+	if !ok {
+		return
+	}
+	if _, err := s.history(r.Context(), snap.Store, req.SessionID, ag.Name); err != nil {
+		err.(*httpError).write(w)
+		return
+	}
+	t := &store.Task{ID: "t_" + newSessionID(), Agent: ag.Name, SessionID: req.SessionID, Input: req.Message, MaxAttempts: s.Queue.MaxAttempts()}
+	if err := snap.Store.CreateTask(r.Context(), t); err != nil {
+		s.Log.Error("create task", "error", err)
+		errUnavailable.write(w)
+		return
+	}
+	s.Queue.Wake()
+	w.Header().Set("Location", "/v1/tasks/"+t.ID)
+	writeJSON(w, http.StatusAccepted, t)
+}
+
+// taskView is a task with its checkpoints.
+type taskView struct {
+	*store.Task
+	Steps []store.Step `json:"steps"`
+}
+
+func (s *Server) getTask(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+	t, ok := s.loadTask(w, r, snap)
+	if !ok {
+		return
+	}
+	steps, err := snap.Store.Steps(r.Context(), t.ID)
+	if err != nil {
+		s.Log.Error("task steps", "task", t.ID, "error", err)
+		errUnavailable.write(w)
+		return
+	}
+	if steps == nil {
+		steps = []store.Step{}
+	}
+	writeJSON(w, http.StatusOK, taskView{t, steps})
+}
+
+func (s *Server) loadTask(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) (*store.Task, bool) {
+	id := r.PathValue("id")
+	t, err := snap.Store.GetTask(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "task_not_found", fmt.Sprintf("no task %q", id))
+		return nil, false
+	}
+	if err != nil {
+		s.Log.Error("load task", "task", id, "error", err)
+		errUnavailable.write(w)
+		return nil, false
+	}
+	return t, true
+}
+
+func (s *Server) listTasks(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+	s.writeTaskList(w, r, snap, false)
+}
+
+func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+	s.writeTaskList(w, r, snap, true)
+}
+
+// writeTaskList serves ?status=&agent=&limit=&page_token=.
+func (s *Server) writeTaskList(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot, dead bool) {
+	q := r.URL.Query()
+	f := store.TaskFilter{State: q.Get("status"), Agent: q.Get("agent"), PageToken: q.Get("page_token"), Dead: dead}
+	if f.State != "" && !slices.Contains(store.TaskStates, f.State) {
+		writeError(w, http.StatusBadRequest, "invalid_parameter",
+			fmt.Sprintf("parameter status: %q is not one of %s", f.State, strings.Join(store.TaskStates, ", ")))
+		return
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 500 {
+			writeError(w, http.StatusBadRequest, "invalid_parameter", fmt.Sprintf("parameter limit: want 1 to 500, got %q", l))
+			return
+		}
+		f.Limit = n
+	}
+	tasks, next, err := snap.Store.ListTasks(r.Context(), f)
+	if errors.Is(err, store.ErrBadPageToken) {
+		writeError(w, http.StatusBadRequest, "invalid_parameter", "parameter page_token: not a token from this API")
+		return
+	}
+	if err != nil {
+		s.Log.Error("list tasks", "error", err)
+		errUnavailable.write(w)
+		return
+	}
+	if tasks == nil {
+		tasks = []*store.Task{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tasks": tasks, "next_page_token": next})
+}
+
+func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+	s.changeTask(w, r, snap, snap.Store.CancelTask)
+}
+
+func (s *Server) requeueTask(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+	s.changeTask(w, r, snap, snap.Store.RequeueTask)
+	if s.Queue != nil {
+		s.Queue.Wake()
+	}
+}
+
+func (s *Server) changeTask(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot, change func(ctx context.Context, id string) (*store.Task, error)) {
+	id := r.PathValue("id")
+	t, err := change(r.Context(), id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "task_not_found", fmt.Sprintf("no task %q", id))
+	case errors.Is(err, store.ErrConflict):
+		writeError(w, http.StatusConflict, "task_state", err.Error())
+	case err != nil:
+		s.Log.Error("change task", "task", id, "error", err)
+		errUnavailable.write(w)
+	default:
+		writeJSON(w, http.StatusOK, t)
+	}
+}

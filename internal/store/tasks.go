@@ -1,0 +1,423 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hector-run/hector/internal/llm"
+)
+
+// Task states. They map one-to-one onto A2A's submitted, working,
+// input-required, completed, failed and canceled.
+const (
+	TaskPending       = "pending"
+	TaskRunning       = "running"
+	TaskInputRequired = "input_required"
+	TaskCompleted     = "completed"
+	TaskFailed        = "failed"
+	TaskCanceled      = "canceled"
+)
+
+// TaskStates lists every state, in lifecycle order.
+var TaskStates = []string{TaskPending, TaskRunning, TaskInputRequired, TaskCompleted, TaskFailed, TaskCanceled}
+
+// ErrConflict is a change the task's current state does not allow.
+var ErrConflict = errors.New("conflict")
+
+// Task is one durable run of an agent on an input.
+type Task struct {
+	ID              string          `json:"id"`
+	Agent           string          `json:"agent"`
+	SessionID       string          `json:"session_id"`
+	Input           string          `json:"input"`
+	State           string          `json:"state"`
+	Attempts        int             `json:"attempts"`
+	MaxAttempts     int             `json:"max_attempts"`
+	RunAt           time.Time       `json:"run_at"`
+	LeaseOwner      string          `json:"lease_owner,omitempty"`
+	HeartbeatAt     time.Time       `json:"heartbeat_at,omitzero"`
+	CancelRequested bool            `json:"cancel_requested,omitempty"`
+	Dead            bool            `json:"dead_letter,omitempty"`
+	Result          json.RawMessage `json:"result,omitempty"`
+	Error           string          `json:"error,omitempty"`
+	CreatedAt       time.Time       `json:"created_at"`
+	UpdatedAt       time.Time       `json:"updated_at"`
+	FinishedAt      time.Time       `json:"finished_at,omitzero"`
+}
+
+// Step is one checkpoint of a task's turn: a message saved as it happened.
+type Step struct {
+	Seq       int         `json:"seq"`
+	Attempt   int         `json:"attempt"`
+	Message   llm.Message `json:"message"`
+	CreatedAt time.Time   `json:"created_at"`
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+const taskColumns = `id, agent, session_id, input, state, attempts, max_attempts, run_at, lease_owner, heartbeat_at,
+	cancel_requested, dead, result, error, created_at, updated_at, finished_at`
+
+func scanTask(row interface{ Scan(...any) error }) (*Task, error) {
+	var t Task
+	var runAt, hb, created, updated, finished int64
+	var result string
+	if err := row.Scan(&t.ID, &t.Agent, &t.SessionID, &t.Input, &t.State, &t.Attempts, &t.MaxAttempts, &runAt, &t.LeaseOwner, &hb,
+		&t.CancelRequested, &t.Dead, &result, &t.Error, &created, &updated, &finished); err != nil {
+		return nil, err
+	}
+	t.RunAt, t.HeartbeatAt, t.CreatedAt, t.UpdatedAt, t.FinishedAt = fromMS(runAt), fromMS(hb), fromMS(created), fromMS(updated), fromMS(finished)
+	if result != "" {
+		t.Result = json.RawMessage(result)
+	}
+	return &t, nil
+}
+
+// CreateTask stores a new pending task, runnable at once.
+func (s *Store) CreateTask(ctx context.Context, t *Task) error {
+	defer s.lockWrite()()
+	now := time.Now()
+	t.State, t.RunAt, t.CreatedAt, t.UpdatedAt = TaskPending, now.UTC(), now.UTC(), now.UTC()
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO tasks (id, agent, session_id, input, state, max_attempts, run_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), t.ID, t.Agent, t.SessionID, t.Input, t.State, t.MaxAttempts, ms(now), ms(now), ms(now))
+	if err != nil {
+		return fmt.Errorf("create task: %w", err)
+	}
+	return nil
+}
+
+// GetTask returns a task, or ErrNotFound.
+func (s *Store) GetTask(ctx context.Context, id string) (*Task, error) {
+	t, err := scanTask(s.db.QueryRowContext(ctx, s.q(`SELECT `+taskColumns+` FROM tasks WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load task %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// TaskFilter selects tasks for ListTasks. Empty fields match everything.
+type TaskFilter struct {
+	State     string
+	Agent     string
+	Dead      bool   // only the dead-letter list
+	Limit     int    // default 50, at most 500
+	PageToken string // from the previous page
+}
+
+// ListTasks returns tasks, newest first, and the token of the next page
+// ("" on the last page).
+func (s *Store) ListTasks(ctx context.Context, f TaskFilter) ([]*Task, string, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	f.Limit = min(f.Limit, 500)
+	var where []string
+	var args []any
+	if f.State != "" {
+		where, args = append(where, "state = ?"), append(args, f.State)
+	}
+	if f.Agent != "" {
+		where, args = append(where, "agent = ?"), append(args, f.Agent)
+	}
+	if f.Dead {
+		where, args = append(where, "dead = ?"), append(args, true)
+	}
+	if f.PageToken != "" {
+		created, id, err := decodeToken(f.PageToken)
+		if err != nil {
+			return nil, "", err
+		}
+		where, args = append(where, "(created_at < ? OR (created_at = ? AND id < ?))"), append(args, created, created, id)
+	}
+	query := `SELECT ` + taskColumns + ` FROM tasks`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY created_at DESC, id DESC LIMIT ?"
+	args = append(args, f.Limit+1)
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list tasks: %w", err)
+	}
+	defer rows.Close()
+	var out []*Task
+	for rows.Next() {
+		t, err := scanTask(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		last := out[len(out)-1]
+		next = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(ms(last.CreatedAt), 10) + "|" + last.ID))
+	}
+	return out, next, nil
+}
+
+// ErrBadPageToken is a page token this store did not make.
+var ErrBadPageToken = errors.New("invalid page_token")
+
+func decodeToken(tok string) (int64, string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return 0, "", ErrBadPageToken
+	}
+	c, id, ok := strings.Cut(string(b), "|")
+	created, err := strconv.ParseInt(c, 10, 64)
+	if !ok || err != nil {
+		return 0, "", ErrBadPageToken
+	}
+	return created, id, nil
+}
+
+// ClaimTask leases the next runnable task to owner and marks it running
+// with one more attempt: a pending task whose time has come, or a running
+// one whose worker stopped heartbeating before staleBefore (its worker is
+// presumed dead). It returns nil when nothing is runnable. On PostgreSQL
+// concurrent claimers skip each other's rows, so no task is leased twice.
+func (s *Store) ClaimTask(ctx context.Context, owner string, staleBefore time.Time) (*Task, error) {
+	defer s.lockWrite()()
+	now := ms(time.Now())
+	pick := `SELECT id FROM tasks WHERE (state = 'pending' AND run_at <= ?) OR (state = 'running' AND heartbeat_at < ?)
+		ORDER BY run_at, created_at LIMIT 1`
+	if s.pg {
+		pick += " FOR UPDATE SKIP LOCKED"
+	}
+	t, err := scanTask(s.db.QueryRowContext(ctx, s.q(`UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_owner = ?,
+		heartbeat_at = ?, updated_at = ? WHERE id = (`+pick+`) RETURNING `+taskColumns), owner, now, now, now, ms(staleBefore)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim task: %w", err)
+	}
+	return t, nil
+}
+
+// Heartbeat renews owner's lease on a running task and reports whether
+// cancellation was requested. ErrConflict means the lease is lost: the task
+// is no longer running under owner, and the worker must stop.
+func (s *Store) Heartbeat(ctx context.Context, id, owner string) (cancel bool, err error) {
+	defer s.lockWrite()()
+	err = s.db.QueryRowContext(ctx, s.q(`UPDATE tasks SET heartbeat_at = ? WHERE id = ? AND state = 'running' AND lease_owner = ?
+		RETURNING cancel_requested`), ms(time.Now()), id, owner).Scan(&cancel)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, ErrConflict
+	}
+	return cancel, err
+}
+
+// TaskOutcome is how an attempt ended.
+type TaskOutcome struct {
+	State  string    // completed, failed, canceled, or pending (retry at RunAt)
+	Result any       // completed: stored as JSON
+	Error  string    // failed, or the retried attempt's error
+	RunAt  time.Time // pending: when to try again
+	Dead   bool      // failed: put on the dead-letter list
+}
+
+// FinishAttempt records the end of owner's attempt. ErrConflict means the
+// lease was lost (another worker took the task over, or it was canceled);
+// nothing is changed then.
+func (s *Store) FinishAttempt(ctx context.Context, id, owner string, o TaskOutcome) error {
+	defer s.lockWrite()()
+	now := time.Now()
+	var result string
+	if o.Result != nil {
+		b, err := json.Marshal(o.Result)
+		if err != nil {
+			return err
+		}
+		result = string(b)
+	}
+	finished := int64(0)
+	if o.State != TaskPending {
+		finished = ms(now)
+	}
+	runAt := ms(o.RunAt)
+	if o.RunAt.IsZero() {
+		runAt = ms(now)
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tasks SET state = ?, result = ?, error = ?, run_at = ?, dead = ?, lease_owner = '',
+		updated_at = ?, finished_at = ? WHERE id = ? AND state = 'running' AND lease_owner = ?`),
+		o.State, result, o.Error, runAt, o.Dead, ms(now), finished, id, owner)
+	if err != nil {
+		return fmt.Errorf("finish task %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrConflict
+	}
+	return nil
+}
+
+// CancelTask cancels a task: at once when it is pending or waiting for
+// input; a running task is asked to stop (its worker ends it as canceled
+// at its next heartbeat). It returns the task as it is now. Finished tasks
+// give ErrConflict.
+func (s *Store) CancelTask(ctx context.Context, id string) (*Task, error) {
+	unlock := s.lockWrite()
+	now := ms(time.Now())
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tasks SET
+		state = CASE WHEN state = 'running' THEN state ELSE 'canceled' END,
+		cancel_requested = ?, updated_at = ?,
+		finished_at = CASE WHEN state = 'running' THEN finished_at ELSE ? END
+		WHERE id = ? AND state IN ('pending', 'running', 'input_required')`), true, now, now, id)
+	unlock()
+	if err != nil {
+		return nil, fmt.Errorf("cancel task %s: %w", id, err)
+	}
+	t, gerr := s.GetTask(ctx, id)
+	if gerr != nil {
+		return nil, gerr
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return t, fmt.Errorf("%w: task %s is %s", ErrConflict, id, t.State)
+	}
+	return t, nil
+}
+
+// RequeueTask puts a dead-lettered task back in the queue with its
+// attempts reset. Other tasks give ErrConflict.
+func (s *Store) RequeueTask(ctx context.Context, id string) (*Task, error) {
+	unlock := s.lockWrite()
+	now := ms(time.Now())
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tasks SET state = 'pending', attempts = 0, dead = ?, error = '', run_at = ?,
+		updated_at = ?, finished_at = 0, cancel_requested = ? WHERE id = ? AND dead = ?`), false, now, now, false, id, true)
+	unlock()
+	if err != nil {
+		return nil, fmt.Errorf("requeue task %s: %w", id, err)
+	}
+	t, gerr := s.GetTask(ctx, id)
+	if gerr != nil {
+		return nil, gerr
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return t, fmt.Errorf("%w: task %s is not on the dead-letter list", ErrConflict, id)
+	}
+	return t, nil
+}
+
+// SaveStep appends a checkpoint to owner's running task. ErrConflict means
+// the lease was lost and the step was not saved.
+func (s *Store) SaveStep(ctx context.Context, id, owner string, attempt int, m llm.Message) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	defer s.lockWrite()()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	var state, lease string
+	lock := ""
+	if s.pg {
+		lock = " FOR UPDATE"
+	}
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT state, lease_owner FROM tasks WHERE id = ?`+lock), id).Scan(&state, &lease); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", id, err)
+	}
+	if state != TaskRunning || lease != owner {
+		return ErrConflict
+	}
+	now := ms(time.Now())
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO task_steps (task_id, seq, attempt, message, created_at)
+		VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM task_steps WHERE task_id = ?), ?, ?, ?)`), id, id, attempt, string(b), now); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE tasks SET heartbeat_at = ?, updated_at = ? WHERE id = ?`), now, now, id); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", id, err)
+	}
+	return tx.Commit()
+}
+
+// Steps returns a task's checkpoints in order.
+func (s *Store) Steps(ctx context.Context, id string) ([]Step, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT seq, attempt, message, created_at FROM task_steps WHERE task_id = ? ORDER BY seq`), id)
+	if err != nil {
+		return nil, fmt.Errorf("steps of %s: %w", id, err)
+	}
+	defer rows.Close()
+	var out []Step
+	for rows.Next() {
+		var st Step
+		var msg string
+		var created int64
+		if err := rows.Scan(&st.Seq, &st.Attempt, &msg, &created); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(msg), &st.Message); err != nil {
+			return nil, fmt.Errorf("step %d of %s: %w", st.Seq, id, err)
+		}
+		st.CreatedAt = fromMS(created)
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// CompleteTask ends owner's attempt as completed and appends the turn's
+// messages to the task's session, in one transaction: a crash leaves
+// either both or neither. ErrConflict means the lease was lost.
+func (s *Store) CompleteTask(ctx context.Context, t *Task, owner string, configVersion int64, msgs []llm.Message, result any) error {
+	b, err := json.Marshal(result)
+	if err != nil {
+		return err
+	}
+	defer s.lockWrite()()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("complete task %s: %w", t.ID, err)
+	}
+	defer tx.Rollback()
+	now := ms(time.Now())
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE tasks SET state = 'completed', result = ?, error = '', lease_owner = '',
+		updated_at = ?, finished_at = ? WHERE id = ? AND state = 'running' AND lease_owner = ?`), string(b), now, now, t.ID, owner)
+	if err != nil {
+		return fmt.Errorf("complete task %s: %w", t.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrConflict
+	}
+	if err := s.appendTurn(ctx, tx, t.SessionID, t.Agent, configVersion, msgs); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// ReleaseTask gives owner's running task back to the queue without
+// counting the attempt (a graceful shutdown); its checkpoints stay, so the
+// next worker continues where this one stopped.
+func (s *Store) ReleaseTask(ctx context.Context, id, owner string) error {
+	defer s.lockWrite()()
+	now := ms(time.Now())
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE tasks SET state = 'pending', attempts = attempts - 1, lease_owner = '', run_at = ?,
+		updated_at = ? WHERE id = ? AND state = 'running' AND lease_owner = ?`), now, now, id, owner)
+	if err != nil {
+		return fmt.Errorf("release task %s: %w", id, err)
+	}
+	return nil
+}
