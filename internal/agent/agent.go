@@ -186,5 +186,5 @@ func (a *Agent) call(ctx context.Context, call llm.ToolCall) (out string, err er
 			err = fmt.Errorf("tool %s panicked: %v", call.Name, r)
 		}
 	}()
-	return t.Call(ctx, args)
+	return t.Call(tool.WithCallID(ctx, call.ID), args)
 }

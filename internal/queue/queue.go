@@ -19,6 +19,7 @@ import (
 	"github.com/hector-run/hector/internal/llm"
 	"github.com/hector-run/hector/internal/runtime"
 	"github.com/hector-run/hector/internal/store"
+	"github.com/hector-run/hector/internal/tool"
 )
 
 // Settings are the queue's tunables (config.Queue after defaults, with
@@ -259,7 +260,7 @@ func (q *Queue) runOne(owner string) bool {
 			return true
 		}
 	}
-	res, err := ag.RunFrom(ctx, history, turn, nil, save)
+	res, err := ag.RunFrom(tool.WithIdempotencyScope(ctx, task.ID), history, turn, nil, save)
 	if err != nil {
 		q.interrupted(ctx, log, st, task, owner, settings, err)
 		return true

@@ -33,14 +33,16 @@ func eachDatabase(t *testing.T, f func(t *testing.T, dbURL string)) {
 type sideEffect struct {
 	mu    sync.Mutex
 	calls map[string]int
+	keys  map[string]string // Idempotency-Key of the last call, by key
 	srv   *httptest.Server
 }
 
 func newSideEffect(t *testing.T) *sideEffect {
-	s := &sideEffect{calls: map[string]int{}}
+	s := &sideEffect{calls: map[string]int{}, keys: map[string]string{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.calls[r.URL.Query().Get("key")]++
+		s.keys[r.URL.Query().Get("key")] = r.Header.Get("Idempotency-Key")
 		s.mu.Unlock()
 		fmt.Fprint(w, "done")
 	}))
@@ -140,6 +142,12 @@ func TestTaskCompletesWithToolCallAndSession(t *testing.T) {
 		done := e.wait(task.ID, 10*time.Second, state(store.TaskCompleted))
 		if string(done.Result) == "" || done.Attempts != 1 || e.fx.count("k1") != 1 {
 			t.Fatalf("%+v, %d effect calls", done, e.fx.count("k1"))
+		}
+		e.fx.mu.Lock()
+		key := e.fx.keys["k1"]
+		e.fx.mu.Unlock()
+		if key != task.ID+"/c1" {
+			t.Fatalf("Idempotency-Key %q, want %q", key, task.ID+"/c1")
 		}
 		steps, _ := e.st.Steps(context.Background(), task.ID)
 		if len(steps) != 4 { // user, assistant with the call, tool result, answer

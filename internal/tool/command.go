@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -63,6 +64,9 @@ func (c *command) Call(ctx context.Context, args map[string]any) (string, error)
 		cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
 	}
 	cmd.Dir = c.cfg.WorkingDir
+	if key := IdempotencyKey(ctx); key != "" {
+		cmd.Env = append(os.Environ(), "HECTOR_IDEMPOTENCY_KEY="+key)
+	}
 	killGroup(cmd)
 	cmd.WaitDelay = time.Second // do not wait on pipes held by orphans
 	out := &capped{max: c.cfg.MaxOutputBytes}

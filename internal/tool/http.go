@@ -92,6 +92,9 @@ func (h *httpTool) Call(ctx context.Context, args map[string]any) (string, error
 	for k, v := range h.cfg.Headers {
 		req.Header.Set(k, v)
 	}
+	if key := IdempotencyKey(ctx); key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	resp, err := h.client.Do(req)
 	if err != nil {
 		return "", err

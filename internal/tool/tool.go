@@ -17,6 +17,36 @@ type Tool interface {
 	Call(ctx context.Context, args map[string]any) (string, error)
 }
 
+type keyScope struct{}
+
+// WithIdempotencyScope marks ctx as belonging to a durable unit of work
+// (a task): tool calls made under it carry an idempotency key, the scope
+// plus the model's tool call ID. A call repeated after a crash (it ran,
+// but its result was not saved) carries the same key, so a receiver that
+// honours the key applies the effect once.
+func WithIdempotencyScope(ctx context.Context, scope string) context.Context {
+	return context.WithValue(ctx, keyScope{}, scope)
+}
+
+type keyCall struct{}
+
+// WithCallID records the model's tool call ID for IdempotencyKey.
+func WithCallID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, keyCall{}, id)
+}
+
+// IdempotencyKey is the key of the call made under ctx, "" outside a
+// durable scope. The http tool sends it as the Idempotency-Key header; the
+// command tool sets HECTOR_IDEMPOTENCY_KEY.
+func IdempotencyKey(ctx context.Context) string {
+	scope, _ := ctx.Value(keyScope{}).(string)
+	id, _ := ctx.Value(keyCall{}).(string)
+	if scope == "" || id == "" {
+		return ""
+	}
+	return scope + "/" + id
+}
+
 // New builds the tool named name from its validated, defaulted config.
 func New(name string, cfg config.Tool) (Tool, error) {
 	switch cfg.Type {

@@ -162,3 +162,16 @@ func TestHTTPTool(t *testing.T) {
 		t.Fatalf("missing arg: %v", err)
 	}
 }
+
+// Under a durable scope, a command sees its call's idempotency key.
+func TestCommandIdempotencyKey(t *testing.T) {
+	tl := cmdTool(t, config.Tool{AllowedCommands: []string{"printenv"}})
+	ctx := WithCallID(WithIdempotencyScope(context.Background(), "t_1"), "call_9")
+	out, err := tl.Call(ctx, map[string]any{"command": "printenv HECTOR_IDEMPOTENCY_KEY"})
+	if err != nil || out != "t_1/call_9\n" {
+		t.Fatalf("%q %v", out, err)
+	}
+	if _, err := tl.Call(context.Background(), map[string]any{"command": "printenv HECTOR_IDEMPOTENCY_KEY"}); err == nil {
+		t.Fatal("a key outside a durable scope")
+	}
+}
