@@ -19,7 +19,7 @@ import (
 // Idempotency-Key once, as a payment API would, and counts deliveries.
 type effects struct {
 	mu         sync.Mutex
-	applied    map[string]int            // by task key: effects applied
+	applied    map[string]int             // by task key: effects applied
 	keys       map[string]map[string]bool // by task key: distinct idempotency keys seen
 	deliveries int
 }
@@ -123,4 +123,3 @@ server: {port: 0}
 	t.Logf("%d tasks completed across 5 SIGKILLs; %d tool deliveries for %d effects (%d redelivered after a kill, applied once by key)",
 		tasks, fx.deliveries, tasks, fx.deliveries-tasks)
 }
-
