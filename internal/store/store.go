@@ -50,6 +50,11 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("database: %w", err)
 		}
+		// database/sql keeps only 2 idle connections by default; workers,
+		// requests and heartbeats would reconnect all the time.
+		db.SetMaxOpenConns(32)
+		db.SetMaxIdleConns(16)
+		db.SetConnMaxIdleTime(5 * time.Minute)
 		s := &Store{db: db, url: rawURL, pg: true}
 		if err := s.migrate(ctx); err != nil {
 			db.Close()

@@ -421,3 +421,12 @@ func (s *Store) ReleaseTask(ctx context.Context, id, owner string) error {
 	}
 	return nil
 }
+
+// CountTasks counts the tasks in a state.
+func (s *Store) CountTasks(ctx context.Context, state string) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM tasks WHERE state = ?`), state).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count tasks: %w", err)
+	}
+	return n, nil
+}
