@@ -24,6 +24,14 @@ type effects struct {
 	deliveries int
 }
 
+// newWorld starts an effects server for the test.
+func newWorld(t *testing.T) (*effects, *httptest.Server) {
+	fx := &effects{applied: map[string]int{}, keys: map[string]map[string]bool{}}
+	world := httptest.NewServer(fx)
+	t.Cleanup(world.Close)
+	return fx, world
+}
+
 func (e *effects) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -56,9 +64,7 @@ func TestCrashRecovery(t *testing.T) {
 
 func crashRun(t *testing.T, dbURL string) {
 	bin := buildBinary(t)
-	fx := &effects{applied: map[string]int{}, keys: map[string]map[string]bool{}}
-	world := httptest.NewServer(fx)
-	defer world.Close()
+	fx, world := newWorld(t)
 	model := llmtest.NewOpenAI(t)
 	model.Respond = func(r llmtest.Request) llmtest.Reply {
 		delay := time.Duration(20+rand.IntN(60)) * time.Millisecond

@@ -18,7 +18,7 @@ func TestDocumentedFlagsExist(t *testing.T) {
 		"reload-broker", "server", "api-key", "timeout", "broker", "wait", "expect",
 		"config-type", "config-endpoints", "config-username", "config-password", "config-token", "config-ca", "config-cert",
 		"config-key", "config-poll-interval", "format", "no-validate", "if-version", "config-source", "origin",
-		"queue-workers", "queue-max-retries", "queue-initial-delay", "queue-max-delay", "queue-stale-threshold", "status", "agent", "limit"} {
+		"queue-workers", "queue-max-retries", "queue-initial-delay", "queue-max-delay", "queue-stale-threshold", "status", "agent", "limit", "reason"} {
 		known[f] = true
 	}
 	// The list above must match the real flag sets.
@@ -38,6 +38,7 @@ func TestDocumentedFlagsExist(t *testing.T) {
 		{"serve", "--config-source", "bogus"},
 		{"serve", "--queue-workers", "0", "--queue-max-retries", "1", "--queue-initial-delay", "1s", "--queue-max-delay", "1s", "--queue-stale-threshold", "1s"},
 		{"tasks", "list", "--status", "x", "--agent", "a", "--limit", "1", "--server", "http://127.0.0.1:1", "--timeout", "1ms"},
+		{"tasks", "reject", "t_x", "--reason", "r", "--server", "http://127.0.0.1:1", "--timeout", "1ms"},
 	} {
 		if code, _, errOut := runCLI(args...); strings.Contains(errOut, "flag provided but not defined") {
 			t.Fatalf("%v: %d %s", args, code, errOut)

@@ -6,9 +6,13 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hector-run/hector/internal/llm/llmtest"
 )
 
 func httpDo(t *testing.T, method, url, body string) (int, map[string]any) {
@@ -135,5 +139,84 @@ func TestQueueSettingsLiveAndOverridden(t *testing.T) {
 	}
 	if code, _, errOut := runCLI("serve", "--queue-workers", "0"); code != 2 || !strings.Contains(errOut, "--queue-workers must be between 1 and 1024") {
 		t.Fatalf("bad flag: %d %s", code, errOut)
+	}
+}
+
+// A synchronous message that reaches a tool needing approval returns the
+// pending approval at once; the approval survives a restart; only an
+// operator key may decide; approving runs the tool once and completes the
+// turn into the session.
+func TestApprovalAcrossRestart(t *testing.T) {
+	bin := buildBinary(t)
+	fx, world := newWorld(t)
+	model := llmtest.NewOpenAI(t)
+	model.Respond = func(r llmtest.Request) llmtest.Reply {
+		if r.LastTool != "" {
+			return llmtest.Reply{Text: "paid: " + r.LastTool}
+		}
+		return llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "pay", Args: `{"key":"invoice-7"}`}}}
+	}
+	const ops, viewer = "operator-key-0123456789", "viewer-key-0123456789"
+	cfg := writeConfig(t, fmt.Sprintf(`llms:
+  m: {provider: openai, model: m, api_key: k, base_url: %s/v1, max_retries: 0}
+agents:
+  a: {llm: m, tools: [pay]}
+tools:
+  pay: {type: http, url: "%s/?key={key}", description: pays an invoice, require_approval: true, approval_prompt: "Pay this invoice?"}
+server:
+  port: 0
+  auth: {api_keys: [{name: ops, key: %s, role: operator}, {name: watcher, key: %s, role: viewer}]}
+`, model.URL, world.URL, ops, viewer))
+	db := "sqlite://" + filepath.Join(t.TempDir(), "h.db")
+	p := startServe(t, bin, "--config", cfg, "--database", db)
+	code, body := httpDo(t, "POST", "http://"+p.addr+"/v1/agents/a/messages", `{"message":"pay invoice 7"}`)
+	approval, _ := body["approval"].(map[string]any)
+	if code != 202 || body["state"] != "input_required" || approval["tool"] != "pay" || approval["prompt"] != "Pay this invoice?" {
+		t.Fatalf("message: %d %v", code, body)
+	}
+	id, session := body["task_id"].(string), body["session_id"].(string)
+	_, page := httpDo(t, "GET", "http://"+p.addr+"/tasks?status=input_required", "")
+	if tasks := page["tasks"].([]any); len(tasks) != 1 || tasks[0].(map[string]any)["approval"] == nil {
+		t.Fatalf("waiting list: %v", page)
+	}
+
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.cmd.Wait()
+	p = startServe(t, bin, "--config", cfg, "--database", db)
+	base := "http://" + p.addr
+	if code, _ := httpDo(t, "POST", base+"/v1/tasks/"+id+"/approve", ""); code != 401 {
+		t.Fatalf("approve without a key: %d", code)
+	}
+	if code, _, errOut := runCLI("tasks", "approve", id, "--server", base, "--api-key", viewer); code != 2 || !strings.Contains(errOut, "operator role") {
+		t.Fatalf("approve as viewer: %d %s", code, errOut)
+	}
+	if code, out, errOut := runCLI("tasks", "list", "--status", "input_required", "--server", base); code != 0 || !strings.Contains(out, `approve pay{"key":"invoice-7"}? Pay this invoice?`) {
+		t.Fatalf("tasks list: %d %s %s", code, out, errOut)
+	}
+	if code, out, errOut := runCLI("tasks", "approve", id, "--server", base, "--api-key", ops, "--reason", "budgeted"); code != 0 {
+		t.Fatalf("approve: %d %s %s", code, out, errOut)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, task := httpDo(t, "GET", base+"/v1/tasks/"+id, "")
+		if task["state"] == "completed" {
+			d := task["decisions"].(map[string]any)["c1"].(map[string]any)
+			if d["by"] != "ops" || d["reason"] != "budgeted" || d["approved"] != true {
+				t.Fatalf("decision %v", d)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not completed: %v", task)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fx.mu.Lock()
+	applied := fx.applied["invoice-7"]
+	fx.mu.Unlock()
+	_, sess := httpDo(t, "GET", base+"/v1/sessions/"+session, "")
+	msgs := sess["messages"].([]any)
+	if applied != 1 || len(msgs) != 4 || msgs[3].(map[string]any)["content"] != "paid: applied" {
+		t.Fatalf("effect applied %d times; session %v", applied, sess)
 	}
 }

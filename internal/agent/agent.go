@@ -19,7 +19,30 @@ type Agent struct {
 	MaxIterations int
 	LLM           llm.Client
 	Tools         map[string]tool.Tool
-	specs         []llm.ToolSpec
+	// Approvals names the tools whose calls a human approves first, with
+	// the prompt shown to the approver.
+	Approvals map[string]string
+	specs     []llm.ToolSpec
+}
+
+// Decision is a human's verdict on a tool call that needs approval.
+type Decision struct {
+	Decided  bool   `json:"-"`
+	Approved bool   `json:"approved"`
+	Reason   string `json:"reason,omitempty"`
+	By       string `json:"by,omitempty"`
+}
+
+// ApprovalRequired ends a turn that reached a tool call needing approval
+// with no decision yet. The turn's messages up to the call have been
+// saved (through save); the turn continues with RunFrom once decided.
+type ApprovalRequired struct {
+	Call   llm.ToolCall
+	Prompt string
+}
+
+func (e *ApprovalRequired) Error() string {
+	return fmt.Sprintf("tool call %s (%s) needs approval", e.Call.ID, e.Call.Name)
 }
 
 // New assembles an agent; tools are offered to the model in the order given.
@@ -63,17 +86,43 @@ type Result struct {
 // an error result for the model; only a model error (or ctx) ends the turn
 // with an error, and then nothing of the turn should be stored.
 func (a *Agent) Run(ctx context.Context, history []llm.Message, input string, emit func(Event)) (*Result, error) {
-	return a.RunFrom(ctx, history, []llm.Message{{Role: llm.RoleUser, Content: input}}, emit, nil)
+	return a.RunFrom(ctx, history, []llm.Message{{Role: llm.RoleUser, Content: input}}, Hooks{Emit: emit})
+}
+
+// Hooks are RunFrom's optional callbacks.
+type Hooks struct {
+	// Emit streams the model's text and reports tool activity.
+	Emit func(Event)
+	// Save is called with every new message (the model's reply, each tool
+	// result) before the turn goes on; its error ends the turn.
+	Save func(llm.Message) error
+	// Decide returns the decision on a call that needs approval; without
+	// a decision the turn ends with *ApprovalRequired.
+	Decide func(llm.ToolCall) Decision
 }
 
 // RunFrom continues a turn from its checkpoints: turn holds the turn's
 // messages so far, starting with the user message. Tool calls of the last
 // assistant message that have no saved result run first; a call whose
-// result was saved never runs again. save, if set, is called with every new
-// message (the model's reply, each tool result) before the turn goes on;
-// its error ends the turn. Iterations already in turn count toward the
-// limit.
-func (a *Agent) RunFrom(ctx context.Context, history, turn []llm.Message, emit func(Event), save func(llm.Message) error) (*Result, error) {
+// result was saved never runs again. Iterations already in turn count
+// toward the limit. A call to a tool in Approvals runs only once approved;
+// a rejected one gives the model an error result naming the reason.
+func (a *Agent) RunFrom(ctx context.Context, history, turn []llm.Message, h Hooks) (*Result, error) {
+	return a.run(ctx, history, turn, h, -1)
+}
+
+// Step is RunFrom limited to one model call (and the tool calls it asks
+// for), so a caller can take the configuration afresh between steps. The
+// result's StopReason is empty when the turn needs more steps; Usage
+// counts this step only.
+func (a *Agent) Step(ctx context.Context, history, turn []llm.Message, h Hooks) (*Result, error) {
+	return a.run(ctx, history, turn, h, 1)
+}
+
+// run continues a turn with at most calls model calls (-1: no limit but
+// MaxIterations).
+func (a *Agent) run(ctx context.Context, history, turn []llm.Message, h Hooks, calls int) (*Result, error) {
+	emit, save := h.Emit, h.Save
 	if len(turn) == 0 || turn[0].Role != llm.RoleUser {
 		return nil, fmt.Errorf("a turn starts with the user message")
 	}
@@ -119,10 +168,14 @@ func (a *Agent) RunFrom(ctx context.Context, history, turn []llm.Message, emit f
 			res.Iterations++
 		}
 	}
-	if err := a.runTools(ctx, pending, emit, keep); err != nil {
+	if err := a.runTools(ctx, pending, h, keep); err != nil {
 		return nil, err
 	}
 	for res.Iterations < a.MaxIterations {
+		if calls == 0 {
+			return res, nil // more steps to go
+		}
+		calls--
 		res.Iterations++
 		resp, err := a.LLM.Generate(ctx, llm.Request{System: a.Instruction, Messages: convo, Tools: a.specs}, onText)
 		if err != nil {
@@ -139,7 +192,7 @@ func (a *Agent) RunFrom(ctx context.Context, history, turn []llm.Message, emit f
 			res.StopReason = StopAnswer
 			return res, nil
 		}
-		if err := a.runTools(ctx, msg.ToolCalls, emit, keep); err != nil {
+		if err := a.runTools(ctx, msg.ToolCalls, h, keep); err != nil {
 			return nil, err
 		}
 	}
@@ -148,13 +201,30 @@ func (a *Agent) RunFrom(ctx context.Context, history, turn []llm.Message, emit f
 }
 
 // runTools runs calls in order, keeping each result.
-func (a *Agent) runTools(ctx context.Context, calls []llm.ToolCall, emit func(Event), keep func(llm.Message) error) error {
+func (a *Agent) runTools(ctx context.Context, calls []llm.ToolCall, h Hooks, keep func(llm.Message) error) error {
+	emit := h.Emit
 	for _, call := range calls {
+		var d Decision
+		prompt, needs := a.Approvals[call.Name]
+		if needs {
+			if h.Decide != nil {
+				d = h.Decide(call)
+			}
+			if !d.Decided {
+				return &ApprovalRequired{Call: call, Prompt: prompt}
+			}
+		}
 		if emit != nil {
 			c := call
 			emit(Event{Type: "tool_call", ToolCall: &c})
 		}
-		out, callErr := a.call(ctx, call)
+		var out string
+		var callErr error
+		if needs && !d.Approved {
+			callErr = fmt.Errorf("a human reviewer rejected this call: %s", orDefault(d.Reason, "no reason given"))
+		} else {
+			out, callErr = a.call(ctx, call)
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -187,4 +257,11 @@ func (a *Agent) call(ctx context.Context, call llm.ToolCall) (out string, err er
 		}
 	}()
 	return t.Call(tool.WithCallID(ctx, call.ID), args)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -74,6 +74,9 @@ type Tool struct {
 
 	Timeout        Duration `yaml:"timeout" doc:"Maximum run time of one call. Default 30s."`
 	MaxOutputBytes int      `yaml:"max_output_bytes" doc:"Output beyond this many bytes is cut. Default 65536."`
+
+	RequireApproval bool   `yaml:"require_approval" doc:"A human approves each call before it runs: the turn pauses as a task in input_required until POST /v1/tasks/{id}/approve or /reject."`
+	ApprovalPrompt  string `yaml:"approval_prompt" doc:"Shown to the approver with the call's arguments. Requires require_approval."`
 }
 
 // Server configures the HTTP listener.

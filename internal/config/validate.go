@@ -239,6 +239,9 @@ func (v *validator) llm(p, name string, l LLM) {
 
 func (v *validator) tool(p, name string, t Tool) {
 	v.name(p, name)
+	if t.ApprovalPrompt != "" && !t.RequireApproval {
+		v.fail(p+".approval_prompt", "only valid with require_approval: true")
+	}
 	wrongType := func(field string, set bool, want string) {
 		if set {
 			v.fail(p+"."+field, "only valid for tools of type %s", want)

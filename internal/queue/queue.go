@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hector-run/hector/internal/agent"
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm"
 	"github.com/hector-run/hector/internal/runtime"
@@ -260,7 +261,51 @@ func (q *Queue) runOne(owner string) bool {
 			return true
 		}
 	}
-	res, err := ag.RunFrom(tool.WithIdempotencyScope(ctx, task.ID), history, turn, nil, save)
+	decide := func(c llm.ToolCall) agent.Decision {
+		d, ok := task.Decisions[c.ID]
+		return agent.Decision{Decided: ok, Approved: d.Approved, Reason: d.Reason, By: d.By}
+	}
+	// One model call per step, each with the agent of the configuration
+	// current then: a reload reaches a running task at its next step.
+	// (The task's database stays the one it was claimed from.)
+	var res *agent.Result
+	var usage llm.Usage
+	for {
+		step, release := q.Runtime.Acquire()
+		if step == nil {
+			release()
+			err = context.Canceled
+			break
+		}
+		ag, ok = step.Agents[task.Agent]
+		if !ok {
+			release()
+			err = fmt.Errorf("agent %q was removed from the configuration (version %d) while the task ran", task.Agent, step.Version)
+			break
+		}
+		res, err = ag.Step(tool.WithIdempotencyScope(ctx, task.ID), history, turn, agent.Hooks{Save: save, Decide: decide})
+		release()
+		if err != nil {
+			break
+		}
+		usage.InputTokens += res.Usage.InputTokens
+		usage.OutputTokens += res.Usage.OutputTokens
+		if res.StopReason != "" {
+			res.Usage = usage
+			break
+		}
+		turn = res.Messages
+	}
+	var wait *agent.ApprovalRequired
+	if errors.As(err, &wait) {
+		a := store.Approval{CallID: wait.Call.ID, Tool: wait.Call.Name, Arguments: wait.Call.Arguments, Prompt: wait.Prompt, RequestedAt: time.Now().UTC()}
+		if err := st.PauseTask(context.WithoutCancel(ctx), task.ID, owner, a); err != nil {
+			log.Error("task not paused for approval", "error", err)
+		} else {
+			log.Info("task waits for approval", "tool", a.Tool, "call", a.CallID)
+		}
+		return true
+	}
 	if err != nil {
 		q.interrupted(ctx, log, st, task, owner, settings, err)
 		return true

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,6 +36,8 @@ type sideEffect struct {
 	calls map[string]int
 	keys  map[string]string // Idempotency-Key of the last call, by key
 	srv   *httptest.Server
+	// onCall, if set, runs during each call (before the answer).
+	onCall func()
 }
 
 func newSideEffect(t *testing.T) *sideEffect {
@@ -43,7 +46,11 @@ func newSideEffect(t *testing.T) *sideEffect {
 		s.mu.Lock()
 		s.calls[r.URL.Query().Get("key")]++
 		s.keys[r.URL.Query().Get("key")] = r.Header.Get("Idempotency-Key")
+		onCall := s.onCall
 		s.mu.Unlock()
+		if onCall != nil {
+			onCall()
+		}
 		fmt.Fprint(w, "done")
 	}))
 	t.Cleanup(s.srv.Close)
@@ -67,16 +74,21 @@ type env struct {
 // newEnv builds a runtime whose agent "a" talks to a fake OpenAI server and
 // may call the "effect" tool.
 func newEnv(t *testing.T, dbURL string, queueYAML string) *env {
+	return newEnvTool(t, dbURL, queueYAML, "")
+}
+
+// newEnvTool is newEnv with extra settings for the effect tool.
+func newEnvTool(t *testing.T, dbURL, queueYAML, toolExtra string) *env {
 	e := &env{t: t, rt: &runtime.Runtime{}, llm: llmtest.NewOpenAI(t), fx: newSideEffect(t)}
 	doc := fmt.Sprintf(`llms:
   m: {provider: openai, model: m, api_key: k, base_url: %s/v1, max_retries: 0}
 agents:
   a: {llm: m, tools: [effect]}
 tools:
-  effect: {type: http, url: "%s/?key={key}", description: a side effect}
+  effect: {type: http, url: "%s/?key={key}", description: a side effect%s}
 database: {url: %q}
 queue: {%s}
-`, e.llm.URL, e.fx.srv.URL, dbURL, queueYAML)
+`, e.llm.URL, e.fx.srv.URL, toolExtra, dbURL, queueYAML)
 	d, errs := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
 	if errs != nil {
 		t.Fatal(errs)
@@ -394,5 +406,104 @@ func TestWorkersResizeLive(t *testing.T) {
 	q.Apply(config.Queue{Workers: 8})
 	if running() != 3 {
 		t.Fatalf("%d workers with the override", running())
+	}
+}
+
+// A call to a tool that needs approval pauses the task in input_required
+// with the call and prompt; approving runs it once, rejecting gives the
+// model the reason instead, and neither counts as an attempt.
+func TestApprovalPausesApproveAndReject(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, dbURL string) {
+		e := newEnvTool(t, dbURL, "workers: 2", ", require_approval: true, approval_prompt: 'Spend money?'")
+		e.llm.Respond = func(r llmtest.Request) llmtest.Reply {
+			if r.LastTool != "" {
+				return llmtest.Reply{Text: "model saw: " + r.LastTool}
+			}
+			return llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "effect", Args: fmt.Sprintf(`{"key":%q}`, r.LastUser)}}}
+		}
+		q := e.start("i1")
+		ctx := context.Background()
+		for _, c := range []struct {
+			input    string
+			approved bool
+		}{{"yes", true}, {"no", false}} {
+			task := e.enqueue(q, c.input)
+			waiting := e.wait(task.ID, 5*time.Second, state(store.TaskInputRequired))
+			a := waiting.Approval
+			if a == nil || a.Tool != "effect" || a.CallID != "c1" || a.Prompt != "Spend money?" || string(a.Arguments) != fmt.Sprintf(`{"key":%q}`, c.input) ||
+				waiting.Attempts != 0 || e.fx.count(c.input) != 0 {
+				t.Fatalf("waiting: %+v approval %+v", waiting, a)
+			}
+			if _, err := e.st.DecideTask(ctx, task.ID, "c9", store.Decision{Approved: true}); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("deciding another call: %v", err)
+			}
+			if _, err := e.st.DecideTask(ctx, task.ID, "c1", store.Decision{Approved: c.approved, Reason: "over budget", By: "ops"}); err != nil {
+				t.Fatal(err)
+			}
+			q.Wake()
+			done := e.wait(task.ID, 5*time.Second, state(store.TaskCompleted))
+			var res struct{ Reply string }
+			_ = json.Unmarshal(done.Result, &res)
+			if c.approved && (e.fx.count("yes") != 1 || res.Reply != "model saw: done") {
+				t.Fatalf("approved: %d calls, reply %q", e.fx.count("yes"), res.Reply)
+			}
+			if !c.approved && (e.fx.count("no") != 0 || !strings.Contains(res.Reply, "rejected this call: over budget")) {
+				t.Fatalf("rejected: %d calls, reply %q", e.fx.count("no"), res.Reply)
+			}
+			if d := done.Decisions["c1"]; d.By != "ops" || d.Approved != c.approved || done.Attempts != 1 || done.Approval != nil {
+				t.Fatalf("decision %+v, task %+v", d, done)
+			}
+			if _, err := e.st.DecideTask(ctx, task.ID, "", store.Decision{Approved: true}); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("deciding a finished task: %v", err)
+			}
+		}
+		// A waiting task can be canceled.
+		task := e.enqueue(q, "maybe")
+		e.wait(task.ID, 5*time.Second, state(store.TaskInputRequired))
+		if c, err := e.st.CancelTask(ctx, task.ID); err != nil || c.State != store.TaskCanceled {
+			t.Fatalf("cancel a waiting task: %+v %v", c, err)
+		}
+	})
+}
+
+// A reload reaches a running task at its next step: the model call after
+// a tool call uses the agent of the configuration committed during it.
+func TestReloadReachesTaskAtNextStep(t *testing.T) {
+	e := newEnv(t, "sqlite://"+filepath.Join(t.TempDir(), "h.db"), "workers: 1")
+	e.llm.Respond = func(r llmtest.Request) llmtest.Reply {
+		if r.LastTool != "" {
+			return llmtest.Reply{Text: "system was: " + r.System}
+		}
+		return llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "effect", Args: `{"key":"k"}`}}}
+	}
+	cur, release := e.rt.Acquire()
+	next := *cur.Config
+	release()
+	next.Agents = map[string]config.Agent{"a": {LLM: "m", Tools: []string{"effect"}, Instruction: "after the reload", MaxIterations: 10}}
+	e.fx.mu.Lock()
+	e.fx.onCall = func() { // the reload lands while the tool runs
+		defer func() {
+			if r := recover(); r != nil {
+				t.Errorf("reload panicked: %v", r)
+			}
+		}()
+		prev := e.rt.Current()
+		snap, err := runtime.Build(context.Background(), &next, prev, runtime.Options{})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		snap.Version = prev.Version + 1
+		e.rt.Commit(snap)
+	}
+	e.fx.mu.Unlock()
+	q := e.start("i1")
+	task := e.enqueue(q, "go")
+	done := e.wait(task.ID, 10*time.Second, state(store.TaskCompleted))
+	var res struct{ Reply string }
+	_ = json.Unmarshal(done.Result, &res)
+	reqs := e.llm.Requests()
+	if res.Reply != "system was: after the reload" || len(reqs) != 2 || reqs[0].System != "" {
+		t.Fatalf("reply %q; requests %+v", res.Reply, reqs)
 	}
 }

@@ -188,7 +188,16 @@ func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options
 			s.Agents[name] = prev.Agents[name] // agents are immutable: share it
 			continue
 		}
-		s.Agents[name] = agent.New(name, ac.Description, ac.Instruction, ac.MaxIterations, s.LLMs[ac.LLM], ac.Tools, s.Tools)
+		ag := agent.New(name, ac.Description, ac.Instruction, ac.MaxIterations, s.LLMs[ac.LLM], ac.Tools, s.Tools)
+		for _, t := range ac.Tools {
+			if tc := cfg.Tools[t]; tc.RequireApproval {
+				if ag.Approvals == nil {
+					ag.Approvals = map[string]string{}
+				}
+				ag.Approvals[t] = tc.ApprovalPrompt
+			}
+		}
+		s.Agents[name] = ag
 	}
 	return s, nil
 }

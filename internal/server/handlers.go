@@ -259,7 +259,21 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, snap *runti
 		s.stream(w, r, snap, ag, req, history)
 		return
 	}
-	res, err := ag.Run(r.Context(), history, req.Message, nil)
+	var turn []llm.Message
+	res, err := ag.RunFrom(r.Context(), history, []llm.Message{{Role: llm.RoleUser, Content: req.Message}},
+		agent.Hooks{Save: func(m llm.Message) error { turn = append(turn, m); return nil }})
+	var wait *agent.ApprovalRequired
+	if errors.As(err, &wait) {
+		t, ok := s.waitForApproval(w, r, snap, name, req, append([]llm.Message{{Role: llm.RoleUser, Content: req.Message}}, turn...), wait)
+		if !ok {
+			errUnavailable.write(w)
+			return
+		}
+		w.Header().Set("Location", "/v1/tasks/"+t.ID)
+		writeJSON(w, http.StatusAccepted, map[string]any{"session_id": req.SessionID, "agent": name, "state": t.State,
+			"task_id": t.ID, "approval": t.Approval, "config_version": snap.Version})
+		return
+	}
 	if err != nil {
 		s.turnFailed(w, name, err)
 		return

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -38,16 +39,29 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, snap *runtime.Sn
 	w.WriteHeader(http.StatusOK)
 	ev := sseWriter{w: w, f: f}
 	ev.send("session", map[string]any{"session_id": req.SessionID, "agent": ag.Name, "config_version": snap.Version})
-	res, err := ag.Run(r.Context(), history, req.Message, func(e agent.Event) {
-		switch e.Type {
-		case "text":
-			ev.send("text", map[string]string{"text": e.Text})
-		case "tool_call":
-			ev.send("tool_call", e.ToolCall)
-		case "tool_result":
-			ev.send("tool_result", map[string]any{"tool_call_id": e.ToolID, "result": e.Result, "is_error": e.IsError})
+	var turn []llm.Message
+	res, err := ag.RunFrom(r.Context(), history, []llm.Message{{Role: llm.RoleUser, Content: req.Message}}, agent.Hooks{
+		Save: func(m llm.Message) error { turn = append(turn, m); return nil },
+		Emit: func(e agent.Event) {
+			switch e.Type {
+			case "text":
+				ev.send("text", map[string]string{"text": e.Text})
+			case "tool_call":
+				ev.send("tool_call", e.ToolCall)
+			case "tool_result":
+				ev.send("tool_result", map[string]any{"tool_call_id": e.ToolID, "result": e.Result, "is_error": e.IsError})
+			}
+		}})
+	var wait *agent.ApprovalRequired
+	if errors.As(err, &wait) {
+		t, ok := s.waitForApproval(w, r, snap, ag.Name, req, append([]llm.Message{{Role: llm.RoleUser, Content: req.Message}}, turn...), wait)
+		if !ok {
+			ev.send("error", map[string]any{"error": map[string]string{"code": "database_unavailable", "message": "the approval request could not be stored; retry"}})
+			return
 		}
-	})
+		ev.send("approval_required", map[string]any{"task_id": t.ID, "state": t.State, "approval": t.Approval})
+		return
+	}
 	if err != nil {
 		s.Log.Warn("turn failed", "agent", ag.Name, "error", err)
 		ev.send("error", map[string]any{"error": map[string]string{"code": "llm_error", "message": err.Error()}})

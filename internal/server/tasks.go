@@ -8,7 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/hector-run/hector/internal/agent"
+	"github.com/hector-run/hector/internal/llm"
 	"github.com/hector-run/hector/internal/queue"
 	"github.com/hector-run/hector/internal/runtime"
 	"github.com/hector-run/hector/internal/store"
@@ -26,6 +29,13 @@ func (s *Server) taskRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/tasks", s.pinned(s.listTasks))
 	mux.HandleFunc("GET /v1/tasks/{id}", s.pinned(s.getTask))
 	mux.HandleFunc("POST /v1/tasks/{id}/cancel", s.pinned(s.cancelTask))
+	// Approvals decide what a tool may do: operator role once keys exist.
+	// /tasks/... are the same routes without the version prefix.
+	for _, prefix := range []string{"/v1/tasks", "/tasks"} {
+		mux.HandleFunc("POST "+prefix+"/{id}/approve", s.require("operator", s.pinned(s.approveTask)))
+		mux.HandleFunc("POST "+prefix+"/{id}/reject", s.require("operator", s.pinned(s.rejectTask)))
+	}
+	mux.HandleFunc("GET /tasks", s.pinned(s.listTasks))
 	mux.HandleFunc("GET /admin/tasks/dlq", s.require("viewer", s.pinned(s.deadLetters)))
 	mux.HandleFunc("POST /admin/tasks/{id}/requeue", s.require("operator", s.pinned(s.requeueTask)))
 }
@@ -162,4 +172,51 @@ func (s *Server) changeTask(w http.ResponseWriter, r *http.Request, snap *runtim
 	default:
 		writeJSON(w, http.StatusOK, t)
 	}
+}
+
+type decisionRequest struct {
+	Reason string `json:"reason"`
+	CallID string `json:"call_id"` // optional: refuse if the task now waits on another call
+}
+
+func (s *Server) approveTask(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+	s.decide(w, r, snap, true)
+}
+
+func (s *Server) rejectTask(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+	s.decide(w, r, snap, false)
+}
+
+// decide records an approver's verdict; the body is optional.
+func (s *Server) decide(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot, approved bool) {
+	var req decisionRequest
+	if r.ContentLength != 0 && !decodeBody(w, r, snap.Config.Server.MaxBodyBytes, &req) {
+		return
+	}
+	by := actor(r)
+	s.changeTask(w, r, snap, func(ctx context.Context, id string) (*store.Task, error) {
+		return snap.Store.DecideTask(ctx, id, req.CallID, store.Decision{Approved: approved, Reason: req.Reason, By: by})
+	})
+	if s.Queue != nil {
+		s.Queue.Wake()
+	}
+}
+
+// waitForApproval turns a synchronous turn that reached a call needing
+// approval into a task waiting in input_required, with the turn so far as
+// its checkpoints, and answers 202 with it.
+func (s *Server) waitForApproval(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot, agentName string, req messageRequest,
+	turn []llm.Message, wait *agent.ApprovalRequired) (*store.Task, bool) {
+	maxAttempts := 4
+	if s.Queue != nil {
+		maxAttempts = s.Queue.MaxAttempts()
+	}
+	t := &store.Task{ID: "t_" + newSessionID(), Agent: agentName, SessionID: req.SessionID, Input: req.Message, MaxAttempts: maxAttempts}
+	a := store.Approval{CallID: wait.Call.ID, Tool: wait.Call.Name, Arguments: wait.Call.Arguments, Prompt: wait.Prompt, RequestedAt: time.Now().UTC()}
+	if err := snap.Store.CreateWaitingTask(context.WithoutCancel(r.Context()), t, turn, a); err != nil {
+		s.Log.Error("create waiting task", "error", err)
+		return nil, false
+	}
+	s.Log.Info("turn waits for approval", "task", t.ID, "agent", agentName, "tool", a.Tool)
+	return t, true
 }

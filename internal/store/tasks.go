@@ -50,6 +50,27 @@ type Task struct {
 	CreatedAt       time.Time       `json:"created_at"`
 	UpdatedAt       time.Time       `json:"updated_at"`
 	FinishedAt      time.Time       `json:"finished_at,omitzero"`
+	// Approval is the tool call the task waits on in input_required.
+	Approval *Approval `json:"approval,omitempty"`
+	// Decisions are the approvers' verdicts, by tool call ID.
+	Decisions map[string]Decision `json:"decisions,omitempty"`
+}
+
+// Approval is a tool call waiting for a human.
+type Approval struct {
+	CallID      string          `json:"call_id"`
+	Tool        string          `json:"tool"`
+	Arguments   json.RawMessage `json:"arguments"`
+	Prompt      string          `json:"prompt,omitempty"`
+	RequestedAt time.Time       `json:"requested_at"`
+}
+
+// Decision is an approver's verdict on one call.
+type Decision struct {
+	Approved bool      `json:"approved"`
+	Reason   string    `json:"reason,omitempty"`
+	By       string    `json:"by,omitempty"`
+	At       time.Time `json:"at"`
 }
 
 // Step is one checkpoint of a task's turn: a message saved as it happened.
@@ -70,15 +91,26 @@ func fromMS(v int64) time.Time {
 }
 
 const taskColumns = `id, agent, session_id, input, state, attempts, max_attempts, run_at, lease_owner, heartbeat_at,
-	cancel_requested, dead, result, error, created_at, updated_at, finished_at`
+	cancel_requested, dead, result, error, created_at, updated_at, finished_at, approval, decisions`
 
 func scanTask(row interface{ Scan(...any) error }) (*Task, error) {
 	var t Task
 	var runAt, hb, created, updated, finished int64
-	var result string
+	var result, approval, decisions string
 	if err := row.Scan(&t.ID, &t.Agent, &t.SessionID, &t.Input, &t.State, &t.Attempts, &t.MaxAttempts, &runAt, &t.LeaseOwner, &hb,
-		&t.CancelRequested, &t.Dead, &result, &t.Error, &created, &updated, &finished); err != nil {
+		&t.CancelRequested, &t.Dead, &result, &t.Error, &created, &updated, &finished, &approval, &decisions); err != nil {
 		return nil, err
+	}
+	if approval != "" {
+		t.Approval = &Approval{}
+		if err := json.Unmarshal([]byte(approval), t.Approval); err != nil {
+			return nil, fmt.Errorf("task %s: approval: %w", t.ID, err)
+		}
+	}
+	if decisions != "" && decisions != "{}" {
+		if err := json.Unmarshal([]byte(decisions), &t.Decisions); err != nil {
+			return nil, fmt.Errorf("task %s: decisions: %w", t.ID, err)
+		}
 	}
 	t.RunAt, t.HeartbeatAt, t.CreatedAt, t.UpdatedAt, t.FinishedAt = fromMS(runAt), fromMS(hb), fromMS(created), fromMS(updated), fromMS(finished)
 	if result != "" {
@@ -429,4 +461,116 @@ func (s *Store) CountTasks(ctx context.Context, state string) (int, error) {
 		return 0, fmt.Errorf("count tasks: %w", err)
 	}
 	return n, nil
+}
+
+// PauseTask ends owner's attempt waiting for a human decision on a call:
+// the task goes to input_required with the approval request, and the
+// attempt is not counted (waiting is not failing).
+func (s *Store) PauseTask(ctx context.Context, id, owner string, a Approval) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	defer s.lockWrite()()
+	now := ms(time.Now())
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tasks SET state = 'input_required', approval = ?, attempts = attempts - 1,
+		lease_owner = '', updated_at = ? WHERE id = ? AND state = 'running' AND lease_owner = ?`), string(b), now, id, owner)
+	if err != nil {
+		return fmt.Errorf("pause task %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrConflict
+	}
+	return nil
+}
+
+// CreateWaitingTask stores a task that is already waiting for approval:
+// a synchronous turn that reached a call needing it. steps are the turn's
+// messages so far, saved as the task's checkpoints.
+func (s *Store) CreateWaitingTask(ctx context.Context, t *Task, steps []llm.Message, a Approval) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	defer s.lockWrite()()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create task: %w", err)
+	}
+	defer tx.Rollback()
+	now := time.Now()
+	t.State, t.RunAt, t.CreatedAt, t.UpdatedAt, t.Attempts, t.Approval = TaskInputRequired, now.UTC(), now.UTC(), now.UTC(), 0, &a
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO tasks (id, agent, session_id, input, state, max_attempts, run_at, created_at, updated_at, approval)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), t.ID, t.Agent, t.SessionID, t.Input, t.State, t.MaxAttempts, ms(now), ms(now), ms(now), string(b)); err != nil {
+		return fmt.Errorf("create task: %w", err)
+	}
+	for i, m := range steps {
+		mb, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO task_steps (task_id, seq, attempt, message, created_at) VALUES (?, ?, 0, ?, ?)`),
+			t.ID, i+1, string(mb), ms(now)); err != nil {
+			return fmt.Errorf("create task: %w", err)
+		}
+	}
+	return tx.Commit()
+}
+
+// DecideTask records a decision on the call a task waits on and puts the
+// task back in the queue. callID, if set, must be the call waited on.
+// ErrConflict when the task is not waiting (or waits on another call).
+func (s *Store) DecideTask(ctx context.Context, id, callID string, d Decision) (*Task, error) {
+	unlock := s.lockWrite()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("decide task %s: %w", id, err)
+	}
+	conflict := func() (*Task, error) {
+		tx.Rollback()
+		unlock()
+		t, err := s.GetTask(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return t, fmt.Errorf("%w: task %s is %s, not waiting for approval of call %q", ErrConflict, id, t.State, callID)
+	}
+	lock := ""
+	if s.pg {
+		lock = " FOR UPDATE"
+	}
+	t, err := scanTask(tx.QueryRowContext(ctx, s.q(`SELECT `+taskColumns+` FROM tasks WHERE id = ?`+lock), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		tx.Rollback()
+		unlock()
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		tx.Rollback()
+		unlock()
+		return nil, fmt.Errorf("decide task %s: %w", id, err)
+	}
+	if t.State != TaskInputRequired || t.Approval == nil || (callID != "" && callID != t.Approval.CallID) {
+		return conflict()
+	}
+	if t.Decisions == nil {
+		t.Decisions = map[string]Decision{}
+	}
+	d.At = time.Now().UTC()
+	t.Decisions[t.Approval.CallID] = d
+	b, _ := json.Marshal(t.Decisions)
+	now := ms(time.Now())
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE tasks SET state = 'pending', approval = '', decisions = ?, run_at = ?, updated_at = ?
+		WHERE id = ?`), string(b), now, now, id); err != nil {
+		tx.Rollback()
+		unlock()
+		return nil, fmt.Errorf("decide task %s: %w", id, err)
+	}
+	err = tx.Commit()
+	unlock()
+	if err != nil {
+		return nil, fmt.Errorf("decide task %s: %w", id, err)
+	}
+	return s.GetTask(ctx, id)
 }
