@@ -64,6 +64,17 @@ func TestTasksAPIAndCLI(t *testing.T) {
 		}
 	}
 
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`hector_tasks{state="completed"} 3`, `hector_tasks{state="pending"} 0`, `hector_task_attempts_total{outcome="completed"} 3`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	code, page := httpDo(t, "GET", base+"/v1/tasks?status=completed&agent=a&limit=2", "")
 	if code != 200 || len(page["tasks"].([]any)) != 2 || page["next_page_token"] == "" {
 		t.Fatalf("page 1: %d %v", code, page)

@@ -68,6 +68,9 @@ type Queue struct {
 	// Override adjusts settings read from the configuration (the
 	// --queue-* flags).
 	Override func(Settings) Settings
+	// Observe, if set, is told how each attempt ended: completed, retried,
+	// failed, canceled, waiting, released or lost.
+	Observe func(outcome string)
 	// PollInterval is how often idle workers look for runnable tasks that
 	// were not announced to this process (retries coming due, tasks
 	// enqueued by other instances); default 200ms.
@@ -302,6 +305,7 @@ func (q *Queue) runOne(owner string) bool {
 		if err := st.PauseTask(context.WithoutCancel(ctx), task.ID, owner, a); err != nil {
 			log.Error("task not paused for approval", "error", err)
 		} else {
+			q.observe("waiting")
 			log.Info("task waits for approval", "tool", a.Tool, "call", a.CallID)
 		}
 		return true
@@ -313,10 +317,12 @@ func (q *Queue) runOne(owner string) bool {
 	result := map[string]any{"reply": res.Reply, "stop_reason": res.StopReason, "iterations": res.Iterations, "usage": res.Usage}
 	switch err := st.CompleteTask(context.WithoutCancel(ctx), task, owner, snap.Version, res.Messages, result); {
 	case errors.Is(err, store.ErrConflict):
+		q.observe("lost")
 		log.Warn("task finished after its lease was lost; the other worker's result stands")
 	case err != nil:
 		log.Error("task result not saved; it will run again from its checkpoints", "error", err)
 	default:
+		q.observe("completed")
 		log.Info("task completed", "iterations", res.Iterations)
 	}
 	return true
@@ -329,11 +335,13 @@ func (q *Queue) interrupted(ctx context.Context, log *slog.Logger, st *store.Sto
 	case errors.Is(cause, errCanceled):
 		q.finish(log, st, task, owner, store.TaskOutcome{State: store.TaskCanceled, Error: "canceled while running"})
 	case errors.Is(cause, errLeaseLost), errors.Is(err, store.ErrConflict):
+		q.observe("lost")
 		log.Warn("task lease lost; leaving it to the worker that took it over")
 	case q.ctx.Err() != nil: // shutting down: hand it back, checkpoints kept
 		if err := st.ReleaseTask(context.Background(), task.ID, owner); err != nil {
 			log.Error("task not released at shutdown; it will be taken over after the stale threshold", "error", err)
 		} else {
+			q.observe("released")
 			log.Info("task handed back to the queue at shutdown")
 		}
 	default:
@@ -355,16 +363,27 @@ func (q *Queue) retry(log *slog.Logger, st *store.Store, task *store.Task, owner
 	log.Warn("task attempt failed; retrying", "error", err, "retry_in", wait.Round(time.Millisecond))
 }
 
+func (q *Queue) observe(outcome string) {
+	if q.Observe != nil {
+		q.Observe(outcome)
+	}
+}
+
 func (q *Queue) finish(log *slog.Logger, st *store.Store, task *store.Task, owner string, o store.TaskOutcome) {
 	err := st.FinishAttempt(context.Background(), task.ID, owner, o)
 	switch {
 	case errors.Is(err, store.ErrConflict):
+		q.observe("lost")
 		log.Warn("task lease lost before its outcome was saved", "state", o.State)
 	case err != nil:
 		log.Error("task outcome not saved", "state", o.State, "error", err)
+	case o.State == store.TaskPending:
+		q.observe("retried")
 	case o.State == store.TaskFailed:
+		q.observe("failed")
 		log.Error("task failed", "error", o.Error, "dead_letter", o.Dead)
 	case o.State == store.TaskCanceled:
+		q.observe("canceled")
 		log.Info("task canceled")
 	}
 }

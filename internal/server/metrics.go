@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hector-run/hector/internal/reload"
+	"github.com/hector-run/hector/internal/store"
 )
 
 // metrics are one server's Prometheus metrics, in their own registry.
@@ -25,6 +26,7 @@ type metrics struct {
 	lastSuccess    prometheus.Gauge
 	requests       *prometheus.CounterVec
 	requestSecs    *prometheus.HistogramVec
+	taskAttempts   *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -44,9 +46,29 @@ func newMetrics() *metrics {
 		Help: "HTTP requests by method, route pattern and status code."}, []string{"method", "route", "code"})
 	m.requestSecs = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "hector_http_request_duration_seconds",
 		Help: "HTTP request duration by route pattern.", Buckets: prometheus.DefBuckets}, []string{"route"})
+	m.taskAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hector_task_attempts_total",
+		Help: "Task attempts by this instance, by how they ended: completed, retried, failed, canceled, waiting (for approval), released (at shutdown), lost (lease)."},
+		[]string{"outcome"})
 	m.reg.MustRegister(m.reloads, m.reloadDuration, m.version, m.validationErrs, m.backendErrs, m.lastSuccess,
-		m.requests, m.requestSecs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.requests, m.requestSecs, m.taskAttempts, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// taskStates is a collector of the number of tasks in each state, read
+// from the database at scrape time.
+type taskStates struct {
+	desc  *prometheus.Desc
+	count func(state string) (int, error)
+}
+
+func (c taskStates) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c taskStates) Collect(ch chan<- prometheus.Metric) {
+	for _, st := range store.TaskStates {
+		if n, err := c.count(st); err == nil {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), st)
+		}
+	}
 }
 
 // backend names the kind of a source ("file:/etc/hector.yaml" -> "file").

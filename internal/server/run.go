@@ -83,6 +83,7 @@ func Run(ctx context.Context, o Options) error {
 	srv := &Server{Runtime: rt, Reconciler: rec, Log: log, Version: o.Version}
 	q := &queue.Queue{Runtime: rt, Log: log, Instance: o.InstanceID, Override: o.QueueOverride, PollInterval: o.QueuePoll}
 	srv.Queue = q
+	q.Observe = srv.TaskAttempt
 	rec.OnSourceError = srv.SourceError
 	rec.OnOutcome = func(out reload.Outcome) {
 		if out.Result == reload.Applied {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hector-run/hector/internal/config"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hector-run/hector/internal/reload"
 	"github.com/hector-run/hector/internal/runtime"
 )
@@ -46,6 +48,12 @@ func (s *Server) Observe(o reload.Outcome) {
 	s.events.publish(o)
 }
 
+// TaskAttempt counts a task attempt's outcome; wire it to queue.Queue.Observe.
+func (s *Server) TaskAttempt(outcome string) {
+	s.init()
+	s.metrics.taskAttempts.WithLabelValues(outcome).Inc()
+}
+
 // SourceError counts a failed read or watch of the configuration source;
 // wire it to reload.Reconciler.OnSourceError.
 func (s *Server) SourceError(err error) {
@@ -58,6 +66,18 @@ func (s *Server) init() {
 	defer s.mu.Unlock()
 	if s.metrics == nil {
 		s.metrics = newMetrics()
+		s.metrics.reg.MustRegister(taskStates{
+			desc: prometheus.NewDesc("hector_tasks", "Tasks in the database by state.", []string{"state"}, nil),
+			count: func(state string) (int, error) {
+				snap, release := s.Runtime.Acquire()
+				defer release()
+				if snap == nil {
+					return 0, errors.New("shutting down")
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				return snap.Store.CountTasks(ctx, state)
+			}})
 	}
 }
 

@@ -233,20 +233,31 @@ func decodeToken(tok string) (int64, string, error) {
 func (s *Store) ClaimTask(ctx context.Context, owner string, staleBefore time.Time) (*Task, error) {
 	defer s.lockWrite()()
 	now := ms(time.Now())
-	pick := `SELECT id FROM tasks WHERE (state = 'pending' AND run_at <= ?) OR (state = 'running' AND heartbeat_at < ?)
-		ORDER BY run_at, created_at LIMIT 1`
-	if s.pg {
-		pick += " FOR UPDATE SKIP LOCKED"
+	// Two picks, each served by the (state, run_at) index, where one
+	// condition with OR would scan every finished task.
+	picks := []struct {
+		query string
+		arg   int64
+	}{
+		{`SELECT id FROM tasks WHERE state = 'pending' AND run_at <= ? ORDER BY run_at LIMIT 1`, now},
+		{`SELECT id FROM tasks WHERE state = 'running' AND heartbeat_at < ? LIMIT 1`, ms(staleBefore)},
 	}
-	t, err := scanTask(s.db.QueryRowContext(ctx, s.q(`UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_owner = ?,
-		heartbeat_at = ?, updated_at = ? WHERE id = (`+pick+`) RETURNING `+taskColumns), owner, now, now, now, ms(staleBefore)))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+	for _, p := range picks {
+		pick := p.query
+		if s.pg {
+			pick += " FOR UPDATE SKIP LOCKED"
+		}
+		t, err := scanTask(s.db.QueryRowContext(ctx, s.q(`UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_owner = ?,
+			heartbeat_at = ?, updated_at = ? WHERE id = (`+pick+`) RETURNING `+taskColumns), owner, now, now, p.arg))
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("claim task: %w", err)
+		}
+		return t, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("claim task: %w", err)
-	}
-	return t, nil
+	return nil, nil
 }
 
 // Heartbeat renews owner's lease on a running task and reports whether
