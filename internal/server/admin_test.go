@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -346,11 +347,16 @@ func TestMetrics(t *testing.T) {
 	h.next()
 	h.send("a", "", "hi")
 	_, body := h.call("GET", "/metrics", "", "")
+	// A rejected document is tried again on every watch event for it;
+	// under load its save can arrive as two events, so rejections are >= 1.
+	for _, re := range []string{`hector_config_reloads_total\{result="rejected",source="file"\} [1-9]`, `hector_config_validation_errors_total [1-9]`} {
+		if !regexp.MustCompile(re).MatchString(body) {
+			t.Errorf("metrics lack %s", re)
+		}
+	}
 	for _, want := range []string{
 		`hector_config_reloads_total{result="applied",source="file"} 2`,
-		`hector_config_reloads_total{result="rejected",source="file"} 1`,
 		`hector_config_version 2`,
-		`hector_config_validation_errors_total 1`,
 		`hector_config_reload_duration_seconds_count`,
 		`hector_config_last_success_timestamp_seconds`,
 		`hector_http_requests_total{code="200",method="POST",route="/v1/agents/{name}/messages"} 1`,
@@ -441,7 +447,11 @@ func TestRebindUnderLoad(t *testing.T) {
 		}
 		addr.Store(fmt.Sprintf("http://127.0.0.1:%d", port))
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Keep the load on until enough requests went through (a loaded
+	// machine is slower), up to 10s.
+	for deadline := time.Now().Add(10 * time.Second); ok.Load() < 100 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	close(stop)
 	wg.Wait()
 	if failed.Load() != 0 || ok.Load() < 100 {
