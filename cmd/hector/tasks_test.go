@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hector-run/hector/internal/llm/llmtest"
+	"github.com/hector-run/hector/internal/testsvc"
 )
 
 func httpDo(t *testing.T, method, url, body string) (int, map[string]any) {
@@ -158,6 +159,11 @@ func TestQueueSettingsLiveAndOverridden(t *testing.T) {
 // operator key may decide; approving runs the tool once and completes the
 // turn into the session.
 func TestApprovalAcrossRestart(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { approvalAcrossRestart(t, "sqlite://"+filepath.Join(t.TempDir(), "h.db")) })
+	t.Run("postgres", func(t *testing.T) { approvalAcrossRestart(t, testsvc.Postgres(t)) })
+}
+
+func approvalAcrossRestart(t *testing.T, db string) {
 	bin := buildBinary(t)
 	fx, world := newWorld(t)
 	model := llmtest.NewOpenAI(t)
@@ -178,7 +184,6 @@ server:
   port: 0
   auth: {api_keys: [{name: ops, key: %s, role: operator}, {name: watcher, key: %s, role: viewer}]}
 `, model.URL, world.URL, ops, viewer))
-	db := "sqlite://" + filepath.Join(t.TempDir(), "h.db")
 	p := startServe(t, bin, "--config", cfg, "--database", db)
 	code, body := httpDo(t, "POST", "http://"+p.addr+"/v1/agents/a/messages", `{"message":"pay invoice 7"}`)
 	approval, _ := body["approval"].(map[string]any)
