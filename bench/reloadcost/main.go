@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 
@@ -52,6 +53,7 @@ func median(xs []float64) float64 {
 func main() {
 	rounds := flag.Int("rounds", 5, "reloads measured per case (the median is shown)")
 	sizes := flag.String("agents", "10,1000,10000", "configuration sizes")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the one-agent reloads to this file")
 	flag.Parse()
 	fmt.Printf("reload cost, median of %d reloads; stage times in ms\n", *rounds)
 	fmt.Printf("%-7s %-10s", "agents", "change")
@@ -68,6 +70,8 @@ func main() {
 		}
 	}
 }
+
+var cpuProfile string
 
 func measure(n, rounds int) error {
 	dir, err := os.MkdirTemp("", "reloadcost-")
@@ -123,7 +127,20 @@ func measure(n, rounds int) error {
 	if err != nil {
 		return err
 	}
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	single, err := run(func() []byte { one++; return document(n, gen, one) })
+	if cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return err
 	}

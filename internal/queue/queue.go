@@ -72,8 +72,9 @@ type Queue struct {
 	// failed, canceled, waiting, released or lost.
 	Observe func(outcome string)
 	// PollInterval is how often idle workers look for runnable tasks that
-	// were not announced to this process (retries coming due, tasks
-	// enqueued by other instances); default 200ms.
+	// were not announced (retries coming due; on SQLite, tasks enqueued by
+	// other processes); default 200ms. On PostgreSQL every task that
+	// becomes runnable is announced to all instances.
 	PollInterval time.Duration
 
 	mu       sync.Mutex
@@ -96,6 +97,8 @@ func (q *Queue) Start(ctx context.Context) {
 	cfg := snap.Config.Queue
 	release()
 	q.Apply(cfg)
+	q.wg.Add(1)
+	go func() { defer q.wg.Done(); q.listen(ctx) }()
 }
 
 // Wait blocks until every worker has stopped.

@@ -507,3 +507,27 @@ func TestReloadReachesTaskAtNextStep(t *testing.T) {
 		t.Fatalf("reply %q; requests %+v", res.Reply, reqs)
 	}
 }
+
+// On PostgreSQL an idle instance hears of a task created elsewhere at
+// once, not at its next poll.
+func TestNotificationWakesOtherInstance(t *testing.T) {
+	dbURL := testsvc.Postgres(t)
+	e := newEnv(t, dbURL, "workers: 1")
+	q := &Queue{Runtime: e.rt, Log: quiet(), Instance: "idle", PollInterval: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	q.Start(ctx)
+	t.Cleanup(func() { cancel(); q.Wait() })
+	time.Sleep(300 * time.Millisecond) // workers idle, listener connected
+	other := newEnv(t, dbURL, "workers: 1")
+	start := time.Now()
+	task := &store.Task{ID: "t_elsewhere", Agent: "a", SessionID: "s_elsewhere", Input: "hi", MaxAttempts: 1}
+	if err := other.st.CreateTask(context.Background(), task); err != nil { // no Wake here
+		t.Fatal(err)
+	}
+	e.wait(task.ID, 5*time.Second, state(store.TaskCompleted))
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("picked up after %v", took)
+	} else {
+		t.Logf("picked up and completed %v after another instance created it", took.Round(time.Millisecond))
+	}
+}
