@@ -35,6 +35,7 @@ type Queue struct {
 	InitialDelay   Duration `yaml:"initial_delay" doc:"Wait before the first retry; it doubles per attempt, with jitter. Default 1s."`
 	MaxDelay       Duration `yaml:"max_delay" doc:"Longest wait between retries. Default 5m."`
 	StaleThreshold Duration `yaml:"stale_threshold" doc:"A running task whose worker has not heartbeated for this long is taken over by another worker. Default 5m."`
+	Retention      Duration `yaml:"retention" doc:"Delete finished tasks (completed, failed, canceled) and their steps this long after they finished. Default 0: keep them."`
 }
 
 // LLM configures one model client.

@@ -192,6 +192,9 @@ func validateIn(c *Config, pos posLookup, sorted bool) Errors {
 			v.fail(d.path, "must not be negative")
 		}
 	}
+	if r := c.Queue.Retention; r != 0 && time.Duration(r) < time.Second {
+		v.fail("queue.retention", "must be 0 (keep finished tasks) or at least 1s, got %s", time.Duration(r))
+	}
 	if st := c.Queue.StaleThreshold; st != 0 && time.Duration(st) < time.Second {
 		v.fail("queue.stale_threshold", "must be at least 1s (workers heartbeat three times per threshold), got %s", time.Duration(st))
 	}

@@ -31,12 +31,13 @@ type Settings struct {
 	InitialDelay   time.Duration
 	MaxDelay       time.Duration
 	StaleThreshold time.Duration
+	Retention      time.Duration // 0: keep finished tasks
 }
 
 // FromConfig reads the settings of a defaulted configuration.
 func FromConfig(q config.Queue) Settings {
 	s := Settings{Workers: q.Workers, InitialDelay: time.Duration(q.InitialDelay), MaxDelay: time.Duration(q.MaxDelay),
-		StaleThreshold: time.Duration(q.StaleThreshold)}
+		StaleThreshold: time.Duration(q.StaleThreshold), Retention: time.Duration(q.Retention)}
 	if q.MaxRetries != nil {
 		s.MaxRetries = *q.MaxRetries
 	}
@@ -97,8 +98,40 @@ func (q *Queue) Start(ctx context.Context) {
 	cfg := snap.Config.Queue
 	release()
 	q.Apply(cfg)
-	q.wg.Add(1)
+	q.wg.Add(2)
 	go func() { defer q.wg.Done(); q.listen(ctx) }()
+	go func() { defer q.wg.Done(); q.sweep(ctx) }()
+}
+
+// sweep deletes finished tasks older than the retention, every tenth of
+// it (between 1s and 1h); with retention 0 it only watches for a change.
+func (q *Queue) sweep(ctx context.Context) {
+	for {
+		r := q.Settings().Retention
+		every := min(max(r/10, time.Second), time.Hour)
+		if r == 0 {
+			every = 5 * time.Second
+		}
+		if !sleep(ctx, every) {
+			return
+		}
+		if r == 0 {
+			continue
+		}
+		snap, release := q.Runtime.Acquire()
+		if snap == nil {
+			release()
+			return
+		}
+		n, err := snap.Store.PurgeTasks(ctx, time.Now().Add(-r))
+		release()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			q.Log.Warn("finished tasks not purged", "error", err)
+		case n > 0:
+			q.Log.Info("finished tasks purged", "count", n, "retention", r)
+		}
+	}
 }
 
 // Wait blocks until every worker has stopped.

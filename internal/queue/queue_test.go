@@ -531,3 +531,39 @@ func TestNotificationWakesOtherInstance(t *testing.T) {
 		t.Logf("picked up and completed %v after another instance created it", took.Round(time.Millisecond))
 	}
 }
+
+// queue.retention deletes finished tasks and their steps once they are
+// old enough, and keeps everything else.
+func TestRetentionPurgesFinishedTasks(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "workers: 1, retention: 1s")
+		q := e.start("i1")
+		done := e.enqueue(q, "old")
+		e.wait(done.ID, 5*time.Second, state(store.TaskCompleted))
+		waiting := &store.Task{ID: "t_waiting", Agent: "a", SessionID: "s_w", Input: "x", MaxAttempts: 1}
+		if err := e.st.CreateWaitingTask(context.Background(), waiting, []llm.Message{{Role: llm.RoleUser, Content: "x"}},
+			store.Approval{CallID: "c", Tool: "effect"}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			_, err := e.st.GetTask(context.Background(), done.ID)
+			if errors.Is(err, store.ErrNotFound) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("finished task not purged: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if steps, _ := e.st.Steps(context.Background(), done.ID); len(steps) != 0 {
+			t.Fatalf("%d steps left", len(steps))
+		}
+		if w, err := e.st.GetTask(context.Background(), waiting.ID); err != nil || w.State != store.TaskInputRequired {
+			t.Fatalf("a waiting task was purged: %+v %v", w, err)
+		}
+		if hist, _ := e.st.History(context.Background(), done.SessionID); len(hist) != 2 {
+			t.Fatalf("the session lost its messages: %d", len(hist))
+		}
+	})
+}

@@ -585,3 +585,24 @@ func (s *Store) DecideTask(ctx context.Context, id, callID string, d Decision) (
 	}
 	return s.GetTask(ctx, id)
 }
+
+// PurgeTasks deletes tasks that finished before before, with their steps,
+// and returns how many.
+func (s *Store) PurgeTasks(ctx context.Context, before time.Time) (int64, error) {
+	defer s.lockWrite()()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("purge tasks: %w", err)
+	}
+	defer tx.Rollback()
+	const finished = `state IN ('completed', 'failed', 'canceled') AND finished_at > 0 AND finished_at < ?`
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM task_steps WHERE task_id IN (SELECT id FROM tasks WHERE `+finished+`)`), ms(before)); err != nil {
+		return 0, fmt.Errorf("purge tasks: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, s.q(`DELETE FROM tasks WHERE `+finished), ms(before))
+	if err != nil {
+		return 0, fmt.Errorf("purge tasks: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, tx.Commit()
+}
