@@ -45,14 +45,14 @@ func Diff(old, new *Config) Plan {
 	return p
 }
 
-func diffMap[T any](old, new map[string]T) Change {
+func diffMap[T interface{ Equal(T) bool }](old, new map[string]T) Change {
 	var c Change
 	for name, v := range new {
 		o, ok := old[name]
 		switch {
 		case !ok:
 			c.Added = append(c.Added, name)
-		case !reflect.DeepEqual(o, v):
+		case !o.Equal(v):
 			c.Changed = append(c.Changed, name)
 		}
 	}

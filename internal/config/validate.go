@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -150,26 +151,37 @@ func validateIn(c *Config, pos posLookup, sorted bool) Errors {
 	for _, name := range keys(mapKeys(c.Tools)) {
 		v.tool(childPath("tools", name), name, c.Tools[name])
 	}
-	for _, name := range keys(mapKeys(c.Agents)) {
-		p := childPath("agents", name)
-		a := c.Agents[name]
-		v.name(p, name)
-		if a.LLM == "" {
-			v.fail(p+".llm", "required: the name of an LLM in llms")
-		} else {
-			v.ref(p+".llm", "llm", a.LLM, llmSet, llmNames)
+	// Agents are most of a large document: the common case, a valid agent,
+	// allocates nothing; paths are built only for errors.
+	agent := func(name string, a Agent) {
+		p := func() string { return childPath("agents", name) }
+		if !validEntityName(name) {
+			v.name(p(), name)
 		}
-		seen := map[string]bool{}
+		if a.LLM == "" {
+			v.fail(p()+".llm", "required: the name of an LLM in llms")
+		} else if !llmSet[a.LLM] {
+			v.ref(p()+".llm", "llm", a.LLM, llmSet, llmNames)
+		}
 		for i, t := range a.Tools {
-			tp := fmt.Sprintf("%s.tools[%d]", p, i)
-			if seen[t] {
-				v.fail(tp, "tool %q is listed twice", t)
+			if slices.Contains(a.Tools[:i], t) {
+				v.fail(fmt.Sprintf("%s.tools[%d]", p(), i), "tool %q is listed twice", t)
 			}
-			seen[t] = true
-			v.ref(tp, "tool", t, toolSet, toolNames)
+			if !toolSet[t] {
+				v.ref(fmt.Sprintf("%s.tools[%d]", p(), i), "tool", t, toolSet, toolNames)
+			}
 		}
 		if a.MaxIterations < 0 || a.MaxIterations > 1000 {
-			v.fail(p+".max_iterations", "must be between 1 and 1000, got %d", a.MaxIterations)
+			v.fail(p()+".max_iterations", "must be between 1 and 1000, got %d", a.MaxIterations)
+		}
+	}
+	if sorted {
+		for _, name := range keys(mapKeys(c.Agents)) {
+			agent(name, c.Agents[name])
+		}
+	} else {
+		for name, a := range c.Agents {
+			agent(name, a)
 		}
 	}
 	v.server(c.Server)
@@ -343,8 +355,8 @@ func applyDefaults(c *Config) {
 	for name, a := range c.Agents {
 		if a.MaxIterations == 0 {
 			a.MaxIterations = DefaultMaxIterations
+			c.Agents[name] = a
 		}
-		c.Agents[name] = a
 	}
 	for name, t := range c.Tools {
 		if t.Timeout == 0 {

@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,8 +136,8 @@ func (o Options) EffectiveDatabaseURL(cfg *config.Config) string {
 // closes what it opened and returns; on success the caller owns the
 // candidate and must either Commit it or Discard it.
 func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options) (*Snapshot, error) {
-	s := &Snapshot{Config: cfg, Agents: map[string]*agent.Agent{}, LLMs: map[string]llm.Client{},
-		Tools: map[string]tool.Tool{}, drained: make(chan struct{}), handles: map[string]*shared{}}
+	s := &Snapshot{Config: cfg, Agents: make(map[string]*agent.Agent, len(cfg.Agents)), LLMs: make(map[string]llm.Client, len(cfg.LLMs)),
+		Tools: make(map[string]tool.Tool, len(cfg.Tools)), drained: make(chan struct{}), handles: make(map[string]*shared, len(cfg.LLMs)+len(cfg.Tools)+1)}
 	s.refs.Store(1)
 	s.DatabaseURL = opts.EffectiveDatabaseURL(cfg)
 	if prev != nil && prev.DatabaseURL == s.DatabaseURL {
@@ -155,7 +154,7 @@ func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options
 	for name, lc := range cfg.LLMs {
 		key := "llm:" + name
 		if prev != nil {
-			if old, ok := prev.Config.LLMs[name]; ok && reflect.DeepEqual(old, lc) {
+			if old, ok := prev.Config.LLMs[name]; ok && old.Equal(lc) {
 				s.reuse(key, prev)
 				s.LLMs[name] = prev.LLMs[name]
 				continue
@@ -171,7 +170,7 @@ func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options
 	}
 	for name, tc := range cfg.Tools {
 		if prev != nil {
-			if old, ok := prev.Config.Tools[name]; ok && reflect.DeepEqual(old, tc) {
+			if old, ok := prev.Config.Tools[name]; ok && old.Equal(tc) {
 				s.Tools[name] = prev.Tools[name]
 				continue
 			}
@@ -206,7 +205,7 @@ func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options
 // same configuration, LLM client and tool objects.
 func sameAgent(prev, s *Snapshot, name string, ac config.Agent) bool {
 	old, ok := prev.Config.Agents[name]
-	if !ok || !reflect.DeepEqual(old, ac) || prev.LLMs[ac.LLM] != s.LLMs[ac.LLM] {
+	if !ok || !old.Equal(ac) || prev.LLMs[ac.LLM] != s.LLMs[ac.LLM] {
 		return false
 	}
 	for _, t := range ac.Tools {
