@@ -502,14 +502,28 @@ func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *runti
 		return
 	}
 	next.Hash, next.Source = rev.Hash, rev.Source
-	if cur != nil {
-		next.Version = cur.Version + 1
-	} else if last, err := next.Store.LatestConfigVersion(ctx); err == nil {
-		next.Version = last + 1 // versions continue across restarts
-	} else {
+	// Versions are numbered in the database, so they continue across
+	// restarts and instances sharing it agree: content that is already the
+	// latest recorded version (another instance applied it first) takes
+	// that number; anything else the next one. Our own latest version may
+	// not be recorded yet (history is written in the background), hence
+	// the max with cur.
+	last, lastHash, err := next.Store.LatestConfigRecord(ctx)
+	switch {
+	case err != nil && cur == nil:
 		next.Discard()
 		out.Errors = config.Errors{{Path: "database.url", Message: err.Error()}}
 		return
+	case err != nil:
+		r.Log.Warn("config version numbered locally: the database did not answer", "error", err)
+		next.Version = cur.Version + 1
+	case lastHash == rev.Hash && last > 0 && (cur == nil || last > cur.Version):
+		next.Version = last
+	default:
+		next.Version = last + 1
+		if cur != nil {
+			next.Version = max(last, cur.Version) + 1
+		}
 	}
 	var prepared []Prepared
 	for _, a := range r.Appliers {
@@ -561,7 +575,10 @@ func (r *Reconciler) remember(snap *runtime.Snapshot, rev source.Revision, forma
 	r.history.do(func() {
 		defer release()
 		if held {
-			if err := snap.Store.SaveConfigVersion(context.Background(), row); err != nil {
+			if err := snap.Store.SaveConfigVersion(context.Background(), row); errors.Is(err, store.ErrVersionTaken) {
+				r.Log.Warn("config version already recorded by another instance with different content; the history keeps theirs",
+					"version", row.Version, "hash", row.Hash)
+			} else if err != nil {
 				r.Log.Error("config history not saved", "version", row.Version, "error", err)
 			}
 		}

@@ -23,33 +23,51 @@ type ConfigVersion struct {
 	AppliedAt time.Time       `json:"applied_at"`
 }
 
-// SaveConfigVersion records an applied version. Saving a version that is
-// already recorded replaces it (a database reused after a restart may hold
-// versions the new process numbers again).
+// ErrVersionTaken is a version number another instance recorded with
+// different content.
+var ErrVersionTaken = errors.New("version already recorded with different content")
+
+// SaveConfigVersion records an applied version. Instances sharing the
+// database record each version once: saving a version already recorded
+// with the same content changes nothing, and with different content gives
+// ErrVersionTaken (the first record stands).
 func (s *Store) SaveConfigVersion(ctx context.Context, v ConfigVersion) error {
 	defer s.lockWrite()()
 	plan := string(v.Plan)
 	if plan == "" {
 		plan = "{}"
 	}
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO config_versions (version, hash, source, trigger, actor, format, content, plan, applied_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (version) DO UPDATE SET hash = excluded.hash, source = excluded.source, trigger = excluded.trigger,
-		actor = excluded.actor, format = excluded.format, content = excluded.content, plan = excluded.plan, applied_at = excluded.applied_at`),
+	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO config_versions (version, hash, source, trigger, actor, format, content, plan, applied_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (version) DO NOTHING`),
 		v.Version, v.Hash, v.Source, v.Trigger, v.Actor, v.Format, v.Content, plan, v.AppliedAt.UTC().Format(time.RFC3339Nano))
 	if err != nil {
 		return fmt.Errorf("save config version %d: %w", v.Version, err)
 	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		var hash string
+		if err := s.db.QueryRowContext(ctx, s.q(`SELECT hash FROM config_versions WHERE version = ?`), v.Version).Scan(&hash); err != nil {
+			return fmt.Errorf("save config version %d: %w", v.Version, err)
+		}
+		if hash != v.Hash {
+			return fmt.Errorf("save config version %d: %w", v.Version, ErrVersionTaken)
+		}
+	}
 	return nil
 }
 
-// LatestConfigVersion returns the highest recorded version, 0 when none.
-func (s *Store) LatestConfigVersion(ctx context.Context) (int64, error) {
-	var v sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, s.q(`SELECT MAX(version) FROM config_versions`)).Scan(&v); err != nil {
-		return 0, fmt.Errorf("latest config version: %w", err)
+// LatestConfigRecord returns the highest recorded version and its hash
+// (0 and "" when none).
+func (s *Store) LatestConfigRecord(ctx context.Context) (int64, string, error) {
+	var v int64
+	var hash string
+	err := s.db.QueryRowContext(ctx, `SELECT version, hash FROM config_versions ORDER BY version DESC LIMIT 1`).Scan(&v, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", nil
 	}
-	return v.Int64, nil
+	if err != nil {
+		return 0, "", fmt.Errorf("latest config version: %w", err)
+	}
+	return v, hash, nil
 }
 
 // ConfigVersions lists recorded versions, newest first, without content.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hector-run/hector/internal/llm"
 	"github.com/hector-run/hector/internal/testsvc"
@@ -131,4 +132,31 @@ func TestConcurrentMigrationsOnPostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// A version is recorded once: the same content again is a no-op, other
+// content under the same number is refused and the first record stands.
+func TestConfigVersionRecordedOnce(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		s := open(t, url)
+		defer s.Close()
+		v := ConfigVersion{Version: 1, Hash: "h1", Source: "file:x", Trigger: "startup", Format: "yaml", Content: "a: 1\n", AppliedAt: time.Now()}
+		if err := s.SaveConfigVersion(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveConfigVersion(ctx, v); err != nil {
+			t.Fatalf("same content again: %v", err)
+		}
+		other := v
+		other.Hash, other.Content = "h2", "a: 2\n"
+		if err := s.SaveConfigVersion(ctx, other); !errors.Is(err, ErrVersionTaken) {
+			t.Fatalf("other content: %v", err)
+		}
+		got, err := s.GetConfigVersion(ctx, 1)
+		last, hash, lerr := s.LatestConfigRecord(ctx)
+		if err != nil || got.Hash != "h1" || lerr != nil || last != 1 || hash != "h1" {
+			t.Fatalf("%+v %v; latest %d %q %v", got, err, last, hash, lerr)
+		}
+	})
 }
