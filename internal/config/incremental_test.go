@@ -50,6 +50,31 @@ func sameAsParse(t testing.TB, p *Parser, data []byte) {
 	}
 }
 
+// samePatchPlan fails unless, when a Parser patches second from first,
+// DiffOne gives exactly Diff's plan.
+func samePatchPlan(t testing.TB, alone int, first, second []byte) {
+	t.Helper()
+	q := &Parser{alone: alone}
+	prev, errs := q.Parse(first, testEnv, nil)
+	if errs != nil {
+		return
+	}
+	next, errs := q.Parse(second, testEnv, nil)
+	if errs != nil {
+		return
+	}
+	base, section, entity, ok := next.Patched()
+	if !ok {
+		return
+	}
+	if base != prev.Hash {
+		t.Fatalf("patched from %s, want %s", base, prev.Hash)
+	}
+	if got, want := DiffOne(prev.Config, next.Config, section, entity), Diff(prev.Config, next.Config); !reflect.DeepEqual(got, want) {
+		t.Fatalf("DiffOne %v, Diff %v for\n%s", got, want, second)
+	}
+}
+
 func bigDoc(n int, edit func(i int) string) string {
 	var b strings.Builder
 	b.WriteString("# generated\nversion: 1\nllms:\n")
@@ -127,12 +152,72 @@ func FuzzParserMatchesParse(f *testing.F) {
 	f.Add([]byte(valid), []byte(base))
 	f.Add([]byte(base), []byte(strings.Replace(base, "a: {llm: e}", "a: {llm: x}", 1)))
 	f.Add([]byte(secretDoc), []byte(secretDoc+"name: x\n"))
+	f.Add([]byte(bigDoc(5, none)), []byte(strings.Replace(bigDoc(5, none), `"agent 3"`, `"agent three"`, 1))) // patched
 	f.Fuzz(func(t *testing.T, first, second []byte) {
 		for _, alone := range []int{0, -1} {
 			p := &Parser{alone: alone}
 			p.Parse(first, testEnv, nil)
 			sameAsParse(t, p, second)
+			samePatchPlan(t, alone, first, second)
 			sameAsParse(t, p, first)
 		}
 	})
+}
+
+// Edits inside one entity that keep its name and line count are patched;
+// every other edit is split in full. Either way the result is Parse's.
+func TestParserPatch(t *testing.T) {
+	none := func(int) string { return "" }
+	base := bigDoc(20, none)
+	cases := []struct {
+		name    string
+		edit    func(string) string
+		patched string // "section/entity", or "" when the edit must not be patched
+	}{
+		{"instruction", func(s string) string { return strings.Replace(s, `"agent 7"`, `"agent seven"`, 1) }, "agents/a7"},
+		{"llm model", func(s string) string { return strings.Replace(s, "l2: {provider: openai, model: m,", "l2: {provider: openai, model: m2,", 1) }, "llms/l2"},
+		{"first entity", func(s string) string { return strings.Replace(s, `"agent 0"`, `"agent zero"`, 1) }, "agents/a0"},
+		{"last entity", func(s string) string { return strings.Replace(s, "Bearer x-secret", "Bearer y-secret", 1) }, "tools/t"},
+		{"invalid reference", func(s string) string { return strings.Replace(s, "llm: l1\n", "llm: zz\n", 1) }, ""}, // patched, but an invalid document has no Document
+		{"a line added", func(s string) string { return strings.Replace(s, `"agent 3"`+"\n", `"agent 3"`+"\n    description: d\n", 1) }, ""},
+		{"renamed", func(s string) string { return strings.Replace(s, "  a4:\n", "  b4:\n", 1) }, ""},
+		{"two entities", func(s string) string {
+			return strings.Replace(strings.Replace(s, `"agent 8"`, `"agent 8x"`, 1), `"agent 9"`, `"agent 9x"`, 1)
+		}, ""},
+		{"broken yaml", func(s string) string { return strings.Replace(s, `"agent 6"`, `"agent 6`, 1) }, ""},
+		{"an anchor", func(s string) string { return strings.Replace(s, `"agent 2"`, `&x "agent 2"`, 1) }, ""},
+		{"dedented", func(s string) string { return strings.Replace(s, "    instruction: \"agent 1\"", "instruction: \"agent 1\"    ", 1) }, ""},
+		{"section header", func(s string) string { return strings.Replace(s, "server: {port: 0}", "server: {port: 1}", 1) }, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			next := c.edit(base)
+			if next == base {
+				t.Fatal("the edit changed nothing")
+			}
+			p := &Parser{}
+			prev, errs := p.Parse([]byte(base), testEnv, nil)
+			if errs != nil {
+				t.Fatal(errs)
+			}
+			sameAsParse(t, p, []byte(next))
+			q := &Parser{}
+			q.Parse([]byte(base), testEnv, nil)
+			d, _ := q.Parse([]byte(next), testEnv, nil)
+			got := ""
+			if d != nil {
+				if b, sec, ent, ok := d.Patched(); ok {
+					got = sec + "/" + ent
+					if b != prev.Hash {
+						t.Fatalf("base %s, want %s", b, prev.Hash)
+					}
+				}
+			}
+			if got != c.patched {
+				t.Fatalf("patched %q, want %q", got, c.patched)
+			}
+			samePatchPlan(t, 0, []byte(base), []byte(next))
+			sameAsParse(t, p, []byte(base)) // and back
+		})
+	}
 }

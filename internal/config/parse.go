@@ -19,6 +19,21 @@ type Document struct {
 	Format string // "yaml" or "json"
 	Hash   string // sha256 of the raw bytes, hex
 	pos    posLookup
+	// patch, for a document a Parser patched from the one it parsed
+	// before: that document's hash and the one entity whose text differs.
+	patch *patchInfo
+}
+
+type patchInfo struct{ base, section, entity string }
+
+// Patched reports, for a document a Parser derived by patching the
+// previous one, that document's hash and the only entity whose text
+// differs from it; everything else is byte for byte the same.
+func (d *Document) Patched() (base, section, entity string, ok bool) {
+	if d.patch == nil {
+		return "", "", "", false
+	}
+	return d.patch.base, d.patch.section, d.patch.entity, true
 }
 
 // Pos returns where the field at path ("agents.support.llm") was written.

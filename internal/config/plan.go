@@ -78,3 +78,41 @@ func diffFields(old, new any) Change {
 	}
 	return c
 }
+
+// DiffOne is Diff for two configurations known to differ at most in one
+// entity (section "llms", "agents" or "tools", and its name): it compares
+// that entity alone. Document.Patched says when that holds.
+func DiffOne(old, new *Config, section, name string) Plan {
+	p := Plan{}
+	add := func(c Change) {
+		if !c.Empty() {
+			p[section] = c
+		}
+	}
+	switch section {
+	case "llms":
+		add(diffOne(old.LLMs, new.LLMs, name))
+	case "agents":
+		add(diffOne(old.Agents, new.Agents, name))
+	case "tools":
+		add(diffOne(old.Tools, new.Tools, name))
+	default:
+		return Diff(old, new)
+	}
+	return p
+}
+
+func diffOne[T interface{ Equal(T) bool }](old, new map[string]T, name string) Change {
+	o, inOld := old[name]
+	n, inNew := new[name]
+	var c Change
+	switch {
+	case inNew && !inOld:
+		c.Added = []string{name}
+	case inOld && !inNew:
+		c.Removed = []string{name}
+	case inOld && inNew && !o.Equal(n):
+		c.Changed = []string{name}
+	}
+	return c
+}

@@ -491,9 +491,16 @@ func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *runti
 	if cur != nil {
 		curCfg = cur.Config
 	}
-	plan := config.Diff(curCfg, doc.Config)
+	var plan config.Plan
+	if base, section, entity, ok := doc.Patched(); ok && cur != nil && base == cur.Hash {
+		plan = config.DiffOne(curCfg, doc.Config, section, entity) // only that entity's text changed
+	} else {
+		plan = config.Diff(curCfg, doc.Config)
+	}
 	mark("plan")
-	next, err := runtime.Build(ctx, doc.Config, cur, r.BuildOptions)
+	opts := r.BuildOptions
+	opts.Plan = plan
+	next, err := runtime.Build(ctx, doc.Config, cur, opts)
 	mark("build")
 	if err != nil {
 		if !errors.As(err, &out.Errors) {
@@ -563,17 +570,19 @@ func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *runti
 // reload does not wait for them; FlushHistory waits for them. A failure is
 // logged: the version is applied either way.
 func (r *Reconciler) remember(snap *runtime.Snapshot, rev source.Revision, format string, out Outcome) {
-	redacted, err := r.parser.Redact(rev.Data)
-	if err != nil {
-		redacted = []byte("# content could not be redacted and is not stored\n")
-	}
+	redact := r.parser.RedactLater(rev.Data) // the 1 MB of a large document is built in the background
 	plan, _ := json.Marshal(out.Applied)
 	row := store.ConfigVersion{Version: out.Version, Hash: rev.Hash, Source: rev.Source, Trigger: out.Trigger,
-		Actor: out.Actor, Format: format, Content: string(redacted), Plan: plan, AppliedAt: snap.AppliedAt}
+		Actor: out.Actor, Format: format, Plan: plan, AppliedAt: snap.AppliedAt}
 	release, held := snap.Retain() // keep its store open until the row is written
 	cache, data := r.CachePath, rev.Data
 	r.history.do(func() {
 		defer release()
+		redacted, err := redact()
+		if err != nil {
+			redacted = []byte("# content could not be redacted and is not stored\n")
+		}
+		row.Content = string(redacted)
 		if held {
 			if err := snap.Store.SaveConfigVersion(context.Background(), row); errors.Is(err, store.ErrVersionTaken) {
 				r.Log.Warn("config version already recorded by another instance with different content; the history keeps theirs",

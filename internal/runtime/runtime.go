@@ -11,6 +11,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,6 +116,11 @@ func (s *Snapshot) release() {
 type Options struct {
 	// DatabaseURL, when set, overrides database.url (the --database flag).
 	DatabaseURL string
+	// Plan, when set, is config.Diff(prev.Config, cfg). With it, and no
+	// LLM or tool changed, the agents it does not list are taken from prev
+	// without comparing each one: a one-agent edit of 10,000 agents then
+	// builds one agent.
+	Plan config.Plan
 }
 
 // EffectiveDatabaseURL is the database a snapshot of cfg uses: the override,
@@ -182,23 +189,40 @@ func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options
 		}
 		s.Tools[name] = t
 	}
+	if prev != nil && opts.Plan != nil && opts.Plan["llms"].Empty() && opts.Plan["tools"].Empty() {
+		ch := opts.Plan["agents"]
+		s.Agents = maps.Clone(prev.Agents)
+		for _, name := range ch.Removed {
+			delete(s.Agents, name)
+		}
+		for _, name := range slices.Concat(ch.Added, ch.Changed) {
+			s.Agents[name] = newAgent(name, cfg, s)
+		}
+		return s, nil
+	}
 	for name, ac := range cfg.Agents {
 		if prev != nil && sameAgent(prev, s, name, ac) {
 			s.Agents[name] = prev.Agents[name] // agents are immutable: share it
 			continue
 		}
-		ag := agent.New(name, ac.Description, ac.Instruction, ac.MaxIterations, s.LLMs[ac.LLM], ac.Tools, s.Tools)
-		for _, t := range ac.Tools {
-			if tc := cfg.Tools[t]; tc.RequireApproval {
-				if ag.Approvals == nil {
-					ag.Approvals = map[string]string{}
-				}
-				ag.Approvals[t] = tc.ApprovalPrompt
-			}
-		}
-		s.Agents[name] = ag
+		s.Agents[name] = newAgent(name, cfg, s)
 	}
 	return s, nil
+}
+
+// newAgent builds cfg's agent name on s's LLM clients and tools.
+func newAgent(name string, cfg *config.Config, s *Snapshot) *agent.Agent {
+	ac := cfg.Agents[name]
+	ag := agent.New(name, ac.Description, ac.Instruction, ac.MaxIterations, s.LLMs[ac.LLM], ac.Tools, s.Tools)
+	for _, t := range ac.Tools {
+		if tc := cfg.Tools[t]; tc.RequireApproval {
+			if ag.Approvals == nil {
+				ag.Approvals = map[string]string{}
+			}
+			ag.Approvals[t] = tc.ApprovalPrompt
+		}
+	}
+	return ag
 }
 
 // sameAgent reports whether prev's agent name can serve in s unchanged: the
