@@ -175,18 +175,24 @@ func TestParserPatch(t *testing.T) {
 		patched string // "section/entity", or "" when the edit must not be patched
 	}{
 		{"instruction", func(s string) string { return strings.Replace(s, `"agent 7"`, `"agent seven"`, 1) }, "agents/a7"},
-		{"llm model", func(s string) string { return strings.Replace(s, "l2: {provider: openai, model: m,", "l2: {provider: openai, model: m2,", 1) }, "llms/l2"},
+		{"llm model", func(s string) string {
+			return strings.Replace(s, "l2: {provider: openai, model: m,", "l2: {provider: openai, model: m2,", 1)
+		}, "llms/l2"},
 		{"first entity", func(s string) string { return strings.Replace(s, `"agent 0"`, `"agent zero"`, 1) }, "agents/a0"},
 		{"last entity", func(s string) string { return strings.Replace(s, "Bearer x-secret", "Bearer y-secret", 1) }, "tools/t"},
 		{"invalid reference", func(s string) string { return strings.Replace(s, "llm: l1\n", "llm: zz\n", 1) }, ""}, // patched, but an invalid document has no Document
-		{"a line added", func(s string) string { return strings.Replace(s, `"agent 3"`+"\n", `"agent 3"`+"\n    description: d\n", 1) }, ""},
+		{"a line added", func(s string) string {
+			return strings.Replace(s, `"agent 3"`+"\n", `"agent 3"`+"\n    description: d\n", 1)
+		}, ""},
 		{"renamed", func(s string) string { return strings.Replace(s, "  a4:\n", "  b4:\n", 1) }, ""},
 		{"two entities", func(s string) string {
 			return strings.Replace(strings.Replace(s, `"agent 8"`, `"agent 8x"`, 1), `"agent 9"`, `"agent 9x"`, 1)
 		}, ""},
 		{"broken yaml", func(s string) string { return strings.Replace(s, `"agent 6"`, `"agent 6`, 1) }, ""},
 		{"an anchor", func(s string) string { return strings.Replace(s, `"agent 2"`, `&x "agent 2"`, 1) }, ""},
-		{"dedented", func(s string) string { return strings.Replace(s, "    instruction: \"agent 1\"", "instruction: \"agent 1\"    ", 1) }, ""},
+		{"dedented", func(s string) string {
+			return strings.Replace(s, "    instruction: \"agent 1\"", "instruction: \"agent 1\"    ", 1)
+		}, ""},
 		{"section header", func(s string) string { return strings.Replace(s, "server: {port: 0}", "server: {port: 1}", 1) }, ""},
 	}
 	for _, c := range cases {
