@@ -70,6 +70,7 @@ type assembly struct {
 	data     string // the document, to recognise it in Redact
 	hash     string // its hash
 	patch    *patchInfo
+	valid    bool // it parsed and validated without errors
 	segments []segment
 	sections map[string]int                // top-level key -> its line, for sections split by entity
 	entities map[string]map[string]segment // section -> entity -> segment
@@ -147,6 +148,7 @@ func (p *Parser) ParseHashed(data []byte, hash string, env LookupEnv, stats *Par
 	if p.cache == nil {
 		p.cache = map[cacheKey]*chunk{}
 	}
+	baseValid := p.last != nil && p.last.valid
 	a, patched := p.patch(string(data), env)
 	if !patched {
 		p.gen++
@@ -167,7 +169,16 @@ func (p *Parser) ParseHashed(data []byte, hash string, env LookupEnv, stats *Par
 	stats.Decode = time.Since(start)
 	start = time.Now()
 	defer func() { stats.Validate = time.Since(start) }()
-	return finish(doc, cfg, errs)
+	// A patch of a valid document needs only its changed entity checked.
+	if patched && baseValid && errs == nil && validateOne(cfg, doc.pos, a.patch.section, a.patch.entity) {
+		applyDefaults(cfg)
+		doc.Config = cfg
+		a.valid = true
+		return doc, nil
+	}
+	d, errs := finish(doc, cfg, errs)
+	a.valid = errs == nil
+	return d, errs
 }
 
 // Redact is Redact, reusing the redacted parts of the last parsed document

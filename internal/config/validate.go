@@ -151,30 +151,8 @@ func validateIn(c *Config, pos posLookup, sorted bool) Errors {
 	for _, name := range keys(mapKeys(c.Tools)) {
 		v.tool(childPath("tools", name), name, c.Tools[name])
 	}
-	// Agents are most of a large document: the common case, a valid agent,
-	// allocates nothing; paths are built only for errors.
-	agent := func(name string, a Agent) {
-		p := func() string { return childPath("agents", name) }
-		if !validEntityName(name) {
-			v.name(p(), name)
-		}
-		if a.LLM == "" {
-			v.fail(p()+".llm", "required: the name of an LLM in llms")
-		} else if !llmSet[a.LLM] {
-			v.ref(p()+".llm", "llm", a.LLM, llmSet, llmNames)
-		}
-		for i, t := range a.Tools {
-			if slices.Contains(a.Tools[:i], t) {
-				v.fail(fmt.Sprintf("%s.tools[%d]", p(), i), "tool %q is listed twice", t)
-			}
-			if !toolSet[t] {
-				v.ref(fmt.Sprintf("%s.tools[%d]", p(), i), "tool", t, toolSet, toolNames)
-			}
-		}
-		if a.MaxIterations < 0 || a.MaxIterations > 1000 {
-			v.fail(p()+".max_iterations", "must be between 1 and 1000, got %d", a.MaxIterations)
-		}
-	}
+	refs := agentRefs{llmSet: llmSet, toolSet: toolSet, llmNames: llmNames, toolNames: toolNames}
+	agent := func(name string, a Agent) { v.agent(name, a, refs) }
 	if sorted {
 		for _, name := range keys(mapKeys(c.Agents)) {
 			agent(name, c.Agents[name])
@@ -219,6 +197,69 @@ func (v *validator) name(path, name string) {
 	if !validEntityName(name) {
 		v.fail(path, "invalid name %q: use letters, digits, '_', '-' or '.', starting with a letter or digit, at most 64 characters", name)
 	}
+}
+
+// agentRefs are what an agent's references are checked against.
+type agentRefs struct {
+	llmSet, toolSet     map[string]bool
+	llmNames, toolNames []string // for messages
+}
+
+// agent checks one agent. Agents are most of a large document: the common
+// case, a valid agent, allocates nothing; paths are built only for errors.
+func (v *validator) agent(name string, a Agent, refs agentRefs) {
+	p := func() string { return childPath("agents", name) }
+	if !validEntityName(name) {
+		v.name(p(), name)
+	}
+	if a.LLM == "" {
+		v.fail(p()+".llm", "required: the name of an LLM in llms")
+	} else if !refs.llmSet[a.LLM] {
+		v.ref(p()+".llm", "llm", a.LLM, refs.llmSet, refs.llmNames)
+	}
+	for i, t := range a.Tools {
+		if slices.Contains(a.Tools[:i], t) {
+			v.fail(fmt.Sprintf("%s.tools[%d]", p(), i), "tool %q is listed twice", t)
+		}
+		if !refs.toolSet[t] {
+			v.ref(fmt.Sprintf("%s.tools[%d]", p(), i), "tool", t, refs.toolSet, refs.toolNames)
+		}
+	}
+	if a.MaxIterations < 0 || a.MaxIterations > 1000 {
+		v.fail(p()+".max_iterations", "must be between 1 and 1000, got %d", a.MaxIterations)
+	}
+}
+
+// validateOne checks the one entity that differs from a valid document:
+// every other rule held for that document and still does, since nothing
+// else changed and the entity kept its name (so references to it hold).
+// It reports whether the entity passed; on false the caller validates the
+// whole document, for Parse's exact errors.
+func validateOne(c *Config, pos posLookup, section, name string) bool {
+	v := &validator{pos: pos}
+	switch section {
+	case "agents":
+		a, ok := c.Agents[name]
+		if !ok {
+			return false
+		}
+		v.agent(name, a, agentRefs{llmSet: keySet(c.LLMs), toolSet: keySet(c.Tools)})
+	case "llms":
+		l, ok := c.LLMs[name]
+		if !ok {
+			return false
+		}
+		v.llm(childPath("llms", name), name, l)
+	case "tools":
+		t, ok := c.Tools[name]
+		if !ok {
+			return false
+		}
+		v.tool(childPath("tools", name), name, t)
+	default:
+		return false
+	}
+	return v.errs == nil
 }
 
 func (v *validator) llm(p, name string, l LLM) {
