@@ -183,11 +183,17 @@ func TestZooKeeperBackend(t *testing.T) {
 	src := &source.ZooKeeper{Path: path, Servers: []string{proxy.Addr()}, SessionTimeout: session}
 	t.Cleanup(func() { src.Close() })
 	// Writes go straight to the server, through the source's own writer.
-	direct := &source.ZooKeeper{Path: path, Servers: []string{proc.Addr()}, Timeout: 10 * time.Second}
-	t.Cleanup(func() { direct.Close() })
+	// Writes go straight to the server, each on a fresh session (a
+	// long-lived test client would have its own reconnects to wait out
+	// after the server restarts).
+	write := func(data string) error {
+		direct := &source.ZooKeeper{Path: path, Servers: []string{proc.Addr()}, Timeout: 10 * time.Second}
+		defer direct.Close()
+		return direct.Write([]byte(data))
+	}
 	testBackend(t, backend{src: src, proxy: proxy, kill: stopProc(proc), revive: startProc(proc),
 		put: func(t *testing.T, data string) {
-			if err := direct.Write([]byte(data)); err != nil {
+			if err := write(data); err != nil {
 				t.Fatal(err)
 			}
 		},
@@ -207,7 +213,7 @@ func TestZooKeeperBackend(t *testing.T) {
 			proxy.Cut()
 			h.until("reporting the partition", 15*time.Second, sourceError)
 			time.Sleep(3 * session) // the server expires the session meanwhile
-			if err := direct.Write([]byte(doc("v6"))); err != nil {
+			if err := write(doc("v6")); err != nil {
 				t.Fatal(err)
 			}
 			proxy.Restore()
@@ -215,7 +221,7 @@ func TestZooKeeperBackend(t *testing.T) {
 			if after := src.SessionID(); after == before || after == 0 {
 				t.Fatalf("session %x after expiry, was %x: no new session", after, before)
 			}
-			if err := direct.Write([]byte(doc("v7"))); err != nil {
+			if err := write(doc("v7")); err != nil {
 				t.Fatal(err)
 			}
 			h.appliedInstruction(t, "v7", 5*time.Second) // the watch was re-armed on the new session
