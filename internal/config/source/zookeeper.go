@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -58,7 +59,7 @@ func (z *ZooKeeper) connect() (*zk.Conn, chan struct{}, error) {
 	}
 	changed := make(chan struct{}, 1)
 	conn, _, err := zk.Connect(z.Servers, st, zk.WithLogger(quietLogger{}), zk.WithLogInfo(false),
-		zk.WithHostProvider(&backoffHosts{}),
+		zk.WithHostProvider(&backoffHosts{}), zk.WithDialer(handshakeDialer(st)),
 		zk.WithEventCallback(func(ev zk.Event) {
 			if ev.Type == zk.EventSession {
 				select {
@@ -300,3 +301,37 @@ func (h *backoffHosts) Connected() {
 	h.tried = 0
 	h.mu.Unlock()
 }
+
+// handshakeDialer dials connections on which the client's session
+// handshake gives up after 3 s. The client waits ten times its receive
+// timeout for it (66 s with 10 s sessions); a ZooKeeper that accepts
+// connections while still starting can leave a handshake unanswered, and
+// the client would sit connected without a session for that long. Reads
+// and writes of an established session keep their deadlines.
+func handshakeDialer(sessionTimeout time.Duration) zk.Dialer {
+	normal := 2 * sessionTimeout * 2 / 3 // twice the client's receive timeout
+	return func(network, address string, timeout time.Duration) (net.Conn, error) {
+		c, err := net.DialTimeout(network, address, timeout)
+		if err != nil {
+			return nil, err
+		}
+		return &clampConn{Conn: c, longest: normal, handshake: 3 * time.Second}, nil
+	}
+}
+
+// clampConn shortens deadlines further away than longest to handshake.
+type clampConn struct {
+	net.Conn
+	longest, handshake time.Duration
+}
+
+func (c *clampConn) clamp(t time.Time) time.Time {
+	if now := time.Now(); !t.IsZero() && t.Sub(now) > c.longest {
+		return now.Add(c.handshake)
+	}
+	return t
+}
+
+func (c *clampConn) SetReadDeadline(t time.Time) error  { return c.Conn.SetReadDeadline(c.clamp(t)) }
+func (c *clampConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.clamp(t)) }
+func (c *clampConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadline(c.clamp(t)) }
