@@ -164,7 +164,7 @@ func validateIn(c *Config, pos posLookup, sorted bool) Errors {
 	}
 	v.server(c.Server)
 	if u := c.Database.URL; u != "" && !strings.HasPrefix(u, "sqlite://") && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
-		v.fail("database.url", "unsupported database URL %q: use sqlite://PATH or postgres://USER@HOST:PORT/DB", redactURL(u))
+		v.fail("database.url", "unsupported database URL %q: use sqlite://PATH or postgres://USER@HOST:PORT/DB", RedactURL(u))
 	} else if u == "sqlite://" {
 		v.fail("database.url", "sqlite:// needs a path, like sqlite://.hector/hector.db")
 	}
@@ -461,8 +461,8 @@ func applyDefaults(c *Config) {
 	}
 }
 
-// redactURL hides the password of a URL.
-func redactURL(s string) string {
+// RedactURL hides the password of a URL, for messages and logs.
+func RedactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil || u.User == nil {
 		return s

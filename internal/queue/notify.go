@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/hector-run/hector/internal/pg"
 )
 
 // listen wakes idle workers when PostgreSQL announces a runnable task
@@ -49,42 +49,13 @@ func (q *Queue) databaseURL() string {
 var errMoved = errors.New("the database changed")
 
 func (q *Queue) listenOn(ctx context.Context, url string) error {
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	conn, err := pgx.Connect(cctx, url)
-	if err == nil {
-		_, err = conn.Exec(cctx, "LISTEN hector_tasks")
-	}
-	cancel()
-	if err != nil {
-		if conn != nil {
-			conn.Close(context.Background())
-		}
-		return err
-	}
-	defer conn.Close(context.Background())
-	q.Wake() // anything announced while not listening
-	for {
-		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := conn.WaitForNotification(wctx)
-		cancel()
-		switch {
-		case err == nil:
-			q.Wake()
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case !errors.Is(err, context.DeadlineExceeded):
-			return err
-		case q.databaseURL() != url:
+	wake := func() error { q.Wake(); return nil } // also for anything announced while not listening
+	return pg.Listen(ctx, url, "hector_tasks", wake, func(string) error { return wake() }, func() error {
+		if q.databaseURL() != url {
 			return errMoved
-		default: // quiet for 5s: check the connection
-			pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			err := conn.Ping(pctx)
-			cancel()
-			if err != nil {
-				return err
-			}
 		}
-	}
+		return nil
+	})
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

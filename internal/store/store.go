@@ -20,7 +20,10 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
-	_ "modernc.org/sqlite"             // pure-Go driver: the binary builds with CGO_ENABLED=0
+
+	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/pg"
+	_ "modernc.org/sqlite" // pure-Go driver: the binary builds with CGO_ENABLED=0
 )
 
 //go:embed migrations
@@ -64,7 +67,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	}
 	path, ok := strings.CutPrefix(rawURL, "sqlite://")
 	if !ok || path == "" {
-		return nil, fmt.Errorf("database %q: want sqlite://PATH or postgres://USER@HOST:PORT/DB", redactURL(rawURL))
+		return nil, fmt.Errorf("database %q: want sqlite://PATH or postgres://USER@HOST:PORT/DB", config.RedactURL(rawURL))
 	}
 	if dir := filepath.Dir(path); dir != "." {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -97,20 +100,10 @@ func (s *Store) Postgres() bool { return s.pg }
 
 // q rewrites the ? placeholders of a query for the store's database.
 func (s *Store) q(query string) string {
-	if !s.pg {
-		return query
+	if s.pg {
+		return pg.Rebind(query)
 	}
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return query
 }
 
 // lockWrite queues this process's writers on SQLite (see writeMu); on
@@ -121,18 +114,6 @@ func (s *Store) lockWrite() func() {
 	}
 	s.writeMu.Lock()
 	return s.writeMu.Unlock
-}
-
-// redactURL hides a password in a database URL.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "REDACTED")
-	}
-	return u.String()
 }
 
 // URL returns the URL the store was opened with.
@@ -149,17 +130,17 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 func (s *Store) migrate(ctx context.Context) error {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("database %s: %w", redactURL(s.url), err)
+		return fmt.Errorf("database %s: %w", config.RedactURL(s.url), err)
 	}
 	defer conn.Close()
 	if s.pg { // instances starting together migrate one at a time
 		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(4242011)`); err != nil {
-			return fmt.Errorf("database %s: %w", redactURL(s.url), err)
+			return fmt.Errorf("database %s: %w", config.RedactURL(s.url), err)
 		}
 		defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(4242011)`)
 	}
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
-		return fmt.Errorf("database %s: migrations table: %w", redactURL(s.url), err)
+		return fmt.Errorf("database %s: migrations table: %w", config.RedactURL(s.url), err)
 	}
 	dir := "sqlite"
 	if s.pg {

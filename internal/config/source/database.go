@@ -8,17 +8,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
 
 	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/pg"
 )
 
 // Database keeps named configuration documents in a table,
@@ -70,22 +68,12 @@ func (d *Database) timeout() time.Duration {
 	return 3 * time.Second
 }
 
-// q rewrites ? placeholders to $n for PostgreSQL.
+// q rewrites ? placeholders for PostgreSQL.
 func (d *Database) q(query string) string {
-	if !d.postgres() {
-		return query
+	if d.postgres() {
+		return pg.Rebind(query)
 	}
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return query
 }
 
 const pgSchema = `
@@ -173,7 +161,7 @@ func (d *Database) open(ctx context.Context) (*sql.DB, error) {
 	defer cancel()
 	if err := d.migrate(ctx, db); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("config database %s: %w", redactURL(d.URL), unwrapCtx(ctx, err))
+		return nil, fmt.Errorf("config database %s: %w", config.RedactURL(d.URL), unwrapCtx(ctx, err))
 	}
 	d.db = db
 	return db, nil
@@ -269,65 +257,26 @@ func (d *Database) listen(ctx context.Context, notify func(Revision)) error {
 	if _, err := d.open(ctx); err != nil {
 		return err
 	}
-	cctx, cancel := context.WithTimeout(ctx, d.timeout())
-	conn, err := pgx.Connect(cctx, d.URL)
-	if err == nil {
-		_, err = conn.Exec(cctx, "LISTEN hector_config")
-	}
-	cancel()
-	if err != nil {
-		if conn != nil {
-			conn.Close(context.Background())
-		}
-		return fmt.Errorf("config database listen: %w", err)
-	}
-	defer conn.Close(context.Background())
 	// Listening before reading: a change committed after the read is
 	// announced on this connection.
-	rev, _ := d.read(ctx)
-	if rev.Err != nil && !errors.Is(rev.Err, ErrNotFound) {
-		return rev.Err
-	}
-	notify(rev)
-	for {
-		n, err := waitNotification(ctx, conn)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("config database listen: %w", err)
-		}
-		if n.Payload != d.Document {
-			continue
-		}
+	send := func() error {
 		rev, _ := d.read(ctx)
 		if rev.Err != nil && !errors.Is(rev.Err, ErrNotFound) {
 			return rev.Err
 		}
 		notify(rev)
+		return nil
 	}
-}
-
-// waitNotification waits for a notification, pinging every 5s so a dead
-// connection is found even when nothing is announced.
-func waitNotification(ctx context.Context, conn *pgx.Conn) (*pgconn.Notification, error) {
-	for {
-		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		n, err := conn.WaitForNotification(wctx)
-		cancel()
-		if err == nil {
-			return n, nil
+	err := pg.Listen(ctx, d.URL, "hector_config", send, func(payload string) error {
+		if payload != d.Document {
+			return nil
 		}
-		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
-			return nil, err
-		}
-		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err = conn.Ping(pctx)
-		cancel()
-		if err != nil {
-			return nil, err
-		}
+		return send()
+	}, nil)
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
+	return fmt.Errorf("config database listen: %w", err)
 }
 
 func (d *Database) poll(ctx context.Context, notify func(Revision)) error {
@@ -502,16 +451,4 @@ func (d *Database) true() string {
 		return "true"
 	}
 	return "1"
-}
-
-// redactURL hides a password in a database URL.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "REDACTED")
-	}
-	return u.String()
 }
