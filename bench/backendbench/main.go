@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -34,36 +33,6 @@ import (
 	"github.com/hector-run/hector/internal/testsvc"
 )
 
-// benchT lets testsvc start servers outside a test.
-type benchT struct{ cleanups []func() }
-
-func (b *benchT) Helper()                   {}
-func (b *benchT) Fatal(args ...any)         { b.fail(fmt.Sprint(args...)) }
-func (b *benchT) Fatalf(f string, a ...any) { b.fail(fmt.Sprintf(f, a...)) }
-func (b *benchT) Skip(args ...any)          { b.fail(fmt.Sprint(args...)) }
-func (b *benchT) Cleanup(f func())          { b.cleanups = append(b.cleanups, f) }
-func (b *benchT) Logf(f string, a ...any)   { fmt.Fprintf(os.Stderr, f+"\n", a...) }
-func (b *benchT) Failed() bool              { return false }
-func (b *benchT) fail(msg string) {
-	fmt.Fprintln(os.Stderr, "backendbench:", msg)
-	b.close()
-	os.Exit(1)
-}
-func (b *benchT) TempDir() string {
-	d, err := os.MkdirTemp("", "backendbench-")
-	if err != nil {
-		b.fail(err.Error())
-	}
-	b.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
-func (b *benchT) close() {
-	for i := len(b.cleanups) - 1; i >= 0; i-- {
-		b.cleanups[i]()
-	}
-	b.cleanups = nil
-}
-
 // backend makes sources that watch one document, and writes it.
 type backend struct {
 	name   string
@@ -72,7 +41,7 @@ type backend struct {
 	write  func(data []byte) error
 }
 
-func backends(t *benchT, only string, sqlitePoll time.Duration) []backend {
+func backends(t *testsvc.Program, only string, sqlitePoll time.Duration) []backend {
 	var out []backend
 	want := func(name string) bool { return only == "" || strings.Contains(","+only+",", ","+name+",") }
 	if want("file") {
@@ -133,7 +102,7 @@ type watcher struct {
 	stop    func()
 }
 
-func watch(t *benchT, src source.Source) *watcher {
+func watch(t *testsvc.Program, src source.Source) *watcher {
 	rt := &hruntime.Runtime{}
 	w := &watcher{applied: make(chan string, 1000)}
 	rec := &reload.Reconciler{Runtime: rt, Source: src, Env: func(string) (string, bool) { return "", false },
@@ -162,7 +131,7 @@ func watch(t *benchT, src source.Source) *watcher {
 	return w
 }
 
-func (w *watcher) wait(t *benchT, hash string) {
+func (w *watcher) wait(t *testsvc.Program, hash string) {
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
@@ -180,7 +149,7 @@ var seq = 1
 
 // writeAndWait writes a new document and returns how long until every
 // watcher applied it.
-func writeAndWait(t *benchT, b backend, ws []*watcher) time.Duration {
+func writeAndWait(t *testsvc.Program, b backend, ws []*watcher) time.Duration {
 	seq++
 	data := doc(seq)
 	hash := config.Hash(data)
@@ -223,8 +192,8 @@ func main() {
 	sqlitePoll := flag.Duration("sqlite-poll", 100*time.Millisecond, "the SQLite source's poll interval")
 	flag.Parse()
 
-	t := &benchT{}
-	defer t.close()
+	t := &testsvc.Program{}
+	defer t.Close()
 	bs := backends(t, *only, *sqlitePoll)
 	fmt.Printf("write-to-applied: one watcher, %d sequential writes; three watchers, %d writes; idle watch over %v\n", *writes, *converge, *idle)
 	fmt.Printf("%-10s %10s %10s %12s %12s %12s %12s  %s\n", "backend", "p50", "p99", "3 inst. p50", "3 inst. p99", "idle CPU", "watch heap", "")

@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -139,34 +138,13 @@ func run(dbURL, llmURL string, instances, workers, n int) (result, error) {
 	return result{tasksPerSec: float64(n) / elapsed.Seconds(), enqP50: lat[len(lat)/2], enqP99: lat[len(lat)*99/100]}, nil
 }
 
-// benchT lets testsvc make PostgreSQL databases outside a test.
-type benchT struct{ cleanups []func() }
-
-func (b *benchT) Helper()                   {}
-func (b *benchT) Fatal(args ...any)         { fmt.Fprintln(os.Stderr, args...); b.close(); os.Exit(1) }
-func (b *benchT) Fatalf(f string, a ...any) { b.Fatal(fmt.Sprintf(f, a...)) }
-func (b *benchT) Skip(args ...any)          { b.Fatal(args...) }
-func (b *benchT) Cleanup(f func())          { b.cleanups = append(b.cleanups, f) }
-func (b *benchT) Logf(f string, a ...any)   { fmt.Fprintf(os.Stderr, f+"\n", a...) }
-func (b *benchT) Failed() bool              { return false }
-func (b *benchT) TempDir() string {
-	d, _ := os.MkdirTemp("", "taskbench-")
-	b.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
-func (b *benchT) close() {
-	for i := len(b.cleanups) - 1; i >= 0; i-- {
-		b.cleanups[i]()
-	}
-}
-
 func main() {
 	n := flag.Int("tasks", 2000, "tasks per run")
 	workers := flag.Int("workers", 4, "workers per instance")
 	only := flag.String("databases", "sqlite,postgres", "comma-separated: sqlite, postgres")
 	flag.Parse()
-	t := &benchT{}
-	defer t.close()
+	t := &testsvc.Program{}
+	defer t.Close()
 	llm := fakeLLM()
 	defer llm.Close()
 	fmt.Printf("durable tasks, instant fake LLM (real OpenAI SDK over loopback), %d tasks per run, %d workers per instance, 4 enqueuers\n", *n, *workers)
