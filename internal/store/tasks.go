@@ -321,46 +321,55 @@ func (s *Store) FinishAttempt(ctx context.Context, id, owner string, o TaskOutco
 // at its next heartbeat). It returns the task as it is now. Finished tasks
 // give ErrConflict.
 func (s *Store) CancelTask(ctx context.Context, id string) (*Task, error) {
-	unlock := s.lockWrite()
 	now := ms(time.Now())
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tasks SET
+	return s.changeTask(ctx, id, "cancel", func(t *Task) string { return "is " + t.State }, func() (bool, error) {
+		return s.execChanged(ctx, `UPDATE tasks SET
 		state = CASE WHEN state = 'running' THEN state ELSE 'canceled' END,
 		cancel_requested = ?, updated_at = ?,
 		finished_at = CASE WHEN state = 'running' THEN finished_at ELSE ? END
-		WHERE id = ? AND state IN ('pending', 'running', 'input_required')`), true, now, now, id)
+		WHERE id = ? AND state IN ('pending', 'running', 'input_required')`, true, now, now, id)
+	})
+}
+
+// changeTask runs change under the write lock and returns the task as it
+// is then. When change reports that it changed nothing, the error is
+// ErrConflict with the task's why; a task that does not exist is
+// ErrNotFound.
+func (s *Store) changeTask(ctx context.Context, id, verb string, why func(*Task) string, change func() (bool, error)) (*Task, error) {
+	unlock := s.lockWrite()
+	changed, err := change()
 	unlock()
 	if err != nil {
-		return nil, fmt.Errorf("cancel task %s: %w", id, err)
+		return nil, fmt.Errorf("%s task %s: %w", verb, id, err)
 	}
-	t, gerr := s.GetTask(ctx, id)
-	if gerr != nil {
-		return nil, gerr
+	t, err := s.GetTask(ctx, id)
+	if err != nil {
+		return nil, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return t, fmt.Errorf("%w: task %s is %s", ErrConflict, id, t.State)
+	if !changed {
+		return t, fmt.Errorf("%w: task %s %s", ErrConflict, id, why(t))
 	}
 	return t, nil
+}
+
+// execChanged runs an update and reports whether it changed a row.
+func (s *Store) execChanged(ctx context.Context, query string, args ...any) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.q(query), args...)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
 }
 
 // RequeueTask puts a dead-lettered task back in the queue with its
 // attempts reset. Other tasks give ErrConflict.
 func (s *Store) RequeueTask(ctx context.Context, id string) (*Task, error) {
-	unlock := s.lockWrite()
 	now := ms(time.Now())
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tasks SET state = 'pending', attempts = 0, dead = ?, error = '', run_at = ?,
-		updated_at = ?, finished_at = 0, cancel_requested = ? WHERE id = ? AND dead = ?`), false, now, now, false, id, true)
-	unlock()
-	if err != nil {
-		return nil, fmt.Errorf("requeue task %s: %w", id, err)
-	}
-	t, gerr := s.GetTask(ctx, id)
-	if gerr != nil {
-		return nil, gerr
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return t, fmt.Errorf("%w: task %s is not on the dead-letter list", ErrConflict, id)
-	}
-	return t, nil
+	return s.changeTask(ctx, id, "requeue", func(*Task) string { return "is not on the dead-letter list" }, func() (bool, error) {
+		return s.execChanged(ctx, `UPDATE tasks SET state = 'pending', attempts = 0, dead = ?, error = '', run_at = ?,
+		updated_at = ?, finished_at = 0, cancel_requested = ? WHERE id = ? AND dead = ?`, false, now, now, false, id, true)
+	})
 }
 
 // SaveStep appends a checkpoint to owner's running task. ErrConflict means
@@ -532,58 +541,42 @@ func (s *Store) CreateWaitingTask(ctx context.Context, t *Task, steps []llm.Mess
 // task back in the queue. callID, if set, must be the call waited on.
 // ErrConflict when the task is not waiting (or waits on another call).
 func (s *Store) DecideTask(ctx context.Context, id, callID string, d Decision) (*Task, error) {
-	unlock := s.lockWrite()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		unlock()
-		return nil, fmt.Errorf("decide task %s: %w", id, err)
+	why := func(t *Task) string {
+		return fmt.Sprintf("is %s, not waiting for approval of call %q", t.State, callID)
 	}
-	conflict := func() (*Task, error) {
-		tx.Rollback()
-		unlock()
-		t, err := s.GetTask(ctx, id)
+	return s.changeTask(ctx, id, "decide", why, func() (bool, error) {
+		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
-			return nil, err
+			return false, err
 		}
-		return t, fmt.Errorf("%w: task %s is %s, not waiting for approval of call %q", ErrConflict, id, t.State, callID)
-	}
-	lock := ""
-	if s.pg {
-		lock = " FOR UPDATE"
-	}
-	t, err := scanTask(tx.QueryRowContext(ctx, s.q(`SELECT `+taskColumns+` FROM tasks WHERE id = ?`+lock), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		tx.Rollback()
-		unlock()
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		tx.Rollback()
-		unlock()
-		return nil, fmt.Errorf("decide task %s: %w", id, err)
-	}
-	if t.State != TaskInputRequired || t.Approval == nil || (callID != "" && callID != t.Approval.CallID) {
-		return conflict()
-	}
-	if t.Decisions == nil {
-		t.Decisions = map[string]Decision{}
-	}
-	d.At = time.Now().UTC()
-	t.Decisions[t.Approval.CallID] = d
-	b, _ := json.Marshal(t.Decisions)
-	now := ms(time.Now())
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE tasks SET state = 'pending', approval = '', decisions = ?, run_at = ?, updated_at = ?
-		WHERE id = ?`), string(b), now, now, id); err != nil {
-		tx.Rollback()
-		unlock()
-		return nil, fmt.Errorf("decide task %s: %w", id, err)
-	}
-	err = tx.Commit()
-	unlock()
-	if err != nil {
-		return nil, fmt.Errorf("decide task %s: %w", id, err)
-	}
-	return s.GetTask(ctx, id)
+		defer tx.Rollback()
+		lock := ""
+		if s.pg {
+			lock = " FOR UPDATE"
+		}
+		t, err := scanTask(tx.QueryRowContext(ctx, s.q(`SELECT `+taskColumns+` FROM tasks WHERE id = ?`+lock), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil // GetTask reports it
+		}
+		if err != nil {
+			return false, err
+		}
+		if t.State != TaskInputRequired || t.Approval == nil || (callID != "" && callID != t.Approval.CallID) {
+			return false, nil
+		}
+		if t.Decisions == nil {
+			t.Decisions = map[string]Decision{}
+		}
+		d.At = time.Now().UTC()
+		t.Decisions[t.Approval.CallID] = d
+		b, _ := json.Marshal(t.Decisions)
+		now := ms(time.Now())
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE tasks SET state = 'pending', approval = '', decisions = ?, run_at = ?, updated_at = ?
+			WHERE id = ?`), string(b), now, now, id); err != nil {
+			return false, err
+		}
+		return true, tx.Commit()
+	})
 }
 
 // PurgeTasks deletes tasks that finished before before, with their steps,
