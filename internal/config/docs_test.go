@@ -40,7 +40,7 @@ func TestConfigurationDocCoversEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	documented := map[string]bool{}
-	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_.<>\\[\\]]+)` \\|").FindAllStringSubmatch(string(b), -1) {
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z0-9_.<>\\[\\]]+)` \\|").FindAllStringSubmatch(string(b), -1) {
 		documented[m[1]] = true
 	}
 	schema := map[string]bool{}

@@ -14,7 +14,8 @@ import (
 // Equal reports whether a and b configure the same agent.
 func (a Agent) Equal(b Agent) bool {
 	return a.LLM == b.LLM && a.Instruction == b.Instruction && a.Description == b.Description &&
-		a.MaxIterations == b.MaxIterations && slices.Equal(a.Tools, b.Tools)
+		a.MaxIterations == b.MaxIterations && slices.Equal(a.Tools, b.Tools) && a.Type == b.Type &&
+		slices.Equal(a.AllowedDelegates, b.AllowedDelegates) && a.URL == b.URL && maps.Equal(a.Headers, b.Headers)
 }
 
 // Equal reports whether l and m configure the same LLM client.
@@ -29,7 +30,7 @@ func (t Tool) Equal(u Tool) bool {
 	return t.Type == u.Type && t.Description == u.Description && slices.Equal(t.AllowedCommands, u.AllowedCommands) &&
 		t.WorkingDir == u.WorkingDir && t.Shell == u.Shell && t.Method == u.Method && t.URL == u.URL &&
 		maps.Equal(t.Headers, u.Headers) && t.Timeout == u.Timeout && t.MaxOutputBytes == u.MaxOutputBytes &&
-		t.RequireApproval == u.RequireApproval && t.ApprovalPrompt == u.ApprovalPrompt
+		t.RequireApproval == u.RequireApproval && t.ApprovalPrompt == u.ApprovalPrompt && t.Agent == u.Agent
 }
 
 func equalPtr[T comparable](a, b *T) bool {

@@ -25,6 +25,18 @@ type Config struct {
 	Database Database         `yaml:"database" doc:"Where sessions and messages are stored."`
 	Logger   Logger           `yaml:"logger" doc:"Log level and format; both apply live."`
 	Queue    Queue            `yaml:"queue" doc:"The durable task queue: workers, retries and stale-task recovery. Applies live."`
+	A2A      A2A              `yaml:"a2a" doc:"The A2A protocol endpoints: agent card URLs and push notification policy. Applies live."`
+}
+
+// A2A configures how agents are served over the A2A protocol.
+type A2A struct {
+	PublicURL string  `yaml:"public_url" doc:"Base URL clients reach this server at (behind a proxy), used in agent cards. Default: taken from each request's Host header."`
+	Push      A2APush `yaml:"push" doc:"Push notifications to client webhooks."`
+}
+
+// A2APush configures push notification delivery.
+type A2APush struct {
+	AllowPrivateNetworks bool `yaml:"allow_private_networks" doc:"Allow webhooks on loopback, private and link-local addresses. Off by default: such URLs are refused when registered and again when dialled (SSRF protection)."`
 }
 
 // Queue configures the durable task queue. The --queue-* flags override
@@ -52,17 +64,26 @@ type LLM struct {
 
 // Agent configures one agent.
 type Agent struct {
-	LLM           string   `yaml:"llm" doc:"Name of the LLM in llms that this agent uses."`
+	Type          string   `yaml:"type" enum:"local,a2a" doc:"local (default) runs the agent here with its llm and tools; a2a makes the remote A2A agent at url callable like a local one."`
+	LLM           string   `yaml:"llm" doc:"Name of the LLM in llms that this agent uses. Required for local agents."`
 	Instruction   string   `yaml:"instruction" doc:"System prompt."`
 	Description   string   `yaml:"description" doc:"Shown in /v1/agents."`
 	Tools         []string `yaml:"tools" doc:"Names of tools in tools that this agent may call."`
 	MaxIterations int      `yaml:"max_iterations" doc:"Maximum LLM calls in one turn (each tool round is one). Default 10."`
+	// Delegation.
+	AllowedDelegates []string `yaml:"allowed_delegates" doc:"Agents this agent may call through tools of type agent; a tool of type agent whose target is not listed is a validation error."`
+	// Remote (type a2a).
+	URL     string            `yaml:"url" doc:"a2a: the remote agent's A2A endpoint, or its agent card URL (ending in /.well-known/agent-card.json). The card is fetched on first use and cached for 5 minutes."`
+	Headers map[string]string `yaml:"headers" secret:"values" doc:"a2a: headers sent with every request to the remote agent, such as Authorization (values are redacted when shown)."`
 }
+
+// Remote reports whether the agent is a remote A2A agent.
+func (a Agent) Remote() bool { return a.Type == "a2a" }
 
 // Tool configures one tool. Fields are grouped by type; a field of the other
 // type is a validation error.
 type Tool struct {
-	Type        string `yaml:"type" enum:"command,http" doc:"command runs a program; http calls a URL."`
+	Type        string `yaml:"type" enum:"command,http,agent" doc:"command runs a program; http calls a URL; agent sends a message to another agent (local or a2a) and returns its reply."`
 	Description string `yaml:"description" doc:"What the tool does, shown to the LLM."`
 
 	AllowedCommands []string `yaml:"allowed_commands" doc:"command: programs the LLM may run (argv[0], matched exactly). Required."`
@@ -73,7 +94,9 @@ type Tool struct {
 	URL     string            `yaml:"url" doc:"http: URL template; {name} placeholders become required string parameters, URL-escaped."`
 	Headers map[string]string `yaml:"headers" secret:"values" doc:"http: request headers (values are redacted when shown)."`
 
-	Timeout        Duration `yaml:"timeout" doc:"Maximum run time of one call. Default 30s."`
+	Agent string `yaml:"agent" doc:"agent: the agent the tool delegates to. Every agent using the tool must list it in allowed_delegates."`
+
+	Timeout        Duration `yaml:"timeout" doc:"Maximum run time of one call. Default 30s (agent tools: 5m)."`
 	MaxOutputBytes int      `yaml:"max_output_bytes" doc:"Output beyond this many bytes is cut. Default 65536."`
 
 	RequireApproval bool   `yaml:"require_approval" doc:"A human approves each call before it runs: the turn pauses as a task in input_required until POST /v1/tasks/{id}/approve or /reject."`
@@ -125,6 +148,7 @@ const (
 	DefaultRebindGrace     = time.Second
 	DefaultMaxIterations   = 10
 	DefaultToolTimeout     = 30 * time.Second
+	DefaultDelegateTimeout = 5 * time.Minute
 	DefaultToolOutputBytes = 64 << 10
 	DefaultLLMTimeout      = 120 * time.Second
 	DefaultLLMRetries      = 2

@@ -34,8 +34,15 @@ var urlParam = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 func reflectValue(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }
 
 type validator struct {
-	pos  posLookup
-	errs Errors
+	pos    posLookup
+	errs   Errors
+	agents map[string]Agent // for references to agents; nil: not checked
+}
+
+// flag is a field that is set where it must not be.
+type flag struct {
+	field string
+	set   bool
 }
 
 // at returns the position of path, or of its nearest written ancestor.
@@ -136,7 +143,7 @@ func validateIn(c *Config, pos posLookup, sorted bool) Errors {
 		}
 		return m
 	}
-	v := &validator{pos: pos}
+	v := &validator{pos: pos, agents: c.Agents}
 	if c.Version != "" && c.Version != "1" {
 		v.fail("version", "unsupported version %q: only \"1\" exists", c.Version)
 	}
@@ -151,7 +158,7 @@ func validateIn(c *Config, pos posLookup, sorted bool) Errors {
 	for _, name := range keys(mapKeys(c.Tools)) {
 		v.tool(childPath("tools", name), name, c.Tools[name])
 	}
-	refs := agentRefs{llmSet: llmSet, toolSet: toolSet, llmNames: llmNames, toolNames: toolNames}
+	refs := agentRefs{llmSet: llmSet, toolSet: toolSet, llmNames: llmNames, toolNames: toolNames, tools: c.Tools, agents: c.Agents}
 	agent := func(name string, a Agent) { v.agent(name, a, refs) }
 	if sorted {
 		for _, name := range keys(mapKeys(c.Agents)) {
@@ -203,6 +210,8 @@ func (v *validator) name(path, name string) {
 type agentRefs struct {
 	llmSet, toolSet     map[string]bool
 	llmNames, toolNames []string // for messages
+	tools               map[string]Tool
+	agents              map[string]Agent
 }
 
 // agent checks one agent. Agents are most of a large document: the common
@@ -212,10 +221,32 @@ func (v *validator) agent(name string, a Agent, refs agentRefs) {
 	if !validEntityName(name) {
 		v.name(p(), name)
 	}
-	if a.LLM == "" {
-		v.fail(p()+".llm", "required: the name of an LLM in llms")
-	} else if !refs.llmSet[a.LLM] {
-		v.ref(p()+".llm", "llm", a.LLM, refs.llmSet, refs.llmNames)
+	switch a.Type {
+	case "", "local":
+		if a.LLM == "" {
+			v.fail(p()+".llm", "required: the name of an LLM in llms")
+		} else if !refs.llmSet[a.LLM] {
+			v.ref(p()+".llm", "llm", a.LLM, refs.llmSet, refs.llmNames)
+		}
+		if a.URL != "" {
+			v.fail(p()+".url", "only valid for agents of type a2a")
+		}
+		if len(a.Headers) > 0 {
+			v.fail(p()+".headers", "only valid for agents of type a2a")
+		}
+	case "a2a":
+		if a.URL == "" {
+			v.fail(p()+".url", "required for agents of type a2a: the remote agent's A2A endpoint or agent card URL")
+		} else if u, err := url.Parse(a.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.fail(p()+".url", "must be an http or https URL, got %q", a.URL)
+		}
+		for _, f := range []flag{{"llm", a.LLM != ""}, {"instruction", a.Instruction != ""}, {"tools", len(a.Tools) > 0}} {
+			if f.set {
+				v.fail(p()+"."+f.field, "not valid for agents of type a2a: the remote agent has its own")
+			}
+		}
+	default:
+		v.oneOf(p()+".type", a.Type, "local", "a2a")
 	}
 	for i, t := range a.Tools {
 		if slices.Contains(a.Tools[:i], t) {
@@ -223,6 +254,15 @@ func (v *validator) agent(name string, a Agent, refs agentRefs) {
 		}
 		if !refs.toolSet[t] {
 			v.ref(fmt.Sprintf("%s.tools[%d]", p(), i), "tool", t, refs.toolSet, refs.toolNames)
+		} else if tc := refs.tools[t]; tc.Type == "agent" && tc.Agent != "" && !slices.Contains(a.AllowedDelegates, tc.Agent) {
+			v.fail(fmt.Sprintf("%s.tools[%d]", p(), i), "tool %q delegates to agent %q, which is not in this agent's allowed_delegates", t, tc.Agent)
+		}
+	}
+	for i, d := range a.AllowedDelegates {
+		if _, ok := refs.agents[d]; !ok {
+			v.fail(fmt.Sprintf("%s.allowed_delegates[%d]", p(), i), "unknown agent %q", d)
+		} else if d == name {
+			v.fail(fmt.Sprintf("%s.allowed_delegates[%d]", p(), i), "an agent cannot delegate to itself")
 		}
 	}
 	if a.MaxIterations < 0 || a.MaxIterations > 1000 {
@@ -243,7 +283,7 @@ func validateOne(c *Config, pos posLookup, section, name string) bool {
 		if !ok {
 			return false
 		}
-		v.agent(name, a, agentRefs{llmSet: keySet(c.LLMs), toolSet: keySet(c.Tools)})
+		v.agent(name, a, agentRefs{llmSet: keySet(c.LLMs), toolSet: keySet(c.Tools), tools: c.Tools, agents: c.Agents})
 	case "llms":
 		l, ok := c.LLMs[name]
 		if !ok {
@@ -252,7 +292,7 @@ func validateOne(c *Config, pos posLookup, section, name string) bool {
 		v.llm(childPath("llms", name), name, l)
 	case "tools":
 		t, ok := c.Tools[name]
-		if !ok {
+		if !ok || t.Type == "agent" { // its agents' allowed_delegates are checked by the full pass
 			return false
 		}
 		v.tool(childPath("tools", name), name, t)
@@ -329,10 +369,27 @@ func (v *validator) tool(p, name string, t Tool) {
 		wrongType("allowed_commands", len(t.AllowedCommands) > 0, "command")
 		wrongType("working_dir", t.WorkingDir != "", "command")
 		wrongType("shell", t.Shell, "command")
+	case "agent":
+		if t.Agent == "" {
+			v.fail(p+".agent", "required for tools of type agent: the agent to delegate to")
+		} else if v.agents != nil {
+			if _, ok := v.agents[t.Agent]; !ok {
+				v.fail(p+".agent", "unknown agent %q", t.Agent)
+			}
+		}
+		for _, f := range []flag{{"method", t.Method != ""}, {"url", t.URL != ""}, {"headers", len(t.Headers) > 0},
+			{"allowed_commands", len(t.AllowedCommands) > 0}, {"working_dir", t.WorkingDir != ""}, {"shell", t.Shell}} {
+			if f.set {
+				v.fail(p+"."+f.field, "not valid for tools of type agent")
+			}
+		}
 	case "":
-		v.fail(p+".type", "required: command or http")
+		v.fail(p+".type", "required: command, http or agent")
 	default:
-		v.oneOf(p+".type", t.Type, "command", "http")
+		v.oneOf(p+".type", t.Type, "command", "http", "agent")
+	}
+	if t.Type != "agent" {
+		wrongType("agent", t.Agent != "", "agent")
 	}
 	if t.MaxOutputBytes < 0 {
 		v.fail(p+".max_output_bytes", "must not be negative")
@@ -402,6 +459,9 @@ func applyDefaults(c *Config) {
 	for name, t := range c.Tools {
 		if t.Timeout == 0 {
 			t.Timeout = Duration(DefaultToolTimeout)
+			if t.Type == "agent" {
+				t.Timeout = Duration(DefaultDelegateTimeout)
+			}
 		}
 		if t.MaxOutputBytes == 0 {
 			t.MaxOutputBytes = DefaultToolOutputBytes

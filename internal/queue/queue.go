@@ -255,14 +255,22 @@ func (q *Queue) runOne(owner string) bool {
 	ctx, cancel := context.WithCancelCause(q.ctx)
 	defer cancel(nil)
 	hbDone := make(chan struct{})
+	changes, unwatch := st.WatchTask(task.ID)
 	go func() {
 		defer close(hbDone)
+		defer unwatch()
 		t := time.NewTicker(settings.StaleThreshold / 3)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-changes: // a cancel, from any instance on PostgreSQL, stops the task at once
+				if canceled, err := st.CancelRequested(ctx, task.ID); err == nil && canceled {
+					cancel(errCanceled)
+					return
+				}
+				continue
 			case <-t.C:
 			}
 			canceled, err := st.Heartbeat(context.WithoutCancel(ctx), task.ID, owner)
@@ -322,7 +330,7 @@ func (q *Queue) runOne(owner string) bool {
 			err = fmt.Errorf("agent %q was removed from the configuration (version %d) while the task ran", task.Agent, step.Version)
 			break
 		}
-		res, err = ag.Step(tool.WithIdempotencyScope(ctx, task.ID), history, turn, agent.Hooks{Save: save, Decide: decide})
+		res, err = ag.Step(step.WithDelegation(tool.WithIdempotencyScope(ctx, task.ID)), history, turn, agent.Hooks{Save: save, Decide: decide})
 		release()
 		if err != nil {
 			break

@@ -20,6 +20,7 @@ import (
 	"github.com/hector-run/hector/internal/agent"
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm"
+	"github.com/hector-run/hector/internal/remote"
 	"github.com/hector-run/hector/internal/store"
 	"github.com/hector-run/hector/internal/tool"
 )
@@ -213,6 +214,11 @@ func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options
 // newAgent builds cfg's agent name on s's LLM clients and tools.
 func newAgent(name string, cfg *config.Config, s *Snapshot) *agent.Agent {
 	ac := cfg.Agents[name]
+	if ac.Remote() {
+		// The remote agent answers in one call; its card is fetched on
+		// first use, so building never waits on the network.
+		return agent.New(name, ac.Description, "", 1, remote.New(ac.URL, ac.Headers), nil, nil)
+	}
 	ag := agent.New(name, ac.Description, ac.Instruction, ac.MaxIterations, s.LLMs[ac.LLM], ac.Tools, s.Tools)
 	for _, t := range ac.Tools {
 		if tc := cfg.Tools[t]; tc.RequireApproval {
@@ -238,6 +244,25 @@ func sameAgent(prev, s *Snapshot, name string, ac config.Agent) bool {
 		}
 	}
 	return true
+}
+
+// WithDelegation lets agent tools called under ctx reach this snapshot's
+// agents: a delegated turn runs on the same configuration as the turn
+// that delegated. The delegate's turn stands alone (no session); a call
+// of its that needs approval fails the delegation, as nobody could
+// approve it.
+func (s *Snapshot) WithDelegation(ctx context.Context) context.Context {
+	return tool.WithDelegator(ctx, func(ctx context.Context, name, message string) (string, error) {
+		ag, ok := s.Agents[name]
+		if !ok {
+			return "", fmt.Errorf("agent %q is not in the configuration (version %d)", name, s.Version)
+		}
+		res, err := ag.Run(ctx, nil, message, nil)
+		if err != nil {
+			return "", fmt.Errorf("agent %s: %w", name, err)
+		}
+		return res.Reply, nil
+	})
 }
 
 // Discard abandons an uncommitted candidate, closing the clients that no

@@ -49,31 +49,54 @@ func authenticate(snap *runtime.Snapshot, header string) (config.APIKey, bool) {
 // from the request's snapshot, so adding, removing and rotating keys apply
 // live. The request body is limited to server.max_body_bytes.
 func (s *Server) require(role string, h http.HandlerFunc) http.HandlerFunc {
-	need := slices.Index(config.Roles, role)
 	return func(w http.ResponseWriter, r *http.Request) {
-		snap, release, ok := s.snapshot(w)
+		g, ok := s.admit(w, r, role)
 		if !ok {
-			release()
 			return
 		}
-		keys := len(snap.Config.Server.Auth.APIKeys)
-		key, valid := authenticate(snap, r.Header.Get("Authorization"))
-		limit := snap.Config.Server.MaxBodyBytes
-		release()
-		switch {
-		case keys == 0:
-			// open: no keys configured
-		case !valid:
-			w.Header().Set("WWW-Authenticate", `Bearer realm="hector"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid API key is required: Authorization: Bearer KEY")
-			return
-		case slices.Index(config.Roles, key.Role) < need:
-			writeError(w, http.StatusForbidden, "forbidden", "this needs the "+role+" role; the key "+key.Name+" has "+key.Role)
-			return
-		default:
-			r = r.WithContext(context.WithValue(r.Context(), actorKey{}, key.Name))
+		if g.keyed {
+			r = r.WithContext(context.WithValue(r.Context(), actorKey{}, g.key.Name))
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		r.Body = http.MaxBytesReader(w, r.Body, g.limit)
 		h(w, r)
 	}
+}
+
+// grant is what admit found: the key presented (when keys exist) and the
+// request body limit.
+type grant struct {
+	keyed bool // keys are configured, and key is the valid one presented
+	key   config.APIKey
+	limit int64
+}
+
+// admit checks a request's key against the current snapshot for a route
+// needing role, answering 401 or 403 itself when it fails. Without
+// configured keys everything is admitted.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, role string) (grant, bool) {
+	snap, release, ok := s.snapshot(w)
+	if !ok {
+		release()
+		return grant{}, false
+	}
+	keys := len(snap.Config.Server.Auth.APIKeys)
+	key, valid := authenticate(snap, r.Header.Get("Authorization"))
+	g := grant{keyed: keys > 0, key: key, limit: snap.Config.Server.MaxBodyBytes}
+	release()
+	switch {
+	case keys == 0:
+		return g, true // open: no keys configured
+	case !valid:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="hector"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized", "a valid API key is required: Authorization: Bearer KEY")
+		return g, false
+	case !hasRole(key, role):
+		writeError(w, http.StatusForbidden, "forbidden", "this needs the "+role+" role; the key "+key.Name+" has "+key.Role)
+		return g, false
+	}
+	return g, true
+}
+
+func hasRole(key config.APIKey, role string) bool {
+	return slices.Index(config.Roles, key.Role) >= slices.Index(config.Roles, role)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/hector-run/hector/internal/a2ahttp"
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/config/source"
 	"github.com/hector-run/hector/internal/logging"
@@ -83,6 +84,7 @@ func Run(ctx context.Context, o Options) error {
 	srv := &Server{Runtime: rt, Reconciler: rec, Log: log, Version: o.Version}
 	q := &queue.Queue{Runtime: rt, Log: log, Instance: o.InstanceID, Override: o.QueueOverride, PollInterval: o.QueuePoll}
 	srv.Queue = q
+	srv.A2A = &a2ahttp.Service{Runtime: rt, Queue: q, Log: log}
 	q.Observe = srv.TaskAttempt
 	rec.OnSourceError = srv.SourceError
 	rec.OnOutcome = func(out reload.Outcome) {
@@ -133,6 +135,7 @@ func Run(ctx context.Context, o Options) error {
 	queueCtx, stopQueue := context.WithCancel(context.Background())
 	defer stopQueue()
 	q.Start(queueCtx)
+	srv.A2A.Start(queueCtx)
 	loopDone := make(chan struct{})
 	go func() {
 		defer close(loopDone)

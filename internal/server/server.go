@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hector-run/hector/internal/a2ahttp"
 	"github.com/hector-run/hector/internal/config"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -24,6 +25,7 @@ type Server struct {
 	Runtime    *runtime.Runtime
 	Reconciler *reload.Reconciler // for the /admin API
 	Queue      Queue              // for the task routes; nil: none
+	A2A        *a2ahttp.Service   // the A2A endpoints; nil: none
 	Log        *slog.Logger
 	Version    string
 
@@ -102,6 +104,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/agents/{name}/messages", s.pinned(s.postMessage))
 	mux.HandleFunc("GET /v1/sessions/{id}", s.pinned(s.getSession))
 	s.taskRoutes(mux)
+	s.a2aRoutes(mux)
 	s.init()
 	mux.Handle("GET /metrics", s.metrics.handler())
 	s.adminRoutes(mux)

@@ -42,6 +42,7 @@ type Store struct {
 	// concurrency. busy_timeout still covers writers in other processes.
 	writeMu sync.Mutex
 	pg      bool // PostgreSQL; else SQLite
+	watch   watchers
 }
 
 // Open connects to url — sqlite://PATH (the file and its directory are
@@ -120,7 +121,10 @@ func (s *Store) lockWrite() func() {
 func (s *Store) URL() string { return s.url }
 
 // Close closes the database. Calls in flight finish first.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stopWatching()
+	return s.db.Close()
+}
 
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }

@@ -33,10 +33,12 @@ var ErrConflict = errors.New("conflict")
 
 // Task is one durable run of an agent on an input.
 type Task struct {
-	ID              string          `json:"id"`
-	Agent           string          `json:"agent"`
-	SessionID       string          `json:"session_id"`
-	Input           string          `json:"input"`
+	ID        string `json:"id"`
+	Agent     string `json:"agent"`
+	SessionID string `json:"session_id"`
+	Input     string `json:"input"`
+	// MessageID is the A2A ID of the message that started the task.
+	MessageID       string          `json:"message_id,omitempty"`
 	State           string          `json:"state"`
 	Attempts        int             `json:"attempts"`
 	MaxAttempts     int             `json:"max_attempts"`
@@ -91,14 +93,14 @@ func fromMS(v int64) time.Time {
 }
 
 const taskColumns = `id, agent, session_id, input, state, attempts, max_attempts, run_at, lease_owner, heartbeat_at,
-	cancel_requested, dead, result, error, created_at, updated_at, finished_at, approval, decisions`
+	cancel_requested, dead, result, error, created_at, updated_at, finished_at, approval, decisions, message_id`
 
 func scanTask(row interface{ Scan(...any) error }) (*Task, error) {
 	var t Task
 	var runAt, hb, created, updated, finished int64
 	var result, approval, decisions string
 	if err := row.Scan(&t.ID, &t.Agent, &t.SessionID, &t.Input, &t.State, &t.Attempts, &t.MaxAttempts, &runAt, &t.LeaseOwner, &hb,
-		&t.CancelRequested, &t.Dead, &result, &t.Error, &created, &updated, &finished, &approval, &decisions); err != nil {
+		&t.CancelRequested, &t.Dead, &result, &t.Error, &created, &updated, &finished, &approval, &decisions, &t.MessageID); err != nil {
 		return nil, err
 	}
 	if approval != "" {
@@ -124,11 +126,12 @@ func (s *Store) CreateTask(ctx context.Context, t *Task) error {
 	defer s.lockWrite()()
 	now := time.Now()
 	t.State, t.RunAt, t.CreatedAt, t.UpdatedAt = TaskPending, now.UTC(), now.UTC(), now.UTC()
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO tasks (id, agent, session_id, input, state, max_attempts, run_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), t.ID, t.Agent, t.SessionID, t.Input, t.State, t.MaxAttempts, ms(now), ms(now), ms(now))
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO tasks (id, agent, session_id, input, state, max_attempts, run_at, created_at, updated_at, message_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), t.ID, t.Agent, t.SessionID, t.Input, t.State, t.MaxAttempts, ms(now), ms(now), ms(now), t.MessageID)
 	if err != nil {
 		return fmt.Errorf("create task: %w", err)
 	}
+	s.changed(t.ID)
 	return nil
 }
 
@@ -148,6 +151,7 @@ func (s *Store) GetTask(ctx context.Context, id string) (*Task, error) {
 type TaskFilter struct {
 	State     string
 	Agent     string
+	SessionID string
 	Dead      bool   // only the dead-letter list
 	Limit     int    // default 50, at most 500
 	PageToken string // from the previous page
@@ -160,17 +164,7 @@ func (s *Store) ListTasks(ctx context.Context, f TaskFilter) ([]*Task, string, e
 		f.Limit = 50
 	}
 	f.Limit = min(f.Limit, 500)
-	var where []string
-	var args []any
-	if f.State != "" {
-		where, args = append(where, "state = ?"), append(args, f.State)
-	}
-	if f.Agent != "" {
-		where, args = append(where, "agent = ?"), append(args, f.Agent)
-	}
-	if f.Dead {
-		where, args = append(where, "dead = ?"), append(args, true)
-	}
+	where, args := f.where()
 	if f.PageToken != "" {
 		created, id, err := decodeToken(f.PageToken)
 		if err != nil {
@@ -207,6 +201,39 @@ func (s *Store) ListTasks(ctx context.Context, f TaskFilter) ([]*Task, string, e
 		next = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(ms(last.CreatedAt), 10) + "|" + last.ID))
 	}
 	return out, next, nil
+}
+
+// where is the filter's condition, without the page.
+func (f TaskFilter) where() ([]string, []any) {
+	var where []string
+	var args []any
+	if f.State != "" {
+		where, args = append(where, "state = ?"), append(args, f.State)
+	}
+	if f.Agent != "" {
+		where, args = append(where, "agent = ?"), append(args, f.Agent)
+	}
+	if f.SessionID != "" {
+		where, args = append(where, "session_id = ?"), append(args, f.SessionID)
+	}
+	if f.Dead {
+		where, args = append(where, "dead = ?"), append(args, true)
+	}
+	return where, args
+}
+
+// CountMatching counts the tasks a filter selects, on every page.
+func (s *Store) CountMatching(ctx context.Context, f TaskFilter) (int, error) {
+	where, args := f.where()
+	query := `SELECT COUNT(*) FROM tasks`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, s.q(query), args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count tasks: %w", err)
+	}
+	return n, nil
 }
 
 // ErrBadPageToken is a page token this store did not make.
@@ -255,6 +282,7 @@ func (s *Store) ClaimTask(ctx context.Context, owner string, staleBefore time.Ti
 		if err != nil {
 			return nil, fmt.Errorf("claim task: %w", err)
 		}
+		s.changed(t.ID)
 		return t, nil
 	}
 	return nil, nil
@@ -271,6 +299,13 @@ func (s *Store) Heartbeat(ctx context.Context, id, owner string) (cancel bool, e
 		return false, ErrConflict
 	}
 	return cancel, err
+}
+
+// CancelRequested reports whether cancellation of a task was asked for.
+func (s *Store) CancelRequested(ctx context.Context, id string) (bool, error) {
+	var c bool
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT cancel_requested FROM tasks WHERE id = ?`), id).Scan(&c)
+	return c, err
 }
 
 // TaskOutcome is how an attempt ended.
@@ -313,6 +348,7 @@ func (s *Store) FinishAttempt(ctx context.Context, id, owner string, o TaskOutco
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrConflict
 	}
+	s.changed(id)
 	return nil
 }
 
@@ -341,6 +377,9 @@ func (s *Store) changeTask(ctx context.Context, id, verb string, why func(*Task)
 	unlock()
 	if err != nil {
 		return nil, fmt.Errorf("%s task %s: %w", verb, id, err)
+	}
+	if changed {
+		s.changed(id)
 	}
 	t, err := s.GetTask(ctx, id)
 	if err != nil {
@@ -404,7 +443,11 @@ func (s *Store) SaveStep(ctx context.Context, id, owner string, attempt int, m l
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE tasks SET heartbeat_at = ?, updated_at = ? WHERE id = ?`), now, now, id); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", id, err)
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.changed(id)
+	return nil
 }
 
 // Steps returns a task's checkpoints in order.
@@ -457,7 +500,11 @@ func (s *Store) CompleteTask(ctx context.Context, t *Task, owner string, configV
 	if err := s.appendTurn(ctx, tx, t.SessionID, t.Agent, configVersion, msgs); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.changed(t.ID)
+	return nil
 }
 
 // ReleaseTask gives owner's running task back to the queue without
@@ -471,6 +518,7 @@ func (s *Store) ReleaseTask(ctx context.Context, id, owner string) error {
 	if err != nil {
 		return fmt.Errorf("release task %s: %w", id, err)
 	}
+	s.changed(id)
 	return nil
 }
 
@@ -501,6 +549,7 @@ func (s *Store) PauseTask(ctx context.Context, id, owner string, a Approval) err
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrConflict
 	}
+	s.changed(id)
 	return nil
 }
 
@@ -534,7 +583,11 @@ func (s *Store) CreateWaitingTask(ctx context.Context, t *Task, steps []llm.Mess
 			return fmt.Errorf("create task: %w", err)
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.changed(t.ID)
+	return nil
 }
 
 // DecideTask records a decision on the call a task waits on and puts the
@@ -589,6 +642,9 @@ func (s *Store) PurgeTasks(ctx context.Context, before time.Time) (int64, error)
 	}
 	defer tx.Rollback()
 	const finished = `state IN ('completed', 'failed', 'canceled') AND finished_at > 0 AND finished_at < ?`
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM task_push_configs WHERE task_id IN (SELECT id FROM tasks WHERE `+finished+`)`), ms(before)); err != nil {
+		return 0, fmt.Errorf("purge tasks: %w", err)
+	}
 	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM task_steps WHERE task_id IN (SELECT id FROM tasks WHERE `+finished+`)`), ms(before)); err != nil {
 		return 0, fmt.Errorf("purge tasks: %w", err)
 	}

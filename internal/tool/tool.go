@@ -54,6 +54,8 @@ func New(name string, cfg config.Tool) (Tool, error) {
 		return newCommand(name, cfg), nil
 	case "http":
 		return newHTTP(name, cfg), nil
+	case "agent":
+		return newDelegate(name, cfg), nil
 	}
 	return nil, fmt.Errorf("tool %s: unknown type %q", name, cfg.Type)
 }

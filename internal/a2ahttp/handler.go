@@ -1,0 +1,445 @@
+package a2ahttp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2asrv"
+
+	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/store"
+)
+
+// handler implements the protocol's methods on Hector's durable tasks,
+// for the agent named in the request's context. One handler serves every
+// agent, binding and protocol version.
+type handler struct{ s *Service }
+
+var _ a2asrv.RequestHandler = handler{}
+
+// caller is who sent a request, set by the HTTP layer.
+type caller struct {
+	agent      string
+	name       string // the API key's name, or "anonymous"
+	mayApprove bool
+}
+
+type callerKey struct{}
+
+func callerFrom(ctx context.Context) caller {
+	c, _ := ctx.Value(callerKey{}).(caller)
+	return c
+}
+
+// pinned runs f with the current snapshot held.
+func (s *Service) pinned(f func(*runtime.Snapshot) error) error {
+	snap, release := s.Runtime.Acquire()
+	defer release()
+	if snap == nil {
+		return a2a.NewError(a2a.ErrServerError, "the server is shutting down")
+	}
+	return f(snap)
+}
+
+// load reads a task of the caller's agent, and its checkpoints.
+func (s *Service) load(ctx context.Context, id a2a.TaskID) (*store.Task, []store.Step, error) {
+	var t *store.Task
+	var steps []store.Step
+	err := s.pinned(func(snap *runtime.Snapshot) error {
+		var err error
+		t, err = snap.Store.GetTask(ctx, string(id))
+		if errors.Is(err, store.ErrNotFound) || (err == nil && t.Agent != callerFrom(ctx).agent) {
+			return a2a.NewError(a2a.ErrTaskNotFound, fmt.Sprintf("task %q not found for agent %q", id, callerFrom(ctx).agent))
+		}
+		if err != nil {
+			return s.internal("load task", err)
+		}
+		steps, err = snap.Store.Steps(ctx, t.ID)
+		if err != nil {
+			return s.internal("load task steps", err)
+		}
+		return nil
+	})
+	return t, steps, err
+}
+
+// internal logs err and returns a protocol error that does not leak it.
+func (s *Service) internal(what string, err error) error {
+	s.Log.Error("a2a: "+what, "error", err)
+	return a2a.NewError(a2a.ErrInternalError, what+" failed")
+}
+
+func (h handler) GetTask(ctx context.Context, req *a2a.GetTaskRequest) (*a2a.Task, error) {
+	t, steps, err := h.s.load(ctx, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	return view(t, steps, req.HistoryLength), nil
+}
+
+func (h handler) ListTasks(ctx context.Context, req *a2a.ListTasksRequest) (*a2a.ListTasksResponse, error) {
+	f := store.TaskFilter{Agent: callerFrom(ctx).agent, SessionID: req.ContextID, PageToken: req.PageToken, Limit: req.PageSize}
+	if req.PageSize < 0 || req.PageSize > 100 {
+		return nil, a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("pageSize: want 1 to 100, got %d", req.PageSize))
+	}
+	if req.Status != a2a.TaskStateUnspecified {
+		st, ok := storeState(req.Status)
+		if !ok {
+			return nil, a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("status: %q is not a state Hector tasks take", req.Status))
+		}
+		f.State = st
+	}
+	resp := &a2a.ListTasksResponse{Tasks: []*a2a.Task{}}
+	err := h.s.pinned(func(snap *runtime.Snapshot) error {
+		tasks, next, err := snap.Store.ListTasks(ctx, f)
+		if errors.Is(err, store.ErrBadPageToken) {
+			return a2a.NewError(a2a.ErrInvalidParams, "pageToken: not a token from this server")
+		}
+		if err != nil {
+			return h.s.internal("list tasks", err)
+		}
+		total, err := snap.Store.CountMatching(ctx, f)
+		if err != nil {
+			return h.s.internal("count tasks", err)
+		}
+		zero := 0
+		for _, t := range tasks {
+			if req.StatusTimestampAfter != nil && !t.UpdatedAt.After(*req.StatusTimestampAfter) {
+				continue
+			}
+			v := view(t, nil, &zero)
+			if !req.IncludeArtifacts {
+				v.Artifacts = nil
+			}
+			resp.Tasks = append(resp.Tasks, v)
+		}
+		resp.NextPageToken, resp.TotalSize, resp.PageSize = next, total, len(resp.Tasks)
+		return nil
+	})
+	return resp, err
+}
+
+func (h handler) CancelTask(ctx context.Context, req *a2a.CancelTaskRequest) (*a2a.Task, error) {
+	if _, _, err := h.s.load(ctx, req.ID); err != nil {
+		return nil, err
+	}
+	err := h.s.pinned(func(snap *runtime.Snapshot) error {
+		_, err := snap.Store.CancelTask(ctx, string(req.ID))
+		if errors.Is(err, store.ErrConflict) {
+			return a2a.NewError(a2a.ErrTaskNotCancelable, err.Error())
+		}
+		if err != nil {
+			return h.s.internal("cancel task", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// A running task stops at its worker's next look, at once when the
+	// worker is told of the change: wait a little for it.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	t, steps, err := h.s.wait(wctx, req.ID, func(t *store.Task) bool { return t.State != store.TaskRunning })
+	if err != nil && wctx.Err() == nil {
+		return nil, err
+	}
+	if t == nil {
+		return h.GetTask(ctx, &a2a.GetTaskRequest{ID: req.ID})
+	}
+	return view(t, steps, nil), nil
+}
+
+func (h handler) SendMessage(ctx context.Context, req *a2a.SendMessageRequest) (a2a.SendMessageResult, error) {
+	t, err := h.s.accept(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var historyLength *int
+	if req.Config != nil {
+		historyLength = req.Config.HistoryLength
+		if req.Config.ReturnImmediately {
+			_, steps, err := h.s.load(ctx, a2a.TaskID(t.ID))
+			if err != nil {
+				return nil, err
+			}
+			return view(t, steps, historyLength), nil
+		}
+	}
+	t, steps, err := h.s.wait(ctx, a2a.TaskID(t.ID), final)
+	if err != nil {
+		return nil, err
+	}
+	return view(t, steps, historyLength), nil
+}
+
+func (h handler) SendStreamingMessage(ctx context.Context, req *a2a.SendMessageRequest) iter.Seq2[a2a.Event, error] {
+	return func(yield func(a2a.Event, error) bool) {
+		t, err := h.s.accept(ctx, req)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		h.s.follow(ctx, a2a.TaskID(t.ID), yield)
+	}
+}
+
+func (h handler) SubscribeToTask(ctx context.Context, req *a2a.SubscribeToTaskRequest) iter.Seq2[a2a.Event, error] {
+	return func(yield func(a2a.Event, error) bool) {
+		t, _, err := h.s.load(ctx, req.ID)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		if t.State == store.TaskCompleted || t.State == store.TaskFailed || t.State == store.TaskCanceled {
+			yield(nil, a2a.NewError(a2a.ErrUnsupportedOperation, fmt.Sprintf("task %s is %s: there is nothing to subscribe to", t.ID, t.State)))
+			return
+		}
+		h.s.follow(ctx, req.ID, yield)
+	}
+}
+
+func (h handler) GetExtendedAgentCard(ctx context.Context, req *a2a.GetExtendedAgentCardRequest) (*a2a.AgentCard, error) {
+	return nil, a2a.ErrExtendedCardNotConfigured
+}
+
+// accept starts the task a message asks for: a new task, or, for a
+// message naming a task that waits for approval, the decision on it.
+func (s *Service) accept(ctx context.Context, req *a2a.SendMessageRequest) (*store.Task, error) {
+	c := callerFrom(ctx)
+	msg := req.Message
+	if msg == nil {
+		return nil, a2a.NewError(a2a.ErrInvalidParams, "message: required")
+	}
+	if msg.Role != a2a.MessageRoleUser && msg.Role != a2a.MessageRoleUnspecified {
+		return nil, a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("message.role: want user, got %s", msg.Role))
+	}
+	if msg.TaskID != "" {
+		return s.answer(ctx, req)
+	}
+	text, err := textOf(msg.Parts)
+	if err != nil {
+		return nil, err
+	}
+	t := &store.Task{ID: "t_" + newID(), Agent: c.agent, SessionID: msg.ContextID, Input: text, MessageID: msg.ID, MaxAttempts: s.Queue.MaxAttempts()}
+	if t.SessionID == "" {
+		t.SessionID = newID()
+	} else if len(t.SessionID) > 128 || strings.ContainsFunc(t.SessionID, func(r rune) bool { return r < '!' || r > '~' }) {
+		return nil, a2a.NewError(a2a.ErrInvalidParams, "message.contextId: at most 128 printable ASCII characters without spaces")
+	}
+	err = s.pinned(func(snap *runtime.Snapshot) error {
+		if _, ok := snap.Agents[c.agent]; !ok {
+			return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("agent %q is not in the configuration (version %d)", c.agent, snap.Version))
+		}
+		if sess, err := snap.Store.Session(ctx, t.SessionID); err == nil && sess.Agent != c.agent {
+			return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("message.contextId: context %q belongs to agent %q", t.SessionID, sess.Agent))
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return s.internal("load session", err)
+		}
+		if err := snap.Store.CreateTask(ctx, t); err != nil {
+			return s.internal("create task", err)
+		}
+		if req.Config != nil && req.Config.PushConfig != nil {
+			pc := *req.Config.PushConfig
+			pc.TaskID = a2a.TaskID(t.ID)
+			if _, err := s.savePushConfig(ctx, snap, &pc); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Queue.Wake()
+	return t, nil
+}
+
+// answer applies a message sent to an existing task: only a task waiting
+// for approval takes one, and the message is the decision.
+func (s *Service) answer(ctx context.Context, req *a2a.SendMessageRequest) (*store.Task, error) {
+	c := callerFrom(ctx)
+	t, _, err := s.load(ctx, req.Message.TaskID)
+	if err != nil {
+		return nil, err
+	}
+	if t.State != store.TaskInputRequired || t.Approval == nil {
+		return nil, a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("message.taskId: task %s is %s; only a task in input-required takes a message", t.ID, state(t)))
+	}
+	if req.Message.ContextID != "" && req.Message.ContextID != t.SessionID {
+		return nil, a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("message.contextId: task %s is in context %q", t.ID, t.SessionID))
+	}
+	if !c.mayApprove {
+		return nil, a2a.NewError(a2a.ErrUnauthorized, fmt.Sprintf("deciding on a tool call needs the operator role; the key %s has less", c.name))
+	}
+	d, err := decision(req.Message.Parts, t.Approval.Tool)
+	if err != nil {
+		return nil, err
+	}
+	d.By = c.name
+	err = s.pinned(func(snap *runtime.Snapshot) error {
+		var err error
+		t, err = snap.Store.DecideTask(ctx, t.ID, t.Approval.CallID, d)
+		if errors.Is(err, store.ErrConflict) {
+			return a2a.NewError(a2a.ErrInvalidParams, err.Error())
+		}
+		if err != nil {
+			return s.internal("decide task", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Queue.Wake()
+	return t, nil
+}
+
+// decision reads an approver's answer: a data part {"approved": bool,
+// "reason": "…"}, or text "approve" / "reject" (or yes / no), optionally
+// followed by ": reason".
+func decision(parts a2a.ContentParts, tool string) (store.Decision, error) {
+	for _, p := range parts {
+		if d, ok := p.Data().(map[string]any); ok {
+			if v, ok := d["approved"].(bool); ok {
+				reason, _ := d["reason"].(string)
+				return store.Decision{Approved: v, Reason: reason}, nil
+			}
+		}
+	}
+	text, _ := textOf(parts)
+	word, reason, _ := strings.Cut(strings.TrimSpace(text), ":")
+	switch strings.ToLower(strings.TrimSpace(word)) {
+	case "approve", "approved", "yes", "y":
+		return store.Decision{Approved: true, Reason: strings.TrimSpace(reason)}, nil
+	case "reject", "rejected", "deny", "denied", "no", "n":
+		return store.Decision{Approved: false, Reason: strings.TrimSpace(reason)}, nil
+	}
+	return store.Decision{}, a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf(
+		"message.parts: the task waits for approval of tool %s: answer \"approve\" or \"reject: REASON\", or a data part {\"approved\": true|false, \"reason\": \"…\"}", tool))
+}
+
+// textOf joins a message's text parts; data parts are added as JSON.
+// Files are refused: no Hector model input takes them yet.
+func textOf(parts a2a.ContentParts) (string, error) {
+	var b strings.Builder
+	for i, p := range parts {
+		if p == nil {
+			continue
+		}
+		switch c := p.Content.(type) {
+		case a2a.Text:
+			b.WriteString(string(c))
+		case a2a.Data:
+			j, err := json.Marshal(c.Value)
+			if err != nil {
+				return "", a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("message.parts[%d]: %v", i, err))
+			}
+			b.Write(j)
+		default:
+			return "", a2a.NewError(a2a.ErrUnsupportedContentType, fmt.Sprintf("message.parts[%d]: only text and data parts are accepted", i))
+		}
+		if i < len(parts)-1 {
+			b.WriteString("\n")
+		}
+	}
+	if strings.TrimSpace(b.String()) == "" {
+		return "", a2a.NewError(a2a.ErrInvalidParams, "message.parts: no text to send to the agent")
+	}
+	return b.String(), nil
+}
+
+// wait returns the task once done(task) holds, reading it again whenever
+// it changes (and every half second, for changes SQLite does not
+// announce across processes).
+func (s *Service) wait(ctx context.Context, id a2a.TaskID, done func(*store.Task) bool) (*store.Task, []store.Step, error) {
+	var out *store.Task
+	var steps []store.Step
+	err := s.watch(ctx, id, func(t *store.Task, st []store.Step) bool {
+		out, steps = t, st
+		return done(t)
+	})
+	return out, steps, err
+}
+
+// follow streams a task: the task as it is, then an event per change,
+// until it needs the client (input-required) or finishes.
+func (s *Service) follow(ctx context.Context, id a2a.TaskID, yield func(a2a.Event, error) bool) {
+	var tr *tracker
+	err := s.watch(ctx, id, func(t *store.Task, steps []store.Step) bool {
+		if tr == nil {
+			tr = newTracker(t, steps)
+			return !yield(view(t, steps, nil), nil) || final(t)
+		}
+		for _, e := range tr.events(t, steps) {
+			if !yield(e, nil) {
+				return true
+			}
+		}
+		return final(t)
+	})
+	if err != nil && ctx.Err() == nil {
+		yield(nil, err)
+	}
+}
+
+// watch calls f with the task now and after every change until f returns
+// true, ctx ends, or reading fails.
+func (s *Service) watch(ctx context.Context, id a2a.TaskID, f func(*store.Task, []store.Step) bool) error {
+	var w follower
+	defer w.close()
+	tick := time.NewTicker(s.pollInterval())
+	defer tick.Stop()
+	for {
+		// The snapshot is taken afresh each time: a stream outlives reloads.
+		err := s.pinned(func(snap *runtime.Snapshot) error {
+			w.follow(snap.Store, func(st *store.Store) (<-chan struct{}, func()) { return st.WatchTask(string(id)) })
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		t, steps, err := s.load(ctx, id)
+		if err != nil {
+			return err
+		}
+		if f(t, steps) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.changes:
+		case <-tick.C:
+		}
+	}
+}
+
+// follower keeps a watch on the store of the current configuration,
+// moving it when a reload changes the database.
+type follower struct {
+	watched *store.Store
+	changes <-chan struct{}
+	stop    func()
+}
+
+func (f *follower) follow(st *store.Store, watch func(*store.Store) (<-chan struct{}, func())) {
+	if st == f.watched {
+		return
+	}
+	f.close()
+	f.changes, f.stop = watch(st)
+	f.watched = st
+}
+
+func (f *follower) close() {
+	if f.stop != nil {
+		f.stop()
+	}
+}

@@ -1,0 +1,147 @@
+package store
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/hector-run/hector/internal/pg"
+)
+
+// Watching tasks. Every write this process makes to a task (its state, a
+// checkpoint, a decision) signals the watchers of that task and the
+// watchers of all tasks. On PostgreSQL a trigger announces the writes of
+// every instance (channel hector_task_events), and the store forwards
+// them, so a watcher here follows a task that another instance runs.
+// SQLite has no notifications: a watcher also re-reads on a timer of its
+// own (see Watch's contract).
+
+// watchers fans change signals out. Signals coalesce: a channel holds at
+// most one, so a slow watcher re-reads once for many changes.
+type watchers struct {
+	mu     sync.Mutex
+	byTask map[string]map[chan struct{}]struct{}
+	all    map[chan struct{}]struct{}
+	listen sync.Once // PostgreSQL: forward notifications from the first watch on
+	stop   context.CancelFunc
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// changed signals the watchers of task id, and those of all tasks.
+func (s *Store) changed(id string) {
+	w := &s.watch
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for ch := range w.byTask[id] {
+		signal(ch)
+	}
+	for ch := range w.all {
+		signal(ch)
+	}
+}
+
+// WatchTask returns a channel that receives a signal after task id
+// changes, and a function that stops the watch. A signal means "read the
+// task again"; several changes may arrive as one. Changes written by
+// other processes on SQLite are not signalled, so a watcher that must see
+// them also re-reads periodically.
+func (s *Store) WatchTask(id string) (<-chan struct{}, func()) {
+	return s.addWatch(id)
+}
+
+// WatchTasks is WatchTask for every task.
+func (s *Store) WatchTasks() (<-chan struct{}, func()) {
+	return s.addWatch("")
+}
+
+func (s *Store) addWatch(id string) (<-chan struct{}, func()) {
+	w := &s.watch
+	if s.pg {
+		w.listen.Do(s.startListening)
+	}
+	ch := make(chan struct{}, 1)
+	w.mu.Lock()
+	if id == "" {
+		if w.all == nil {
+			w.all = map[chan struct{}]struct{}{}
+		}
+		w.all[ch] = struct{}{}
+	} else {
+		if w.byTask == nil {
+			w.byTask = map[string]map[chan struct{}]struct{}{}
+		}
+		if w.byTask[id] == nil {
+			w.byTask[id] = map[chan struct{}]struct{}{}
+		}
+		w.byTask[id][ch] = struct{}{}
+	}
+	w.mu.Unlock()
+	return ch, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if id == "" {
+			delete(w.all, ch)
+			return
+		}
+		delete(w.byTask[id], ch)
+		if len(w.byTask[id]) == 0 {
+			delete(w.byTask, id)
+		}
+	}
+}
+
+// startListening forwards hector_task_events until Close, reconnecting
+// with backoff. After each (re)connect every watcher is signalled, since
+// changes may have been missed while disconnected.
+func (s *Store) startListening() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.watch.mu.Lock()
+	s.watch.stop = cancel
+	s.watch.mu.Unlock()
+	go func() {
+		backoff := 100 * time.Millisecond
+		for ctx.Err() == nil {
+			_ = pg.Listen(ctx, s.url, "hector_task_events", func() error {
+				backoff = 100 * time.Millisecond
+				s.changedAll()
+				return nil
+			}, func(id string) error {
+				s.changed(id)
+				return nil
+			}, nil)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+		}
+	}()
+}
+
+func (s *Store) changedAll() {
+	w := &s.watch
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, chs := range w.byTask {
+		for ch := range chs {
+			signal(ch)
+		}
+	}
+	for ch := range w.all {
+		signal(ch)
+	}
+}
+
+func (s *Store) stopWatching() {
+	s.watch.mu.Lock()
+	defer s.watch.mu.Unlock()
+	if s.watch.stop != nil {
+		s.watch.stop()
+	}
+}
