@@ -49,6 +49,11 @@ func (s *Service) pinned(f func(*runtime.Snapshot) error) error {
 
 // load reads a task of the caller's agent, and its checkpoints.
 func (s *Service) load(ctx context.Context, id a2a.TaskID) (*store.Task, []store.Step, error) {
+	return s.read(ctx, id, true)
+}
+
+// read is load, with the checkpoints only if withSteps.
+func (s *Service) read(ctx context.Context, id a2a.TaskID, withSteps bool) (*store.Task, []store.Step, error) {
 	var t *store.Task
 	var steps []store.Step
 	err := s.pinned(func(snap *runtime.Snapshot) error {
@@ -59,6 +64,9 @@ func (s *Service) load(ctx context.Context, id a2a.TaskID) (*store.Task, []store
 		}
 		if err != nil {
 			return s.internal("load task", err)
+		}
+		if !withSteps {
+			return nil
 		}
 		steps, err = snap.Store.Steps(ctx, t.ID)
 		if err != nil {
@@ -360,19 +368,22 @@ func textOf(parts a2a.ContentParts) (string, error) {
 // announce across processes).
 func (s *Service) wait(ctx context.Context, id a2a.TaskID, done func(*store.Task) bool) (*store.Task, []store.Step, error) {
 	var out *store.Task
-	var steps []store.Step
-	err := s.watch(ctx, id, func(t *store.Task, st []store.Step) bool {
-		out, steps = t, st
+	err := s.watch(ctx, id, false, func(t *store.Task, _ []store.Step) bool {
+		out = t
 		return done(t)
 	})
-	return out, steps, err
+	if err != nil {
+		return out, nil, err
+	}
+	t, steps, err := s.load(ctx, id) // the steps once, at the end
+	return t, steps, err
 }
 
 // follow streams a task: the task as it is, then an event per change,
 // until it needs the client (input-required) or finishes.
 func (s *Service) follow(ctx context.Context, id a2a.TaskID, yield func(a2a.Event, error) bool) {
 	var tr *tracker
-	err := s.watch(ctx, id, func(t *store.Task, steps []store.Step) bool {
+	err := s.watch(ctx, id, true, func(t *store.Task, steps []store.Step) bool {
 		if tr == nil {
 			tr = newTracker(t, steps)
 			return !yield(view(t, steps, nil), nil) || final(t)
@@ -389,9 +400,10 @@ func (s *Service) follow(ctx context.Context, id a2a.TaskID, yield func(a2a.Even
 	}
 }
 
-// watch calls f with the task now and after every change until f returns
-// true, ctx ends, or reading fails.
-func (s *Service) watch(ctx context.Context, id a2a.TaskID, f func(*store.Task, []store.Step) bool) error {
+// watch calls f with the task (and, if withSteps, its checkpoints) now
+// and after every change until f returns true, ctx ends, or reading
+// fails.
+func (s *Service) watch(ctx context.Context, id a2a.TaskID, withSteps bool, f func(*store.Task, []store.Step) bool) error {
 	var w follower
 	defer w.close()
 	tick := time.NewTicker(s.pollInterval())
@@ -405,7 +417,7 @@ func (s *Service) watch(ctx context.Context, id a2a.TaskID, f func(*store.Task, 
 		if err != nil {
 			return err
 		}
-		t, steps, err := s.load(ctx, id)
+		t, steps, err := s.read(ctx, id, withSteps)
 		if err != nil {
 			return err
 		}

@@ -194,6 +194,12 @@ func (s *Service) deliver(ctx context.Context) {
 		}
 		s.sendPending(ctx, snap.Store, sender)
 		release()
+		// Changes that come in a burst are looked at together: at most
+		// one scan per 20ms, whatever the task traffic.
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
 		select {
 		case <-ctx.Done():
 		case <-w.changes:

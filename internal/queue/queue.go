@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hector-run/hector/internal/agent"
@@ -84,6 +85,7 @@ type Queue struct {
 	wake     chan struct{}
 	ctx      context.Context
 	wg       sync.WaitGroup
+	claims   atomic.Int64 // claim attempts, for tests
 }
 
 // Start applies the current configuration's settings and starts the
@@ -186,6 +188,15 @@ func (q *Queue) wakeLocked() {
 	}
 }
 
+func (q *Queue) pollInterval() time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.PollInterval <= 0 {
+		return 200 * time.Millisecond
+	}
+	return q.PollInterval
+}
+
 // retire reports whether worker n is surplus, and if so counts it out.
 func (q *Queue) retire(n int) bool {
 	q.mu.Lock()
@@ -200,21 +211,22 @@ func (q *Queue) retire(n int) bool {
 func (q *Queue) worker(n int) {
 	defer q.wg.Done()
 	owner := fmt.Sprintf("%s/w%d", q.Instance, n)
-	poll := q.PollInterval
-	if poll <= 0 {
-		poll = 200 * time.Millisecond
-	}
 	for q.ctx.Err() == nil {
+		poll := q.pollInterval()
 		if q.retire(n) {
 			return
 		}
 		if q.runOne(owner) {
-			continue // there may be more
+			// There may be more: look again, and have one idle worker look
+			// too. A worker that finds nothing wakes nobody, so wake-ups
+			// stop with the work (passing every wake-up on would keep
+			// idle workers claiming in a loop).
+			q.Wake()
+			continue
 		}
 		select {
 		case <-q.ctx.Done():
 		case <-q.wake:
-			q.Wake() // pass it on: other idle workers may find work too
 		case <-time.After(poll):
 		}
 	}
@@ -234,6 +246,7 @@ func (q *Queue) runOne(owner string) bool {
 	defer release()
 	st := snap.Store
 	settings := q.Settings()
+	q.claims.Add(1)
 	task, err := st.ClaimTask(q.ctx, owner, time.Now().Add(-settings.StaleThreshold))
 	if err != nil {
 		if q.ctx.Err() == nil {
@@ -255,7 +268,7 @@ func (q *Queue) runOne(owner string) bool {
 	ctx, cancel := context.WithCancelCause(q.ctx)
 	defer cancel(nil)
 	hbDone := make(chan struct{})
-	changes, unwatch := st.WatchTask(task.ID)
+	cancels, unwatch := st.WatchCancel(task.ID)
 	go func() {
 		defer close(hbDone)
 		defer unwatch()
@@ -265,7 +278,7 @@ func (q *Queue) runOne(owner string) bool {
 			select {
 			case <-ctx.Done():
 				return
-			case <-changes: // a cancel, from any instance on PostgreSQL, stops the task at once
+			case <-cancels: // from this instance, or any on PostgreSQL: stop at once
 				if canceled, err := st.CancelRequested(ctx, task.ID); err == nil && canceled {
 					cancel(errCanceled)
 					return

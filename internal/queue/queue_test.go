@@ -575,3 +575,26 @@ func TestRetentionPurgesFinishedTasks(t *testing.T) {
 		}
 	})
 }
+
+// TestIdleWorkersGoQuiet: once the work is done, idle workers look for
+// more only at their poll interval, however many wake-ups there were
+// (passing every wake-up on kept them claiming in a loop: two cores
+// busy on an idle server).
+func TestIdleWorkersGoQuiet(t *testing.T) {
+	e := newEnv(t, "sqlite://"+filepath.Join(t.TempDir(), "q.db"), "workers: 4")
+	q := e.start("i1")
+	q.mu.Lock()
+	q.PollInterval = time.Second // so that wake-ups, not polls, would show
+	q.mu.Unlock()
+	for i := range 20 {
+		e.enqueue(q, fmt.Sprint("task-", i))
+	}
+	e.wait("t_task-19", 10*time.Second, state(store.TaskCompleted))
+	time.Sleep(100 * time.Millisecond)
+	before := q.claims.Load()
+	time.Sleep(time.Second)
+	// 4 workers polling every second: about 4 looks.
+	if n := q.claims.Load() - before; n > 12 {
+		t.Fatalf("%d claim attempts in a second of idleness", n)
+	}
+}

@@ -358,13 +358,17 @@ func (s *Store) FinishAttempt(ctx context.Context, id, owner string, o TaskOutco
 // give ErrConflict.
 func (s *Store) CancelTask(ctx context.Context, id string) (*Task, error) {
 	now := ms(time.Now())
-	return s.changeTask(ctx, id, "cancel", func(t *Task) string { return "is " + t.State }, func() (bool, error) {
+	t, err := s.changeTask(ctx, id, "cancel", func(t *Task) string { return "is " + t.State }, func() (bool, error) {
 		return s.execChanged(ctx, `UPDATE tasks SET
 		state = CASE WHEN state = 'running' THEN state ELSE 'canceled' END,
 		cancel_requested = ?, updated_at = ?,
 		finished_at = CASE WHEN state = 'running' THEN finished_at ELSE ? END
 		WHERE id = ? AND state IN ('pending', 'running', 'input_required')`, true, now, now, id)
 	})
+	if err == nil && t.State == TaskRunning {
+		s.changed(cancelKey + id) // tell the worker
+	}
+	return t, err
 }
 
 // changeTask runs change under the write lock and returns the task as it

@@ -55,6 +55,14 @@ func (s *Store) WatchTask(id string) (<-chan struct{}, func()) {
 	return s.addWatch(id)
 }
 
+// WatchCancel returns a channel that receives a signal when cancellation
+// of task id is requested, here or (on PostgreSQL) on another instance.
+func (s *Store) WatchCancel(id string) (<-chan struct{}, func()) {
+	return s.addWatch(cancelKey + id)
+}
+
+const cancelKey = "cancel:"
+
 // WatchTasks is WatchTask for every task.
 func (s *Store) WatchTasks() (<-chan struct{}, func()) {
 	return s.addWatch("")
