@@ -22,6 +22,7 @@ import (
 	legacycard "github.com/a2aproject/a2a-go/a2aclient/agentcard"
 
 	"github.com/hector-run/hector/internal/llm/llmtest"
+	"github.com/hector-run/hector/internal/testsvc"
 )
 
 // a2aConfig serves agent assistant on the fake LLM at url, with a tool
@@ -694,5 +695,76 @@ server: {port: 0, shutdown_timeout: 5s}
 	r = h.post("/v1/agents/boss/messages", string(b))
 	if r.status != 200 || !strings.Contains(r.body.Reply, "chains of delegation stop at 4") {
 		t.Fatalf("cycle: %d %s", r.status, r.raw)
+	}
+}
+
+// TestA2AAcrossInstances: two servers on one PostgreSQL database. A task
+// sent to one is followed from the other (resubscribe, get, cancel),
+// whichever instance's worker runs it.
+func TestA2AAcrossInstances(t *testing.T) {
+	db := testsvc.Postgres(t)
+	onPG := func(o *Options) { o.DatabaseURL = db }
+	fake := llmtest.NewOpenAI(t)
+	fake.Respond = func(r llmtest.Request) llmtest.Reply {
+		if r.LastUser == "cancel me" {
+			return llmtest.Reply{Text: "never", Delay: 30 * time.Second}
+		}
+		return llmtest.Reply{Text: "reply to: " + r.LastUser, Delay: 300 * time.Millisecond}
+	}
+	a := newHectorWith(t, a2aConfig(fake.URL, ""), onPG)
+	b := newHectorWith(t, a2aConfig(fake.URL, ""), onPG)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ca := a.a2aClient("assistant", a2a.TransportProtocolJSONRPC, a2a.Version)
+	cb := b.a2aClient("assistant", a2a.TransportProtocolHTTPJSON, a2a.Version)
+	req := userMessage("hello")
+	req.Config = &a2a.SendMessageConfig{ReturnImmediately: true}
+	res, err := ca.SendMessage(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.(*a2a.Task).ID
+	var states []a2a.TaskState
+	for ev, err := range cb.SubscribeToTask(ctx, &a2a.SubscribeToTaskRequest{ID: id}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, ok := ev.(*a2a.TaskStatusUpdateEvent); ok {
+			states = append(states, st.Status.State)
+		}
+	}
+	if len(states) == 0 || states[len(states)-1] != a2a.TaskStateCompleted {
+		t.Fatalf("followed from the other instance: %v", states)
+	}
+	// A blocking send on one instance returns when the task completes,
+	// wherever it ran.
+	start := time.Now()
+	res, err = cb.SendMessage(ctx, userMessage("blocking"))
+	if err != nil || artifactText(res.(*a2a.Task)) != "reply to: blocking" {
+		t.Fatalf("blocking send: %+v %v", res, err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("blocking send took %v", d)
+	}
+	// Cancel through the instance that does not run it (or does: either
+	// way it stops at once).
+	req = userMessage("cancel me")
+	req.Config = &a2a.SendMessageConfig{ReturnImmediately: true}
+	res, err = ca.SendMessage(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id = res.(*a2a.Task).ID
+	waitState(t, a, string(id), "running")
+	start = time.Now()
+	for _, c := range []*a2aclient.Client{ca, cb} {
+		task, err := c.CancelTask(ctx, &a2a.CancelTaskRequest{ID: id})
+		if err == nil && task.Status.State == a2a.TaskStateCanceled {
+			break
+		}
+	}
+	waitState(t, b, string(id), "canceled")
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("cancel across instances took %v", d)
 	}
 }
