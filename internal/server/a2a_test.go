@@ -206,7 +206,21 @@ func TestA2AEveryBindingAndVersion(t *testing.T) {
 // speaks only the 0.3 wire format.
 func TestA2ALegacyClient(t *testing.T) {
 	fake := llmtest.NewOpenAI(t)
-	h := newHector(t, a2aConfig(fake.URL, ""))
+	fake.Respond = func(r llmtest.Request) llmtest.Reply {
+		switch {
+		case r.LastUser == "cancel me":
+			return llmtest.Reply{Text: "never", Delay: 30 * time.Second}
+		case r.LastUser == "take your time":
+			return llmtest.Reply{Text: "slow answer", Delay: 400 * time.Millisecond}
+		case r.LastUser == "pay" && r.LastTool == "":
+			return llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "pay", Args: `{"command":"echo paid"}`}}}
+		case r.LastTool != "":
+			return llmtest.Reply{Text: "tool said " + strings.TrimSpace(r.LastTool)}
+		}
+		return llmtest.Reply{Text: "reply to: " + r.LastUser}
+	}
+	hook := newWebhook(t)
+	h := newHector(t, a2aConfig(fake.URL, "a2a: {push: {allow_private_networks: true}}\n"))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	card, err := legacycard.DefaultResolver.Resolve(ctx, h.base+"/a2a/assistant")
@@ -220,14 +234,21 @@ func TestA2ALegacyClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.SendMessage(ctx, &legacy.MessageSendParams{Message: legacy.NewMessage(legacy.MessageRoleUser, legacy.TextPart{Text: "old client"})})
-	if err != nil {
-		t.Fatal(err)
+	send := func(text string, blocking bool) *legacy.Task {
+		t.Helper()
+		res, err := c.SendMessage(ctx, &legacy.MessageSendParams{Message: legacy.NewMessage(legacy.MessageRoleUser, legacy.TextPart{Text: text}),
+			Config: &legacy.MessageSendConfig{Blocking: &blocking}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.(*legacy.Task)
 	}
-	task, ok := res.(*legacy.Task)
-	if !ok || task.Status.State != legacy.TaskStateCompleted || task.Artifacts[0].Parts[0].(legacy.TextPart).Text != "reply to: old client" {
-		t.Fatalf("message/send: %#v", res)
+	// message/send
+	task := send("old client", true)
+	if task.Status.State != legacy.TaskStateCompleted || task.Artifacts[0].Parts[0].(legacy.TextPart).Text != "reply to: old client" {
+		t.Fatalf("message/send: %#v", task)
 	}
+	// message/stream
 	var states []legacy.TaskState
 	for ev, err := range c.SendStreamingMessage(ctx, &legacy.MessageSendParams{Message: legacy.NewMessage(legacy.MessageRoleUser, legacy.TextPart{Text: "old stream"})}) {
 		if err != nil {
@@ -243,10 +264,56 @@ func TestA2ALegacyClient(t *testing.T) {
 	if len(states) == 0 || states[len(states)-1] != legacy.TaskStateCompleted {
 		t.Fatalf("message/stream states: %v", states)
 	}
+	// tasks/get
 	got, err := c.GetTask(ctx, &legacy.TaskQueryParams{ID: task.ID})
 	if err != nil || got.Status.State != legacy.TaskStateCompleted {
 		t.Fatalf("tasks/get: %+v %v", got, err)
 	}
+	// tasks/resubscribe
+	slow := send("take your time", false)
+	var last legacy.Event
+	for ev, err := range c.ResubscribeToTask(ctx, &legacy.TaskIDParams{ID: slow.ID}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = ev
+	}
+	if st, ok := last.(*legacy.TaskStatusUpdateEvent); !ok || st.Status.State != legacy.TaskStateCompleted || !st.Final {
+		t.Fatalf("tasks/resubscribe ended with %#v", last)
+	}
+	// tasks/cancel
+	doomed := send("cancel me", false)
+	waitState(t, h, string(doomed.ID), "running")
+	if got, err := c.CancelTask(ctx, &legacy.TaskIDParams{ID: doomed.ID}); err != nil || got.Status.State != legacy.TaskStateCanceled {
+		t.Fatalf("tasks/cancel: %+v %v", got, err)
+	}
+	// input-required -> approve -> completed, with a push config set on
+	// the waiting task (tasks/pushNotificationConfig/set)
+	waiting := send("pay", true)
+	if waiting.Status.State != legacy.TaskStateInputRequired {
+		t.Fatalf("want input-required: %+v", waiting.Status)
+	}
+	if _, err := c.SetTaskPushConfig(ctx, &legacy.TaskPushConfig{TaskID: waiting.ID, Config: legacy.PushConfig{ID: "p", URL: hook.URL + "/v0", Token: "legacy"}}); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := c.ListTaskPushConfig(ctx, &legacy.ListTaskPushConfigParams{TaskID: waiting.ID}); err != nil || len(cs) != 1 {
+		t.Fatalf("tasks/pushNotificationConfig/list: %+v %v", cs, err)
+	}
+	res, err := c.SendMessage(ctx, &legacy.MessageSendParams{Message: legacy.NewMessageForTask(legacy.MessageRoleUser, waiting, legacy.TextPart{Text: "approve"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done := res.(*legacy.Task); done.Status.State != legacy.TaskStateCompleted || done.Artifacts[0].Parts[0].(legacy.TextPart).Text != "tool said paid" {
+		t.Fatalf("after approval: %+v", done)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if s := hook.states(); len(s) > 0 && s[len(s)-1] == a2a.TaskStateCompleted {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("webhook got %v", hook.states())
 }
 
 func TestA2AResubscribeAndCancel(t *testing.T) {
