@@ -12,6 +12,7 @@ import (
 	"github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
 
+	"github.com/hector-run/hector/internal/live"
 	"github.com/hector-run/hector/internal/runtime"
 	"github.com/hector-run/hector/internal/store"
 )
@@ -189,13 +190,32 @@ func (h handler) SendMessage(ctx context.Context, req *a2a.SendMessageRequest) (
 
 func (h handler) SendStreamingMessage(ctx context.Context, req *a2a.SendMessageRequest) iter.Seq2[a2a.Event, error] {
 	return func(yield func(a2a.Event, error) bool) {
-		t, err := h.s.accept(ctx, req)
+		// Follow the task's text before it can start, so that no model
+		// output is missed.
+		id := "t_" + newID()
+		if req.Message != nil && req.Message.TaskID != "" {
+			id = string(req.Message.TaskID)
+		}
+		text := h.s.followText(id)
+		t, err := h.s.acceptAs(ctx, req, id)
 		if err != nil {
+			if text != nil {
+				text.Stop()
+			}
 			yield(nil, err)
 			return
 		}
-		h.s.follow(ctx, a2a.TaskID(t.ID), yield)
+		h.s.follow(ctx, a2a.TaskID(t.ID), text, yield)
 	}
+}
+
+// followText subscribes to the model text of task id, when this process
+// has a hub for it.
+func (s *Service) followText(id string) *live.Sub {
+	if s.Live == nil {
+		return nil
+	}
+	return s.Live.Follow(id)
 }
 
 func (h handler) SubscribeToTask(ctx context.Context, req *a2a.SubscribeToTaskRequest) iter.Seq2[a2a.Event, error] {
@@ -209,7 +229,7 @@ func (h handler) SubscribeToTask(ctx context.Context, req *a2a.SubscribeToTaskRe
 			yield(nil, a2a.NewError(a2a.ErrUnsupportedOperation, fmt.Sprintf("task %s is %s: there is nothing to subscribe to", t.ID, t.State)))
 			return
 		}
-		h.s.follow(ctx, req.ID, yield)
+		h.s.follow(ctx, req.ID, h.s.followText(string(req.ID)), yield)
 	}
 }
 
@@ -220,6 +240,11 @@ func (h handler) GetExtendedAgentCard(ctx context.Context, req *a2a.GetExtendedA
 // accept starts the task a message asks for: a new task, or, for a
 // message naming a task that waits for approval, the decision on it.
 func (s *Service) accept(ctx context.Context, req *a2a.SendMessageRequest) (*store.Task, error) {
+	return s.acceptAs(ctx, req, "t_"+newID())
+}
+
+// acceptAs is accept with the ID a new task gets.
+func (s *Service) acceptAs(ctx context.Context, req *a2a.SendMessageRequest, id string) (*store.Task, error) {
 	c := callerFrom(ctx)
 	msg := req.Message
 	if msg == nil {
@@ -235,7 +260,7 @@ func (s *Service) accept(ctx context.Context, req *a2a.SendMessageRequest) (*sto
 	if err != nil {
 		return nil, err
 	}
-	t := &store.Task{ID: "t_" + newID(), Agent: c.agent, SessionID: msg.ContextID, Input: text, MessageID: msg.ID, MaxAttempts: s.Queue.MaxAttempts()}
+	t := &store.Task{ID: id, Agent: c.agent, SessionID: msg.ContextID, Input: text, MessageID: msg.ID, MaxAttempts: s.Queue.MaxAttempts()}
 	if t.SessionID == "" {
 		t.SessionID = newID()
 	} else if len(t.SessionID) > 128 || strings.ContainsFunc(t.SessionID, func(r rune) bool { return r < '!' || r > '~' }) {
@@ -380,23 +405,91 @@ func (s *Service) wait(ctx context.Context, id a2a.TaskID, done func(*store.Task
 }
 
 // follow streams a task: the task as it is, then an event per change,
-// until it needs the client (input-required) or finishes.
-func (s *Service) follow(ctx context.Context, id a2a.TaskID, yield func(a2a.Event, error) bool) {
+// until it needs the client (input-required) or finishes. While a worker
+// of this process runs the task, the model's text arrives as it is
+// generated, as chunks of the artifact "response": the first chunk of
+// each model message replaces what the artifact held, the next ones
+// append. When the turn completes, the reply replaces it all, as the last
+// chunk, so the artifact ends as the reply whatever was streamed.
+func (s *Service) follow(ctx context.Context, id a2a.TaskID, text *live.Sub, yield func(a2a.Event, error) bool) {
+	if text != nil {
+		defer text.Stop()
+	}
 	var tr *tracker
-	err := s.watch(ctx, id, true, func(t *store.Task, steps []store.Step) bool {
-		if tr == nil {
-			tr = newTracker(t, steps)
-			return !yield(view(t, steps, nil), nil) || final(t)
-		}
-		for _, e := range tr.events(t, steps) {
-			if !yield(e, nil) {
-				return true
+	var contextID string
+	fresh := true // the next text starts a model message
+	stream := func() bool {
+		for _, piece := range text.Take() {
+			ev := &a2a.TaskArtifactUpdateEvent{TaskID: id, ContextID: contextID, Append: !fresh,
+				Artifact: &a2a.Artifact{ID: ResponseArtifact, Name: "response", Parts: a2a.ContentParts{a2a.NewTextPart(piece)}}}
+			fresh = false
+			if !yield(ev, nil) {
+				return false
 			}
 		}
-		return final(t)
-	})
-	if err != nil && ctx.Err() == nil {
-		yield(nil, err)
+		return true
+	}
+	var w follower
+	defer w.close()
+	tick := time.NewTicker(s.pollInterval())
+	defer tick.Stop()
+	for {
+		// Text first: a model message's text is published before the
+		// message is saved, so it goes out before the checkpoint's event.
+		if text != nil && tr != nil && !stream() {
+			return
+		}
+		err := s.pinned(func(snap *runtime.Snapshot) error {
+			w.follow(snap.Store, func(st *store.Store) (<-chan struct{}, func()) { return st.WatchTask(string(id)) })
+			return nil
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				yield(nil, err)
+			}
+			return
+		}
+		t, steps, err := s.read(ctx, id, true)
+		if err != nil {
+			if ctx.Err() == nil {
+				yield(nil, err)
+			}
+			return
+		}
+		contextID = t.SessionID
+		if tr == nil {
+			tr = newTracker(t, steps)
+			if !yield(view(t, steps, nil), nil) || final(t) {
+				return
+			}
+		} else {
+			seq := tr.seq
+			for _, e := range tr.events(t, steps) {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if tr.seq != seq {
+				fresh = true // a message was saved: the next text is a new one
+			}
+			if final(t) {
+				return
+			}
+		}
+		var ready <-chan struct{}
+		if text != nil {
+			ready = text.Ready()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.changes:
+		case <-tick.C:
+		case <-ready:
+			if !stream() {
+				return
+			}
+		}
 	}
 }
 

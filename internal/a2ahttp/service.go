@@ -30,6 +30,7 @@ import (
 	"github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
 
+	"github.com/hector-run/hector/internal/live"
 	"github.com/hector-run/hector/internal/runtime"
 )
 
@@ -48,6 +49,9 @@ type Service struct {
 	// see a change no notification announced (another process's write
 	// on SQLite). Default 500ms.
 	PollInterval time.Duration
+	// Live, if set, carries the model's text of tasks run in this process
+	// to streams as it is generated.
+	Live *live.Hub
 
 	once                     sync.Once
 	jsonrpc, jsonrpc03, rest http.Handler

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hector-run/hector/internal/agent"
 	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/live"
 	"github.com/hector-run/hector/internal/llm"
 	"github.com/hector-run/hector/internal/runtime"
 	"github.com/hector-run/hector/internal/store"
@@ -73,6 +74,9 @@ type Queue struct {
 	// Observe, if set, is told how each attempt ended: completed, retried,
 	// failed, canceled, waiting, released or lost.
 	Observe func(outcome string)
+	// Live, if set, receives the model's text as it streams, for tasks
+	// that someone in this process follows (an A2A stream).
+	Live *live.Hub
 	// PollInterval is how often idle workers look for runnable tasks that
 	// were not announced (retries coming due; on SQLite, tasks enqueued by
 	// other processes); default 200ms. On PostgreSQL every task that
@@ -343,7 +347,15 @@ func (q *Queue) runOne(owner string) bool {
 			err = fmt.Errorf("agent %q was removed from the configuration (version %d) while the task ran", task.Agent, step.Version)
 			break
 		}
-		res, err = ag.Step(step.WithDelegation(tool.WithIdempotencyScope(ctx, task.ID)), history, turn, agent.Hooks{Save: save, Decide: decide})
+		hooks := agent.Hooks{Save: save, Decide: decide}
+		if q.Live.Followed(task.ID) { // stream the model's text only when it is read
+			hooks.Emit = func(e agent.Event) {
+				if e.Type == "text" {
+					q.Live.Publish(task.ID, e.Text)
+				}
+			}
+		}
+		res, err = ag.Step(step.WithDelegation(tool.WithIdempotencyScope(ctx, task.ID)), history, turn, hooks)
 		release()
 		if err != nil {
 			break

@@ -162,9 +162,11 @@ func TestA2AEveryBindingAndVersion(t *testing.T) {
 			if err != nil || got.Status.State != a2a.TaskStateCompleted || len(got.History) != 2 {
 				t.Fatalf("get: %+v %v", got, err)
 			}
-			// stream: the task, working, the reply as an artifact, completed
+			// stream: the task, working, the model's text as artifact
+			// chunks, the reply as the last chunk, completed
 			var kinds []string
-			var reply string
+			var reply, built string
+			var chunks int
 			for ev, err := range c.SendStreamingMessage(ctx, userMessage("stream "+tc.name)) {
 				if err != nil {
 					t.Fatal(err)
@@ -176,15 +178,27 @@ func TestA2AEveryBindingAndVersion(t *testing.T) {
 					kinds = append(kinds, "status:"+string(e.Status.State))
 				case *a2a.TaskArtifactUpdateEvent:
 					kinds = append(kinds, "artifact")
-					reply = e.Artifact.Parts[0].Text()
-					if !e.LastChunk || e.Artifact.ID != "response" {
+					chunks++
+					if e.Artifact.ID != "response" {
 						t.Errorf("artifact event: %+v", e)
+					}
+					if !e.Append {
+						built = ""
+					}
+					built += e.Artifact.Parts[0].Text()
+					if e.LastChunk {
+						reply = e.Artifact.Parts[0].Text()
 					}
 				}
 			}
 			if reply != "reply to: stream "+tc.name || !strings.HasPrefix(kinds[0], "task:") ||
 				kinds[len(kinds)-2] != "artifact" || kinds[len(kinds)-1] != "status:"+string(a2a.TaskStateCompleted) {
 				t.Fatalf("stream: %v (reply %q)", kinds, reply)
+			}
+			// The fake model streams its reply in pieces: they arrive as
+			// chunks, and the artifact ends as the reply.
+			if chunks < 3 || built != reply {
+				t.Fatalf("%d artifact chunks building %q", chunks, built)
 			}
 			// a follow-up in the same context continues the conversation
 			msg := userMessage("again")

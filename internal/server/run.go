@@ -12,6 +12,7 @@ import (
 	"github.com/hector-run/hector/internal/a2ahttp"
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/config/source"
+	"github.com/hector-run/hector/internal/live"
 	"github.com/hector-run/hector/internal/logging"
 	"github.com/hector-run/hector/internal/queue"
 	"github.com/hector-run/hector/internal/reload"
@@ -84,7 +85,8 @@ func Run(ctx context.Context, o Options) error {
 	srv := &Server{Runtime: rt, Reconciler: rec, Log: log, Version: o.Version}
 	q := &queue.Queue{Runtime: rt, Log: log, Instance: o.InstanceID, Override: o.QueueOverride, PollInterval: o.QueuePoll}
 	srv.Queue = q
-	srv.A2A = &a2ahttp.Service{Runtime: rt, Queue: q, Log: log}
+	q.Live = &live.Hub{}
+	srv.A2A = &a2ahttp.Service{Runtime: rt, Queue: q, Log: log, Live: q.Live}
 	q.Observe = srv.TaskAttempt
 	rec.OnSourceError = srv.SourceError
 	rec.OnOutcome = func(out reload.Outcome) {
