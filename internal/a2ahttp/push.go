@@ -175,8 +175,10 @@ func (s *Service) wakePush() {
 // deliver runs until ctx ends, sending every unsent state of a task to
 // its webhooks.
 func (s *Service) deliver(ctx context.Context) {
-	guarded := push.NewHTTPPushSender(&push.HTTPSenderConfig{Timeout: 10 * time.Second})
-	open := push.NewHTTPPushSender(&push.HTTPSenderConfig{Timeout: 10 * time.Second, AllowPrivateNetworks: true})
+	// FailOnError: the sender reports failures (else it logs and says nil),
+	// so they are retried and counted.
+	guarded := push.NewHTTPPushSender(&push.HTTPSenderConfig{Timeout: 10 * time.Second, FailOnError: true})
+	open := push.NewHTTPPushSender(&push.HTTPSenderConfig{Timeout: 10 * time.Second, AllowPrivateNetworks: true, FailOnError: true})
 	var w follower
 	defer w.close()
 	tick := time.NewTicker(s.pollInterval())
@@ -241,6 +243,9 @@ func (s *Service) sendPending(ctx context.Context, st *store.Store, sender *push
 			if err == nil || attempt == 3 || ctx.Err() != nil {
 				if err != nil {
 					s.Log.Warn("a2a push: notification not delivered", "task", t.ID, "config", pc.ID, "state", ev.Status.State, "error", err)
+				}
+				if s.OnPush != nil {
+					s.OnPush(err == nil)
 				}
 				break
 			}

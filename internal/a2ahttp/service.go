@@ -52,6 +52,9 @@ type Service struct {
 	// Live, if set, carries the model's text of tasks run in this process
 	// to streams as it is generated.
 	Live *live.Hub
+	// OnPush, if set, is told whether each push notification was
+	// delivered.
+	OnPush func(delivered bool)
 
 	once                     sync.Once
 	jsonrpc, jsonrpc03, rest http.Handler

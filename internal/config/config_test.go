@@ -160,6 +160,7 @@ var invalidCases = []invalidCase{
 	{"bad host", base + "server:\n  host: \"http://x\"\n", "server.host", 6, "host name or IP"},
 	{"shutdown timeout", base + "server:\n  shutdown_timeout: soon\n", "server.shutdown_timeout", 6, "invalid duration"},
 	{"database scheme", base + "database:\n  url: mysql://u:secret@h/db\n", "database.url", 6, "u:REDACTED@h"},
+	{"a2a public url", base + "a2a:\n  public_url: agents.example.com\n", "a2a.public_url", 6, "http or https base URL"},
 	{"logger level", base + "logger:\n  level: verbose\n", "logger.level", 6, "must be one of debug, info, warn, error"},
 	{"logger format", base + "logger:\n  format: jsn\n", "logger.format", 6, `did you mean "json"`},
 	{"version", "version: 2\n" + base, "version", 1, "unsupported version"},

@@ -195,6 +195,11 @@ func validateIn(c *Config, pos posLookup, sorted bool) Errors {
 	if st := c.Queue.StaleThreshold; st != 0 && time.Duration(st) < time.Second {
 		v.fail("queue.stale_threshold", "must be at least 1s (workers heartbeat three times per threshold), got %s", time.Duration(st))
 	}
+	if u := c.A2A.PublicURL; u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.RawQuery != "" || pu.Fragment != "" {
+			v.fail("a2a.public_url", "must be an http or https base URL without query, like https://agents.example.com, got %q", u)
+		}
+	}
 	v.oneOf("logger.level", c.Logger.Level, "debug", "info", "warn", "error")
 	v.oneOf("logger.format", c.Logger.Format, "text", "json")
 	return v.errs

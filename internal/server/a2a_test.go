@@ -647,11 +647,33 @@ func TestA2APushNotifications(t *testing.T) {
 	deadline = time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if s := hook.states(); len(s) > n && s[len(s)-1] == a2a.TaskStateCompleted {
-			return
+			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("webhook after approval got %v", hook.states())
+	if s := hook.states(); len(s) <= n || s[len(s)-1] != a2a.TaskStateCompleted {
+		t.Fatalf("webhook after approval got %v", s)
+	}
+	// A webhook that does not answer is tried three times, then counted
+	// as failed.
+	req = userMessage("to nowhere")
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	req.Config = &a2a.SendMessageConfig{PushConfig: &a2a.PushConfig{URL: closed.URL + "/gone"}}
+	if _, err := c.SendMessage(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		_, metrics := h.call("GET", "/metrics", "", "")
+		if strings.Contains(metrics, `hector_a2a_push_notifications_total{result="failed"}`) &&
+			strings.Contains(metrics, `hector_a2a_push_notifications_total{result="delivered"}`) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, metrics := h.call("GET", "/metrics", "", "")
+	t.Fatalf("push metrics missing:\n%s", metrics)
 }
 
 // TestA2AReloadAddsAgentWhileStreaming adds an agent while a client
@@ -848,4 +870,50 @@ func TestA2AAcrossInstances(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("cancel across instances took %v", d)
 	}
+}
+
+// TestA2APushGuardAtDial: a webhook registered while private networks
+// were allowed gets nothing once they are not: the sender refuses the
+// address when it dials, not only when the webhook is registered.
+func TestA2APushGuardAtDial(t *testing.T) {
+	fake := llmtest.NewOpenAI(t)
+	hook := newWebhook(t)
+	h := newHector(t, a2aConfig(fake.URL, "a2a: {push: {allow_private_networks: true}}\n"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := h.a2aClient("assistant", a2a.TransportProtocolJSONRPC, a2a.Version)
+	fake.Push(llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "pay", Args: `{"command":"echo x"}`}}}, llmtest.Reply{Text: "ok"})
+	res, err := c.SendMessage(ctx, userMessage("pay"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting := res.(*a2a.Task)
+	if _, err := c.CreateTaskPushConfig(ctx, &a2a.PushConfig{TaskID: waiting.ID, URL: hook.URL + "/x"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(hook.states()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := hook.states(); len(s) != 1 || s[0] != a2a.TaskStateInputRequired {
+		t.Fatalf("webhook got %v", s)
+	}
+	h.write(a2aConfig(fake.URL, ""))
+	if o := h.next(); o.Result != "applied" {
+		t.Fatalf("reload: %+v", o)
+	}
+	if r := h.post("/v1/tasks/"+string(waiting.ID)+"/approve", `{}`); r.status != 200 {
+		t.Fatal(r.raw)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, m := h.call("GET", "/metrics", "", ""); strings.Contains(m, `hector_a2a_push_notifications_total{result="failed"}`) {
+			if s := hook.states(); len(s) != 1 {
+				t.Fatalf("the guard let %v through", s)
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no refused delivery; webhook got %v", hook.states())
 }

@@ -27,6 +27,7 @@ type metrics struct {
 	requests       *prometheus.CounterVec
 	requestSecs    *prometheus.HistogramVec
 	taskAttempts   *prometheus.CounterVec
+	pushes         *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -49,8 +50,10 @@ func newMetrics() *metrics {
 	m.taskAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hector_task_attempts_total",
 		Help: "Task attempts by this instance, by how they ended: completed, retried, failed, canceled, waiting (for approval), released (at shutdown), lost (lease)."},
 		[]string{"outcome"})
+	m.pushes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hector_a2a_push_notifications_total",
+		Help: "A2A push notifications this instance sent, by result: delivered, or failed (after 3 tries)."}, []string{"result"})
 	m.reg.MustRegister(m.reloads, m.reloadDuration, m.version, m.validationErrs, m.backendErrs, m.lastSuccess,
-		m.requests, m.requestSecs, m.taskAttempts, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.requests, m.requestSecs, m.taskAttempts, m.pushes, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -86,7 +86,7 @@ func Run(ctx context.Context, o Options) error {
 	q := &queue.Queue{Runtime: rt, Log: log, Instance: o.InstanceID, Override: o.QueueOverride, PollInterval: o.QueuePoll}
 	srv.Queue = q
 	q.Live = &live.Hub{}
-	srv.A2A = &a2ahttp.Service{Runtime: rt, Queue: q, Log: log, Live: q.Live}
+	srv.A2A = &a2ahttp.Service{Runtime: rt, Queue: q, Log: log, Live: q.Live, OnPush: srv.PushResult}
 	q.Observe = srv.TaskAttempt
 	rec.OnSourceError = srv.SourceError
 	rec.OnOutcome = func(out reload.Outcome) {

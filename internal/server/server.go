@@ -56,6 +56,17 @@ func (s *Server) TaskAttempt(outcome string) {
 	s.metrics.taskAttempts.WithLabelValues(outcome).Inc()
 }
 
+// PushResult counts an A2A push notification's result; wire it to
+// a2ahttp.Service.OnPush.
+func (s *Server) PushResult(delivered bool) {
+	s.init()
+	result := "failed"
+	if delivered {
+		result = "delivered"
+	}
+	s.metrics.pushes.WithLabelValues(result).Inc()
+}
+
 // SourceError counts a failed read or watch of the configuration source;
 // wire it to reload.Reconciler.OnSourceError.
 func (s *Server) SourceError(err error) {
