@@ -37,7 +37,9 @@ func (agentExec) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter.S
 }
 
 func (agentExec) Cancel(ctx context.Context, ec *a2asrv.ExecutorContext) iter.Seq2[a2a.Event, error] {
-	return func(yield func(a2a.Event, error) bool) { yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateCanceled, nil), nil) }
+	return func(yield func(a2a.Event, error) bool) {
+		yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateCanceled, nil), nil)
+	}
 }
 
 // remoteAgent serves an agent card at /.well-known/agent-card.json and
