@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"github.com/hector-run/hector/internal/pg"
+	"github.com/hector-run/hector/internal/store"
 )
 
 // listen wakes idle workers when PostgreSQL announces a runnable task
-// (channel hector_tasks, sent by a trigger on every insert or update that
-// leaves a task pending), so a task created or retried on another
+// (store.TaskEvents with a "pending:" payload, sent by a trigger on every
+// insert or update that leaves a task pending), so a task created or retried on another
 // instance starts at once rather than at the next poll. It follows the
 // database of the current configuration, reconnecting with backoff, until
 // ctx ends. SQLite has no notifications; polling covers it.
@@ -50,7 +51,12 @@ var errMoved = errors.New("the database changed")
 
 func (q *Queue) listenOn(ctx context.Context, url string) error {
 	wake := func() error { q.Wake(); return nil } // also for anything announced while not listening
-	return pg.Listen(ctx, url, "hector_tasks", wake, func(string) error { return wake() }, func() error {
+	return pg.Listen(ctx, url, store.TaskEvents, wake, func(payload string) error {
+		if store.Runnable(payload) {
+			q.Wake()
+		}
+		return nil
+	}, func() error {
 		if q.databaseURL() != url {
 			return errMoved
 		}

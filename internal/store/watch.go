@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,6 +64,18 @@ func (s *Store) WatchCancel(id string) (<-chan struct{}, func()) {
 
 const cancelKey = "cancel:"
 
+// pendingPrefix marks the announcement of a runnable task.
+const pendingPrefix = "pending:"
+
+// TaskEvents is the PostgreSQL channel on which every task state change
+// is announced (see migration 0006): "pending:ID" for a runnable task,
+// "ID" for another state, "cancel:ID" for a cancel request.
+const TaskEvents = "hector_task_events"
+
+// Runnable reports whether an announcement on TaskEvents is of a runnable
+// task.
+func Runnable(payload string) bool { return strings.HasPrefix(payload, pendingPrefix) }
+
 // WatchTasks is WatchTask for every task.
 func (s *Store) WatchTasks() (<-chan struct{}, func()) {
 	return s.addWatch("")
@@ -115,12 +128,12 @@ func (s *Store) startListening() {
 	go func() {
 		backoff := 100 * time.Millisecond
 		for ctx.Err() == nil {
-			_ = pg.Listen(ctx, s.url, "hector_task_events", func() error {
+			_ = pg.Listen(ctx, s.url, TaskEvents, func() error {
 				backoff = 100 * time.Millisecond
 				s.changedAll()
 				return nil
-			}, func(id string) error {
-				s.changed(id)
+			}, func(payload string) error {
+				s.changed(strings.TrimPrefix(payload, pendingPrefix))
 				return nil
 			}, nil)
 			select {
