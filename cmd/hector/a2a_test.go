@@ -42,10 +42,20 @@ tools:
 server: {port: 0}
 `, b.addr)), "--database", "sqlite://"+filepath.Join(dir, "a.db"))
 
-	// The remote agent, called directly through the first process.
+	// The remote agent, called directly through the first process, twice
+	// in one session: both turns go to one remote context.
 	code, body := httpDo(t, "POST", "http://"+a.addr+"/v1/agents/remote_helper/messages", `{"message":"hello"}`)
 	if code != 200 || body["reply"] != "[helper here] hello" {
 		t.Fatalf("remote agent: %d %v", code, body)
+	}
+	session, _ := body["session_id"].(string)
+	code, body = httpDo(t, "POST", "http://"+a.addr+"/v1/agents/remote_helper/messages", `{"message":"again","session_id":"`+session+`"}`)
+	if code != 200 || body["reply"] != "[helper here] again" {
+		t.Fatalf("remote agent, second turn: %d %v", code, body)
+	}
+	code, body = httpDo(t, "GET", "http://"+b.addr+"/v1/sessions/hector-"+session, "")
+	if msgs, _ := body["messages"].([]any); code != 200 || len(msgs) != 4 {
+		t.Fatalf("the remote context of session %s: %d %v", session, code, body)
 	}
 	// Delegation: boss's tool call (the echo model calls tools on
 	// "/tool NAME ARGS") reaches helper in the other process.
@@ -55,7 +65,7 @@ server: {port: 0}
 	}
 	// Both calls ran as durable tasks of the other process.
 	code, body = httpDo(t, "GET", "http://"+b.addr+"/v1/tasks?agent=helper", "")
-	if tasks, _ := body["tasks"].([]any); code != 200 || len(tasks) != 2 {
+	if tasks, _ := body["tasks"].([]any); code != 200 || len(tasks) != 3 {
 		t.Fatalf("tasks in the helper's process: %d %v", code, body)
 	}
 	// A remote that is down fails the turn with its name, not a hang.

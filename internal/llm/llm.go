@@ -77,6 +77,21 @@ type Client interface {
 	Close() error
 }
 
+type conversationKey struct{}
+
+// WithConversation names the conversation (the Hector session) a model
+// call belongs to, for clients that keep state on the other side: a
+// remote A2A agent continues one context per conversation.
+func WithConversation(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, conversationKey{}, id)
+}
+
+// Conversation is the conversation ctx belongs to, or "".
+func Conversation(ctx context.Context) string {
+	id, _ := ctx.Value(conversationKey{}).(string)
+	return id
+}
+
 // New builds the client for one configured LLM. cfg must be validated and
 // defaulted. Each client owns its HTTP transport, so closing one client never
 // disturbs another.

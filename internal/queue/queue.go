@@ -355,7 +355,7 @@ func (q *Queue) runOne(owner string) bool {
 				}
 			}
 		}
-		res, err = ag.Step(step.WithDelegation(tool.WithIdempotencyScope(ctx, task.ID)), history, turn, hooks)
+		res, err = ag.Step(step.WithDelegation(llm.WithConversation(tool.WithIdempotencyScope(ctx, task.ID), task.SessionID)), history, turn, hooks)
 		release()
 		if err != nil {
 			break

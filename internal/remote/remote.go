@@ -94,8 +94,10 @@ func (c *Client) get(ctx context.Context) (*a2aclient.Client, error) {
 }
 
 // Generate sends the newest user message to the remote agent and returns
-// its answer as the assistant's. The remote agent keeps its own context;
-// the conversation's earlier messages are not sent.
+// its answer as the assistant's. The conversation's earlier messages are
+// not sent: the remote agent keeps them, in the context named after the
+// conversation (llm.Conversation: the Hector session), so each session
+// continues one remote context.
 func (c *Client) Generate(ctx context.Context, req llm.Request, onText func(string)) (*llm.Response, error) {
 	var input string
 	for i := len(req.Messages) - 1; i >= 0; i-- {
@@ -115,7 +117,11 @@ func (c *Client) Generate(ctx context.Context, req llm.Request, onText func(stri
 		}
 		ctx = a2aclient.AttachServiceParams(ctx, params)
 	}
-	res, err := cl.SendMessage(ctx, &a2a.SendMessageRequest{Message: a2a.NewMessage(a2a.MessageRoleUser, a2a.NewTextPart(input))})
+	msg := a2a.NewMessage(a2a.MessageRoleUser, a2a.NewTextPart(input))
+	if conv := llm.Conversation(ctx); conv != "" {
+		msg.ContextID = "hector-" + conv
+	}
+	res, err := cl.SendMessage(ctx, &a2a.SendMessageRequest{Message: msg})
 	if err != nil {
 		return nil, fmt.Errorf("remote agent %s: %w", c.url, err)
 	}

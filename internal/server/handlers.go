@@ -260,7 +260,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, snap *runti
 		return
 	}
 	var turn []llm.Message
-	res, err := ag.RunFrom(snap.WithDelegation(r.Context()), history, []llm.Message{{Role: llm.RoleUser, Content: req.Message}},
+	res, err := ag.RunFrom(snap.WithDelegation(llm.WithConversation(r.Context(), req.SessionID)), history, []llm.Message{{Role: llm.RoleUser, Content: req.Message}},
 		agent.Hooks{Save: func(m llm.Message) error { turn = append(turn, m); return nil }})
 	var wait *agent.ApprovalRequired
 	if errors.As(err, &wait) {

@@ -40,7 +40,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, snap *runtime.Sn
 	ev := sseWriter{w: w, f: f}
 	ev.send("session", map[string]any{"session_id": req.SessionID, "agent": ag.Name, "config_version": snap.Version})
 	var turn []llm.Message
-	res, err := ag.RunFrom(snap.WithDelegation(r.Context()), history, []llm.Message{{Role: llm.RoleUser, Content: req.Message}}, agent.Hooks{
+	res, err := ag.RunFrom(snap.WithDelegation(llm.WithConversation(r.Context(), req.SessionID)), history, []llm.Message{{Role: llm.RoleUser, Content: req.Message}}, agent.Hooks{
 		Save: func(m llm.Message) error { turn = append(turn, m); return nil },
 		Emit: func(e agent.Event) {
 			switch e.Type {
