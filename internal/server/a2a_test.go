@@ -917,3 +917,50 @@ func TestA2APushGuardAtDial(t *testing.T) {
 	}
 	t.Fatalf("no refused delivery; webhook got %v", hook.states())
 }
+
+// TestA2AListTasks: the agent's tasks, newest first, by context and
+// state, in pages.
+func TestA2AListTasks(t *testing.T) {
+	fake := llmtest.NewOpenAI(t)
+	h := newHector(t, strings.Replace(a2aConfig(fake.URL, ""), "tools:\n", "  other: {llm: echo}\ntools:\n", 1))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, binding := range []a2a.TransportProtocol{a2a.TransportProtocolJSONRPC, a2a.TransportProtocolHTTPJSON} {
+		c := h.a2aClient("assistant", binding, a2a.Version)
+		var contextID string
+		for i := range 3 {
+			req := userMessage(fmt.Sprint("list ", i))
+			req.Message.ContextID = contextID
+			res, err := c.SendMessage(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			contextID = res.(*a2a.Task).ContextID
+		}
+		page, err := c.ListTasks(ctx, &a2a.ListTasksRequest{ContextID: contextID, PageSize: 2, IncludeArtifacts: true})
+		if err != nil || len(page.Tasks) != 2 || page.TotalSize != 3 || page.NextPageToken == "" ||
+			artifactText(page.Tasks[0]) != "reply to: list 2" {
+			t.Fatalf("%s first page: %+v %v", binding, page, err)
+		}
+		rest, err := c.ListTasks(ctx, &a2a.ListTasksRequest{ContextID: contextID, PageSize: 2, PageToken: page.NextPageToken})
+		if err != nil || len(rest.Tasks) != 1 || rest.NextPageToken != "" || len(rest.Tasks[0].Artifacts) != 0 {
+			t.Fatalf("%s second page: %+v %v", binding, rest, err)
+		}
+		done, err := c.ListTasks(ctx, &a2a.ListTasksRequest{ContextID: contextID, Status: a2a.TaskStateCompleted})
+		if err != nil || len(done.Tasks) != 3 {
+			t.Fatalf("%s completed: %+v %v", binding, done, err)
+		}
+		if none, err := c.ListTasks(ctx, &a2a.ListTasksRequest{ContextID: contextID, Status: a2a.TaskStateFailed}); err != nil || len(none.Tasks) != 0 {
+			t.Fatalf("%s failed: %+v %v", binding, none, err)
+		}
+		if _, err := c.ListTasks(ctx, &a2a.ListTasksRequest{PageToken: "nonsense"}); err == nil {
+			t.Fatalf("%s: a bad page token was accepted", binding)
+		}
+	}
+	// Another agent's tasks are not listed, nor reachable.
+	o := h.a2aClient("other", a2a.TransportProtocolJSONRPC, a2a.Version)
+	list, err := o.ListTasks(ctx, &a2a.ListTasksRequest{})
+	if err != nil || len(list.Tasks) != 0 {
+		t.Fatalf("other agent's list: %+v %v", list, err)
+	}
+}
