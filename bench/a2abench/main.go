@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -32,17 +31,9 @@ import (
 	"github.com/a2aproject/a2a-go/v2/a2aclient/agentcard"
 
 	"github.com/hector-run/hector/internal/server"
+	"github.com/hector-run/hector/internal/llm/llmtest"
 	"github.com/hector-run/hector/internal/testsvc"
 )
-
-func fakeLLM() *httptest.Server {
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprint(w, `{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"finish_reason":"stop",`+
-			`"message":{"role":"assistant","content":"done"}}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`)
-	}))
-}
 
 // measure runs n calls from c concurrent clients and returns each call's
 // duration and the wall time.
@@ -89,7 +80,7 @@ func main() {
 	flag.Parse()
 	t := &testsvc.Program{}
 	defer t.Close()
-	llm := fakeLLM()
+	llm := llmtest.NewInstant()
 	defer llm.Close()
 	fmt.Printf("round trips, instant fake LLM (real OpenAI SDK over loopback), %d calls per row, 4 queue workers\n", *n)
 	fmt.Printf("%-9s %-22s %8s %9s %9s %9s %10s\n", "database", "call", "clients", "p50 ms", "p99 ms", "calls/s", "p50/REST")

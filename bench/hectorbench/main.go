@@ -175,9 +175,8 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Micros
 func (r loadResult) rps() float64 { return float64(len(r.latencies)) / r.elapsed.Seconds() }
 
 func roundTrip(d time.Duration) error {
-	fake := llmtest.NewOpenAI(nil)
+	fake := llmtest.NewInstant()
 	defer fake.Close()
-	fake.Respond = func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Text: "ok"} }
 	in, err := start(config(fake.URL, "bench"))
 	if err != nil {
 		return err
@@ -194,9 +193,8 @@ func roundTrip(d time.Duration) error {
 }
 
 func reloadUnderLoad(d time.Duration, reloads int) error {
-	fake := llmtest.NewOpenAI(nil)
+	fake := llmtest.NewInstant()
 	defer fake.Close()
-	fake.Respond = func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Text: "ok"} }
 	in, err := start(config(fake.URL, "v0"))
 	if err != nil {
 		return err

@@ -15,8 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -27,18 +25,9 @@ import (
 	"github.com/hector-run/hector/internal/queue"
 	"github.com/hector-run/hector/internal/runtime"
 	"github.com/hector-run/hector/internal/store"
+	"github.com/hector-run/hector/internal/llm/llmtest"
 	"github.com/hector-run/hector/internal/testsvc"
 )
-
-// fakeLLM answers every chat completion at once with a short text.
-func fakeLLM() *httptest.Server {
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprint(w, `{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"finish_reason":"stop",`+
-			`"message":{"role":"assistant","content":"done"}}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`)
-	}))
-}
 
 type instance struct {
 	rt *runtime.Runtime
@@ -145,7 +134,7 @@ func main() {
 	flag.Parse()
 	t := &testsvc.Program{}
 	defer t.Close()
-	llm := fakeLLM()
+	llm := llmtest.NewInstant()
 	defer llm.Close()
 	fmt.Printf("durable tasks, instant fake LLM (real OpenAI SDK over loopback), %d tasks per run, %d workers per instance, 4 enqueuers\n", *n, *workers)
 	fmt.Printf("%-10s %9s %10s %12s %12s\n", "database", "instances", "tasks/s", "enqueue p50", "enqueue p99")

@@ -12,6 +12,14 @@ import (
 // base_url at URL.
 func NewOpenAI(t testing.TB) *Server { return start(t, serveOpenAI) }
 
+// NewInstant is an OpenAI-compatible server that answers every request at
+// once with "done": the model of the benchmarks, which close it.
+func NewInstant() *Server {
+	s := NewOpenAI(nil)
+	s.Respond = func(Request) Reply { return Reply{Text: "done"} }
+	return s
+}
+
 // NewAnthropic starts a fake Anthropic Messages server. Point an llm's
 // base_url at URL.
 func NewAnthropic(t testing.TB) *Server { return start(t, serveAnthropic) }
