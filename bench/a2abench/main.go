@@ -30,8 +30,8 @@ import (
 	"github.com/a2aproject/a2a-go/v2/a2aclient"
 	"github.com/a2aproject/a2a-go/v2/a2aclient/agentcard"
 
-	"github.com/hector-run/hector/internal/server"
 	"github.com/hector-run/hector/internal/llm/llmtest"
+	"github.com/hector-run/hector/internal/server"
 	"github.com/hector-run/hector/internal/testsvc"
 )
 

@@ -22,10 +22,10 @@ import (
 	"time"
 
 	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/llm/llmtest"
 	"github.com/hector-run/hector/internal/queue"
 	"github.com/hector-run/hector/internal/runtime"
 	"github.com/hector-run/hector/internal/store"
-	"github.com/hector-run/hector/internal/llm/llmtest"
 	"github.com/hector-run/hector/internal/testsvc"
 )
 
