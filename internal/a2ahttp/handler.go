@@ -393,7 +393,7 @@ func textOf(parts a2a.ContentParts) (string, error) {
 // announce across processes).
 func (s *Service) wait(ctx context.Context, id a2a.TaskID, done func(*store.Task) bool) (*store.Task, []store.Step, error) {
 	var out *store.Task
-	err := s.watch(ctx, id, false, func(t *store.Task, _ []store.Step) bool {
+	err := s.watch(ctx, id, false, sideline{}, func(t *store.Task, _ []store.Step) bool {
 		out = t
 		return done(t)
 	})
@@ -412,9 +412,6 @@ func (s *Service) wait(ctx context.Context, id a2a.TaskID, done func(*store.Task
 // append. When the turn completes, the reply replaces it all, as the last
 // chunk, so the artifact ends as the reply whatever was streamed.
 func (s *Service) follow(ctx context.Context, id a2a.TaskID, text *live.Sub, yield func(a2a.Event, error) bool) {
-	if text != nil {
-		defer text.Stop()
-	}
 	var tr *tracker
 	var contextID string
 	fresh := true // the next text starts a model message
@@ -429,74 +426,50 @@ func (s *Service) follow(ctx context.Context, id a2a.TaskID, text *live.Sub, yie
 		}
 		return true
 	}
-	var w follower
-	defer w.close()
-	tick := time.NewTicker(s.pollInterval())
-	defer tick.Stop()
-	for {
-		// Text first: a model message's text is published before the
-		// message is saved, so it goes out before the checkpoint's event.
-		if text != nil && tr != nil && !stream() {
-			return
-		}
-		err := s.pinned(func(snap *runtime.Snapshot) error {
-			w.follow(snap.Store, func(st *store.Store) (<-chan struct{}, func()) { return st.WatchTask(string(id)) })
-			return nil
-		})
-		if err != nil {
-			if ctx.Err() == nil {
-				yield(nil, err)
-			}
-			return
-		}
-		t, steps, err := s.read(ctx, id, true)
-		if err != nil {
-			if ctx.Err() == nil {
-				yield(nil, err)
-			}
-			return
-		}
+	var side sideline
+	if text != nil {
+		defer text.Stop()
+		side = sideline{ready: text.Ready(), do: stream}
+	}
+	err := s.watch(ctx, id, true, side, func(t *store.Task, steps []store.Step) bool {
 		contextID = t.SessionID
 		if tr == nil {
 			tr = newTracker(t, steps)
-			if !yield(view(t, steps, nil), nil) || final(t) {
-				return
-			}
-		} else {
-			seq := tr.seq
-			for _, e := range tr.events(t, steps) {
-				if !yield(e, nil) {
-					return
-				}
-			}
-			if tr.seq != seq {
-				fresh = true // a message was saved: the next text is a new one
-			}
-			if final(t) {
-				return
+			return !yield(view(t, steps, nil), nil) || final(t)
+		}
+		// Text first: a model message's text is published before the
+		// message is saved, so it goes out before the checkpoint's event.
+		if text != nil && !stream() {
+			return true
+		}
+		seq := tr.seq
+		for _, e := range tr.events(t, steps) {
+			if !yield(e, nil) {
+				return true
 			}
 		}
-		var ready <-chan struct{}
-		if text != nil {
-			ready = text.Ready()
+		if tr.seq != seq {
+			fresh = true // a message was saved: the next text is a new one
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.changes:
-		case <-tick.C:
-		case <-ready:
-			if !stream() {
-				return
-			}
-		}
+		return final(t)
+	})
+	if err != nil && ctx.Err() == nil {
+		yield(nil, err)
 	}
+}
+
+// sideline is work a watch does whenever ready fires, between readings
+// of the task; do returns false to end the watch. The zero value never
+// fires.
+type sideline struct {
+	ready <-chan struct{}
+	do    func() bool
 }
 
 // watch calls f with the task (and, if withSteps, its checkpoints) now
 // and after every change until f returns true, ctx ends, or reading
-// fails.
-func (s *Service) watch(ctx context.Context, id a2a.TaskID, withSteps bool, f func(*store.Task, []store.Step) bool) error {
+// fails; side runs in between.
+func (s *Service) watch(ctx context.Context, id a2a.TaskID, withSteps bool, side sideline, f func(*store.Task, []store.Step) bool) error {
 	var w follower
 	defer w.close()
 	tick := time.NewTicker(s.pollInterval())
@@ -517,11 +490,20 @@ func (s *Service) watch(ctx context.Context, id a2a.TaskID, withSteps bool, f fu
 		if f(t, steps) {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-w.changes:
-		case <-tick.C:
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-w.changes:
+				break wait
+			case <-tick.C:
+				break wait
+			case <-side.ready:
+				if !side.do() {
+					return nil
+				}
+			}
 		}
 	}
 }
