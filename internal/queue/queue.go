@@ -192,15 +192,6 @@ func (q *Queue) wakeLocked() {
 	}
 }
 
-func (q *Queue) pollInterval() time.Duration {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.PollInterval <= 0 {
-		return 200 * time.Millisecond
-	}
-	return q.PollInterval
-}
-
 // retire reports whether worker n is surplus, and if so counts it out.
 func (q *Queue) retire(n int) bool {
 	q.mu.Lock()
@@ -215,8 +206,11 @@ func (q *Queue) retire(n int) bool {
 func (q *Queue) worker(n int) {
 	defer q.wg.Done()
 	owner := fmt.Sprintf("%s/w%d", q.Instance, n)
+	poll := q.PollInterval
+	if poll <= 0 {
+		poll = 200 * time.Millisecond
+	}
 	for q.ctx.Err() == nil {
-		poll := q.pollInterval()
 		if q.retire(n) {
 			return
 		}

@@ -106,8 +106,11 @@ queue: {%s}
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // start runs a queue on the env until the test ends.
-func (e *env) start(instance string) *Queue {
-	q := &Queue{Runtime: e.rt, Log: quiet(), Instance: instance, PollInterval: 20 * time.Millisecond}
+func (e *env) start(instance string) *Queue { return e.startPolling(instance, 20*time.Millisecond) }
+
+// startPolling is start with idle workers looking for work every poll.
+func (e *env) startPolling(instance string, poll time.Duration) *Queue {
+	q := &Queue{Runtime: e.rt, Log: quiet(), Instance: instance, PollInterval: poll}
 	ctx, cancel := context.WithCancel(context.Background())
 	q.Start(ctx)
 	e.t.Cleanup(func() { cancel(); q.Wait() })
@@ -582,10 +585,7 @@ func TestRetentionPurgesFinishedTasks(t *testing.T) {
 // busy on an idle server).
 func TestIdleWorkersGoQuiet(t *testing.T) {
 	e := newEnv(t, "sqlite://"+filepath.Join(t.TempDir(), "q.db"), "workers: 4")
-	q := e.start("i1")
-	q.mu.Lock()
-	q.PollInterval = time.Second // so that wake-ups, not polls, would show
-	q.mu.Unlock()
+	q := e.startPolling("i1", time.Second) // so that wake-ups, not polls, would show
 	for i := range 20 {
 		e.enqueue(q, fmt.Sprint("task-", i))
 	}
