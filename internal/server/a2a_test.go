@@ -320,14 +320,7 @@ func TestA2ALegacyClient(t *testing.T) {
 	if done := res.(*legacy.Task); done.Status.State != legacy.TaskStateCompleted || done.Artifacts[0].Parts[0].(legacy.TextPart).Text != "tool said paid" {
 		t.Fatalf("after approval: %+v", done)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if s := hook.states(); len(s) > 0 && s[len(s)-1] == a2a.TaskStateCompleted {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("webhook got %v", hook.states())
+	hook.waitCompleted(t, 0)
 }
 
 func TestA2AResubscribeAndCancel(t *testing.T) {
@@ -559,6 +552,20 @@ func newWebhook(t *testing.T) *webhook {
 	return w
 }
 
+// waitCompleted waits until the webhook has more than after
+// notifications, the last of them for a completed task.
+func (w *webhook) waitCompleted(t *testing.T, after int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if s := w.states(); len(s) > after && s[len(s)-1] == a2a.TaskStateCompleted {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("webhook got %v, want completed after %d", w.states(), after)
+}
+
 func (w *webhook) states() []a2a.TaskState {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -601,16 +608,7 @@ func TestA2APushNotifications(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := res.(*a2a.Task).ID
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if s := hook.states(); len(s) > 0 && s[len(s)-1] == a2a.TaskStateCompleted {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if s := hook.states(); len(s) == 0 || s[len(s)-1] != a2a.TaskStateCompleted {
-		t.Fatalf("webhook got %v", s)
-	}
+	hook.waitCompleted(t, 0)
 	hook.mu.Lock()
 	if hook.tokens[0] != "tok-1" {
 		t.Errorf("token header: %q", hook.tokens[0])
@@ -644,16 +642,7 @@ func TestA2APushNotifications(t *testing.T) {
 	if r := h.post("/v1/tasks/"+string(waiting.ID)+"/approve", `{}`); r.status != 200 {
 		t.Fatal(r.raw)
 	}
-	deadline = time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if s := hook.states(); len(s) > n && s[len(s)-1] == a2a.TaskStateCompleted {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if s := hook.states(); len(s) <= n || s[len(s)-1] != a2a.TaskStateCompleted {
-		t.Fatalf("webhook after approval got %v", s)
-	}
+	hook.waitCompleted(t, n)
 	// A webhook that does not answer is tried three times, then counted
 	// as failed.
 	req = userMessage("to nowhere")
@@ -663,7 +652,7 @@ func TestA2APushNotifications(t *testing.T) {
 	if _, err := c.SendMessage(ctx, req); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		_, metrics := h.call("GET", "/metrics", "", "")
 		if strings.Contains(metrics, `hector_a2a_push_notifications_total{result="failed"}`) &&
