@@ -128,12 +128,11 @@ func (s *Service) serveJSONRPC(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var peek struct {
-		ID     any    `json:"id"`
 		Method string `json:"method"`
 	}
 	_ = json.Unmarshal(body, &peek) // the handler reports malformed JSON
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	if strings.Contains(peek.Method, "/") || (peek.Method == "agent/getAuthenticatedExtendedCard") {
+	if strings.Contains(peek.Method, "/") {
 		s.jsonrpc03.ServeHTTP(w, r)
 		return
 	}
