@@ -2,66 +2,41 @@ package queue
 
 import (
 	"context"
-	"errors"
 	"time"
 
-	"github.com/hector-run/hector/internal/pg"
 	"github.com/hector-run/hector/internal/store"
 )
 
-// listen wakes idle workers when PostgreSQL announces a runnable task
-// (store.TaskEvents with a "pending:" payload, sent by a trigger on every
-// insert or update that leaves a task pending), so a task created or retried on another
-// instance starts at once rather than at the next poll. It follows the
-// database of the current configuration, reconnecting with backoff, until
-// ctx ends. SQLite has no notifications; polling covers it.
+// listen wakes idle workers when the store hears of a task made runnable
+// by another instance (store.WatchRunnable: PostgreSQL announces every
+// task left pending), so it starts at once rather than at the next poll.
+// It follows the store of the current configuration until ctx ends;
+// SQLite announces nothing, and polling covers it.
 func (q *Queue) listen(ctx context.Context) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		url := q.databaseURL()
-		if url == "" { // SQLite (or shutting down): look again later
-			if !sleep(ctx, 5*time.Second) {
-				return
-			}
-			continue
-		}
-		err := q.listenOn(ctx, url)
-		if ctx.Err() != nil {
+	var watched *store.Store
+	var runnable <-chan struct{}
+	stop := func() {}
+	defer func() { stop() }()
+	for {
+		snap, release := q.Runtime.Acquire()
+		if snap == nil {
+			release()
 			return
 		}
-		q.Log.Warn("task notifications lost; idle workers poll until they return", "error", err, "retry_in", backoff)
-		if !sleep(ctx, backoff) {
-			return
+		if snap.Store != watched {
+			stop()
+			runnable, stop = snap.Store.WatchRunnable()
+			watched = snap.Store
 		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
-}
-
-// databaseURL is the current PostgreSQL database, "" for SQLite.
-func (q *Queue) databaseURL() string {
-	snap, release := q.Runtime.Acquire()
-	defer release()
-	if snap == nil || !snap.Store.Postgres() {
-		return ""
-	}
-	return snap.Store.URL()
-}
-
-var errMoved = errors.New("the database changed")
-
-func (q *Queue) listenOn(ctx context.Context, url string) error {
-	wake := func() error { q.Wake(); return nil } // also for anything announced while not listening
-	return pg.Listen(ctx, url, store.TaskEvents, wake, func(payload string) error {
-		if store.Runnable(payload) {
+		release()
+		select {
+		case <-ctx.Done():
+			return
+		case <-runnable:
 			q.Wake()
+		case <-time.After(5 * time.Second): // the database may have moved
 		}
-		return nil
-	}, func() error {
-		if q.databaseURL() != url {
-			return errMoved
-		}
-		return nil
-	})
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -72,9 +72,17 @@ const pendingPrefix = "pending:"
 // "ID" for another state, "cancel:ID" for a cancel request.
 const TaskEvents = "hector_task_events"
 
-// Runnable reports whether an announcement on TaskEvents is of a runnable
-// task.
-func Runnable(payload string) bool { return strings.HasPrefix(payload, pendingPrefix) }
+// runnableKey is the watch key of WatchRunnable.
+const runnableKey = pendingPrefix
+
+// WatchRunnable returns a channel that receives a signal when another
+// instance (on PostgreSQL) makes a task runnable, and after the store
+// (re)connects to the announcements, since some may have been missed.
+// This process's own runnable tasks are not signalled here: whoever
+// makes one wakes its queue directly.
+func (s *Store) WatchRunnable() (<-chan struct{}, func()) {
+	return s.addWatch(runnableKey)
+}
 
 // WatchTasks is WatchTask for every task.
 func (s *Store) WatchTasks() (<-chan struct{}, func()) {
@@ -133,7 +141,11 @@ func (s *Store) startListening() {
 				s.changedAll()
 				return nil
 			}, func(payload string) error {
-				s.changed(strings.TrimPrefix(payload, pendingPrefix))
+				if id, ok := strings.CutPrefix(payload, pendingPrefix); ok {
+					s.changed(runnableKey)
+					payload = id
+				}
+				s.changed(payload)
 				return nil
 			}, nil)
 			select {
