@@ -21,7 +21,8 @@ const DefaultDebounce = 50 * time.Millisecond
 // File is a configuration file. Watch observes the directory holding it (and
 // the directory of its symlink target), not the file itself, so atomic-rename
 // saves, sed -i, in-place writes and Kubernetes ConfigMap "..data" symlink
-// swaps are all seen.
+// swaps are all seen; events for other files in those directories are
+// ignored.
 type File struct {
 	Path     string
 	Debounce time.Duration
@@ -79,6 +80,24 @@ func (f *File) WriteMode(data []byte, mode os.FileMode) error {
 	return os.Rename(tmp.Name(), target)
 }
 
+// eventNames are the paths whose events in the watched directories concern
+// the file: its own name (written in place, or renamed over by an editor's
+// atomic save or a symlink swap), the file its symlink resolves to (real,
+// when it is one), and Kubernetes' "..data" link beside it, which a
+// ConfigMap update renames over. Events for any other name are ignored, so
+// a log file or a capture written next to the configuration never makes it
+// be read again.
+func (f *File) eventNames(real string) map[string]bool {
+	names := map[string]bool{
+		filepath.Clean(f.Path):                        true,
+		filepath.Join(filepath.Dir(f.Path), "..data"): true,
+	}
+	if real != "" {
+		names[filepath.Clean(real)] = true
+	}
+	return names
+}
+
 // Watch implements Source.
 func (f *File) Watch(ctx context.Context, notify func(Revision)) error {
 	w, err := fsnotify.NewWatcher()
@@ -91,11 +110,13 @@ func (f *File) Watch(ctx context.Context, notify func(Revision)) error {
 		return fmt.Errorf("watch %s: %w", dir, err)
 	}
 	targetDir := ""
+	names := f.eventNames("")
 	followTarget := func() { // also watch where a symlinked config really lives
 		real, err := filepath.EvalSymlinks(f.Path)
 		if err != nil {
 			return
 		}
+		names = f.eventNames(real)
 		d := filepath.Dir(real)
 		if d == targetDir || d == dir {
 			return
@@ -122,9 +143,12 @@ func (f *File) Watch(ctx context.Context, notify func(Revision)) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case _, ok := <-w.Events:
+		case ev, ok := <-w.Events:
 			if !ok {
 				return fmt.Errorf("watch %s: watcher closed", f.Path)
+			}
+			if !names[filepath.Clean(ev.Name)] {
+				continue // another file in the same directory: a log, a capture, an editor's swap file
 			}
 			now := time.Now()
 			if burstStart.IsZero() {

@@ -76,3 +76,61 @@ func TestWriteIsAtomicAndKeepsMode(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+// TestWatchIgnoresOtherFilesInTheDirectory: files written beside the
+// configuration (a log, an SSE capture, an editor's swap file) cause no
+// read; the configuration's own changes still do.
+func TestWatchIgnoresOtherFilesInTheDirectory(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hector.yaml")
+	if err := os.WriteFile(path, []byte("v: 0"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := &File{Path: path, Debounce: 10 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reads := make(chan Revision, 100)
+	go func() { _ = f.Watch(ctx, func(r Revision) { reads <- r }) }()
+	<-reads // the watch's initial read
+	log, err := os.Create(filepath.Join(dir, "server.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	for i := range 20 { // a busy log next to the configuration
+		fmt.Fprintf(log, "line %d\n", i)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "other-file"), nil, 0o600); err != nil { // touch other-file
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".hector.yaml.swp"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-reads:
+		t.Fatalf("a write to another file read the configuration: %+v", r)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// An editor's save: a temporary file renamed over the configuration.
+	tmp := filepath.Join(dir, ".hector.yaml.tmp")
+	if err := os.WriteFile(tmp, []byte("v: 1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-reads:
+		if string(r.Data) != "v: 1" {
+			t.Fatalf("read after the rename-save: %+v", r)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a rename over the configuration was not seen")
+	}
+	select {
+	case r := <-reads:
+		t.Fatalf("one save read twice: %+v", r)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
