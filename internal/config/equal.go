@@ -30,7 +30,8 @@ func (t Tool) Equal(u Tool) bool {
 	return t.Type == u.Type && t.Description == u.Description && slices.Equal(t.AllowedCommands, u.AllowedCommands) &&
 		t.WorkingDir == u.WorkingDir && t.Shell == u.Shell && t.Method == u.Method && t.URL == u.URL &&
 		maps.Equal(t.Headers, u.Headers) && t.Timeout == u.Timeout && t.MaxOutputBytes == u.MaxOutputBytes &&
-		t.RequireApproval == u.RequireApproval && t.ApprovalPrompt == u.ApprovalPrompt && t.Agent == u.Agent
+		t.RequireApproval == u.RequireApproval && t.ApprovalPrompt == u.ApprovalPrompt && t.Agent == u.Agent &&
+		maps.Equal(t.Env, u.Env)
 }
 
 func equalPtr[T comparable](a, b *T) bool {

@@ -86,9 +86,10 @@ type Tool struct {
 	Type        string `yaml:"type" enum:"command,http,agent" doc:"command runs a program; http calls a URL; agent sends a message to another agent (local or a2a) and returns its reply."`
 	Description string `yaml:"description" doc:"What the tool does, shown to the LLM."`
 
-	AllowedCommands []string `yaml:"allowed_commands" doc:"command: programs the LLM may run (argv[0], matched exactly). Required."`
-	WorkingDir      string   `yaml:"working_dir" doc:"command: working directory. Default: the server's."`
-	Shell           bool     `yaml:"shell" doc:"command: run through /bin/sh -c. Off by default; the allowlist then applies to the first word only."`
+	AllowedCommands []string          `yaml:"allowed_commands" doc:"command: programs the LLM may run (argv[0], matched exactly). Required."`
+	WorkingDir      string            `yaml:"working_dir" doc:"command: working directory. Default: the server's."`
+	Shell           bool              `yaml:"shell" doc:"command: run through /bin/sh -c. Off by default; the allowlist then applies to the first word only."`
+	Env             map[string]string `yaml:"env" secret:"values" doc:"command: environment variables of the program, besides PATH, HOME, LANG and TZ (taken from the server) and HECTOR_IDEMPOTENCY_KEY; nothing else of the server's environment is passed. Values may use ${VAR} and are redacted when shown."`
 
 	Method  string            `yaml:"method" enum:"GET,POST,PUT,PATCH,DELETE" doc:"http: request method. Default GET."`
 	URL     string            `yaml:"url" doc:"http: URL template; {name} placeholders become required string parameters, URL-escaped."`

@@ -358,6 +358,14 @@ func (v *validator) tool(p, name string, t Tool) {
 				v.fail(fmt.Sprintf("%s.allowed_commands[%d]", p, i), "must be a program name or path without spaces, got %q", c)
 			}
 		}
+		for _, k := range sortedKeys(t.Env) {
+			switch {
+			case !validEnvName(k):
+				v.fail(childPath(p+".env", k), "invalid variable name %q: use letters, digits and '_', not starting with a digit", k)
+			case k == "HECTOR_IDEMPOTENCY_KEY" || k == "HECTOR_TOOL_RUN":
+				v.fail(childPath(p+".env", k), "%s is set by Hector", k)
+			}
+		}
 		wrongType("method", t.Method != "", "http")
 		wrongType("url", t.URL != "", "http")
 		wrongType("headers", len(t.Headers) > 0, "http")
@@ -374,6 +382,7 @@ func (v *validator) tool(p, name string, t Tool) {
 		wrongType("allowed_commands", len(t.AllowedCommands) > 0, "command")
 		wrongType("working_dir", t.WorkingDir != "", "command")
 		wrongType("shell", t.Shell, "command")
+		wrongType("env", len(t.Env) > 0, "command")
 	case "agent":
 		if t.Agent == "" {
 			v.fail(p+".agent", "required for tools of type agent: the agent to delegate to")
@@ -383,7 +392,8 @@ func (v *validator) tool(p, name string, t Tool) {
 			}
 		}
 		for _, f := range []flag{{"method", t.Method != ""}, {"url", t.URL != ""}, {"headers", len(t.Headers) > 0},
-			{"allowed_commands", len(t.AllowedCommands) > 0}, {"working_dir", t.WorkingDir != ""}, {"shell", t.Shell}} {
+			{"allowed_commands", len(t.AllowedCommands) > 0}, {"working_dir", t.WorkingDir != ""}, {"shell", t.Shell},
+			{"env", len(t.Env) > 0}} {
 			if f.set {
 				v.fail(p+"."+f.field, "not valid for tools of type agent")
 			}

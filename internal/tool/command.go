@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"slices"
@@ -64,9 +65,7 @@ func (c *command) Call(ctx context.Context, args map[string]any) (string, error)
 		cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
 	}
 	cmd.Dir = c.cfg.WorkingDir
-	if key := IdempotencyKey(ctx); key != "" {
-		cmd.Env = append(os.Environ(), "HECTOR_IDEMPOTENCY_KEY="+key)
-	}
+	cmd.Env = c.environ(IdempotencyKey(ctx))
 	killGroup(cmd)
 	cmd.WaitDelay = time.Second // do not wait on pipes held by orphans
 	out := &capped{max: c.cfg.MaxOutputBytes}
@@ -79,6 +78,38 @@ func (c *command) Call(ctx context.Context, args map[string]any) (string, error)
 		return "", fmt.Errorf("%v: %s", err, out)
 	}
 	return out.String(), nil
+}
+
+// inherited are the only variables a command takes from the server's
+// environment, with the value it gets when the server has none ("": the
+// variable is left unset).
+var inherited = []struct{ name, fallback string }{
+	{"PATH", "/usr/local/bin:/usr/bin:/bin"},
+	{"HOME", "/"},
+	{"LANG", "C.UTF-8"},
+	{"TZ", ""},
+}
+
+// environ is a command's whole environment: inherited, then the tool's
+// env, then the idempotency key (when key is not ""). Nothing else of the
+// server's environment, which holds LLM and admin keys, reaches the
+// program.
+func (c *command) environ(key string) []string {
+	env := make([]string, 0, len(inherited)+len(c.cfg.Env)+1)
+	for _, v := range inherited {
+		if val, ok := os.LookupEnv(v.name); ok && val != "" {
+			env = append(env, v.name+"="+val)
+		} else if v.fallback != "" {
+			env = append(env, v.name+"="+v.fallback)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.cfg.Env)) {
+		env = append(env, name+"="+c.cfg.Env[name]) // exec keeps the last of a name
+	}
+	if key != "" {
+		env = append(env, "HECTOR_IDEMPOTENCY_KEY="+key)
+	}
+	return env
 }
 
 // splitWords splits a command line into words: whitespace separates,
