@@ -111,6 +111,7 @@ type Reconciler struct {
 	parser   config.Parser // reuses the parse of unchanged entities between revisions
 
 	history historyWriter // records applied versions off the reload's critical path
+	quiet   quiet         // what the watch already reported
 
 	mu       sync.Mutex
 	applied  []byte // the document now applied (secrets included), for Unredact
@@ -210,6 +211,7 @@ func (r *Reconciler) Start(ctx context.Context) (Outcome, error) {
 		if err == nil {
 			r.Log.Warn("CONFIG SOURCE UNREADABLE: starting from the last known good configuration; it will be replaced when the source can be read again",
 				"source", r.Source.Name(), "error", rev.Err, "cache", r.CachePath)
+			r.sourceFailed(rev.Err) // degraded from the first request served
 			rev = source.NewRevision("cache:"+r.CachePath, data)
 			trigger = "startup-fallback"
 		} else {
@@ -256,6 +258,9 @@ func (r *Reconciler) loop(ctx context.Context) {
 				}
 				if rev.Err != nil && !r.sourceFailed(rev.Err) {
 					continue // reported already
+				}
+				if r.quiet.repeat(rev) {
+					continue // rejected already, and validation would say the same
 				}
 			}
 			r.apply(ctx, rev, "watch", "", false)
@@ -453,7 +458,7 @@ func (r *Reconciler) apply(ctx context.Context, rev source.Revision, trigger, ac
 	switch {
 	case rev.Err != nil:
 		out.Result, out.Errors = Rejected, config.Errors{{Path: "(source)", Message: rev.Err.Error()}}
-	case rev.Hash == applied:
+	case rev.Hash == applied && !fromCache(cur, rev):
 		out.Result = NoOp
 	default:
 		r.commit(ctx, rev, cur, &out)
@@ -664,6 +669,7 @@ func (r *Reconciler) record(out Outcome) {
 	if out.Actor != "" {
 		attrs = append(attrs, "actor", out.Actor)
 	}
+	level := r.quiet.level(out)
 	switch out.Result {
 	case Applied:
 		for _, kind := range sortedKinds(out.Applied) {
@@ -679,7 +685,7 @@ func (r *Reconciler) record(out Outcome) {
 			}
 			attrs = append(attrs, slog.Group(kind, g...))
 		}
-		r.Log.Info("config reload", attrs...)
+		r.Log.Log(context.Background(), level, "config reload", attrs...)
 		for _, w := range out.Warnings {
 			r.Log.Warn("config reload warning", "version", out.Version, "warning", w)
 		}
@@ -688,10 +694,10 @@ func (r *Reconciler) record(out Outcome) {
 		if out.Trigger == "startup" || out.Trigger == "startup-fallback" {
 			msg = "configuration not applied"
 		}
-		r.Log.Error(msg,
+		r.Log.Log(context.Background(), level, msg,
 			append(attrs, "errors", out.Errors.Error())...)
 	default:
-		r.Log.Debug("config reload", attrs...)
+		r.Log.Log(context.Background(), level, "config reload", attrs...)
 	}
 	if r.OnOutcome != nil {
 		r.OnOutcome(out)
