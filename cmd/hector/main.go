@@ -222,10 +222,13 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		doc, errs = config.Parse(data, os.LookupEnv)
 	}
 	if *asJSON {
-		out := map[string]any{"file": file, "valid": errs == nil, "errors": errs}
+		out := map[string]any{"file": file, "valid": errs == nil, "errors": errs, "warnings": []config.Error{}}
 		if errs == nil {
 			out["errors"] = []config.Error{}
 			out["hash"] = doc.Hash
+			if doc.Warnings != nil {
+				out["warnings"] = doc.Warnings
+			}
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -236,6 +239,9 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "%d error(s)\n", len(errs))
 	} else {
+		for _, w := range doc.Warnings {
+			fmt.Fprintf(stdout, "%s:%d:%d: warning: %s: %s\n", file, w.Line, w.Column, w.Path, w.Message)
+		}
 		c := doc.Config
 		fmt.Fprintf(stdout, "%s: valid (%d agents, %d llms, %d tools)\n", file, len(c.Agents), len(c.LLMs), len(c.Tools))
 	}

@@ -171,8 +171,7 @@ func (p *Parser) ParseHashed(data []byte, hash string, env LookupEnv, stats *Par
 	defer func() { stats.Validate = time.Since(start) }()
 	// A patch of a valid document needs only its changed entity checked.
 	if patched && baseValid && errs == nil && validateOne(cfg, doc.pos, a.patch.section, a.patch.entity) {
-		applyDefaults(cfg)
-		doc.Config = cfg
+		doc.accept(cfg)
 		a.valid = true
 		return doc, nil
 	}

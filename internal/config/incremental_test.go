@@ -35,7 +35,7 @@ func sameAsParse(t testing.TB, p *Parser, data []byte) {
 	if ferrs != nil {
 		return
 	}
-	if !reflect.DeepEqual(full.Config, inc.Config) || full.Hash != inc.Hash || full.Format != inc.Format {
+	if !reflect.DeepEqual(full.Config, inc.Config) || full.Hash != inc.Hash || full.Format != inc.Format || !reflect.DeepEqual(full.Warnings, inc.Warnings) {
 		t.Fatalf("documents differ for:\n%s\nParse:  %+v\nParser: %+v", data, full.Config, inc.Config)
 	}
 	for path, want := range fullPositions(data) {

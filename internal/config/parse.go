@@ -18,7 +18,11 @@ type Document struct {
 	Config *Config
 	Format string // "yaml" or "json"
 	Hash   string // sha256 of the raw bytes, hex
-	pos    posLookup
+	// Warnings are problems that do not stop the document from applying
+	// (a command tool that allows a shell), with positions like errors,
+	// in source order; nil when there are none.
+	Warnings Errors
+	pos      posLookup
 	// patch, for a document a Parser patched from the one it parsed
 	// before: that document's hash and the one entity whose text differs.
 	patch *patchInfo
@@ -128,8 +132,7 @@ func finish(doc *Document, cfg *Config, decodeErrs Errors) (*Document, Errors) {
 	if len(errs) > 0 {
 		return nil, errs.sorted()
 	}
-	applyDefaults(cfg)
-	doc.Config = cfg
+	doc.accept(cfg)
 	return doc, nil
 }
 

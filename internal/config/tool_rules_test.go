@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -40,5 +42,58 @@ func TestToolEnvAndRedirectDefaults(t *testing.T) {
 	red, err := Redact([]byte(strings.Replace(src, "${GH_TOKEN}", "ghp-literal-secret", 1)))
 	if err != nil || strings.Contains(string(red), "ghp-literal-secret") || strings.Contains(string(red), "fast") {
 		t.Fatalf("env values not redacted (%v):\n%s", err, red)
+	}
+}
+
+// An allowed program that runs other programs is a warning, not an
+// error, at the entry's line; Parse and a Parser that patches the
+// document report the same warnings.
+func TestLauncherWarnings(t *testing.T) {
+	src := strings.Replace(bigDoc(10, func(int) string { return "" }), "server:",
+		"  run:\n    type: command\n    allowed_commands: [date, env, /usr/bin/python3.12, uptime,\n      sh]\nserver:", 1)
+	doc, errs := Parse([]byte(src), testEnv)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	line := strings.Count(src[:strings.Index(src, "allowed_commands")], "\n") + 1
+	want := []struct {
+		path string
+		line int
+		msg  string
+	}{
+		{"tools.run.allowed_commands[1]", line, `tool run allows "env", which runs the program named in its arguments`},
+		{"tools.run.allowed_commands[2]", line, `"/usr/bin/python3.12", which is an interpreter`},
+		{"tools.run.allowed_commands[4]", line + 1, `"sh", which is a shell`},
+	}
+	if len(doc.Warnings) != len(want) {
+		t.Fatalf("warnings: %v", doc.Warnings)
+	}
+	for i, w := range want {
+		got := doc.Warnings[i]
+		if got.Path != w.path || got.Line != w.line || got.Column == 0 || !strings.Contains(got.Message, w.msg) {
+			t.Errorf("warning %d: %+v, want %s at line %d: %s", i, got, w.path, w.line, w.msg)
+		}
+	}
+	if s := doc.Warnings[0].Warning(); !strings.HasPrefix(s, fmt.Sprintf("tools.run.allowed_commands[1] (line %d:", line)) {
+		t.Errorf("Warning() = %q", s)
+	}
+	var p Parser
+	if _, errs := p.Parse([]byte(src), testEnv, nil); errs != nil {
+		t.Fatal(errs)
+	}
+	edited := strings.Replace(src, `"agent 3"`, `"agent three"`, 1)
+	inc, errs := p.Parse([]byte(edited), testEnv, nil)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	if _, _, _, ok := inc.Patched(); !ok {
+		t.Fatal("the edit was not patched, so the patched path is not tested")
+	}
+	full, _ := Parse([]byte(edited), testEnv)
+	if !reflect.DeepEqual(inc.Warnings, full.Warnings) || len(inc.Warnings) != 3 {
+		t.Fatalf("patched warnings %v, Parse %v", inc.Warnings, full.Warnings)
+	}
+	if doc, _ := Parse([]byte(base), testEnv); doc.Warnings != nil {
+		t.Fatalf("warnings for a plain document: %v", doc.Warnings)
 	}
 }

@@ -408,8 +408,13 @@ func (r *Reconciler) DryRun(data []byte) Outcome {
 	}
 	if errs != nil {
 		out.Result, out.Errors = Rejected, errs
-	} else if cur != nil {
-		out.Applied = config.Diff(cur.Config, doc.Config)
+	} else {
+		for _, w := range doc.Warnings {
+			out.Warnings = append(out.Warnings, w.Warning())
+		}
+		if cur != nil {
+			out.Applied = config.Diff(cur.Config, doc.Config)
+		}
 	}
 	out.ElapsedMS = msSince(start)
 	return out
@@ -491,6 +496,9 @@ func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *runti
 	if errs != nil {
 		out.Errors = errs
 		return
+	}
+	for _, w := range doc.Warnings {
+		out.Warnings = append(out.Warnings, w.Warning())
 	}
 	var curCfg *config.Config
 	if cur != nil {
