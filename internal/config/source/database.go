@@ -25,6 +25,11 @@ import (
 // conditional on the version it was based on, so two writers never
 // overwrite each other blindly (the loser gets *ConflictError).
 //
+// A document edited with plain SQL instead (psql, the sqlite3 shell) is
+// versioned by a trigger: on PostgreSQL it is hashed, numbered, attributed
+// to sql:ROLE and recorded in the history as Put would; on SQLite it is
+// numbered and recorded, and its hash filled in by the next read.
+//
 // On PostgreSQL a trigger announces every change with NOTIFY on channel
 // hector_config; Watch LISTENs, so changes arrive without polling, and
 // after a reconnect it reads the document again. SQLite has no
@@ -102,6 +107,42 @@ BEGIN
 END $$ LANGUAGE plpgsql;
 CREATE OR REPLACE TRIGGER hector_config_notify AFTER INSERT OR UPDATE OR DELETE ON config_documents
 	FOR EACH ROW EXECUTE FUNCTION hector_config_notify();
+DO $$ BEGIN
+	IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+			AND table_name = 'config_documents' AND column_name = 'version' AND column_default IS NOT NULL) THEN
+		ALTER TABLE config_documents ALTER COLUMN hash SET DEFAULT '', ALTER COLUMN version SET DEFAULT 0;
+	END IF;
+END $$;
+-- Writes that do not keep the books themselves (an UPDATE or INSERT from
+-- psql) are versioned here: hashed, numbered after the highest version the
+-- history holds, attributed to sql:ROLE, and recorded in the history, as
+-- Put does. A write that carries its own new version and the content's
+-- hash (Put, in this and earlier releases) is left alone.
+CREATE OR REPLACE FUNCTION hector_config_version() RETURNS trigger AS $$
+DECLARE
+	computed TEXT := encode(sha256(convert_to(NEW.content, 'UTF8')), 'hex');
+	last BIGINT;
+BEGIN
+	IF TG_OP = 'UPDATE' AND NEW.content IS NOT DISTINCT FROM OLD.content THEN
+		NEW.hash := computed;
+		RETURN NEW;
+	END IF;
+	IF NEW.hash = computed AND NEW.version > (CASE WHEN TG_OP = 'UPDATE' THEN OLD.version ELSE 0 END) THEN
+		RETURN NEW;
+	END IF;
+	SELECT MAX(version) INTO last FROM config_document_history WHERE name = NEW.name;
+	NEW.version := GREATEST(COALESCE(last, 0), CASE WHEN TG_OP = 'UPDATE' THEN OLD.version ELSE 0 END) + 1;
+	NEW.hash := computed;
+	NEW.updated_at := now();
+	IF TG_OP = 'INSERT' OR NEW.updated_by IS NOT DISTINCT FROM OLD.updated_by THEN
+		NEW.updated_by := 'sql:' || session_user;
+	END IF;
+	INSERT INTO config_document_history (name, version, content, hash, actor)
+		VALUES (NEW.name, NEW.version, NEW.content, NEW.hash, NEW.updated_by);
+	RETURN NEW;
+END $$ LANGUAGE plpgsql;
+CREATE OR REPLACE TRIGGER hector_config_version BEFORE INSERT OR UPDATE ON config_documents
+	FOR EACH ROW EXECUTE FUNCTION hector_config_version();
 `
 
 const sqliteSchema = `
@@ -123,6 +164,20 @@ CREATE TABLE IF NOT EXISTS config_document_history (
 	deleted    INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (name, version)
 );
+-- An UPDATE of the content that does not bump the version (one from the
+-- sqlite3 shell) is versioned here, like Put; SQLite cannot hash, so the
+-- hash is left empty and filled in by the next read (see fillHash).
+CREATE TRIGGER IF NOT EXISTS hector_config_version AFTER UPDATE OF content ON config_documents
+	WHEN NEW.content IS NOT OLD.content AND NEW.version = OLD.version
+BEGIN
+	UPDATE config_documents SET
+		version = max(OLD.version, (SELECT COALESCE(MAX(version), 0) FROM config_document_history WHERE name = NEW.name)) + 1,
+		hash = '', updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now'),
+		updated_by = CASE WHEN NEW.updated_by IS OLD.updated_by THEN 'sql' ELSE NEW.updated_by END
+	WHERE name = NEW.name;
+	INSERT INTO config_document_history (name, version, content, hash, actor)
+		SELECT name, version, content, '', updated_by FROM config_documents WHERE name = NEW.name;
+END;
 `
 
 // open connects and creates the tables (idempotent; on PostgreSQL under an
@@ -212,14 +267,14 @@ func (d *Database) read(ctx context.Context) (Revision, int64) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout())
 	defer cancel()
-	var content string
+	var content, hash string
 	var version int64
-	query := d.q(`SELECT content, version FROM config_documents WHERE name = ?`)
-	err = db.QueryRowContext(ctx, query, d.Document).Scan(&content, &version)
+	query := d.q(`SELECT content, version, hash FROM config_documents WHERE name = ?`)
+	err = db.QueryRowContext(ctx, query, d.Document).Scan(&content, &version, &hash)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) && ctx.Err() == nil {
 		// A pooled connection may have died with the network; the read is
 		// idempotent, so try once more on a fresh one.
-		err = db.QueryRowContext(ctx, query, d.Document).Scan(&content, &version)
+		err = db.QueryRowContext(ctx, query, d.Document).Scan(&content, &version, &hash)
 	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -229,7 +284,25 @@ func (d *Database) read(ctx context.Context) (Revision, int64) {
 		return Revision{Source: d.Name(), Err: fmt.Errorf("config database read %q: %w", d.Document, unwrapCtx(ctx, err))}, 0
 	}
 	d.setVersion(version)
-	return NewRevision(d.Name(), []byte(content)), version
+	rev := NewRevision(d.Name(), []byte(content))
+	if hash == "" {
+		d.fillHash(ctx, db, version, rev.Hash)
+	}
+	return rev, version
+}
+
+// fillHash records the hash of a version written without one (SQLite's
+// trigger versions direct edits but cannot hash). A failure is harmless:
+// readers hash the content themselves, and the next read tries again.
+func (d *Database) fillHash(ctx context.Context, db *sql.DB, version int64, hash string) {
+	for _, q := range []string{
+		`UPDATE config_documents SET hash = ? WHERE name = ? AND version = ? AND hash = ''`,
+		`UPDATE config_document_history SET hash = ? WHERE name = ? AND version = ? AND hash = ''`,
+	} {
+		if _, err := db.ExecContext(ctx, d.q(q), hash, d.Document, version); err != nil {
+			return
+		}
+	}
 }
 
 func (d *Database) setVersion(v int64) {
