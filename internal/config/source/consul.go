@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -16,7 +17,10 @@ import (
 // backwards (a restored or rebuilt cluster) resets to 0, an index change
 // without a change of content is not reported, and queries that return
 // early with nothing new are spaced by a rate limit, so a misbehaving
-// server cannot drive a hot loop. With several addresses, a failure moves to the next.
+// server cannot drive a hot loop. With several addresses, a failure moves to
+// the next: Load and Write try each address in turn (so a server that is
+// down at startup does not stop Hector while another answers), and a failed
+// watch resumes on the next address.
 type Consul struct {
 	Key       string
 	Addresses []string
@@ -126,15 +130,40 @@ func (c *Consul) failover() {
 // Close implements io.Closer; the clients hold only idle HTTP connections.
 func (c *Consul) Close() error { return nil }
 
-// Load implements Source.
+// Load implements Source: it tries each address once, from the current one,
+// each within Timeout, and reports every address's error if none answers.
 func (c *Consul) Load(ctx context.Context) Revision {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout())
-	defer cancel()
-	rev, _, err := c.get(ctx, 0)
+	var rev Revision
+	err := c.eachAddress(ctx, func(ctx context.Context) (err error) {
+		rev, _, err = c.get(ctx, 0)
+		return err
+	})
 	if err != nil {
 		return Revision{Source: c.Name(), Err: err}
 	}
 	return rev
+}
+
+// eachAddress runs op, with its own Timeout, on the current address and,
+// while it fails, on each other address in turn (get and put move to the
+// next address on failure). It returns nil on the first success, else the
+// errors of every attempt.
+func (c *Consul) eachAddress(ctx context.Context, op func(context.Context) error) error {
+	n := max(len(c.Addresses), 1)
+	var errs []error
+	for range n {
+		actx, cancel := context.WithTimeout(ctx, c.timeout())
+		err := op(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // get runs one (blocking, when index > 0) query and returns the document
@@ -202,18 +231,19 @@ func (c *Consul) Watch(ctx context.Context, notify func(Revision)) error {
 	}
 }
 
-// Write implements Writer: a plain put of the whole document.
+// Write implements Writer: a plain put of the whole document, tried on each
+// address in turn like Load.
 func (c *Consul) Write(data []byte) error {
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout())
-	defer cancel()
-	addr := c.address()
-	if _, err := cl.KV().Put(&api.KVPair{Key: c.Key, Value: data}, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
-		c.failover()
-		return fmt.Errorf("consul put %s to %s: %w", c.Key, addr, unwrapCtx(ctx, err))
-	}
-	return nil
+	return c.eachAddress(context.Background(), func(ctx context.Context) error {
+		cl, err := c.client()
+		if err != nil {
+			return err
+		}
+		addr := c.address()
+		if _, err := cl.KV().Put(&api.KVPair{Key: c.Key, Value: data}, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+			c.failover()
+			return fmt.Errorf("consul put %s to %s: %w", c.Key, addr, unwrapCtx(ctx, err))
+		}
+		return nil
+	})
 }

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,14 +26,8 @@ func TestEndpointFailover(t *testing.T) {
 			}
 			dead := fmt.Sprintf("127.0.0.1:%d", testsvc.FreePort(t))
 			src := open(t, Spec{Type: typ, Endpoints: []string{dead, live.Addr()}, Key: "/hector/failover"})
-			// Writes fail over too (Consul moves on after one failure).
-			var err error
-			for range 2 {
-				if err = src.(Writer).Write([]byte(authDoc)); err == nil {
-					break
-				}
-			}
-			if err != nil {
+			// Writes fail over too, on the first attempt.
+			if err := src.(Writer).Write([]byte(authDoc)); err != nil {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -48,5 +43,29 @@ func TestEndpointFailover(t *testing.T) {
 				t.Fatal("no read through the live endpoint")
 			}
 		})
+	}
+}
+
+// Consul with its first address down: the very first read (the one startup
+// makes) comes from the next address, and so does a first write.
+func TestConsulFirstReadSkipsADeadAddress(t *testing.T) {
+	live := testsvc.Consul(t)
+	dead := fmt.Sprintf("127.0.0.1:%d", testsvc.FreePort(t))
+	writer := open(t, Spec{Type: "consul", Endpoints: []string{live.Addr()}, Key: "hector/startup"})
+	if err := writer.(Writer).Write([]byte(authDoc)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testsvc.Context(t, 20*time.Second)
+	src := open(t, Spec{Type: "consul", Endpoints: []string{dead, live.Addr()}, Key: "hector/startup"})
+	if r := src.Load(ctx); r.Err != nil || string(r.Data) != authDoc {
+		t.Fatalf("first read with the first address down: %+v", r)
+	}
+	all := open(t, Spec{Type: "consul", Endpoints: []string{dead, dead}, Key: "hector/startup"})
+	if r := all.Load(ctx); r.Err == nil || strings.Count(r.Err.Error(), "consul get") != 2 {
+		t.Fatalf("every address down: the error should name each attempt: %+v", r)
+	}
+	fresh := open(t, Spec{Type: "consul", Endpoints: []string{dead, live.Addr()}, Key: "hector/startup"})
+	if err := fresh.(Writer).Write([]byte(authDoc)); err != nil {
+		t.Fatalf("first write with the first address down: %v", err)
 	}
 }
