@@ -34,6 +34,8 @@ type Consul struct {
 	MinInterval time.Duration
 	// Timeout bounds a plain read or write; default 3s.
 	Timeout time.Duration
+	// MaxBytes is the largest value read; 0 means DefaultMaxBytes.
+	MaxBytes int64
 
 	mu      sync.Mutex
 	clients []*api.Client
@@ -101,7 +103,7 @@ func (c *Consul) client() (*api.Client, error) {
 			}
 			if err != nil {
 				c.clients = nil
-				return nil, fmt.Errorf("consul %s: %w", a, err)
+				return nil, fmt.Errorf("consul %s: %w", RedactEndpoint(a), err)
 			}
 		}
 	}
@@ -179,12 +181,12 @@ func (c *Consul) get(ctx context.Context, index uint64) (Revision, uint64, error
 	pair, meta, err := cl.KV().Get(c.Key, q)
 	if err != nil {
 		c.failover()
-		return Revision{}, 0, fmt.Errorf("consul get %s from %s: %w", c.Key, addr, unwrapCtx(ctx, err))
+		return Revision{}, 0, fmt.Errorf("consul get %s from %s: %w", c.Key, RedactEndpoint(addr), unwrapCtx(ctx, err))
 	}
 	if pair == nil {
 		return Revision{Source: c.Name(), Err: fmt.Errorf("consul key %s: %w", c.Key, ErrNotFound)}, meta.LastIndex, nil
 	}
-	return NewRevision(c.Name(), pair.Value), meta.LastIndex, nil
+	return sized(c.Name(), pair.Value, c.MaxBytes), meta.LastIndex, nil
 }
 
 // Watch implements Source.
@@ -242,7 +244,7 @@ func (c *Consul) Write(data []byte) error {
 		addr := c.address()
 		if _, err := cl.KV().Put(&api.KVPair{Key: c.Key, Value: data}, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
 			c.failover()
-			return fmt.Errorf("consul put %s to %s: %w", c.Key, addr, unwrapCtx(ctx, err))
+			return fmt.Errorf("consul put %s to %s: %w", c.Key, RedactEndpoint(addr), unwrapCtx(ctx, err))
 		}
 		return nil
 	})

@@ -43,6 +43,8 @@ type Database struct {
 	Timeout time.Duration
 	// Actor is recorded in the history for writes made through Write.
 	Actor string
+	// MaxBytes is the largest document read; 0 means DefaultMaxBytes.
+	MaxBytes int64
 
 	mu      sync.Mutex
 	db      *sql.DB
@@ -284,7 +286,10 @@ func (d *Database) read(ctx context.Context) (Revision, int64) {
 		return Revision{Source: d.Name(), Err: fmt.Errorf("config database read %q: %w", d.Document, unwrapCtx(ctx, err))}, 0
 	}
 	d.setVersion(version)
-	rev := NewRevision(d.Name(), []byte(content))
+	rev := sized(d.Name(), []byte(content), d.MaxBytes)
+	if rev.Err != nil {
+		return rev, version
+	}
 	if hash == "" {
 		d.fillHash(ctx, db, version, rev.Hash)
 	}
@@ -334,7 +339,7 @@ func (d *Database) listen(ctx context.Context, notify func(Revision)) error {
 	// announced on this connection.
 	send := func() error {
 		rev, _ := d.read(ctx)
-		if rev.Err != nil && !errors.Is(rev.Err, ErrNotFound) {
+		if !watchable(rev.Err) {
 			return rev.Err
 		}
 		notify(rev)
@@ -378,7 +383,7 @@ func (d *Database) poll(ctx context.Context, notify func(Revision)) error {
 		}
 		if v != last {
 			rev, read := d.read(ctx)
-			if rev.Err != nil && !errors.Is(rev.Err, ErrNotFound) {
+			if !watchable(rev.Err) {
 				return rev.Err
 			}
 			last = read
@@ -390,6 +395,14 @@ func (d *Database) poll(ctx context.Context, notify func(Revision)) error {
 		case <-time.After(interval):
 		}
 	}
+}
+
+// watchable reports whether a read's outcome is news for the watch to
+// report (a document, or one that is absent or too large) rather than a
+// failure of the connection that ends the watch.
+func watchable(err error) bool {
+	var tooLarge *TooLargeError
+	return err == nil || errors.Is(err, ErrNotFound) || errors.As(err, &tooLarge)
 }
 
 // Write implements Writer: stores data as a new version, based on the

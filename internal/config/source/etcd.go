@@ -28,6 +28,8 @@ type Etcd struct {
 	Config clientv3.Config // Endpoints, Username/Password, TLS
 	// Timeout bounds one read or write; default 3s.
 	Timeout time.Duration
+	// MaxBytes is the largest value read; 0 means DefaultMaxBytes.
+	MaxBytes int64
 
 	mu  sync.Mutex
 	cli *clientv3.Client
@@ -75,7 +77,7 @@ func (e *Etcd) client() (*clientv3.Client, error) {
 	}
 	cli, err := clientv3.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("etcd %v: %w", cfg.Endpoints, err)
+		return nil, fmt.Errorf("etcd %s: %w", redactEndpoints(cfg.Endpoints), err)
 	}
 	e.cli = cli
 	return cli, nil
@@ -109,12 +111,12 @@ func (e *Etcd) get(ctx context.Context) (Revision, int64) {
 	defer cancel()
 	resp, err := cli.Get(ctx, e.Key)
 	if err != nil {
-		return Revision{Source: e.Name(), Err: fmt.Errorf("etcd get %s from %v: %w", e.Key, cli.Endpoints(), unwrapCtx(ctx, err))}, 0
+		return Revision{Source: e.Name(), Err: fmt.Errorf("etcd get %s from %s: %w", e.Key, redactEndpoints(cli.Endpoints()), unwrapCtx(ctx, err))}, 0
 	}
 	if len(resp.Kvs) == 0 {
 		return Revision{Source: e.Name(), Err: fmt.Errorf("etcd key %s: %w", e.Key, ErrNotFound)}, resp.Header.Revision
 	}
-	return NewRevision(e.Name(), resp.Kvs[0].Value), resp.Header.Revision
+	return sized(e.Name(), resp.Kvs[0].Value, e.MaxBytes), resp.Header.Revision
 }
 
 // Watch implements Source.
@@ -148,7 +150,7 @@ var errUnreachable = errors.New("connection lost")
 func (e *Etcd) watchFrom(ctx context.Context, cli *clientv3.Client, from int64, notify func(Revision)) error {
 	wctx, cancel := context.WithCancelCause(clientv3.WithRequireLeader(ctx))
 	defer cancel(nil)
-	go watchConn(wctx, cli.ActiveConnection(), func() { cancel(fmt.Errorf("etcd %v: %w", cli.Endpoints(), errUnreachable)) })
+	go watchConn(wctx, cli.ActiveConnection(), func() { cancel(fmt.Errorf("etcd %s: %w", redactEndpoints(cli.Endpoints()), errUnreachable)) })
 	for resp := range cli.Watch(wctx, e.Key, clientv3.WithRev(from)) {
 		if err := resp.Err(); err != nil {
 			if cause := context.Cause(wctx); cause != nil && !errors.Is(cause, context.Canceled) {
@@ -160,7 +162,7 @@ func (e *Etcd) watchFrom(ctx context.Context, cli *clientv3.Client, from int64, 
 			if ev.Type == clientv3.EventTypeDelete {
 				notify(Revision{Source: e.Name(), Err: fmt.Errorf("etcd key %s: %w", e.Key, ErrNotFound)})
 			} else {
-				notify(NewRevision(e.Name(), ev.Kv.Value))
+				notify(sized(e.Name(), ev.Kv.Value, e.MaxBytes))
 			}
 		}
 	}
@@ -200,7 +202,7 @@ func (e *Etcd) Write(data []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), e.timeout())
 	defer cancel()
 	if _, err := cli.Put(ctx, e.Key, string(data)); err != nil {
-		return fmt.Errorf("etcd put %s to %v: %w", e.Key, cli.Endpoints(), unwrapCtx(ctx, err))
+		return fmt.Errorf("etcd put %s to %s: %w", e.Key, redactEndpoints(cli.Endpoints()), unwrapCtx(ctx, err))
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -26,18 +27,42 @@ const DefaultDebounce = 50 * time.Millisecond
 type File struct {
 	Path     string
 	Debounce time.Duration
+	// MaxBytes is the largest file read; 0 means DefaultMaxBytes.
+	MaxBytes int64
 }
 
 // Name implements Source.
 func (f *File) Name() string { return "file:" + f.Path }
 
-// Load implements Source.
+// Load implements Source. A file over MaxBytes is not read beyond the
+// limit.
 func (f *File) Load(context.Context) Revision {
-	data, err := os.ReadFile(f.Path)
+	data, err := f.read()
 	if err != nil {
-		return Revision{Source: f.Name(), Err: fmt.Errorf("read %s: %w", f.Path, err)}
+		return Revision{Source: f.Name(), Err: err}
 	}
 	return NewRevision(f.Name(), data)
+}
+
+func (f *File) read() ([]byte, error) {
+	file, err := os.Open(f.Path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", f.Path, err)
+	}
+	defer file.Close()
+	max := limit(f.MaxBytes)
+	data, err := io.ReadAll(io.LimitReader(file, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", f.Path, err)
+	}
+	if int64(len(data)) > max {
+		size := int64(len(data))
+		if st, err := file.Stat(); err == nil && st.Size() > size {
+			size = st.Size()
+		}
+		return nil, CheckSize(f.Name(), size, max)
+	}
+	return data, nil
 }
 
 // Write replaces the file atomically (write a temporary file, then rename),

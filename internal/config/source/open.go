@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/hector-run/hector/internal/config"
 )
 
 // Types are the backends Open knows.
@@ -28,6 +30,8 @@ type Spec struct {
 	CAFile, CertFile, KeyFile string
 	Debounce                  time.Duration // file events
 	PollInterval              time.Duration // SQLite documents
+	// MaxBytes is the largest document read (DefaultMaxBytes when 0).
+	MaxBytes int64
 	// DatabaseURL is used by the database type when Endpoints is empty.
 	DatabaseURL string
 }
@@ -62,7 +66,7 @@ func Open(s Spec) (Source, error) {
 		if len(s.Endpoints) > 0 || tlsSet || s.Username != "" || s.Token != "" {
 			return nil, fmt.Errorf("--config-type file takes no endpoints, credentials or TLS files")
 		}
-		return &File{Path: s.Key, Debounce: s.Debounce}, nil
+		return &File{Path: s.Key, Debounce: s.Debounce, MaxBytes: s.MaxBytes}, nil
 	case "etcd":
 		eps := withDefault(s.Endpoints, "127.0.0.1:2379")
 		cfg := NewEtcdConfig(eps)
@@ -83,7 +87,7 @@ func Open(s Spec) (Source, error) {
 		if s.Token != "" {
 			return nil, fmt.Errorf("--config-token is for consul; etcd takes --config-username and --config-password")
 		}
-		return &Etcd{Key: s.Key, Config: cfg}, nil
+		return &Etcd{Key: s.Key, Config: cfg, MaxBytes: s.MaxBytes}, nil
 	case "consul":
 		if s.Username != "" || s.Password != "" {
 			return nil, fmt.Errorf("consul takes an ACL token (--config-token), not a username and password")
@@ -96,12 +100,12 @@ func Open(s Spec) (Source, error) {
 			base.Scheme = "https"
 			base.TLSConfig = api.TLSConfig{CAFile: s.CAFile, CertFile: s.CertFile, KeyFile: s.KeyFile}
 		}
-		return &Consul{Key: strings.TrimPrefix(s.Key, "/"), Addresses: withDefault(s.Endpoints, "127.0.0.1:8500"), Base: base}, nil
+		return &Consul{Key: strings.TrimPrefix(s.Key, "/"), Addresses: withDefault(s.Endpoints, "127.0.0.1:8500"), Base: base, MaxBytes: s.MaxBytes}, nil
 	case "zookeeper":
 		if tlsSet || s.Token != "" {
 			return nil, fmt.Errorf("zookeeper supports digest authentication (--config-username, --config-password), not TLS files or tokens")
 		}
-		z := &ZooKeeper{Path: "/" + strings.TrimPrefix(s.Key, "/"), Servers: withDefault(s.Endpoints, "127.0.0.1:2181")}
+		z := &ZooKeeper{Path: "/" + strings.TrimPrefix(s.Key, "/"), Servers: withDefault(s.Endpoints, "127.0.0.1:2181"), MaxBytes: s.MaxBytes}
 		if s.Username != "" {
 			z.Digest = s.Username + ":" + s.Password
 		}
@@ -120,7 +124,7 @@ func Open(s Spec) (Source, error) {
 		if tlsSet || s.Token != "" || s.Username != "" {
 			return nil, fmt.Errorf("--config-type database takes its credentials and TLS settings in the database URL")
 		}
-		return &Database{URL: u, Document: s.Key, PollInterval: s.PollInterval}, nil
+		return &Database{URL: u, Document: s.Key, PollInterval: s.PollInterval, MaxBytes: s.MaxBytes}, nil
 	}
 	return nil, fmt.Errorf("--config-type %q: want one of %s", s.Type, strings.Join(Types, ", "))
 }
@@ -156,6 +160,29 @@ func tlsConfig(s Spec) (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
+}
+
+// RedactEndpoint hides the password of an endpoint's user:password@, with
+// or without a scheme, for errors and logs.
+func RedactEndpoint(e string) string {
+	if strings.Contains(e, "://") {
+		return config.RedactURL(e)
+	}
+	if at := strings.LastIndex(e, "@"); at >= 0 {
+		if user, _, ok := strings.Cut(e[:at], ":"); ok {
+			return user + ":REDACTED" + e[at:]
+		}
+	}
+	return e
+}
+
+// redactEndpoints is RedactEndpoint for a list, as errors print it.
+func redactEndpoints(eps []string) string {
+	out := make([]string, len(eps))
+	for i, e := range eps {
+		out[i] = RedactEndpoint(e)
+	}
+	return "[" + strings.Join(out, " ") + "]"
 }
 
 // SplitEndpoints parses a comma-separated endpoint list.

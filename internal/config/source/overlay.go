@@ -18,6 +18,9 @@ import (
 // layer is watched its own way; a change in any re-merges them.
 type Overlay struct {
 	Sources []Source
+	// MaxBytes is the largest merged document; 0 means DefaultMaxBytes.
+	// Each layer has its own limit too.
+	MaxBytes int64
 }
 
 // Name implements Source: "overlay:" and the layers joined by "+".
@@ -60,7 +63,7 @@ func (o *Overlay) merge(revs []Revision, origins bool) Revision {
 	if err != nil {
 		return Revision{Source: o.Name(), Err: fmt.Errorf("overlay: %w", err)}
 	}
-	return NewRevision(o.Name(), data)
+	return sized(o.Name(), data, o.MaxBytes)
 }
 
 // Watch implements Source: it watches every layer and, once each has been

@@ -6,6 +6,7 @@ package source
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/hector-run/hector/internal/config"
 )
@@ -28,6 +29,46 @@ type Revision struct {
 // NewRevision fills Hash from data.
 func NewRevision(source string, data []byte) Revision {
 	return Revision{Data: data, Hash: config.Hash(data), Source: source}
+}
+
+// DefaultMaxBytes is the largest document a source reads when its MaxBytes
+// is 0 (--config-max-bytes).
+const DefaultMaxBytes = 4 << 20
+
+// TooLargeError is a document over the size limit. It is not read: the
+// running configuration keeps serving, and the error names both sizes.
+type TooLargeError struct {
+	Source      string
+	Size, Limit int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("%s: the configuration document is %d bytes, over the limit of %d bytes (--config-max-bytes)", e.Source, e.Size, e.Limit)
+}
+
+// limit returns max, or DefaultMaxBytes when max is 0 or less.
+func limit(max int64) int64 {
+	if max <= 0 {
+		return DefaultMaxBytes
+	}
+	return max
+}
+
+// CheckSize returns a *TooLargeError when size exceeds max (0: the default).
+func CheckSize(source string, size, max int64) error {
+	if l := limit(max); size > l {
+		return &TooLargeError{Source: source, Size: size, Limit: l}
+	}
+	return nil
+}
+
+// sized is NewRevision for a source whose documents are limited to max
+// bytes: a larger document is a read error.
+func sized(source string, data []byte, max int64) Revision {
+	if err := CheckSize(source, int64(len(data)), max); err != nil {
+		return Revision{Source: source, Err: err}
+	}
+	return NewRevision(source, data)
 }
 
 // Source is where a configuration document lives.

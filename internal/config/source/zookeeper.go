@@ -27,6 +27,8 @@ type ZooKeeper struct {
 	Digest string
 	// Timeout bounds one read or write; default 3s.
 	Timeout time.Duration
+	// MaxBytes is the largest node read; 0 means DefaultMaxBytes.
+	MaxBytes int64
 
 	mu      sync.Mutex
 	conn    *zk.Conn
@@ -69,12 +71,12 @@ func (z *ZooKeeper) connect() (*zk.Conn, chan struct{}, error) {
 			}
 		}))
 	if err != nil {
-		return nil, nil, fmt.Errorf("zookeeper %v: %w", z.Servers, err)
+		return nil, nil, fmt.Errorf("zookeeper %s: %w", redactEndpoints(z.Servers), err)
 	}
 	if z.Digest != "" {
 		if err := conn.AddAuth("digest", []byte(z.Digest)); err != nil {
 			conn.Close()
-			return nil, nil, fmt.Errorf("zookeeper %v: digest auth: %w", z.Servers, err)
+			return nil, nil, fmt.Errorf("zookeeper %s: digest auth: %w", redactEndpoints(z.Servers), err)
 		}
 	}
 	z.conn, z.changed = conn, changed
@@ -116,7 +118,7 @@ func (z *ZooKeeper) ready(ctx context.Context, conn *zk.Conn, changed chan struc
 		case <-changed:
 		case <-time.After(50 * time.Millisecond):
 		case <-deadline.C:
-			return fmt.Errorf("zookeeper %v: no session (state %v)", z.Servers, conn.State())
+			return fmt.Errorf("zookeeper %s: no session (state %v)", redactEndpoints(z.Servers), conn.State())
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -136,7 +138,7 @@ func call[T any](z *ZooKeeper, f func() (T, error)) (T, error) {
 		return r.v, r.err
 	case <-time.After(z.timeout()):
 		var zero T
-		return zero, fmt.Errorf("zookeeper %v: no answer within %v", z.Servers, z.timeout())
+		return zero, fmt.Errorf("zookeeper %s: no answer within %v", redactEndpoints(z.Servers), z.timeout())
 	}
 }
 
@@ -160,7 +162,7 @@ func (z *ZooKeeper) revision(data []byte, err error) Revision {
 	case err != nil:
 		return Revision{Source: z.Name(), Err: fmt.Errorf("zookeeper get %s: %w", z.Path, err)}
 	}
-	return NewRevision(z.Name(), data)
+	return sized(z.Name(), data, z.MaxBytes)
 }
 
 // Watch implements Source.
@@ -197,7 +199,7 @@ func (z *ZooKeeper) Watch(ctx context.Context, notify func(Revision)) error {
 			continue
 		}
 		if w.exists {
-			notify(NewRevision(z.Name(), w.data))
+			notify(z.revision(w.data, nil))
 		} else {
 			notify(z.revision(nil, zk.ErrNoNode))
 		}
@@ -210,7 +212,7 @@ func (z *ZooKeeper) Watch(ctx context.Context, notify func(Revision)) error {
 			}
 		case <-changed:
 			if s := conn.State(); s != zk.StateHasSession {
-				return fmt.Errorf("zookeeper %v: connection lost (%v)", z.Servers, s)
+				return fmt.Errorf("zookeeper %s: connection lost (%v)", redactEndpoints(z.Servers), s)
 			}
 		case <-ctx.Done():
 			return ctx.Err()
