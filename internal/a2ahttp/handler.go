@@ -85,6 +85,9 @@ func (s *Service) internal(what string, err error) error {
 }
 
 func (h handler) GetTask(ctx context.Context, req *a2a.GetTaskRequest) (*a2a.Task, error) {
+	if err := checkHistoryLength(req.HistoryLength); err != nil {
+		return nil, err
+	}
 	t, steps, err := h.s.load(ctx, req.ID)
 	if err != nil {
 		return nil, err
@@ -96,6 +99,9 @@ func (h handler) ListTasks(ctx context.Context, req *a2a.ListTasksRequest) (*a2a
 	f := store.TaskFilter{Agent: callerFrom(ctx).agent, SessionID: req.ContextID, PageToken: req.PageToken, Limit: req.PageSize}
 	if req.PageSize < 0 || req.PageSize > 100 {
 		return nil, a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("pageSize: want 1 to 100, got %d", req.PageSize))
+	}
+	if err := checkHistoryLength(req.HistoryLength); err != nil {
+		return nil, err
 	}
 	if req.Status != a2a.TaskStateUnspecified {
 		st, ok := storeState(req.Status)
@@ -135,6 +141,9 @@ func (h handler) ListTasks(ctx context.Context, req *a2a.ListTasksRequest) (*a2a
 }
 
 func (h handler) CancelTask(ctx context.Context, req *a2a.CancelTaskRequest) (*a2a.Task, error) {
+	if c := callerFrom(ctx); !c.mayApprove { // as for REST: cancel needs the operator role
+		return nil, a2a.NewError(a2a.ErrUnauthorized, fmt.Sprintf("cancelling a task needs the operator role; the key %s has less", c.name))
+	}
 	if _, _, err := h.s.load(ctx, req.ID); err != nil {
 		return nil, err
 	}
@@ -218,19 +227,40 @@ func (s *Service) followText(id string) *live.Sub {
 	return s.Live.Follow(id)
 }
 
+// SubscribeToTask streams a task that is not finished. The HTTP layer
+// checks that before the stream opens (see subscribable), so that a
+// refusal is a plain error response; the check here covers a task that
+// finished in between.
 func (h handler) SubscribeToTask(ctx context.Context, req *a2a.SubscribeToTaskRequest) iter.Seq2[a2a.Event, error] {
 	return func(yield func(a2a.Event, error) bool) {
-		t, _, err := h.s.load(ctx, req.ID)
-		if err != nil {
+		if err := h.s.subscribable(ctx, req.ID); err != nil {
 			yield(nil, err)
-			return
-		}
-		if t.State == store.TaskCompleted || t.State == store.TaskFailed || t.State == store.TaskCanceled {
-			yield(nil, a2a.NewError(a2a.ErrUnsupportedOperation, fmt.Sprintf("task %s is %s: there is nothing to subscribe to", t.ID, t.State)))
 			return
 		}
 		h.s.follow(ctx, req.ID, h.s.followText(string(req.ID)), yield)
 	}
+}
+
+// subscribable returns nil when the caller's agent has task id and it is
+// not finished; else TaskNotFound, or UnsupportedOperation for a finished
+// task, as A2A asks.
+func (s *Service) subscribable(ctx context.Context, id a2a.TaskID) error {
+	t, _, err := s.read(ctx, id, false)
+	if err != nil {
+		return err
+	}
+	if t.State == store.TaskCompleted || t.State == store.TaskFailed || t.State == store.TaskCanceled {
+		return a2a.NewError(a2a.ErrUnsupportedOperation, fmt.Sprintf("task %s is %s: there is nothing to subscribe to", t.ID, t.State))
+	}
+	return nil
+}
+
+// checkHistoryLength refuses a negative historyLength.
+func checkHistoryLength(n *int) error {
+	if n != nil && *n < 0 {
+		return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("historyLength: want 0 or more, got %d", *n))
+	}
+	return nil
 }
 
 func (h handler) GetExtendedAgentCard(ctx context.Context, req *a2a.GetExtendedAgentCardRequest) (*a2a.AgentCard, error) {
@@ -246,27 +276,30 @@ func (s *Service) accept(ctx context.Context, req *a2a.SendMessageRequest) (*sto
 // acceptAs is accept with the ID a new task gets.
 func (s *Service) acceptAs(ctx context.Context, req *a2a.SendMessageRequest, id string) (*store.Task, error) {
 	c := callerFrom(ctx)
+	if err := checkMessage(req); err != nil {
+		return nil, err
+	}
 	msg := req.Message
-	if msg == nil {
-		return nil, a2a.NewError(a2a.ErrInvalidParams, "message: required")
-	}
-	if msg.Role != a2a.MessageRoleUser && msg.Role != a2a.MessageRoleUnspecified {
-		return nil, a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("message.role: want user, got %s", msg.Role))
-	}
 	if msg.TaskID != "" {
 		return s.answer(ctx, req)
 	}
-	text, err := textOf(msg.Parts)
-	if err != nil {
-		return nil, err
+	var pc *a2a.PushConfig
+	if req.Config != nil && req.Config.PushConfig != nil {
+		// The webhook is checked before the task exists, and stored once
+		// it does.
+		pc = req.Config.PushConfig
+		if err := s.pinned(func(snap *runtime.Snapshot) error {
+			return checkWebhook(ctx, pc.URL, snap.Config.A2A.Push.AllowPrivateNetworks)
+		}); err != nil {
+			return nil, err
+		}
 	}
+	text, _ := textOf(msg.Parts) // checked
 	t := &store.Task{ID: id, Agent: c.agent, SessionID: msg.ContextID, Input: text, MessageID: msg.ID, MaxAttempts: s.Queue.MaxAttempts()}
 	if t.SessionID == "" {
 		t.SessionID = newID()
-	} else if len(t.SessionID) > 128 || strings.ContainsFunc(t.SessionID, func(r rune) bool { return r < '!' || r > '~' }) {
-		return nil, a2a.NewError(a2a.ErrInvalidParams, "message.contextId: at most 128 printable ASCII characters without spaces")
 	}
-	err = s.pinned(func(snap *runtime.Snapshot) error {
+	err := s.pinned(func(snap *runtime.Snapshot) error {
 		if _, ok := snap.Agents[c.agent]; !ok {
 			return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("agent %q is not in the configuration (version %d)", c.agent, snap.Version))
 		}
@@ -278,10 +311,15 @@ func (s *Service) acceptAs(ctx context.Context, req *a2a.SendMessageRequest, id 
 		if err := snap.Store.CreateTask(ctx, t); err != nil {
 			return s.internal("create task", err)
 		}
-		if req.Config != nil && req.Config.PushConfig != nil {
-			pc := *req.Config.PushConfig
-			pc.TaskID = a2a.TaskID(t.ID)
-			if _, err := s.savePushConfig(ctx, snap, &pc); err != nil {
+		if pc != nil {
+			c := *pc
+			c.TaskID = a2a.TaskID(t.ID)
+			if _, err := s.savePushConfig(ctx, snap, &c); err != nil {
+				// Refused (a limit): the message is refused, and its task
+				// never runs.
+				if _, cerr := snap.Store.CancelTask(context.WithoutCancel(ctx), t.ID); cerr != nil {
+					s.Log.Warn("a2a: cancel a task whose webhook was refused", "task", t.ID, "error", cerr)
+				}
 				return err
 			}
 		}
@@ -294,8 +332,43 @@ func (s *Service) acceptAs(ctx context.Context, req *a2a.SendMessageRequest, id 
 	return t, nil
 }
 
+// checkMessage checks what a message must hold, before anything is
+// stored: an ID, the user role, a non-negative historyLength; for a new
+// task, text to send and a usable contextId.
+func checkMessage(req *a2a.SendMessageRequest) error {
+	msg := req.Message
+	if msg == nil {
+		return a2a.NewError(a2a.ErrInvalidParams, "message: required")
+	}
+	if msg.ID == "" {
+		return a2a.NewError(a2a.ErrInvalidParams, "message.messageId: required")
+	}
+	if msg.Role == a2a.MessageRoleUnspecified {
+		return a2a.NewError(a2a.ErrInvalidParams, "message.role: required (the sender's role: user)")
+	}
+	if msg.Role != a2a.MessageRoleUser {
+		return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("message.role: want %s (user), got %q", a2a.MessageRoleUser, string(msg.Role)))
+	}
+	if req.Config != nil {
+		if err := checkHistoryLength(req.Config.HistoryLength); err != nil {
+			return a2a.NewError(a2a.ErrInvalidParams, "configuration."+err.Error())
+		}
+	}
+	if msg.TaskID != "" {
+		return nil // a decision: see answer
+	}
+	if _, err := textOf(msg.Parts); err != nil {
+		return err
+	}
+	if c := msg.ContextID; len(c) > 128 || strings.ContainsFunc(c, func(r rune) bool { return r < '!' || r > '~' }) {
+		return a2a.NewError(a2a.ErrInvalidParams, "message.contextId: at most 128 printable ASCII characters without spaces")
+	}
+	return nil
+}
+
 // answer applies a message sent to an existing task: only a task waiting
-// for approval takes one, and the message is the decision.
+// for approval takes one, and the message is the decision. A webhook the
+// message names is registered on the task first.
 func (s *Service) answer(ctx context.Context, req *a2a.SendMessageRequest) (*store.Task, error) {
 	c := callerFrom(ctx)
 	t, _, err := s.load(ctx, req.Message.TaskID)
@@ -317,6 +390,13 @@ func (s *Service) answer(ctx context.Context, req *a2a.SendMessageRequest) (*sto
 	}
 	d.By = c.name
 	err = s.pinned(func(snap *runtime.Snapshot) error {
+		if req.Config != nil && req.Config.PushConfig != nil {
+			pc := *req.Config.PushConfig
+			pc.TaskID = a2a.TaskID(t.ID)
+			if _, err := s.savePushConfig(ctx, snap, &pc); err != nil {
+				return err
+			}
+		}
 		var err error
 		t, err = snap.Store.DecideTask(ctx, t.ID, t.Approval.CallID, d)
 		if errors.Is(err, store.ErrConflict) {

@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -88,30 +89,46 @@ func (s *Service) Start(ctx context.Context) {
 }
 
 // Caller describes who sent a request: the API key's name (or
-// "anonymous") and whether it may decide on tool calls.
+// "anonymous") and whether it has the operator role: it may then decide on
+// tool calls and cancel tasks.
 type Caller struct {
 	Name       string
 	MayApprove bool
 }
 
 // Serve answers an A2A request for agent, whose endpoint is prefix (the
-// request's path starts with it). The caller checked authentication.
+// request's path starts with it). The caller checked authentication and
+// limited the body (http.MaxBytesReader): a body over the limit is
+// answered 413.
 func (s *Service) Serve(w http.ResponseWriter, r *http.Request, agent, prefix string, c Caller) {
 	s.init()
-	r = r.WithContext(context.WithValue(r.Context(), callerKey{}, caller{agent: agent, name: c.Name, mayApprove: c.MayApprove}))
+	r = r.WithContext(callerContext(r.Context(), caller{agent: agent, name: c.Name, mayApprove: c.MayApprove}))
 	rest := strings.TrimPrefix(r.URL.Path, prefix)
 	version := r.Header.Get(a2a.SvcParamVersion)
+	jsonrpc := rest == "" || rest == "/"
 	if version != "" && !strings.HasPrefix(version, "1.0") && !strings.HasPrefix(version, "0.3") {
-		s.versionNotSupported(w, r, rest, version)
+		s.versionNotSupported(w, r, jsonrpc, version)
 		return
 	}
-	if rest == "" || rest == "/" {
-		s.serveJSONRPC(w, r)
+	body, ok := readBody(w, r, jsonrpc)
+	if !ok {
+		return
+	}
+	if jsonrpc {
+		s.serveJSONRPC(w, r, body)
+		return
+	}
+	v03 := strings.HasPrefix(rest, a2av0.RESTPathPrefix+"/") || strings.HasPrefix(version, "0.3")
+	body, done := s.prepareREST(w, r, strings.TrimPrefix(rest, a2av0.RESTPathPrefix), body, v03)
+	if done {
 		return
 	}
 	r2 := r.Clone(r.Context())
 	r2.URL.Path, r2.URL.RawPath = rest, ""
-	if strings.HasPrefix(rest, a2av0.RESTPathPrefix+"/") || strings.HasPrefix(version, "0.3") {
+	if body != nil {
+		r2.Body, r2.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	}
+	if v03 {
 		s.rest03.ServeHTTP(w, r2)
 		return
 	}
@@ -121,42 +138,36 @@ func (s *Service) Serve(w http.ResponseWriter, r *http.Request, agent, prefix st
 // serveJSONRPC hands a JSON-RPC request to the 1.0 or the 0.3 handler,
 // by the method's name: 0.3's are path-like (message/send), 1.0's are
 // not (SendMessage).
-func (s *Service) serveJSONRPC(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeJSONRPCError(w, nil, -32600, "request body: "+err.Error())
-		return
-	}
-	var peek struct {
-		Method string `json:"method"`
-	}
-	_ = json.Unmarshal(body, &peek) // the handler reports malformed JSON
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	if strings.Contains(peek.Method, "/") {
+func (s *Service) serveJSONRPC(w http.ResponseWriter, r *http.Request, body []byte) {
+	var q rpcRequest
+	if json.Unmarshal(body, &q) == nil && q.JSONRPC == "2.0" && q.validID() {
+		var done bool
+		if body, done = s.prepareRPC(w, r, &q, body); done {
+			return
+		}
+	} // else the handler reports what is wrong
+	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	if strings.Contains(q.Method, "/") {
+		// a2a-go's 0.3 handler writes its errors without a Content-Type;
+		// a stream sets its own.
+		w.Header().Set("Content-Type", "application/json")
 		s.jsonrpc03.ServeHTTP(w, r)
 		return
 	}
 	s.jsonrpc.ServeHTTP(w, r)
 }
 
-func (s *Service) versionNotSupported(w http.ResponseWriter, r *http.Request, rest, version string) {
-	msg := fmt.Sprintf("A2A-Version %q is not supported: this server speaks 1.0 and 0.3", version)
-	if rest == "" || rest == "/" {
+func (s *Service) versionNotSupported(w http.ResponseWriter, r *http.Request, jsonrpc bool, version string) {
+	err := a2a.NewError(a2a.ErrVersionNotSupported, fmt.Sprintf("A2A-Version %q is not supported: this server speaks 1.0 and 0.3", version))
+	if jsonrpc {
 		var peek struct {
-			ID any `json:"id"`
+			ID json.RawMessage `json:"id"`
 		}
 		_ = json.NewDecoder(r.Body).Decode(&peek)
-		writeJSONRPCError(w, peek.ID, -32009, msg)
+		writeRPCError(w, http.StatusOK, peek.ID, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusBadRequest)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": 400, "status": "FAILED_PRECONDITION", "message": msg}})
-}
-
-func writeJSONRPCError(w http.ResponseWriter, id any, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": id, "error": map[string]any{"code": code, "message": msg}})
+	writeRESTError(w, 0, err, "", false)
 }
 
 // BaseURL is the URL clients reach this server at: a2a.public_url when
@@ -210,9 +221,71 @@ func sortedCopy(s []string) []string {
 }
 
 // CardHandler serves card in the union of the 1.0 and 0.3 card formats,
-// so clients of either version read it.
+// so clients of either version read it. See ServeDocument for caching.
 func CardHandler(card *a2a.AgentCard) http.Handler {
-	return a2asrv.NewAgentCardHandler(a2av0.NewStaticAgentCardProducer(card))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := a2av0.NewStaticAgentCardProducer(card).(a2asrv.AgentCardJSONProducer)
+		b, err := p.CardJSON(r.Context())
+		if err != nil {
+			http.Error(w, "agent card: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		ServeDocument(w, r, b)
+	})
+}
+
+// CardMaxAge is how long a client or cache may use an agent card (or the
+// card index) without asking again.
+const CardMaxAge = 60 * time.Second
+
+// ServeDocument serves b, a public JSON document (an agent card, the card
+// index), to GET, HEAD and CORS preflight requests: readable from any
+// origin, cacheable for CardMaxAge (Cache-Control: public, max-age=60),
+// with a strong ETag of its bytes; a request whose If-None-Match names
+// that ETag is answered 304 Not Modified. A reload that changes the card
+// changes its bytes, so its ETag.
+func ServeDocument(w http.ResponseWriter, r *http.Request, b []byte) {
+	h := w.Header()
+	if h.Get("Access-Control-Allow-Origin") == "" {
+		h.Set("Access-Control-Allow-Origin", "*")
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodOptions:
+		h.Set("Access-Control-Allow-Methods", "GET, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Content-Type, If-None-Match")
+		h.Set("Access-Control-Max-Age", "86400")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	default:
+		h.Set("Allow", "GET, HEAD, OPTIONS")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
+	sum := sha256.Sum256(b)
+	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(CardMaxAge/time.Second)))
+	h.Add("Access-Control-Expose-Headers", "ETag")
+	if etagMatches(r.Header.Get("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	_, _ = w.Write(b)
+}
+
+// etagMatches reports whether an If-None-Match header names etag (weak
+// comparison, as RFC 9110 asks for If-None-Match) or is "*".
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == etag {
+			return true
+		}
+	}
+	return false
 }
 
 func newID() string {

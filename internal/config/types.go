@@ -55,7 +55,7 @@ type LLM struct {
 	Provider    string   `yaml:"provider" enum:"openai,anthropic,echo" doc:"openai (Chat Completions, any OpenAI-compatible server via base_url), anthropic (Messages API) or echo (offline, for trying things out and for tests)."`
 	Model       string   `yaml:"model" doc:"Model name sent to the provider. Required for openai and anthropic."`
 	APIKey      string   `yaml:"api_key" secret:"true" doc:"API key. Usually ${OPENAI_API_KEY} or ${ANTHROPIC_API_KEY}."`
-	BaseURL     string   `yaml:"base_url" doc:"Override the provider's API base URL (Ollama, vLLM, LM Studio, proxies)."`
+	BaseURL     string   `yaml:"base_url" secret:"url" doc:"Override the provider's API base URL (Ollama, vLLM, LM Studio, proxies)."`
 	Temperature *float64 `yaml:"temperature" doc:"Sampling temperature, 0 to 2."`
 	MaxTokens   int      `yaml:"max_tokens" doc:"Maximum tokens in one completion. Default 4096 for anthropic, provider default for openai."`
 	Timeout     Duration `yaml:"timeout" doc:"Timeout of one request attempt. Default 120s."`
@@ -73,7 +73,7 @@ type Agent struct {
 	// Delegation.
 	AllowedDelegates []string `yaml:"allowed_delegates" doc:"Agents this agent may call through tools of type agent; a tool of type agent whose target is not listed is a validation error."`
 	// Remote (type a2a).
-	URL     string            `yaml:"url" doc:"a2a: the remote agent's A2A endpoint, or its agent card URL (ending in /.well-known/agent-card.json). The card is fetched on first use and cached for 5 minutes."`
+	URL     string            `yaml:"url" secret:"url" doc:"a2a: the remote agent's A2A endpoint, or its agent card URL (ending in /.well-known/agent-card.json). The card is fetched on first use and cached for 5 minutes."`
 	Headers map[string]string `yaml:"headers" secret:"values" doc:"a2a: headers sent with every request to the remote agent, such as Authorization (values are redacted when shown)."`
 }
 
@@ -91,9 +91,10 @@ type Tool struct {
 	Shell           bool              `yaml:"shell" doc:"command: run through /bin/sh -c. Off by default; the allowlist then applies to the first word only."`
 	Env             map[string]string `yaml:"env" secret:"values" doc:"command: environment variables of the program, besides PATH, HOME, LANG and TZ (taken from the server) and HECTOR_IDEMPOTENCY_KEY; nothing else of the server's environment is passed. Values may use ${VAR} and are redacted when shown."`
 
-	Method  string            `yaml:"method" enum:"GET,POST,PUT,PATCH,DELETE" doc:"http: request method. Default GET."`
-	URL     string            `yaml:"url" doc:"http: URL template; {name} placeholders become required string parameters, URL-escaped."`
-	Headers map[string]string `yaml:"headers" secret:"values" doc:"http: request headers (values are redacted when shown)."`
+	Method          string            `yaml:"method" enum:"GET,POST,PUT,PATCH,DELETE" doc:"http: request method. Default GET."`
+	URL             string            `yaml:"url" secret:"url" doc:"http: URL template; {name} placeholders become required string parameters, URL-escaped."`
+	Headers         map[string]string `yaml:"headers" secret:"values" doc:"http: request headers (values are redacted when shown). They are sent only to the url's origin, never on a redirect to another."`
+	FollowRedirects string            `yaml:"follow_redirects" enum:"same_origin,any,none" doc:"http: which redirects are followed: same_origin (default) only to the url's scheme, host and port; any to anywhere (headers stay behind); none returns the redirect as an error."`
 
 	Agent string `yaml:"agent" doc:"agent: the agent the tool delegates to. Every agent using the tool must list it in allowed_delegates."`
 
@@ -111,7 +112,17 @@ type Server struct {
 	ShutdownTimeout Duration  `yaml:"shutdown_timeout" doc:"How long shutdown waits for in-flight requests. Default 30s."`
 	MaxBodyBytes    int64     `yaml:"max_body_bytes" doc:"Largest accepted request body. Default 1048576."`
 	RebindGrace     *Duration `yaml:"rebind_grace" doc:"After host or port changes, how long the old listener keeps accepting new connections while clients move to the new address. Default 1s."`
-	Auth            Auth      `yaml:"auth" doc:"Who may use the /admin API. Without keys the admin API is open (bind to loopback)."`
+	Auth            Auth      `yaml:"auth" doc:"Who may use the API. Once keys are listed every route but /health and agent cards needs one; without keys the whole API is open (bind to loopback)."`
+	AllowedHosts    []string  `yaml:"allowed_hosts" doc:"Host header names (or IP addresses) this server answers to; a request for any other host gets 403, which defeats DNS rebinding. \"*\" allows any. Default: while host is a loopback address, localhost, 127.0.0.1, ::1 and the host of a2a.public_url; otherwise any."`
+	CORS            CORS      `yaml:"cors" doc:"Which web origins may call this server from a browser."`
+	ReadTimeout     Duration  `yaml:"read_timeout" doc:"Longest time to receive one request's body; a slower client gets 408 and is disconnected. Responses, streams included, are not limited by it. Default 30s."`
+	IdleTimeout     Duration  `yaml:"idle_timeout" doc:"A keep-alive connection idle this long is closed. Default 2m."`
+	MaxConnsPerIP   int       `yaml:"max_connections_per_client" doc:"Most open connections one client IP address may hold; connections beyond it are closed at once. 0 or absent: no limit."`
+}
+
+// CORS configures cross-origin requests from browsers.
+type CORS struct {
+	AllowedOrigins []string `yaml:"allowed_origins" doc:"Origins (scheme://host[:port]) whose pages may call the API: they get CORS headers, and their state-changing requests are not refused as cross-site. Default none."`
 }
 
 // Auth configures authentication of the admin API.
@@ -131,7 +142,7 @@ var Roles = []string{"viewer", "operator", "admin"}
 
 // Database configures the store.
 type Database struct {
-	URL string `yaml:"url" secret:"password" doc:"sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=…. Default sqlite://.hector/hector.db; the --database flag overrides it."`
+	URL string `yaml:"url" secret:"url" doc:"sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=…. Default sqlite://.hector/hector.db; the --database flag overrides it."`
 }
 
 // Logger configures logging.
@@ -147,6 +158,8 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultMaxBodyBytes    = 1 << 20
 	DefaultRebindGrace     = time.Second
+	DefaultReadTimeout     = 30 * time.Second
+	DefaultIdleTimeout     = 2 * time.Minute
 	DefaultMaxIterations   = 10
 	DefaultToolTimeout     = 30 * time.Second
 	DefaultDelegateTimeout = 5 * time.Minute

@@ -52,7 +52,9 @@ func (v *validator) at(path string) Pos {
 			return pos
 		}
 	}
-	return Pos{}
+	// Nothing on the path is written (a required section is missing): the
+	// error is about the document, which starts at 1:1.
+	return Pos{Line: 1, Col: 1}
 }
 
 func parentPath(p string) string {
@@ -197,7 +199,7 @@ func validateIn(c *Config, pos posLookup, sorted bool) Errors {
 	}
 	if u := c.A2A.PublicURL; u != "" {
 		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.RawQuery != "" || pu.Fragment != "" {
-			v.fail("a2a.public_url", "must be an http or https base URL without query, like https://agents.example.com, got %q", u)
+			v.fail("a2a.public_url", "must be an http or https base URL without query, like https://agents.example.com, got %q", RedactURL(u))
 		}
 	}
 	v.oneOf("logger.level", c.Logger.Level, "debug", "info", "warn", "error")
@@ -243,7 +245,7 @@ func (v *validator) agent(name string, a Agent, refs agentRefs) {
 		if a.URL == "" {
 			v.fail(p()+".url", "required for agents of type a2a: the remote agent's A2A endpoint or agent card URL")
 		} else if u, err := url.Parse(a.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			v.fail(p()+".url", "must be an http or https URL, got %q", a.URL)
+			v.fail(p()+".url", "must be an http or https URL, got %q", RedactURL(a.URL))
 		}
 		for _, f := range []flag{{"llm", a.LLM != ""}, {"instruction", a.Instruction != ""}, {"tools", len(a.Tools) > 0}} {
 			if f.set {
@@ -324,7 +326,7 @@ func (v *validator) llm(p, name string, l LLM) {
 	}
 	if l.BaseURL != "" {
 		if u, err := url.Parse(l.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			v.fail(p+".base_url", "must be an http or https URL, got %q", l.BaseURL)
+			v.fail(p+".base_url", "must be an http or https URL, got %q", RedactURL(l.BaseURL))
 		}
 	}
 	if t := l.Temperature; t != nil && (*t < 0 || *t > 2) {
@@ -369,16 +371,20 @@ func (v *validator) tool(p, name string, t Tool) {
 		wrongType("method", t.Method != "", "http")
 		wrongType("url", t.URL != "", "http")
 		wrongType("headers", len(t.Headers) > 0, "http")
+		wrongType("follow_redirects", t.FollowRedirects != "", "http")
 	case "http":
 		if t.URL == "" {
 			v.fail(p+".url", "required for tools of type http")
 		} else {
 			probe := urlParam.ReplaceAllString(t.URL, "x")
 			if u, err := url.Parse(probe); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				v.fail(p+".url", "must be an http or https URL template, got %q", t.URL)
+				v.fail(p+".url", "must be an http or https URL template, got %q", RedactURL(t.URL))
+			} else if ph := urlParam.FindString(urlOrigin(t.URL)); ph != "" {
+				v.fail(p+".url", "placeholder %s is in the scheme, host or port: write them out, so that the model cannot choose where the request goes", ph)
 			}
 		}
 		v.oneOf(p+".method", t.Method, "GET", "POST", "PUT", "PATCH", "DELETE")
+		v.oneOf(p+".follow_redirects", t.FollowRedirects, "same_origin", "any", "none")
 		wrongType("allowed_commands", len(t.AllowedCommands) > 0, "command")
 		wrongType("working_dir", t.WorkingDir != "", "command")
 		wrongType("shell", t.Shell, "command")
@@ -392,8 +398,8 @@ func (v *validator) tool(p, name string, t Tool) {
 			}
 		}
 		for _, f := range []flag{{"method", t.Method != ""}, {"url", t.URL != ""}, {"headers", len(t.Headers) > 0},
-			{"allowed_commands", len(t.AllowedCommands) > 0}, {"working_dir", t.WorkingDir != ""}, {"shell", t.Shell},
-			{"env", len(t.Env) > 0}} {
+			{"follow_redirects", t.FollowRedirects != ""}, {"allowed_commands", len(t.AllowedCommands) > 0},
+			{"working_dir", t.WorkingDir != ""}, {"shell", t.Shell}, {"env", len(t.Env) > 0}} {
 			if f.set {
 				v.fail(p+"."+f.field, "not valid for tools of type agent")
 			}
@@ -421,12 +427,15 @@ func (v *validator) server(s Server) {
 	if strings.ContainsAny(s.Host, " /:") && !strings.HasPrefix(s.Host, "[") {
 		v.fail("server.host", "must be a host name or IP address, got %q", s.Host)
 	}
+	v.httpPolicy(s)
 	keys, names := map[string]bool{}, map[string]bool{}
 	for i, k := range s.Auth.APIKeys {
 		p := fmt.Sprintf("server.auth.api_keys[%d]", i)
 		switch {
 		case k.Key == "":
 			v.fail(p+".key", "required")
+		case strings.TrimSpace(k.Key) != k.Key:
+			v.fail(p+".key", "must not start or end with white space (a key is sent as one bearer token)")
 		case len(k.Key) < 16:
 			v.fail(p+".key", "must be at least 16 characters")
 		case keys[k.Key]:
@@ -444,6 +453,30 @@ func (v *validator) server(s Server) {
 			}
 			names[k.Name] = true
 		}
+	}
+}
+
+// httpPolicy checks the allowed hosts, CORS origins and connection limits.
+func (v *validator) httpPolicy(s Server) {
+	for i, h := range s.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, " /@") || strings.Contains(h, "://") {
+			v.fail(fmt.Sprintf("server.allowed_hosts[%d]", i), "must be a host name or IP address without scheme, port or path (or \"*\"), got %q", h)
+		}
+	}
+	for i, o := range s.CORS.AllowedOrigins {
+		u, err := url.Parse(o)
+		if o != "*" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || strings.TrimSuffix(u.Path, "/") != "" || u.RawQuery != "") {
+			v.fail(fmt.Sprintf("server.cors.allowed_origins[%d]", i), "must be an origin such as https://app.example.com (scheme, host and optional port), got %q", o)
+		}
+	}
+	if s.ReadTimeout < 0 {
+		v.fail("server.read_timeout", "must not be negative")
+	}
+	if s.IdleTimeout < 0 {
+		v.fail("server.idle_timeout", "must not be negative")
+	}
+	if s.MaxConnsPerIP < 0 {
+		v.fail("server.max_connections_per_client", "must not be negative")
 	}
 }
 
@@ -484,6 +517,9 @@ func applyDefaults(c *Config) {
 		if t.Type == "http" && t.Method == "" {
 			t.Method = "GET"
 		}
+		if t.Type == "http" && t.FollowRedirects == "" {
+			t.FollowRedirects = "same_origin"
+		}
 		c.Tools[name] = t
 	}
 	if c.Server.Host == "" {
@@ -515,6 +551,12 @@ func applyDefaults(c *Config) {
 	if c.Server.MaxBodyBytes == 0 {
 		c.Server.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if c.Server.ReadTimeout == 0 {
+		c.Server.ReadTimeout = Duration(DefaultReadTimeout)
+	}
+	if c.Server.IdleTimeout == 0 {
+		c.Server.IdleTimeout = Duration(DefaultIdleTimeout)
+	}
 	if c.Server.RebindGrace == nil {
 		g := Duration(DefaultRebindGrace)
 		c.Server.RebindGrace = &g
@@ -536,16 +578,17 @@ func applyDefaults(c *Config) {
 	}
 }
 
-// RedactURL hides the password of a URL, for messages and logs.
-func RedactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
+// urlOrigin returns the scheme and authority of an http tool URL
+// template: everything before the path, query or fragment.
+func urlOrigin(tmpl string) string {
+	i := strings.Index(tmpl, "://")
+	if i < 0 {
+		return tmpl
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+	if j := strings.IndexAny(tmpl[i+3:], "/?#"); j >= 0 {
+		return tmpl[:i+3+j]
 	}
-	return u.String()
+	return tmpl
 }
 
 // URLParams returns the placeholder names of an http tool URL template, in

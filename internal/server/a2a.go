@@ -2,24 +2,15 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"sort"
 
 	"github.com/hector-run/hector/internal/a2ahttp"
+	"github.com/hector-run/hector/internal/remote"
 	"github.com/hector-run/hector/internal/runtime"
 )
-
-// a2aRoutes serves agent cards and the A2A endpoints. Cards are public,
-// as the protocol intends (with API keys configured they name the bearer
-// scheme); the endpoints need a key of any role once keys exist, and
-// deciding on a tool call over A2A needs the operator role.
-func (s *Server) a2aRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /.well-known/agent-card.json", s.pinned(s.rootCard))
-	mux.HandleFunc("GET /agents/{name}/.well-known/agent-card.json", s.pinned(s.agentCard))
-	mux.HandleFunc("GET /a2a/{name}/.well-known/agent-card.json", s.pinned(s.agentCard))
-	mux.HandleFunc("/a2a/{name}", s.serveA2A)
-	mux.HandleFunc("/a2a/{name}/{rest...}", s.serveA2A)
-}
 
 // rootCard is the card of the only agent, or, with several, an index of
 // their cards.
@@ -41,8 +32,12 @@ func (s *Server) rootCard(w http.ResponseWriter, r *http.Request, snap *runtime.
 		agents[i] = map[string]string{"name": name, "description": snap.Config.Agents[name].Description,
 			"card": base + "/agents/" + name + "/.well-known/agent-card.json", "url": base + "/a2a/" + name}
 	}
-	w.Header().Set("Access-Control-Allow-Origin", "*")
-	writeJSON(w, http.StatusOK, map[string]any{"agents": agents})
+	b, err := json.Marshal(map[string]any{"agents": agents})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "card index: "+err.Error())
+		return
+	}
+	a2ahttp.ServeDocument(w, r, b) // public and cacheable, like the cards
 }
 
 func (s *Server) agentCard(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
@@ -61,13 +56,10 @@ func (s *Server) serveA2A(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "a2a_unavailable", "this server runs no task queue, which A2A tasks need")
 		return
 	}
-	g, ok := s.admit(w, r, "viewer")
-	if !ok {
-		return
-	}
+	g := grantOf(r)
 	caller := a2ahttp.Caller{Name: "anonymous", MayApprove: true}
 	if g.keyed {
-		caller = a2ahttp.Caller{Name: g.key.Name, MayApprove: hasRole(g.key, "operator")}
+		caller = a2ahttp.Caller{Name: g.key.Name, MayApprove: hasRole(g.key, operator)}
 	}
 	name := r.PathValue("name")
 	snap, release, ok := s.snapshot(w)
@@ -81,7 +73,6 @@ func (s *Server) serveA2A(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "agent_not_found", "no agent "+name)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, g.limit)
 	// Streams end when their listener drains (a rebind or shutdown); the
 	// client resubscribes, at the new address if it moved.
 	ctx, cancel := context.WithCancel(r.Context())
@@ -94,4 +85,15 @@ func (s *Server) serveA2A(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	s.A2A.Serve(w, r.WithContext(ctx), name, "/a2a/"+name, caller)
+}
+
+// turnErrorCode is the error code of a failed turn: remote_agent_error
+// when a remote A2A agent failed (unreachable, a bad card, a failed remote
+// task), else llm_error.
+func turnErrorCode(err error) string {
+	var re *remote.Error
+	if errors.As(err, &re) {
+		return "remote_agent_error"
+	}
+	return "llm_error"
 }

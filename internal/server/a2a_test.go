@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -363,7 +364,7 @@ func TestA2AResubscribeAndCancel(t *testing.T) {
 				t.Fatalf("resubscribed stream ended with %#v", last)
 			}
 			for _, err := range c.SubscribeToTask(ctx, &a2a.SubscribeToTaskRequest{ID: id}) {
-				if err == nil || !strings.Contains(err.Error(), "nothing to subscribe to") {
+				if !errorSays(tc.name, err, "nothing to subscribe to") {
 					t.Fatalf("subscribe to a completed task: %v", err)
 				}
 				break
@@ -493,6 +494,7 @@ func waitTask(ctx context.Context, c *a2aclient.Client, id a2a.TaskID, want a2a.
 	}
 }
 
+// Deciding on a tool call and cancelling a task need the operator role.
 func TestA2AApprovalNeedsOperator(t *testing.T) {
 	fake := llmtest.NewOpenAI(t)
 	cfg := strings.Replace(a2aConfig(fake.URL, ""), "server: {port: 0, shutdown_timeout: 5s}",
@@ -517,11 +519,14 @@ func TestA2AApprovalNeedsOperator(t *testing.T) {
 	if _, err := c.SendMessage(withKey(viewerKey), yes); err == nil || !strings.Contains(err.Error(), "operator") {
 		t.Fatalf("a viewer approved: %v", err)
 	}
+	if _, err := c.CancelTask(withKey(viewerKey), &a2a.CancelTaskRequest{ID: task.ID}); err == nil || !strings.Contains(err.Error(), "operator") {
+		t.Fatalf("a viewer cancelled a task over A2A: %v", err)
+	}
 	res, err = c.SendMessage(withKey(operatorKey), yes)
 	if err != nil || res.(*a2a.Task).Status.State != a2a.TaskStateCompleted {
 		t.Fatalf("operator approval: %+v %v", res, err)
 	}
-	_, body := h.call("GET", "/v1/tasks/"+string(task.ID), "", "")
+	_, body := h.call("GET", "/v1/tasks/"+string(task.ID), viewerKey, "")
 	if !strings.Contains(body, `"by":"otto"`) {
 		t.Fatalf("decision not recorded with the key's name: %s", body)
 	}
@@ -877,34 +882,48 @@ func TestA2APushGuardAtDial(t *testing.T) {
 		t.Fatal(err)
 	}
 	waiting := res.(*a2a.Task)
-	if _, err := c.CreateTaskPushConfig(ctx, &a2a.PushConfig{TaskID: waiting.ID, URL: hook.URL + "/x"}); err != nil {
-		t.Fatal(err)
+	// Two webhooks on loopback: by address, and by a name that resolves
+	// to it.
+	named := newWebhook(t)
+	_, port, _ := net.SplitHostPort(named.Listener.Addr().String())
+	for _, u := range []string{hook.URL + "/x", "http://localhost:" + port + "/y"} {
+		if _, err := c.CreateTaskPushConfig(ctx, &a2a.PushConfig{TaskID: waiting.ID, ID: u, URL: u}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for len(hook.states()) == 0 && time.Now().Before(deadline) {
+	for (len(hook.states()) == 0 || len(named.states()) == 0) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if s := hook.states(); len(s) != 1 || s[0] != a2a.TaskStateInputRequired {
-		t.Fatalf("webhook got %v", s)
+	for _, w := range []*webhook{hook, named} {
+		if s := w.states(); len(s) != 1 || s[0] != a2a.TaskStateInputRequired {
+			t.Fatalf("webhook got %v", s)
+		}
 	}
 	h.write(a2aConfig(fake.URL, ""))
 	if o := h.next(); o.Result != "applied" {
 		t.Fatalf("reload: %+v", o)
 	}
+	failed := h.pushFailed()
 	if r := h.post("/v1/tasks/"+string(waiting.ID)+"/approve", `{}`); r.status != 200 {
 		t.Fatal(r.raw)
 	}
+	// The task completes; its states reach neither webhook: the dialer
+	// refuses 127.0.0.1, and localhost once resolved.
+	if _, _, err := waitTask(ctx, c, waiting.ID, a2a.TaskStateCompleted); err != nil {
+		t.Fatal(err)
+	}
 	deadline = time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, m := h.call("GET", "/metrics", "", ""); strings.Contains(m, `hector_a2a_push_notifications_total{result="failed"}`) {
-			if s := hook.states(); len(s) != 1 {
-				t.Fatalf("the guard let %v through", s)
+		if h.pushFailed() >= failed+2 {
+			if s, n := hook.states(), named.states(); len(s) != 1 || len(n) != 1 {
+				t.Fatalf("the guard let %v and %v through", s, n)
 			}
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("no refused delivery; webhook got %v", hook.states())
+	t.Fatalf("no refused deliveries (failed %d, before %d); webhooks got %v and %v", h.pushFailed(), failed, hook.states(), named.states())
 }
 
 // TestA2AListTasks: the agent's tasks, newest first, by context and
@@ -951,5 +970,471 @@ func TestA2AListTasks(t *testing.T) {
 	list, err := o.ListTasks(ctx, &a2a.ListTasksRequest{})
 	if err != nil || len(list.Tasks) != 0 {
 		t.Fatalf("other agent's list: %+v %v", list, err)
+	}
+}
+
+// rpc posts a JSON-RPC call to agent assistant and returns the HTTP
+// response, its Content-Type and the decoded body.
+func (h *hector) rpc(method, params string) (int, string, map[string]any) {
+	h.t.Helper()
+	resp, body := h.call("POST", "/a2a/assistant", "", `{"jsonrpc":"2.0","id":"r1","method":"`+method+`","params":`+params+`}`,
+		"Content-Type", "application/json")
+	var out map[string]any
+	_ = json.Unmarshal([]byte(body), &out)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), out
+}
+
+// rpcErrorCode is the code of a JSON-RPC error response, 0 if none.
+func rpcErrorCode(out map[string]any) int {
+	e, _ := out["error"].(map[string]any)
+	c, _ := e["code"].(float64)
+	return int(c)
+}
+
+// waitingTask starts a task that waits for approval and returns its ID;
+// once approved, the fake's Respond answers it.
+func waitingTask(t *testing.T, fake *llmtest.Server, c *a2aclient.Client) a2a.TaskID {
+	t.Helper()
+	fake.Push(llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "pay", Args: `{"command":"echo x"}`}}})
+	res, err := c.SendMessage(context.Background(), userMessage("pay"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := res.(*a2a.Task)
+	if task.Status.State != a2a.TaskStateInputRequired {
+		t.Fatalf("task is %s, want input-required", task.Status.State)
+	}
+	return task.ID
+}
+
+// TestA2APushConfigMethods: list gives [] (0.3) or {"configs": []} (1.0)
+// when there is none; delete answers "result": null and is idempotent.
+func TestA2APushConfigMethods(t *testing.T) {
+	fake := llmtest.NewOpenAI(t)
+	h := newHector(t, a2aConfig(fake.URL, ""))
+	c := h.a2aClient("assistant", a2a.TransportProtocolJSONRPC, a2a.Version)
+	res, err := c.SendMessage(context.Background(), userMessage("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := string(res.(*a2a.Task).ID)
+	_, _, out := h.rpc("tasks/pushNotificationConfig/list", `{"id":"`+id+`"}`)
+	if list, ok := out["result"].([]any); !ok || len(list) != 0 {
+		t.Fatalf("0.3 list of none: %v", out)
+	}
+	_, _, out = h.rpc("ListTaskPushNotificationConfigs", `{"taskId":"`+id+`"}`)
+	if r, _ := out["result"].(map[string]any); r == nil || r["configs"] == nil || len(r["configs"].([]any)) != 0 {
+		t.Fatalf("1.0 list of none: %v", out)
+	}
+	for _, call := range []struct{ method, params string }{
+		{"DeleteTaskPushNotificationConfig", `{"taskId":"` + id + `","id":"nope"}`},
+		{"tasks/pushNotificationConfig/delete", `{"id":"` + id + `","pushNotificationConfigId":"nope"}`},
+	} {
+		for range 2 { // idempotent
+			_, _, out := h.rpc(call.method, call.params)
+			if r, has := out["result"]; !has || r != nil || out["error"] != nil || out["id"] != "r1" {
+				t.Fatalf("%s: %v", call.method, out)
+			}
+		}
+	}
+	// Of an unknown task: an error still.
+	if _, _, out := h.rpc("DeleteTaskPushNotificationConfig", `{"taskId":"t_nope","id":"x"}`); rpcErrorCode(out) != -32001 {
+		t.Fatalf("delete on an unknown task: %v", out)
+	}
+}
+
+// TestA2ASubscribeRefusedBeforeStream: subscribing to an unknown or a
+// finished task is answered with an error response, not a stream.
+func TestA2ASubscribeRefusedBeforeStream(t *testing.T) {
+	fake := llmtest.NewOpenAI(t)
+	h := newHector(t, a2aConfig(fake.URL, ""))
+	c := h.a2aClient("assistant", a2a.TransportProtocolJSONRPC, a2a.Version)
+	res, err := c.SendMessage(context.Background(), userMessage("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := string(res.(*a2a.Task).ID)
+	for _, tc := range []struct {
+		method, id string
+		code       int
+	}{
+		{"SubscribeToTask", "t_nope", -32001}, {"SubscribeToTask", done, -32004},
+		{"tasks/resubscribe", "t_nope", -32001}, {"tasks/resubscribe", done, -32004},
+	} {
+		status, ct, out := h.rpc(tc.method, `{"id":"`+tc.id+`"}`)
+		if status != 200 || !strings.HasPrefix(ct, "application/json") || rpcErrorCode(out) != tc.code {
+			t.Errorf("%s %s: %d %s %v", tc.method, tc.id, status, ct, out)
+		}
+	}
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		reason       string
+	}{
+		{"POST", "/a2a/assistant/tasks/t_nope:subscribe", 404, "TASK_NOT_FOUND"},
+		{"GET", "/a2a/assistant/tasks/t_nope:subscribe", 404, "TASK_NOT_FOUND"},
+		{"POST", "/a2a/assistant/tasks/" + done + ":subscribe", 400, "UNSUPPORTED_OPERATION"},
+		{"POST", "/a2a/assistant/v1/tasks/t_nope:subscribe", 404, "TASK_NOT_FOUND"},
+		{"POST", "/a2a/assistant/v1/tasks/" + done + ":subscribe", 400, "UNSUPPORTED_OPERATION"},
+	} {
+		resp, body := h.call(tc.method, tc.path, "", "", "Content-Type", "application/json")
+		if resp.StatusCode != tc.status || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") || !strings.Contains(body, tc.reason) {
+			t.Errorf("%s %s: %d %s %s", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+	}
+}
+
+// TestA2AInvalidParams: requests that are valid JSON but not valid A2A
+// are invalid params (-32602), naming what is wrong.
+func TestA2AInvalidParams(t *testing.T) {
+	fake := llmtest.NewOpenAI(t)
+	h := newHector(t, a2aConfig(fake.URL, ""))
+	c := h.a2aClient("assistant", a2a.TransportProtocolJSONRPC, a2a.Version)
+	res, err := c.SendMessage(context.Background(), userMessage("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := string(res.(*a2a.Task).ID)
+	for _, tc := range []struct{ method, params, want string }{
+		{"SendMessage", `{"message":{"role":"ROLE_USER","parts":[{"text":"x"}]}}`, "messageId"},
+		{"SendMessage", `{"message":{"messageId":"m1","parts":[{"text":"x"}]}}`, "role"},
+		{"SendStreamingMessage", `{"message":{"messageId":"m1","parts":[{"text":"x"}]}}`, "role"},
+		{"SendMessage", `{"message":{"messageId":"m1","role":"ROLE_USER","parts":[{"video":"x"}]}}`, "part"},
+		{"SendMessage", `{"message":{"messageId":"m1","role":"ROLE_USER","parts":[{"text":"x"}]},"configuration":{"historyLength":-1}}`, "historyLength"},
+		{"message/send", `{"message":{"kind":"message","role":"user","parts":[{"kind":"text","text":"x"}]}}`, "messageId"},
+		{"message/send", `{"message":{"kind":"message","messageId":"m1","parts":[{"kind":"text","text":"x"}]}}`, "role"},
+		{"message/stream", `{"message":{"kind":"message","messageId":"m1","parts":[{"kind":"text","text":"x"}]}}`, "role"},
+		{"message/send", `{"message":{"kind":"message","messageId":"m1","role":"user","parts":[{"kind":"video","text":"x"}]}}`, "part"},
+		{"GetTask", `{"id":"` + id + `","historyLength":-1}`, "historyLength"},
+		{"tasks/get", `{"id":"` + id + `","historyLength":-1}`, "historyLength"},
+	} {
+		status, ct, out := h.rpc(tc.method, tc.params)
+		e, _ := out["error"].(map[string]any)
+		msg, _ := e["message"].(string)
+		if status != 200 || !strings.HasPrefix(ct, "application/json") || rpcErrorCode(out) != -32602 || !strings.Contains(msg, tc.want) {
+			t.Errorf("%s %s: %d %s %v", tc.method, tc.params, status, ct, out)
+		}
+	}
+	resp, body := h.call("GET", "/a2a/assistant/tasks/"+id+"?historyLength=-1", "", "")
+	if resp.StatusCode != 400 || !strings.Contains(body, "historyLength") {
+		t.Errorf("REST historyLength -1: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestA2ARESTBodies: 0.3 HTTP+JSON bodies take proto JSON's snake_case
+// names and refuse unknown fields; a body over server.max_body_bytes is
+// 413 on every binding.
+func TestA2ARESTBodies(t *testing.T) {
+	fake := llmtest.NewOpenAI(t)
+	h := newHector(t, strings.Replace(a2aConfig(fake.URL, ""), "shutdown_timeout: 5s", "shutdown_timeout: 5s, max_body_bytes: 4096", 1))
+	post := func(path, body string) (int, string) {
+		resp, b := h.call("POST", "/a2a/assistant"+path, "", body, "Content-Type", "application/json")
+		return resp.StatusCode, b
+	}
+	status, body := post("/v1/message:send", `{"message":{"message_id":"m-snake","context_id":"ctx-snake","role":"ROLE_USER","content":[{"text":"hi"}]},"configuration":{"blocking":true,"history_length":1}}`)
+	var task struct {
+		Task struct {
+			ContextID string `json:"contextId"`
+			History   []any  `json:"history"`
+		} `json:"task"`
+	}
+	if err := json.Unmarshal([]byte(body), &task); status != 200 || err != nil || task.Task.ContextID != "ctx-snake" || len(task.Task.History) != 1 {
+		t.Fatalf("snake_case 0.3 body: %d %s", status, body)
+	}
+	// The proto name of the message field, request, is the message too.
+	if status, body := post("/v1/message:send", `{"request":{"messageId":"m2","contextId":"ctx-snake","role":"ROLE_USER","content":[{"text":"again"}]}}`); status != 200 {
+		t.Fatalf("proto name request: %d %s", status, body)
+	}
+	for _, tc := range []struct{ body, want string }{
+		{`{"message":{"messageId":"m3","role":"ROLE_USER","content":[{"text":"x"}],"bogus":1}}`, "bogus"},
+		{`{"message":{"messageId":"m3","message_id":"m4","role":"ROLE_USER","content":[{"text":"x"}]}}`, "twice"},
+		{`{"message":{"messageId":"m3","role":"ROLE_USER","parts":[{"kind":"text","text":"x"}]}}`, "parts"},
+	} {
+		if status, body := post("/v1/message:send", tc.body); status != 400 || !strings.Contains(body, tc.want) {
+			t.Errorf("%s: %d %s", tc.body, status, body)
+		}
+	}
+	// Metadata and data parts keep their own names.
+	status, body = post("/v1/message:send", `{"message":{"messageId":"m5","role":"ROLE_USER","metadata":{"my_key":1},"content":[{"data":{"data":{"snake_case":true}}}]}}`)
+	if status != 200 || !strings.Contains(body, "snake_case") {
+		t.Fatalf("data part: %d %s", status, body)
+	}
+	big := `{"message":{"messageId":"m","role":"ROLE_USER","parts":[{"text":"` + strings.Repeat("x", 5000) + `"}]}}`
+	for _, path := range []string{"/message:send", "/v1/message:send", "/message:stream"} {
+		if status, body := post(path, big); status != 413 || !strings.Contains(body, "max_body_bytes") {
+			t.Errorf("%s over the limit: %d %s", path, status, body)
+		}
+	}
+	if status, body := post("", `{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":`+big+`}`); status != 413 || !strings.Contains(body, "max_body_bytes") {
+		t.Errorf("JSON-RPC over the limit: %d %s", status, body)
+	}
+}
+
+// TestAgentCardCaching: cards and the card index are cacheable for a
+// minute, with an ETag that If-None-Match turns into 304 and that changes
+// when a reload changes the agent.
+func TestAgentCardCaching(t *testing.T) {
+	fake := llmtest.NewOpenAI(t)
+	cfg := strings.Replace(a2aConfig(fake.URL, ""), "tools:\n", "  other: {llm: echo}\ntools:\n", 1)
+	h := newHector(t, cfg)
+	paths := []string{"/agents/assistant/.well-known/agent-card.json", "/a2a/assistant/.well-known/agent-card.json", "/.well-known/agent-card.json"}
+	etags := map[string]string{}
+	for _, p := range paths {
+		resp, body := h.call("GET", p, "", "")
+		etag := resp.Header.Get("ETag")
+		if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "public, max-age=60" || len(etag) < 10 || etag[0] != '"' || !strings.Contains(body, "Answers questions.") {
+			t.Fatalf("%s: %d %v", p, resp.StatusCode, resp.Header)
+		}
+		resp, body = h.call("GET", p, "", "", "If-None-Match", etag)
+		if resp.StatusCode != 304 || body != "" || resp.Header.Get("ETag") != etag {
+			t.Fatalf("%s with If-None-Match: %d %q", p, resp.StatusCode, body)
+		}
+		etags[p] = etag
+	}
+	h.write(strings.Replace(cfg, "Answers questions.", "Answers everything.", 1))
+	if o := h.next(); o.Result != "applied" {
+		t.Fatalf("reload: %+v", o)
+	}
+	for _, p := range paths {
+		resp, body := h.call("GET", p, "", "", "If-None-Match", etags[p])
+		if resp.StatusCode != 200 || resp.Header.Get("ETag") == etags[p] || !strings.Contains(body, "Answers everything.") {
+			t.Fatalf("%s after the reload: %d %v", p, resp.StatusCode, resp.Header)
+		}
+	}
+}
+
+// pushFailed is the count of failed push deliveries in the metrics.
+func (h *hector) pushFailed() int {
+	h.t.Helper()
+	_, m := h.call("GET", "/metrics", "", "")
+	for _, line := range strings.Split(m, "\n") {
+		if v, ok := strings.CutPrefix(line, `hector_a2a_push_notifications_total{result="failed"} `); ok {
+			var n int
+			fmt.Sscan(v, &n)
+			return n
+		}
+	}
+	return 0
+}
+
+// TestA2APushDeliveriesRunConcurrently: three webhooks that never answer
+// do not delay a healthy one; a webhook sees its task's states in order.
+func TestA2APushDeliveriesRunConcurrently(t *testing.T) {
+	fake := llmtest.NewOpenAI(t)
+	hung := make(chan struct{})
+	var hungCalls sync.WaitGroup
+	hungCalls.Add(3)
+	var once [3]sync.Once
+	var stuck []*httptest.Server
+	for i := range 3 {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			once[i].Do(hungCalls.Done)
+			select {
+			case <-hung:
+			case <-r.Context().Done():
+			}
+		}))
+		t.Cleanup(srv.Close)
+		stuck = append(stuck, srv)
+	}
+	t.Cleanup(func() { close(hung) }) // before the servers close
+	hook := newWebhook(t)
+	h := newHector(t, a2aConfig(fake.URL, "a2a: {push: {allow_private_networks: true}}\n"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := h.a2aClient("assistant", a2a.TransportProtocolJSONRPC, a2a.Version)
+	first := waitingTask(t, fake, c)
+	for i, srv := range stuck {
+		if _, err := c.CreateTaskPushConfig(ctx, &a2a.PushConfig{TaskID: first, ID: fmt.Sprint("stuck", i), URL: srv.URL + "/x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitGroup := make(chan struct{})
+	go func() { hungCalls.Wait(); close(waitGroup) }()
+	select {
+	case <-waitGroup: // all three deliveries are in flight, and stuck
+	case <-time.After(5 * time.Second):
+		t.Fatal("the three stuck webhooks were not all called: deliveries wait for one another")
+	}
+	second := waitingTask(t, fake, c)
+	start := time.Now()
+	if _, err := c.CreateTaskPushConfig(ctx, &a2a.PushConfig{TaskID: second, URL: hook.URL + "/ok"}); err != nil {
+		t.Fatal(err)
+	}
+	for len(hook.states()) == 0 && time.Since(start) < 5*time.Second {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if d := time.Since(start); len(hook.states()) == 0 || d > time.Second {
+		t.Fatalf("the healthy webhook waited %v behind the stuck ones (got %v)", d, hook.states())
+	}
+	// Approved, the task runs to the end; the webhook hears it in order.
+	if r := h.post("/v1/tasks/"+string(second)+"/approve", `{}`); r.status != 200 {
+		t.Fatal(r.raw)
+	}
+	hook.waitCompleted(t, 0)
+	order := map[a2a.TaskState]int{a2a.TaskStateInputRequired: 0, a2a.TaskStateSubmitted: 1, a2a.TaskStateWorking: 2, a2a.TaskStateCompleted: 3}
+	states := hook.states()
+	for i := 1; i < len(states); i++ {
+		if order[states[i]] < order[states[i-1]] {
+			t.Fatalf("states out of order: %v", states)
+		}
+	}
+}
+
+// TestA2APushSSRFRanges: a webhook on any special-purpose range is refused
+// when registered, the ranges net.IP's predicates miss included.
+func TestA2APushSSRFRanges(t *testing.T) {
+	fake := llmtest.NewOpenAI(t)
+	h := newHector(t, a2aConfig(fake.URL, ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := h.a2aClient("assistant", a2a.TransportProtocolJSONRPC, a2a.Version)
+	task := waitingTask(t, fake, c)
+	for _, host := range []string{
+		"100.64.0.1", "100.100.100.200", "100.127.255.254", // shared address space, a cloud metadata address
+		"198.18.0.1", "198.19.255.254", // benchmarking
+		"0.0.0.1", "0.1.2.3", // this network
+		"240.0.0.1", "255.255.255.255", // reserved, broadcast
+		"[64:ff9b::a9fe:a9fe]", "[64:ff9b::a00:1]", // NAT64 to 169.254.169.254, 10.0.0.1
+		"127.0.0.1", "10.1.2.3", "169.254.169.254", "[::1]", "[fd00::1]", "[::ffff:127.0.0.1]",
+	} {
+		_, err := c.CreateTaskPushConfig(ctx, &a2a.PushConfig{TaskID: task, URL: "http://" + host + "/hook"})
+		if err == nil || !strings.Contains(err.Error(), "allow_private_networks") {
+			t.Errorf("webhook on %s: %v", host, err)
+		}
+		req := userMessage("notify")
+		req.Config = &a2a.SendMessageConfig{PushConfig: &a2a.PushConfig{URL: "http://" + host + ":8080/hook"}}
+		if _, err := c.SendMessage(ctx, req); err == nil || !strings.Contains(err.Error(), "allow_private_networks") {
+			t.Errorf("webhook on %s with the message: %v", host, err)
+		}
+	}
+	// A refused message starts no task.
+	if list, err := c.ListTasks(ctx, &a2a.ListTasksRequest{}); err != nil || len(list.Tasks) != 1 {
+		t.Fatalf("tasks after refused messages: %d %v", len(list.Tasks), err)
+	}
+	if list, err := c.ListTaskPushConfigs(ctx, &a2a.ListTaskPushConfigRequest{TaskID: task}); err != nil || len(list) != 0 {
+		t.Fatalf("configs after refusals: %v %v", list, err)
+	}
+}
+
+// TestA2APushLimits: a task takes 10 webhooks, a caller keeps 100 on
+// unfinished tasks; past either, the error names the limit.
+func TestA2APushLimits(t *testing.T) {
+	fake := llmtest.NewOpenAI(t)
+	hook := newWebhook(t)
+	h := newHector(t, a2aConfig(fake.URL, "a2a: {push: {allow_private_networks: true}}\n"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := h.a2aClient("assistant", a2a.TransportProtocolJSONRPC, a2a.Version)
+	var tasks []a2a.TaskID
+	for range 11 {
+		tasks = append(tasks, waitingTask(t, fake, c))
+	}
+	add := func(task a2a.TaskID, id string) error {
+		_, err := c.CreateTaskPushConfig(ctx, &a2a.PushConfig{TaskID: task, ID: id, URL: hook.URL + "/" + id})
+		return err
+	}
+	for i, task := range tasks[:10] {
+		for j := range 10 {
+			if err := add(task, fmt.Sprint("h", j)); err != nil {
+				t.Fatalf("task %d, webhook %d: %v", i, j, err)
+			}
+		}
+	}
+	if err := add(tasks[0], "h0"); err != nil { // a replacement takes no new place
+		t.Fatalf("replacing a webhook: %v", err)
+	}
+	if err := add(tasks[0], "h10"); err == nil || !strings.Contains(err.Error(), "10 push notification configs, the limit per task") {
+		t.Fatalf("an 11th webhook on a task: %v", err)
+	}
+	if err := add(tasks[10], "h0"); err == nil || !strings.Contains(err.Error(), "100 push notification configs on unfinished tasks, the limit per caller") {
+		t.Fatalf("a 101st webhook of the caller: %v", err)
+	}
+	req := userMessage("one more")
+	req.Config = &a2a.SendMessageConfig{PushConfig: &a2a.PushConfig{URL: hook.URL + "/msg"}}
+	if _, err := c.SendMessage(ctx, req); err == nil || !strings.Contains(err.Error(), "limit per caller") {
+		t.Fatalf("a webhook with a message past the caller's limit: %v", err)
+	}
+	// A finished task's webhooks no longer count.
+	if _, err := c.CancelTask(ctx, &a2a.CancelTaskRequest{ID: tasks[0]}); err != nil {
+		t.Fatal(err)
+	}
+	if err := add(tasks[10], "h0"); err != nil {
+		t.Fatalf("after a task finished: %v", err)
+	}
+}
+
+// TestA2APushConfigWithMessage: a 1.0 message's webhook is taken whether
+// it is named taskPushNotificationConfig (1.0) or pushNotificationConfig
+// (the 0.3 name); naming both is an error.
+func TestA2APushConfigWithMessage(t *testing.T) {
+	fake := llmtest.NewOpenAI(t)
+	hook := newWebhook(t)
+	h := newHector(t, a2aConfig(fake.URL, "a2a: {push: {allow_private_networks: true}}\n"))
+	msg := `"message":{"messageId":"m1","role":"ROLE_USER","parts":[{"text":"hi"}]}`
+	for _, field := range []string{"pushNotificationConfig", "taskPushNotificationConfig"} {
+		_, _, out := h.rpc("SendMessage", `{`+msg+`,"configuration":{"`+field+`":{"url":"`+hook.URL+`/`+field+`","token":"t"}}}`)
+		result, _ := out["result"].(map[string]any)
+		task, _ := result["task"].(map[string]any)
+		if task == nil {
+			t.Fatalf("%s: %v", field, out)
+		}
+		_, _, out = h.rpc("ListTaskPushNotificationConfigs", `{"taskId":"`+task["id"].(string)+`"}`)
+		result, _ = out["result"].(map[string]any)
+		configs, _ := result["configs"].([]any)
+		if len(configs) != 1 || !strings.HasSuffix(configs[0].(map[string]any)["url"].(string), "/"+field) {
+			t.Fatalf("%s: configs %v", field, out)
+		}
+	}
+	_, _, out := h.rpc("SendMessage", `{`+msg+`,"configuration":{"pushNotificationConfig":{"url":"`+hook.URL+`"},"taskPushNotificationConfig":{"url":"`+hook.URL+`"}}}`)
+	if rpcErrorCode(out) != -32602 {
+		t.Fatalf("both names: %v", out)
+	}
+	// Over REST too.
+	resp, body := h.call("POST", "/a2a/assistant/message:send", "", `{`+msg+`,"configuration":{"pushNotificationConfig":{"url":"`+hook.URL+`/rest"}}}`, "Content-Type", "application/json")
+	if resp.StatusCode != 200 {
+		t.Fatalf("REST: %d %s", resp.StatusCode, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		hook.mu.Lock()
+		n := len(hook.got)
+		hook.mu.Unlock()
+		if n >= 3 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("webhook got %v", hook.states())
+}
+
+// TestRemoteAgentByNameFromIndex: a remote agent given the base URL of a
+// Hector with several agents is the one of its name there; a name the
+// index lacks fails with remote_agent_error and says what URL to use,
+// with the URL's password redacted.
+func TestRemoteAgentByNameFromIndex(t *testing.T) {
+	far := newHector(t, `
+llms: {echo: {provider: echo}}
+agents:
+  helper: {llm: echo, instruction: far helper}
+  other: {llm: echo, instruction: far other}
+server: {port: 0, shutdown_timeout: 5s}
+`)
+	withPassword := strings.Replace(far.base, "http://", "http://ann:s3cret-pw@", 1)
+	h := newHector(t, fmt.Sprintf(`
+agents:
+  helper: {type: a2a, url: %q}
+  stranger: {type: a2a, url: %q}
+server: {port: 0, shutdown_timeout: 5s}
+`, far.base, withPassword))
+	if r := h.send("helper", "", "hi"); r.status != 200 || r.body.Reply != "[far helper] hi" {
+		t.Fatalf("remote helper: %d %s", r.status, r.raw)
+	}
+	r := h.send("stranger", "", "hi")
+	var e apiError
+	_ = json.Unmarshal([]byte(r.raw), &e)
+	if r.status != 502 || e.Error.Code != "remote_agent_error" || !strings.Contains(e.Error.Message, "/agents/NAME") ||
+		strings.Contains(r.raw, "s3cret-pw") {
+		t.Fatalf("an agent the index lacks: %d %s", r.status, r.raw)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,21 +18,6 @@ import (
 	"github.com/hector-run/hector/internal/runtime"
 	"github.com/hector-run/hector/internal/store"
 )
-
-// adminRoutes registers the /admin API. Roles: viewer reads; operator also
-// reloads, validates and rolls back; admin also writes the configuration.
-func (s *Server) adminRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /admin/config", s.require("viewer", s.getConfig))
-	mux.HandleFunc("PUT /admin/config", s.require("admin", s.putConfig))
-	mux.HandleFunc("POST /admin/config/validate", s.require("operator", s.validateConfig))
-	mux.HandleFunc("POST /admin/reload", s.require("operator", s.adminReload))
-	mux.HandleFunc("GET /admin/config/history", s.require("viewer", s.pinned(s.configHistory)))
-	mux.HandleFunc("GET /admin/config/versions/{version}", s.require("viewer", s.pinned(s.configVersion)))
-	mux.HandleFunc("GET /admin/config/diff", s.require("viewer", s.pinned(s.configDiff)))
-	mux.HandleFunc("POST /admin/config/rollback/{version}", s.require("operator", s.configRollback))
-	mux.HandleFunc("GET /admin/config/events", s.require("viewer", s.configEvents))
-	mux.HandleFunc("GET /admin/config/outcomes", s.require("viewer", s.configOutcomes))
-}
 
 func etag(hash string) string { return `"` + hash + `"` }
 
@@ -68,13 +54,8 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
 // readBody reads a request body that require already limited.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := io.ReadAll(r.Body)
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit))
-		return nil, false
-	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_body", err.Error())
+		writeBodyError(w, err)
 		return nil, false
 	}
 	return body, true
@@ -131,12 +112,45 @@ func (s *Server) validateConfig(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) adminReload(w http.ResponseWriter, r *http.Request) {
-	o, err := s.Reconciler.Reload(r.Context(), "api", actor(r))
-	if err != nil {
+	o, err := s.Reconciler.Reload(r.Context(), "api", actor(r), reload.WithGuard(authGuard(r, false)))
+	writeGuarded(w, o, err)
+}
+
+// writeGuarded answers a reload or rollback: 403 when a guard refused it,
+// 503 when the loop did not answer, else the outcome.
+func writeGuarded(w http.ResponseWriter, o reload.Outcome, err error) {
+	var denied *reload.ForbiddenError
+	switch {
+	case errors.As(err, &denied):
+		writeError(w, http.StatusForbidden, "forbidden", denied.Error())
+	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
-		return
+	default:
+		writeOutcome(w, o)
 	}
-	writeOutcome(w, o)
+}
+
+// authGuard stops privilege escalation through reloads and rollbacks: a
+// change of server.auth (keys, their roles) needs the admin role, and a
+// rollback to a version without keys, which opens the whole API, is
+// refused unless an admin forces it (forcing=true: ?force=true).
+func authGuard(r *http.Request, rollback bool) reload.Guard {
+	mayChangeAuth := isAdmin(r)
+	forced := rollback && mayChangeAuth && r.URL.Query().Get("force") == "true"
+	return func(cur, next *config.Config) error {
+		if cur == nil || slices.Equal(cur.Server.Auth.APIKeys, next.Server.Auth.APIKeys) {
+			return nil
+		}
+		if !mayChangeAuth {
+			return &reload.ForbiddenError{Path: "server.auth",
+				Reason: "this change alters server.auth (who may use the API), which needs the admin role"}
+		}
+		if rollback && len(cur.Server.Auth.APIKeys) > 0 && len(next.Server.Auth.APIKeys) == 0 && !forced {
+			return &reload.ForbiddenError{Path: "server.auth.api_keys",
+				Reason: "this version has no API keys: applying it opens the whole API to anyone who can reach it; an admin may force it with ?force=true"}
+		}
+		return nil
+	}
 }
 
 func (s *Server) configHistory(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
@@ -226,12 +240,8 @@ func (s *Server) configRollback(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	o, err := s.Reconciler.Submit(r.Context(), []byte(cv.Content), "rollback", actor(r), "")
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
-		return
-	}
-	writeOutcome(w, o)
+	o, err := s.Reconciler.Submit(r.Context(), []byte(cv.Content), "rollback", actor(r), "", reload.WithGuard(authGuard(r, true)))
+	writeGuarded(w, o, err)
 }
 
 func (s *Server) configOutcomes(w http.ResponseWriter, r *http.Request) {

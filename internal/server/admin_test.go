@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -48,6 +49,9 @@ func (h *hector) call(method, path, key, body string, hdr ...string) (*http.Resp
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "Host" {
+			req.Host = hdr[i+1]
+		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -71,54 +75,59 @@ func outcomeOf(t *testing.T, body string) reload.Outcome {
 	return o
 }
 
-func TestAdminRoleMatrix(t *testing.T) {
+// TestRoleMatrix walks the route table: once keys exist, every route but
+// the public ones answers 401 without a valid key and 403 to a key whose
+// role is below the route's, and admits a strong enough key.
+func TestRoleMatrix(t *testing.T) {
 	h := newHector(t, authConfig("x"))
-	routes := []struct {
-		method, path, role string
-	}{
-		{"GET", "/admin/config", "viewer"},
-		{"GET", "/admin/config/history", "viewer"},
-		{"GET", "/admin/config/versions/1", "viewer"},
-		{"GET", "/admin/config/diff?from=1", "viewer"},
-		{"GET", "/admin/config/events", "viewer"},
-		{"GET", "/admin/config/outcomes", "viewer"},
-		{"GET", "/admin/tasks/dlq", "viewer"},
-		{"POST", "/admin/reload", "operator"},
-		{"POST", "/admin/tasks/t_x/requeue", "operator"},
-		{"POST", "/v1/tasks/t_x/approve", "operator"},
-		{"POST", "/v1/tasks/t_x/reject", "operator"},
-		{"POST", "/tasks/t_x/approve", "operator"},
-		{"POST", "/tasks/t_x/reject", "operator"},
-		{"POST", "/admin/config/validate", "operator"},
-		{"POST", "/admin/config/rollback/1", "operator"},
-		{"PUT", "/admin/config", "admin"},
-	}
+	table := (&Server{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	table.init()
 	keys := []struct{ key, role string }{{"", ""}, {"wrong-key-0123456789", ""}, {viewerKey, "viewer"}, {operatorKey, "operator"}, {adminKey, "admin"}}
 	rank := map[string]int{"": -1, "viewer": 0, "operator": 1, "admin": 2}
+	fill := strings.NewReplacer("{name}", "a", "{id}", "t_x", "{version}", "1", "{rest...}", "v1/message:send")
+	routes := table.routes()
+	if len(routes) < 30 {
+		t.Fatalf("only %d routes", len(routes))
+	}
 	for _, rt := range routes {
+		method, path, ok := strings.Cut(rt.pattern, " ")
+		if !ok {
+			method, path = "POST", rt.pattern
+		}
+		path = fill.Replace(path)
+		if strings.HasPrefix(path, "/admin/config/diff") {
+			path += "?from=1"
+		}
 		for _, k := range keys {
-			resp, body := h.call(rt.method, rt.path, k.key, authConfig("x"), "If-Match", `"nope"`)
+			resp, body := h.call(method, path, k.key, authConfig("x"), "If-Match", `"nope"`)
 			var want int
 			switch {
+			case rt.role == public:
 			case k.role == "":
 				want = 401
 			case rank[k.role] < rank[rt.role]:
 				want = 403
 			}
 			if want != 0 && resp.StatusCode != want {
-				t.Errorf("%s %s as %q: %d, want %d (%s)", rt.method, rt.path, k.role, resp.StatusCode, want, body)
+				t.Errorf("%s %s as %q: %d, want %d (%s)", method, path, k.role, resp.StatusCode, want, body)
 			}
 			if want == 0 && (resp.StatusCode == 401 || resp.StatusCode == 403) {
-				t.Errorf("%s %s as %q: %d, want access (%s)", rt.method, rt.path, k.role, resp.StatusCode, body)
+				t.Errorf("%s %s as %q: %d, want access (%s)", method, path, k.role, resp.StatusCode, body)
 			}
 			if want == 401 && resp.Header.Get("WWW-Authenticate") == "" {
 				t.Errorf("401 without WWW-Authenticate")
 			}
 		}
 	}
-	// The /v1 API and health stay open.
-	if resp, _ := h.call("GET", "/health", "", ""); resp.StatusCode != 200 {
-		t.Errorf("health: %d", resp.StatusCode)
+	// The scheme's name is case-insensitive; a key with spaces around it
+	// is the key.
+	for _, hdr := range []string{"bearer " + viewerKey, "BEARER  " + viewerKey + " "} {
+		if resp, body := h.call("GET", "/v1/agents", "", "", "Authorization", hdr); resp.StatusCode != 200 {
+			t.Errorf("Authorization %q: %d %s", hdr, resp.StatusCode, body)
+		}
+	}
+	if resp, _ := h.call("GET", "/v1/agents", "", "", "Authorization", "Basic "+viewerKey); resp.StatusCode != 401 {
+		t.Errorf("a key in another scheme was accepted: %d", resp.StatusCode)
 	}
 }
 
@@ -224,10 +233,12 @@ func TestSecretsNeverShown(t *testing.T) {
 	cfg := func(instr string) string {
 		return fmt.Sprintf(`llms:
   e: {provider: echo}
-  g: {provider: openai, model: m, base_url: "http://127.0.0.1:9/v1", api_key: %s}
-agents: {a: {llm: e, instruction: %q}}
+  g: {provider: openai, model: m, base_url: "http://llmuser:URL-PASS-11@127.0.0.1:9/v1?api-key=URL-QUERY-12", api_key: %s}
+agents:
+  a: {llm: e, instruction: %q}
+  r: {type: a2a, url: "http://bot:AGENT-PASS-14@127.0.0.1:9/a2a/x"}
 tools:
-  web: {type: http, url: "http://127.0.0.1:9/{q}", headers: {Authorization: %q}}
+  web: {type: http, url: "http://127.0.0.1:9/{q}?token=TOOL-TOKEN-13", headers: {Authorization: %q}}
 server:
   port: 0
   auth: {api_keys: [{name: ada, key: %s, role: admin}]}
@@ -239,7 +250,15 @@ server:
 	h.next()
 	h.write("agents: {a: {llm: missing}}\n") // a rejection is logged too
 	h.next()
+	h.write("llms: {g: {provider: openai, model: m, api_key: k, base_url: \"htp://u:REJECT-PASS-15@h/v1\"}}\nagents: {a: {llm: g}}\n")
+	h.next() // a rejected URL is quoted, without its userinfo
 	var seen []string
+	// A remote agent that cannot be reached: the 502 names its URL.
+	resp, body := h.call("POST", "/v1/agents/r/messages", adminKey, `{"message":"hi"}`)
+	if resp.StatusCode != 502 {
+		t.Fatalf("remote agent down: %d %s", resp.StatusCode, body)
+	}
+	seen = append(seen, "502: "+body)
 	for _, p := range []string{"/admin/config", "/admin/config/history", "/admin/config/versions/1", "/admin/config/versions/2",
 		"/admin/config/diff?from=1&to=2", "/admin/config/outcomes", "/metrics", "/health", "/v1/agents"} {
 		resp, body := h.call("GET", p, adminKey, "")
@@ -248,22 +267,22 @@ server:
 		}
 		seen = append(seen, p+": "+body)
 	}
-	_, body := h.call("POST", "/admin/config/validate", adminKey, cfg("three"))
+	_, body = h.call("POST", "/admin/config/validate", adminKey, cfg("three"))
 	seen = append(seen, "validate: "+body)
 	seen = append(seen, "logs: "+logs.String())
 	for _, s := range seen {
-		for _, secret := range []string{apiKey, "HEADER-SECRET-77", adminKey} {
+		for _, secret := range []string{apiKey, "HEADER-SECRET-77", adminKey, "URL-PASS-11", "URL-QUERY-12", "TOOL-TOKEN-13", "AGENT-PASS-14", "REJECT-PASS-15"} {
 			if strings.Contains(s, secret) {
 				t.Errorf("secret %q shown in %.2000s", secret, s)
 			}
 		}
 	}
 	_, shown := h.call("GET", "/admin/config", adminKey, "")
-	if strings.Count(shown, "REDACTED") != 3 {
-		t.Errorf("want 3 redacted values:\n%s", shown)
+	if strings.Count(shown, "REDACTED") != 7 {
+		t.Errorf("want 7 redacted values:\n%s", shown)
 	}
 	// The redacted document can be edited and PUT back: secrets are restored.
-	resp, _ := h.call("GET", "/admin/config", adminKey, "")
+	resp, _ = h.call("GET", "/admin/config", adminKey, "")
 	edited := strings.Replace(shown, `"two"`, `"edited"`, 1)
 	resp, body = h.call("PUT", "/admin/config", adminKey, edited, "If-Match", resp.Header.Get("ETag"))
 	if resp.StatusCode != 200 {
@@ -346,7 +365,7 @@ func TestMetrics(t *testing.T) {
 	h.write("agents: 1\n")
 	h.next()
 	h.send("a", "", "hi")
-	_, body := h.call("GET", "/metrics", "", "")
+	_, body := h.call("GET", "/metrics", viewerKey, "")
 	// A rejected document is tried again on every watch event for it;
 	// under load its save can arrive as two events, so rejections are >= 1.
 	for _, re := range []string{`hector_config_reloads_total\{result="rejected",source="file"\} [1-9]`, `hector_config_validation_errors_total [1-9]`} {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,26 +14,51 @@ import (
 	"github.com/hector-run/hector/internal/runtime"
 )
 
-type actorKey struct{}
+type grantKey struct{}
 
 // actor returns who made the request: an API key's name, or "anonymous"
 // when no keys are configured.
 func actor(r *http.Request) string {
-	if a, ok := r.Context().Value(actorKey{}).(string); ok {
-		return a
+	if g, ok := r.Context().Value(grantKey{}).(grant); ok && g.keyed {
+		return g.key.Name
 	}
 	return "anonymous"
+}
+
+// grantOf returns what admit found for the request: its key when keys are
+// configured.
+func grantOf(r *http.Request) grant {
+	g, _ := r.Context().Value(grantKey{}).(grant)
+	return g
+}
+
+// isAdmin reports whether the request may do what the admin role may:
+// always on a server without keys.
+func isAdmin(r *http.Request) bool {
+	g := grantOf(r)
+	return !g.keyed || hasRole(g.key, admin)
+}
+
+// bearer returns the token of an Authorization header of the Bearer scheme
+// (the scheme's name is case-insensitive, RFC 9110 §11.1).
+func bearer(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
 }
 
 // authenticate finds the key presented in the Authorization header among
 // the configured keys. Every key is compared, in constant time, so timing
 // reveals neither which key matched nor how much of one did.
 func authenticate(snap *runtime.Snapshot, header string) (config.APIKey, bool) {
-	token, ok := strings.CutPrefix(header, "Bearer ")
+	token, ok := bearer(header)
 	if !ok {
 		return config.APIKey{}, false
 	}
-	given := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	given := sha256.Sum256([]byte(token))
 	var found config.APIKey
 	match := 0
 	for _, k := range snap.Config.Server.Auth.APIKeys {
@@ -43,22 +70,30 @@ func authenticate(snap *runtime.Snapshot, header string) (config.APIKey, bool) {
 	return found, match == 1
 }
 
-// require wraps an admin handler: once keys are configured, the request
-// needs a bearer key whose role is at least role (viewer < operator <
-// admin): 401 without a valid key, 403 with too weak a role. Keys are read
-// from the request's snapshot, so adding, removing and rotating keys apply
-// live. The request body is limited to server.max_body_bytes.
-func (s *Server) require(role string, h http.HandlerFunc) http.HandlerFunc {
+// guard wraps a route's handler with its policy: the body's media type,
+// then, unless the route is public, a key whose role is at least the
+// route's once keys are configured (401 without a valid key, 403 with too
+// weak a role). Keys are read from the request's snapshot, so adding,
+// removing and rotating keys apply live. The body is then read whole,
+// limited to server.max_body_bytes and server.read_timeout.
+func (s *Server) guard(rt route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		g, ok := s.admit(w, r, role)
+		if !acceptsBody(w, r, rt.body) {
+			return
+		}
+		if rt.role == public {
+			rt.handler(w, r)
+			return
+		}
+		g, ok := s.admit(w, r, rt.role)
 		if !ok {
 			return
 		}
-		if g.keyed {
-			r = r.WithContext(context.WithValue(r.Context(), actorKey{}, g.key.Name))
+		if !readBodyWhole(w, r, g.limit) {
+			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, g.limit)
-		h(w, r)
+		r = r.WithContext(context.WithValue(r.Context(), grantKey{}, g))
+		rt.handler(w, r)
 	}
 }
 
@@ -99,4 +134,31 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, role string) (gra
 
 func hasRole(key config.APIKey, role string) bool {
 	return slices.Index(config.Roles, key.Role) >= slices.Index(config.Roles, role)
+}
+
+// acceptsBody refuses, with 415, a request body whose media type the route
+// does not take. Form and text bodies are what a web page can post to any
+// site without asking (a CORS "simple" request); no route takes them. A
+// body without a Content-Type is accepted: browsers send an Origin with
+// every POST, which crossSite checks, and command-line clients often omit
+// the type.
+func acceptsBody(w http.ResponseWriter, r *http.Request, kind bodyKind) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" || r.ContentLength == 0 {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		return true
+	}
+	if err == nil && kind == documentBody && slices.Contains([]string{"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}, mt) {
+		return true
+	}
+	want := "application/json"
+	if kind == documentBody {
+		want = "application/json or application/yaml"
+	}
+	writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type",
+		fmt.Sprintf("Content-Type %q is not accepted here; send %s (form and text bodies are refused so that web pages cannot post to this server)", ct, want))
+	return false
 }

@@ -31,6 +31,7 @@ type hector struct {
 	reloads  chan struct{}
 	stop     func()
 	mod      func(*Options) // adjusts the options of every start
+	key      string         // the bearer key post and get send: the strongest of the test keys the config lists
 }
 
 func newHector(t *testing.T, cfg string) *hector { return newHectorWith(t, cfg, nil) }
@@ -39,6 +40,11 @@ func newHectorWith(t *testing.T, cfg string, mod func(*Options)) *hector {
 	t.Helper()
 	dir := t.TempDir()
 	h := &hector{t: t, dir: dir, cfgPath: filepath.Join(dir, "hector.yaml"), dbURL: "sqlite://" + filepath.Join(dir, "hector.db"), mod: mod}
+	for _, k := range []string{viewerKey, operatorKey, adminKey} {
+		if strings.Contains(cfg, k) {
+			h.key = k
+		}
+	}
 	h.write(cfg)
 	h.start()
 	return h
@@ -75,7 +81,9 @@ func (h *hector) start() {
 		})
 	}
 	h.t.Cleanup(h.stop)
-	h.waitNoOp() // the watcher's first read
+	if opts.Watch {
+		h.waitNoOp() // the watcher's first read
+	}
 }
 
 func (h *hector) write(cfg string) {
@@ -130,7 +138,10 @@ func (h *hector) send(agent, sessionID, msg string) reply {
 }
 
 func (h *hector) post(path, body string) reply {
-	resp, err := http.Post(h.base+path, "application/json", strings.NewReader(body))
+	req, _ := http.NewRequest("POST", h.base+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	h.authorize(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		h.t.Errorf("POST %s: %v", path, err)
 		return reply{}
@@ -144,7 +155,9 @@ func (h *hector) post(path, body string) reply {
 
 func (h *hector) get(path string) (int, map[string]any) {
 	h.t.Helper()
-	resp, err := http.Get(h.base + path)
+	req, _ := http.NewRequest("GET", h.base+path, nil)
+	h.authorize(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -152,6 +165,12 @@ func (h *hector) get(path string) (int, map[string]any) {
 	var out map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out
+}
+
+func (h *hector) authorize(req *http.Request) {
+	if h.key != "" {
+		req.Header.Set("Authorization", "Bearer "+h.key)
+	}
 }
 
 func openAIConfig(url, instruction string) string {

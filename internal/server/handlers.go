@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"sort"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hector-run/hector/internal/agent"
+	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm"
 	"github.com/hector-run/hector/internal/runtime"
 	"github.com/hector-run/hector/internal/store"
@@ -36,9 +38,12 @@ type apiError struct {
 	} `json:"error"`
 }
 
+// writeError answers with an error body. URLs in the message have their
+// credentials redacted: messages quote URLs from the configuration (an
+// LLM's base_url, a remote agent's) and from client libraries' errors.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	var e apiError
-	e.Error.Code, e.Error.Message = code, msg
+	e.Error.Code, e.Error.Message = code, config.RedactText(msg)
 	writeJSON(w, status, e)
 }
 
@@ -112,7 +117,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request, snap *runtime.Sn
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := snap.Store.Ping(ctx); err != nil {
-		body["status"], body["database"], body["database_error"] = "unavailable", "unavailable", err.Error()
+		body["status"], body["database"], body["database_error"] = "unavailable", "unavailable", config.RedactText(err.Error())
 		status = http.StatusServiceUnavailable
 	} else {
 		body["database"] = "connected"
@@ -201,8 +206,8 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) bool
 	switch {
 	case err == nil:
 		return true
-	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit))
+	case errors.As(err, &tooBig), isTimeout(err):
+		writeBodyError(w, err)
 	case errors.Is(err, io.EOF):
 		writeError(w, http.StatusBadRequest, "invalid_body", "request body is empty; send a JSON object")
 	case errors.As(err, &syntax):
@@ -215,6 +220,26 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) bool
 		writeError(w, http.StatusBadRequest, "invalid_body", err.Error())
 	}
 	return false
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// writeBodyError answers a failure to read the request body: 413 over the
+// size limit, 408 past server.read_timeout, else 400.
+func writeBodyError(w http.ResponseWriter, err error) {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds %d bytes (server.max_body_bytes)", tooBig.Limit))
+	case isTimeout(err):
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestTimeout, "body_timeout", "the request body did not arrive within server.read_timeout")
+	default:
+		writeError(w, http.StatusBadRequest, "invalid_body", err.Error())
+	}
 }
 
 // readMessageRequest reads {message, session_id}, giving the request a new
@@ -313,7 +338,7 @@ func (s *Server) turnFailed(w http.ResponseWriter, agentName string, err error) 
 		writeError(w, 499, "client_closed", "the client went away")
 		return
 	}
-	writeError(w, http.StatusBadGateway, "llm_error", err.Error())
+	writeError(w, http.StatusBadGateway, turnErrorCode(err), err.Error())
 }
 
 func response(sessionID, agentName string, version int64, res *agent.Result) messageResponse {

@@ -40,7 +40,9 @@ func httptestRecorder(s *Server, method, path, body string) *httptest.ResponseRe
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)).WithContext(ctx))
+	req := httptest.NewRequest(method, path, strings.NewReader(body)).WithContext(ctx)
+	req.Host = "127.0.0.1" // httptest's default, example.com, is not an allowed host on loopback
+	s.Handler().ServeHTTP(rec, req)
 	return rec
 }
 

@@ -52,6 +52,12 @@ type Options struct {
 	QueueOverride func(queue.Settings) queue.Settings
 	// QueuePoll is how often idle queue workers look for work; default 200ms.
 	QueuePoll time.Duration
+	// ConfigHistory is how many applied versions the history keeps;
+	// default 1000 (reload.DefaultHistoryLimit).
+	ConfigHistory int
+	// Warnings are logged at startup, before the configuration is read
+	// (the CLI's: credentials given on the command line).
+	Warnings []string
 }
 
 // Run starts Hector and blocks until ctx ends, then shuts down gracefully:
@@ -72,6 +78,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	logs := logging.New(o.LogOutput)
 	log := slog.New(logs)
+	for _, w := range o.Warnings {
+		log.Warn(w)
+	}
 	rt := &runtime.Runtime{}
 	src := o.Source
 	if src == nil {
@@ -81,7 +90,8 @@ func Run(ctx context.Context, o Options) error {
 		defer c.Close()
 	}
 	rec := &reload.Reconciler{Runtime: rt, Source: src, Env: o.Env, Log: log,
-		BuildOptions: runtime.Options{DatabaseURL: o.DatabaseURL}, CachePath: o.ConfigCache, FallbackToCache: o.FallbackToCache}
+		BuildOptions: runtime.Options{DatabaseURL: o.DatabaseURL}, CachePath: o.ConfigCache, FallbackToCache: o.FallbackToCache,
+		HistoryLimit: o.ConfigHistory}
 	srv := &Server{Runtime: rt, Reconciler: rec, Log: log, Version: o.Version}
 	q := &queue.Queue{Runtime: rt, Log: log, Instance: o.InstanceID, Override: o.QueueOverride, PollInterval: o.QueuePoll}
 	srv.Queue = q
@@ -124,7 +134,8 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if len(cfg.Server.Auth.APIKeys) == 0 && !isLoopback(cfg.Server.Host) {
-		log.Warn("the /admin API is open to anyone who can reach this address: configure server.auth.api_keys", "host", cfg.Server.Host)
+		log.Warn("NO API KEYS: every route (agents, tools, tasks, sessions, /admin) is open to anyone who can reach this address; configure server.auth.api_keys",
+			"host", cfg.Server.Host)
 	}
 	log.Info("hector started", "version", o.Version, "config", src.Name(), "config_version", first.Version,
 		"addr", srv.Addr(), "watch", o.Watch, "agents", len(cfg.Agents), "instance", o.InstanceID)

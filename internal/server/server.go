@@ -30,6 +30,7 @@ type Server struct {
 	Version    string
 
 	sessions keyedMutex
+	conns    conns
 	metrics  *metrics
 	events   hub
 
@@ -77,6 +78,9 @@ func (s *Server) SourceError(err error) {
 func (s *Server) init() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.conns.settings == nil {
+		s.conns.settings = s.serverSettings
+	}
 	if s.metrics == nil {
 		s.metrics = newMetrics()
 		s.metrics.reg.MustRegister(taskStates{
@@ -94,6 +98,15 @@ func (s *Server) init() {
 	}
 }
 
+// serverSettings returns the current snapshot's server settings (the
+// defaults while there is none).
+func (s *Server) serverSettings() *config.Server {
+	if snap := s.Runtime.Current(); snap != nil {
+		return &snap.Config.Server
+	}
+	return &config.Server{IdleTimeout: config.Duration(config.DefaultIdleTimeout)}
+}
+
 type drainKey struct{}
 
 // draining returns a channel closed when the listener that accepted the
@@ -104,25 +117,18 @@ func draining(ctx context.Context) <-chan struct{} {
 	return ch // nil (never ready) outside a listener
 }
 
-// Handler returns the API's HTTP handler.
+// Handler returns the API's HTTP handler: the route table, each route
+// behind its policy (guard), all behind the per-request policies (front).
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", s.pinned(s.health))
-	mux.HandleFunc("GET /v1/agents", s.pinned(s.listAgents))
-	mux.HandleFunc("GET /v1/agents/{name}", s.pinned(s.getAgent))
-	// One snapshot per request: a reload during a turn does not affect it;
-	// the next message, of any session, uses whatever is current then.
-	mux.HandleFunc("POST /v1/agents/{name}/messages", s.pinned(s.postMessage))
-	mux.HandleFunc("GET /v1/sessions/{id}", s.pinned(s.getSession))
-	s.taskRoutes(mux)
-	s.a2aRoutes(mux)
 	s.init()
-	mux.Handle("GET /metrics", s.metrics.handler())
-	s.adminRoutes(mux)
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		mux.HandleFunc(rt.pattern, s.guard(rt))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
-	return s.metrics.instrument(s.recoverer(mux))
+	return s.metrics.instrument(s.recoverer(s.front(mux)))
 }
 
 // recoverer turns a handler panic into a 500 JSON error and a log line.
@@ -164,9 +170,10 @@ func (s *Server) Addr() string {
 // the configured shutdown timeout. After Shutdown it closes ln instead.
 func (s *Server) serve(ln net.Listener) {
 	drain := make(chan struct{})
-	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
+	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ConnState: s.conns.state,
 		ErrorLog:    slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
 		BaseContext: func(net.Listener) context.Context { return context.WithValue(context.Background(), drainKey{}, drain) }}
+	ln = s.conns.listener(ln)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

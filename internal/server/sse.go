@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hector-run/hector/internal/config"
 	"net/http"
 
 	"github.com/hector-run/hector/internal/agent"
@@ -64,7 +65,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, snap *runtime.Sn
 	}
 	if err != nil {
 		s.Log.Warn("turn failed", "agent", ag.Name, "error", err)
-		ev.send("error", map[string]any{"error": map[string]string{"code": "llm_error", "message": err.Error()}})
+		ev.send("error", map[string]any{"error": map[string]string{"code": turnErrorCode(err), "message": config.RedactText(err.Error())}})
 		return
 	}
 	if err := snap.Store.AppendTurn(r.Context(), req.SessionID, ag.Name, snap.Version, res.Messages); err != nil {

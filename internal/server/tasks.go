@@ -24,22 +24,6 @@ type Queue interface {
 	Settings() queue.Settings
 }
 
-func (s *Server) taskRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/agents/{name}/tasks", s.pinned(s.createTask))
-	mux.HandleFunc("GET /v1/tasks", s.pinned(s.listTasks))
-	mux.HandleFunc("GET /v1/tasks/{id}", s.pinned(s.getTask))
-	mux.HandleFunc("POST /v1/tasks/{id}/cancel", s.pinned(s.cancelTask))
-	// Approvals decide what a tool may do: operator role once keys exist.
-	// /tasks/... are the same routes without the version prefix.
-	for _, prefix := range []string{"/v1/tasks", "/tasks"} {
-		mux.HandleFunc("POST "+prefix+"/{id}/approve", s.require("operator", s.pinned(s.approveTask)))
-		mux.HandleFunc("POST "+prefix+"/{id}/reject", s.require("operator", s.pinned(s.rejectTask)))
-	}
-	mux.HandleFunc("GET /tasks", s.pinned(s.listTasks))
-	mux.HandleFunc("GET /admin/tasks/dlq", s.require("viewer", s.pinned(s.deadLetters)))
-	mux.HandleFunc("POST /admin/tasks/{id}/requeue", s.require("operator", s.pinned(s.requeueTask)))
-}
-
 func (s *Server) createTask(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
 	if s.Queue == nil {
 		writeError(w, http.StatusServiceUnavailable, "queue_unavailable", "this server runs no task queue")
