@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -222,4 +223,47 @@ func TestFallbackIsDegradedAtOnceAndRelabelledOnRecovery(t *testing.T) {
 	}
 	touch(t, path, 2)
 	h.quiet() // from then on, the same document is a no-op
+}
+
+// The history keeps the newest HistoryLimit versions; older ones are
+// deleted as new ones are recorded.
+func TestHistoryRetention(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hector.yaml")
+	writeFile(t, path, doc("v1"))
+	h, _ := startLogged(t, path)
+	h.rec.FlushHistory()
+	h.rec.HistoryLimit = 3 // read by the history writer, idle until the next apply
+	for i := 2; i <= 6; i++ {
+		if o, err := h.rec.Submit(context.Background(), []byte(doc(fmt.Sprint("v", i))), "api", "test", ""); err != nil || o.Result != Applied {
+			t.Fatalf("%+v %v", o, err)
+		}
+	}
+	h.rec.FlushHistory()
+	snap, release := h.rt.Acquire()
+	defer release()
+	vs, err := snap.Store.ConfigVersions(context.Background(), 100)
+	if err != nil || len(vs) != 3 || vs[0].Version != 6 || vs[2].Version != 4 {
+		t.Fatalf("history with a limit of 3 after 6 versions: %+v %v", vs, err)
+	}
+}
+
+// A document over the source's size limit is not read: the running
+// configuration keeps serving and the outcome names the limit and the size.
+func TestOversizedDocumentKeepsTheRunningOne(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hector.yaml")
+	writeFile(t, path, doc("v1"))
+	h := startSource(t, &source.File{Path: path, Debounce: 10 * time.Millisecond, MaxBytes: 200})
+	big := doc("v2") + "# " + strings.Repeat("x", 300) + "\n"
+	writeFile(t, path, big)
+	o := h.next()
+	if o.Result != Rejected || !strings.Contains(o.Errors[0].Message, fmt.Sprintf("is %d bytes, over the limit of 200 bytes", len(big))) {
+		t.Fatalf("%+v", o)
+	}
+	if h.instruction() != "v1" {
+		t.Fatalf("instruction %q after an oversized document", h.instruction())
+	}
+	writeFile(t, path, doc("v3"))
+	if o := h.nextApplied(); h.instruction() != "v3" {
+		t.Fatalf("%+v", o)
+	}
 }

@@ -113,3 +113,22 @@ func scanVersion(row interface{ Scan(...any) error }) (ConfigVersion, error) {
 	v.Plan, v.AppliedAt = json.RawMessage(plan), parseTime(at)
 	return v, nil
 }
+
+// PruneConfigVersions deletes all but the newest keep versions and returns
+// how many it deleted. keep must be at least 1: the version serving is
+// always among the newest, so it is never deleted.
+func (s *Store) PruneConfigVersions(ctx context.Context, keep int) (int64, error) {
+	if keep < 1 {
+		return 0, fmt.Errorf("prune config versions: keep must be at least 1, got %d", keep)
+	}
+	defer s.lockWrite()()
+	// The oldest version kept is the keep-th newest; with fewer versions
+	// than that the subquery is empty and nothing is deleted.
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM config_versions WHERE version <
+		(SELECT version FROM config_versions ORDER BY version DESC LIMIT 1 OFFSET ?)`), keep-1)
+	if err != nil {
+		return 0, fmt.Errorf("prune config versions: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
