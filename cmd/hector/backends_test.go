@@ -232,7 +232,7 @@ func TestSourceFlagsFromEnvironment(t *testing.T) {
 	t.Setenv("HECTOR_CONFIG_POLL_INTERVAL", "")
 	os.Unsetenv("HECTOR_CONFIG_POLL_INTERVAL")
 	t.Setenv("HECTOR_CONFIG_TYPE", "bogus")
-	if code, _, errOut := runCLI("serve"); code != 2 || !strings.Contains(errOut, `--config-type "bogus"`) {
+	if code, _, errOut := runCLI("serve"); code != 2 || !strings.Contains(errOut, `HECTOR_CONFIG_TYPE "bogus"`) {
 		t.Fatalf("bad type: %d %s", code, errOut)
 	}
 }
@@ -243,7 +243,8 @@ func TestSourceFlagsFromEnvironment(t *testing.T) {
 func TestServeOverlay(t *testing.T) {
 	bin := buildBinary(t)
 	etcd := testsvc.Etcd(t)
-	base := writeConfig(t, "llms: {e: {provider: echo}}\nagents:\n  a: {llm: e, instruction: base}\nserver: {port: 0}\n")
+	base := writeConfig(t, "llms: {e: {provider: echo}}\nagents:\n  a: {llm: e, instruction: base}\nserver: {port: 0}\n"+
+		"tools: {t: {type: http, url: \"https://h.example/x?token=overlay-secret\"}}\n")
 	override := writeConfig(t, "agents:\n  a: {instruction: prod}\n")
 	etcdFlags := []string{"--config-type", "etcd", "--config-endpoints", etcd.Addr(), "--config", "/hector/prod"}
 	if code, out, errOut := runCLI(append([]string{"config", "put", "--no-validate", override}, etcdFlags...)...); code != 0 {
@@ -252,7 +253,7 @@ func TestServeOverlay(t *testing.T) {
 	layers := []string{"--config-source", "file:" + base, "--config-source", "etcd:/hector/prod", "--config-endpoints", etcd.Addr()}
 	code, out, errOut := runCLI(append([]string{"config", "show", "--origin"}, layers...)...)
 	if code != 0 || !strings.Contains(out, "instruction: prod # from etcd:/hector/prod") ||
-		!strings.Contains(out, "llm: e # from file:"+base) {
+		!strings.Contains(out, "llm: e # from file:"+base) || strings.Contains(out, "overlay-secret") || !strings.Contains(out, "token=REDACTED") {
 		t.Fatalf("show --origin: %d %s %s", code, out, errOut)
 	}
 

@@ -71,7 +71,12 @@ func sourceCmd(sub string, args []string, stdin io.Reader, stdout, stderr io.Wri
 			fmt.Fprintln(stderr, "hector config show:", rev.Err)
 			return 1
 		}
-		_, _ = stdout.Write(rev.Data)
+		shown, err := config.Redact(rev.Data) // like every other view of the document
+		if err != nil {
+			fmt.Fprintln(stderr, "hector config show:", err)
+			return 1
+		}
+		_, _ = stdout.Write(shown)
 		return 0
 	}
 	if sub == "get" {
@@ -101,6 +106,16 @@ func sourceCmd(sub string, args []string, stdin io.Reader, stdout, stderr io.Wri
 		fmt.Fprintln(stderr, "hector config put:", err)
 		return 1
 	}
+	tooLarge := func(data []byte) bool { // --config-max-bytes: sources would refuse to read it
+		err := source.CheckSize(name, int64(len(data)), sf.maxBytes)
+		if err != nil {
+			fmt.Fprintf(stderr, "hector config put: %v; nothing stored\n", err)
+		}
+		return err != nil
+	}
+	if tooLarge(data) {
+		return 1
+	}
 	if !*noValidate {
 		if _, errs := config.Parse(data, os.LookupEnv); errs != nil {
 			for _, e := range errs {
@@ -112,6 +127,9 @@ func sourceCmd(sub string, args []string, stdin io.Reader, stdout, stderr io.Wri
 	}
 	if data, err = convert(data, *format); err != nil {
 		fmt.Fprintln(stderr, "hector config put:", err)
+		return 1
+	}
+	if tooLarge(data) { // as converted
 		return 1
 	}
 	if d, ok := src.(*source.Database); ok {

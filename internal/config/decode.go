@@ -66,7 +66,11 @@ func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
 	if n != nil {
 		e.Line, e.Column = n.Line, n.Column
 	}
-	d.errs = append(d.errs, e)
+	if len(d.errs) < maxDecodeErrors {
+		d.errs = append(d.errs, e)
+	} else {
+		d.errs[len(d.errs)-1] = Error{Path: "(document)", Message: "over 10000 errors: the rest were not collected"}
+	}
 }
 
 // childPath joins a map key or struct field onto path. Keys that are not

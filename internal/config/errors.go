@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Error is one problem in a configuration document: the field path, where it
@@ -34,6 +35,18 @@ func (es Errors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+// Bounds on what one document can make Hector report: a document of
+// aliases can expand into a million errors, and one huge key into a huge
+// message. Responses, logs, outcomes and events all carry these errors.
+const (
+	MaxErrors       = 100   // errors (or warnings) reported per document
+	maxDecodeErrors = 10000 // errors the decoder collects before it stops counting
+	maxMessageBytes = 1000  // bytes of one message
+	maxPathBytes    = 300   // bytes of one path
+)
+
+// sorted puts es in source order and bounds it: the first MaxErrors, then
+// one "and N more" entry; each message and path cut to a bounded length.
 func (es Errors) sorted() Errors {
 	sort.SliceStable(es, func(i, j int) bool {
 		if es[i].Line != es[j].Line {
@@ -41,5 +54,26 @@ func (es Errors) sorted() Errors {
 		}
 		return es[i].Column < es[j].Column
 	})
+	if len(es) > MaxErrors {
+		more := len(es) - MaxErrors
+		es = append(es[:MaxErrors:MaxErrors], Error{Path: "(document)",
+			Message: fmt.Sprintf("and %d more (only the first %d are reported)", more, MaxErrors)})
+	}
+	for i := range es {
+		es[i].Message = truncate(es[i].Message, maxMessageBytes)
+		es[i].Path = truncate(es[i].Path, maxPathBytes)
+	}
 	return es
+}
+
+// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("… (%d bytes cut)", len(s)-cut)
 }

@@ -29,7 +29,7 @@ type secretVisit func(path string, n *yaml.Node, kind string)
 
 // walkSecrets visits the secret scalars of a document: fields tagged
 // `secret:"true"` (whole value), `secret:"values"` (each map value) and
-// `secret:"password"` (the password of a URL).
+// `secret:"url"` (the password and secret query values of a URL).
 func walkSecrets(n *yaml.Node, t reflect.Type, path string, visit secretVisit) {
 	if n.Kind == yaml.DocumentNode {
 		if len(n.Content) > 0 {
@@ -57,7 +57,7 @@ func walkSecrets(n *yaml.Node, t reflect.Type, path string, visit secretVisit) {
 			f, val := t.Field(fi), n.Content[i+1]
 			p := childPath(path, n.Content[i].Value)
 			switch f.Tag.Get("secret") {
-			case "true", "password":
+			case "true", "url":
 				if val.Kind == yaml.ScalarNode {
 					visit(p, val, f.Tag.Get("secret"))
 				}
@@ -88,38 +88,10 @@ func walkSecrets(n *yaml.Node, t reflect.Type, path string, visit secretVisit) {
 	}
 }
 
-// splitPassword returns the parts of a URL around its password, or ok=false
-// when it has none.
-func splitPassword(u string) (before, password, after string, ok bool) {
-	scheme := strings.Index(u, "://")
-	if scheme < 0 {
-		return "", "", "", false
-	}
-	rest := u[scheme+3:]
-	end := len(rest)
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		end = i
-	}
-	at := strings.LastIndex(rest[:end], "@")
-	if at < 0 {
-		return "", "", "", false
-	}
-	colon := strings.Index(rest[:at], ":")
-	if colon < 0 {
-		return "", "", "", false
-	}
-	p := scheme + 3
-	return u[:p+colon+1], rest[colon+1 : at], u[p+at:], true
-}
-
 // redactValue returns the shown form of a secret scalar.
 func redactValue(v, kind string) string {
-	if kind == "password" {
-		before, pw, after, ok := splitPassword(v)
-		if !ok || isReference(pw) || pw == Redacted {
-			return v
-		}
-		return before + Redacted + after
+	if kind == "url" {
+		return redactURLSecrets(v)
 	}
 	if isReference(v) || v == "" {
 		return v
@@ -224,8 +196,7 @@ func splice(data []byte, reps []replacement) ([]byte, bool) {
 		text := r.with
 		switch {
 		case r.quote || n.Style&yaml.DoubleQuotedStyle != 0:
-			b, _ := json.Marshal(r.with)
-			text = string(b)
+			text = jsonString(r.with)
 		case n.Style&yaml.SingleQuotedStyle != 0:
 			text = "'" + strings.ReplaceAll(r.with, "'", "''") + "'"
 		}
@@ -302,16 +273,14 @@ func Unredact(data, current []byte) ([]byte, error) {
 			return
 		}
 		old, ok := known[p]
-		if kind == "password" && ok { // restore only the password part
-			b, pw, a, okNew := splitPassword(n.Value)
-			_, oldPW, _, okOld := splitPassword(old)
-			if okNew && okOld && pw == Redacted {
-				reps = append(reps, replacement{n: n, with: b + oldPW + a})
+		if kind == "url" && ok { // restore only the secret parts
+			if restored, okURL := unredactURL(n.Value, old); okURL {
+				reps = append(reps, replacement{n: n, with: restored})
 				return
 			}
 			ok = false
 		}
-		if !ok || old == Redacted || (kind != "password" && n.Value != Redacted) {
+		if !ok || old == Redacted || (kind != "url" && n.Value != Redacted) {
 			errs = append(errs, Error{Path: p, Line: n.Line, Column: n.Column,
 				Message: "the value is REDACTED and the running configuration has no value to restore; write the secret or a ${VAR} reference"})
 			return
@@ -345,4 +314,14 @@ func encode(root *yaml.Node, format string) ([]byte, error) {
 	}
 	err := enc.Close()
 	return buf.Bytes(), err
+}
+
+// jsonString quotes s as a JSON (and YAML double-quoted) string, leaving
+// &, < and > as they are.
+func jsonString(s string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return strings.TrimSuffix(b.String(), "\n")
 }

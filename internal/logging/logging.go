@@ -6,7 +6,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/hector-run/hector/internal/config"
 )
@@ -56,8 +59,84 @@ func (s *Switch) handler() slog.Handler {
 // Enabled implements slog.Handler.
 func (s *Switch) Enabled(_ context.Context, l slog.Level) bool { return l >= s.level.Level() }
 
-// Handle implements slog.Handler.
-func (s *Switch) Handle(ctx context.Context, r slog.Record) error { return s.handler().Handle(ctx, r) }
+// MaxValueBytes bounds each logged string (the message and every
+// attribute, in groups too): a long error list or a plan of ten thousand
+// agents makes one bounded line, not megabytes.
+const MaxValueBytes = 8 << 10
+
+// Handle implements slog.Handler. Every string logged is bounded to
+// MaxValueBytes, and every URL in it has its credentials redacted
+// (config.RedactText), whoever logged it.
+func (s *Switch) Handle(ctx context.Context, r slog.Record) error {
+	return s.handler().Handle(ctx, clean(r))
+}
+
+// clean returns r with every string bounded and its URLs redacted.
+func clean(r slog.Record) slog.Record {
+	dirty := needsCleaning(r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		dirty = dirty || dirtyValue(a.Value)
+		return !dirty
+	})
+	if !dirty {
+		return r
+	}
+	out := slog.NewRecord(r.Time, r.Level, cleanString(r.Message), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(cleanAttr(a))
+		return true
+	})
+	return out
+}
+
+func needsCleaning(s string) bool { return len(s) > MaxValueBytes || strings.Contains(s, "://") }
+
+func cleanString(s string) string { return cut(config.RedactText(s)) }
+
+func dirtyValue(v slog.Value) bool {
+	switch v.Kind() {
+	case slog.KindString:
+		return needsCleaning(v.String())
+	case slog.KindGroup:
+		for _, a := range v.Group() {
+			if dirtyValue(a.Value) {
+				return true
+			}
+		}
+	case slog.KindAny, slog.KindLogValuer:
+		return needsCleaning(v.Resolve().String())
+	}
+	return false
+}
+
+func cleanAttr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindGroup:
+		g := v.Group()
+		out := make([]slog.Attr, len(g))
+		for i, ga := range g {
+			out[i] = cleanAttr(ga)
+		}
+		return slog.Attr{Key: a.Key, Value: slog.GroupValue(out...)}
+	case slog.KindString, slog.KindAny:
+		if s := v.String(); needsCleaning(s) {
+			return slog.String(a.Key, cleanString(s))
+		}
+	}
+	return slog.Attr{Key: a.Key, Value: v}
+}
+
+func cut(s string) string {
+	if len(s) <= MaxValueBytes {
+		return s
+	}
+	n := MaxValueBytes
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "… (" + strconv.Itoa(len(s)-n) + " bytes cut)"
+}
 
 // WithAttrs implements slog.Handler.
 func (s *Switch) WithAttrs(as []slog.Attr) slog.Handler {
