@@ -56,6 +56,8 @@ type Outcome struct {
 	// commit). The history row is written after the outcome, in the
 	// background.
 	Stages map[string]float64 `json:"stages_ms,omitempty"`
+
+	denied *ForbiddenError // a guard refused the change
 }
 
 // Prepared is an applier's readied change: Commit runs right after the
@@ -183,9 +185,28 @@ type request struct {
 	trigger, actor string
 	data           []byte // nil: re-read the source
 	ifMatch        string // non-empty: apply only if this is the applied hash
+	guard          Guard
 	reply          chan Outcome
 	conflict       chan string
 }
+
+// Guard decides whether the caller of a Reload or Submit may make the
+// change from cur (nil at startup) to next, a valid configuration. It runs
+// inside the loop, after validation and before anything is built, so it
+// judges exactly what would be applied. A refusal is a *ForbiddenError.
+type Guard func(cur, next *config.Config) error
+
+// ForbiddenError is a change its caller may not make (see Guard). The
+// attempt is recorded as rejected, naming the refusal.
+type ForbiddenError struct{ Path, Reason string }
+
+func (e *ForbiddenError) Error() string { return e.Path + ": " + e.Reason }
+
+// Option adjusts one Reload or Submit.
+type Option func(*request)
+
+// WithGuard makes the change subject to g.
+func WithGuard(g Guard) Option { return func(r *request) { r.guard = g } }
 
 // PreconditionError reports that an edit was based on a configuration that
 // is no longer the applied one.
@@ -222,7 +243,7 @@ func (r *Reconciler) Start(ctx context.Context) (Outcome, error) {
 			rev.Err = fmt.Errorf("%w (and no last known good configuration at %s: %v)", rev.Err, r.CachePath, err)
 		}
 	}
-	out := r.apply(ctx, rev, trigger, "", false)
+	out := r.apply(ctx, rev, trigger, "", false, nil)
 	if out.Result != Applied {
 		return out, out.Errors
 	}
@@ -267,7 +288,7 @@ func (r *Reconciler) loop(ctx context.Context) {
 					continue // rejected already, and validation would say the same
 				}
 			}
-			r.apply(ctx, rev, "watch", "", false)
+			r.apply(ctx, rev, "watch", "", false, nil)
 		case req := <-r.requests:
 			r.mu.Lock()
 			current := r.hash
@@ -283,9 +304,9 @@ func (r *Reconciler) loop(ctx context.Context) {
 				} else {
 					r.sourceOK()
 				}
-				req.reply <- r.apply(ctx, rev, req.trigger, req.actor, false)
+				req.reply <- r.apply(ctx, rev, req.trigger, req.actor, false, req.guard)
 			} else {
-				req.reply <- r.apply(ctx, source.NewRevision(r.Source.Name(), req.data), req.trigger, req.actor, true)
+				req.reply <- r.apply(ctx, source.NewRevision(r.Source.Name(), req.data), req.trigger, req.actor, true, req.guard)
 			}
 		}
 	}
@@ -351,8 +372,11 @@ func (r *Reconciler) offer(rev source.Revision) {
 	}
 }
 
-func (r *Reconciler) send(ctx context.Context, req request) (Outcome, error) {
+func (r *Reconciler) send(ctx context.Context, req request, opts []Option) (Outcome, error) {
 	r.init()
+	for _, o := range opts {
+		o(&req)
+	}
 	req.reply, req.conflict = make(chan Outcome, 1), make(chan string, 1)
 	select {
 	case r.requests <- req:
@@ -361,6 +385,9 @@ func (r *Reconciler) send(ctx context.Context, req request) (Outcome, error) {
 	}
 	select {
 	case out := <-req.reply:
+		if out.denied != nil {
+			return out, out.denied
+		}
 		return out, nil
 	case current := <-req.conflict:
 		return Outcome{}, &PreconditionError{Expected: req.ifMatch, Current: current}
@@ -371,9 +398,11 @@ func (r *Reconciler) send(ctx context.Context, req request) (Outcome, error) {
 
 // Reload re-reads the source and applies it through the loop, returning the
 // outcome. trigger names the cause ("sighup", "api"), actor who asked. It
-// fails only when ctx ends first or the loop is not running.
-func (r *Reconciler) Reload(ctx context.Context, trigger, actor string) (Outcome, error) {
-	return r.send(ctx, request{trigger: trigger, actor: actor})
+// fails when ctx ends first (when the loop is not running, it blocks until
+// then), or with a *ForbiddenError when a guard refused the change (the
+// outcome is returned too).
+func (r *Reconciler) Reload(ctx context.Context, trigger, actor string, opts ...Option) (Outcome, error) {
+	return r.send(ctx, request{trigger: trigger, actor: actor}, opts)
 }
 
 // Submit applies data through the loop as if the source held it. Once
@@ -381,15 +410,16 @@ func (r *Reconciler) Reload(ctx context.Context, trigger, actor string) (Outcome
 // so the source of truth agrees (a failed write-back is a warning). data may
 // contain REDACTED secrets; they are restored from the running document.
 // With ifMatch set, nothing happens unless the applied document's hash is
-// ifMatch; the error is then a *PreconditionError.
-func (r *Reconciler) Submit(ctx context.Context, data []byte, trigger, actor, ifMatch string) (Outcome, error) {
+// ifMatch; the error is then a *PreconditionError. A guard's refusal is a
+// *ForbiddenError, returned with the outcome.
+func (r *Reconciler) Submit(ctx context.Context, data []byte, trigger, actor, ifMatch string, opts ...Option) (Outcome, error) {
 	full, err := config.Unredact(data, r.Applied())
 	if err != nil {
 		out := r.rejected(source.NewRevision(r.Source.Name(), data), trigger, actor, err)
 		r.record(out)
 		return out, nil
 	}
-	return r.send(ctx, request{trigger: trigger, actor: actor, data: full, ifMatch: ifMatch})
+	return r.send(ctx, request{trigger: trigger, actor: actor, data: full, ifMatch: ifMatch}, opts)
 }
 
 // DryRun parses, validates and plans data against the running configuration
@@ -453,8 +483,8 @@ func (r *Reconciler) rejected(rev source.Revision, trigger, actor string, err er
 
 // apply runs the pipeline for one revision. Only the loop (or Start, before
 // the loop runs) calls it, so applies never overlap. writeBack writes an
-// applied revision to the source.
-func (r *Reconciler) apply(ctx context.Context, rev source.Revision, trigger, actor string, writeBack bool) Outcome {
+// applied revision to the source; guard, if set, may refuse the change.
+func (r *Reconciler) apply(ctx context.Context, rev source.Revision, trigger, actor string, writeBack bool, guard Guard) Outcome {
 	start := time.Now()
 	cur := r.Runtime.Current()
 	out := Outcome{Source: rev.Source, Trigger: trigger, Actor: actor, Hash: rev.Hash, At: start}
@@ -470,7 +500,7 @@ func (r *Reconciler) apply(ctx context.Context, rev source.Revision, trigger, ac
 	case rev.Hash == applied && !fromCache(cur, rev):
 		out.Result = NoOp
 	default:
-		r.commit(ctx, rev, cur, &out)
+		r.commit(ctx, rev, cur, guard, &out)
 		if out.Result == Applied && writeBack {
 			if w, ok := r.Source.(source.Writer); ok {
 				if err := w.Write(rev.Data); err != nil {
@@ -484,7 +514,7 @@ func (r *Reconciler) apply(ctx context.Context, rev source.Revision, trigger, ac
 	return out
 }
 
-func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *runtime.Snapshot, out *Outcome) {
+func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *runtime.Snapshot, guard Guard, out *Outcome) {
 	out.Result = Rejected
 	out.Stages = map[string]float64{}
 	stage := time.Now()
@@ -507,6 +537,16 @@ func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *runti
 	var curCfg *config.Config
 	if cur != nil {
 		curCfg = cur.Config
+	}
+	if guard != nil {
+		if err := guard(curCfg, doc.Config); err != nil {
+			var fe *ForbiddenError
+			if !errors.As(err, &fe) {
+				fe = &ForbiddenError{Path: "(document)", Reason: err.Error()}
+			}
+			out.denied, out.Errors = fe, config.Errors{{Path: fe.Path, Message: fe.Reason}}
+			return
+		}
 	}
 	var plan config.Plan
 	if base, section, entity, ok := doc.Patched(); ok && cur != nil && base == cur.Hash {
