@@ -103,6 +103,7 @@ func serve(args []string, stderr io.Writer) int {
 	db := fs.String("database", "", "database URL, sqlite://PATH or postgres://…; overrides database.url (default sqlite://.hector/hector.db)")
 	cache := fs.String("config-cache", ".hector/config.last-good", "keep the last applied configuration here (mode 0600); empty disables")
 	fallback := fs.String("config-fallback", "none", "when the configuration cannot be read at startup: none (refuse to start) or last-good (start from --config-cache)")
+	history := fs.Int("config-history", 1000, "applied configuration versions kept in the database's history, newest first (at least 1)")
 	broker := fs.String("reload-broker", "", "answer fleet reloads on this NATS URL (subject hector.control.reload)")
 	workers := fs.Int("queue-workers", 0, "tasks run at once by this instance; overrides queue.workers (default 4)")
 	retries := fs.Int("queue-max-retries", 0, "retries before a task fails to the dead-letter list; overrides queue.max_retries (default 3)")
@@ -111,8 +112,9 @@ func serve(args []string, stderr io.Writer) int {
 	stale := fs.Duration("queue-stale-threshold", 0, "take over running tasks whose worker has not heartbeated for this long; overrides queue.stale_threshold (default 5m)")
 	for name, variable := range map[string]string{"config-watch": "HECTOR_CONFIG_WATCH", "database": "HECTOR_DATABASE",
 		"config-cache": "HECTOR_CONFIG_CACHE", "config-fallback": "HECTOR_CONFIG_FALLBACK", "reload-broker": "HECTOR_RELOAD_BROKER",
-		"queue-workers": "HECTOR_QUEUE_WORKERS", "queue-max-retries": "HECTOR_QUEUE_MAX_RETRIES", "queue-initial-delay": "HECTOR_QUEUE_INITIAL_DELAY",
-		"queue-max-delay": "HECTOR_QUEUE_MAX_DELAY", "queue-stale-threshold": "HECTOR_QUEUE_STALE_THRESHOLD"} {
+		"config-history": "HECTOR_CONFIG_HISTORY", "queue-workers": "HECTOR_QUEUE_WORKERS", "queue-max-retries": "HECTOR_QUEUE_MAX_RETRIES",
+		"queue-initial-delay": "HECTOR_QUEUE_INITIAL_DELAY", "queue-max-delay": "HECTOR_QUEUE_MAX_DELAY",
+		"queue-stale-threshold": "HECTOR_QUEUE_STALE_THRESHOLD"} {
 		env.bind(name, variable)
 	}
 	src.databaseURL = db
@@ -129,28 +131,31 @@ func serve(args []string, stderr io.Writer) int {
 		return 2
 	}
 	if *fallback != "none" && *fallback != "last-good" {
-		fmt.Fprintf(stderr, "hector serve: --config-fallback must be none or last-good, got %q\n", *fallback)
+		fmt.Fprintf(stderr, "hector serve: %s must be none or last-good, got %q\n", env.name("config-fallback"), *fallback)
 		return 2
 	}
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for name, variable := range env.env { // set through the environment counts too
-		if _, ok := os.LookupEnv(variable); ok {
-			set[name] = true
-		}
+	for name := range env.env {
+		set[name] = env.set(name)
 	}
 	switch {
+	case *history < 1:
+		fmt.Fprintf(stderr, "hector serve: %s must be at least 1, got %d (the default keeps 1000 versions)\n", env.name("config-history"), *history)
+		return 2
 	case set["queue-workers"] && (*workers < 1 || *workers > 1024):
-		fmt.Fprintf(stderr, "hector serve: --queue-workers must be between 1 and 1024, got %d\n", *workers)
+		fmt.Fprintf(stderr, "hector serve: %s must be between 1 and 1024, got %d\n", env.name("queue-workers"), *workers)
 		return 2
 	case set["queue-max-retries"] && (*retries < 0 || *retries > 100):
-		fmt.Fprintf(stderr, "hector serve: --queue-max-retries must be between 0 and 100, got %d\n", *retries)
+		fmt.Fprintf(stderr, "hector serve: %s must be between 0 and 100, got %d\n", env.name("queue-max-retries"), *retries)
 		return 2
 	case set["queue-stale-threshold"] && *stale < time.Second:
-		fmt.Fprintf(stderr, "hector serve: --queue-stale-threshold must be at least 1s, got %v\n", *stale)
+		fmt.Fprintf(stderr, "hector serve: %s must be at least 1s, got %v\n", env.name("queue-stale-threshold"), *stale)
 		return 2
-	case (set["queue-initial-delay"] && *initial < 0) || (set["queue-max-delay"] && *maxDelay < 0):
-		fmt.Fprintln(stderr, "hector serve: queue delays must not be negative")
+	case set["queue-initial-delay"] && *initial < 0:
+		fmt.Fprintf(stderr, "hector serve: %s must not be negative, got %v\n", env.name("queue-initial-delay"), *initial)
+		return 2
+	case set["queue-max-delay"] && *maxDelay < 0:
+		fmt.Fprintf(stderr, "hector serve: %s must not be negative, got %v\n", env.name("queue-max-delay"), *maxDelay)
 		return 2
 	}
 	override := func(q queue.Settings) queue.Settings {
@@ -192,7 +197,8 @@ func serve(args []string, stderr io.Writer) int {
 	}()
 	err = server.Run(ctx, server.Options{Source: source, Watch: *watch,
 		DatabaseURL: *db, ConfigCache: *cache, FallbackToCache: *fallback == "last-good", ReloadBroker: *broker,
-		Version: version, LogOutput: stderr, Reload: reloads, QueueOverride: override})
+		Version: version, LogOutput: stderr, Reload: reloads, QueueOverride: override, ConfigHistory: *history,
+		Warnings: src.exposedCredentials()})
 	if err != nil {
 		fmt.Fprintln(stderr, "hector:", err)
 		return 1
