@@ -204,6 +204,7 @@ func validateIn(c *Config, pos posLookup, sorted bool) Errors {
 	}
 	v.oneOf("logger.level", c.Logger.Level, "debug", "info", "warn", "error")
 	v.oneOf("logger.format", c.Logger.Format, "text", "json")
+	v.zeroLimits(c, "", "") // zerolimits.go
 	return v.errs
 }
 
@@ -306,6 +307,7 @@ func validateOne(c *Config, pos posLookup, section, name string) bool {
 	default:
 		return false
 	}
+	v.zeroLimits(c, section, name) // zerolimits.go
 	return v.errs == nil
 }
 
