@@ -89,8 +89,8 @@ func TestConfigGetPutEveryBackend(t *testing.T) {
 type health struct {
 	Status string
 	Config struct {
-		Status, Hash, Error string
-		Version             int64
+		Status, Hash, Error, Source string
+		Version                     int64
 	}
 }
 
@@ -310,11 +310,20 @@ func TestStartupWithBackendDown(t *testing.T) {
 	}
 
 	p = startServe(t, bin, append(flags, "--config-fallback", "last-good")...)
+	// Degraded from the first answer, not once the watch has failed too.
+	if h := getHealth(t, p.addr); h.Status != "degraded" || h.Config.Status != "degraded" || !strings.HasPrefix(h.Config.Source, "cache:") {
+		t.Fatalf("first /health while serving the cache: %+v", h)
+	}
 	if got := p.ask(t, "hi"); got != "[cached] hi" {
 		t.Fatalf("fallback start: %q", got)
 	}
-	waitHealth(t, []*proc{p}, 10*time.Second, "degraded", func(h health) bool { return h.Config.Status == "degraded" })
 	etcd.Start()
+	// etcd still holds the cached document: it is applied anyway, so that
+	// /health names etcd rather than the cache.
+	cached := config.Hash([]byte(fleetConfig("cached")))
+	waitHealth(t, []*proc{p}, 5*time.Second, "etcd as the source", func(h health) bool {
+		return h.Status == "ok" && h.Config.Source == "etcd:/hector/lkg" && h.Config.Hash == cached
+	})
 	_ = os.WriteFile(file, []byte(fleetConfig("fresh")), 0o600)
 	if code, out, errOut := runCLI(append([]string{"config", "put", file}, flags[:6]...)...); code != 0 {
 		t.Fatalf("put: %s %s", out, errOut)
