@@ -18,12 +18,85 @@ type PushConfig struct {
 	CreatedAt time.Time
 }
 
-// SavePushConfig stores or replaces the webhook id of task taskID.
+// SavePushConfig stores or replaces the webhook id of task taskID, with
+// no owner and no limits.
 func (s *Store) SavePushConfig(ctx context.Context, taskID, id, config string) error {
+	return s.SavePushConfigFor(ctx, taskID, id, "", config, PushLimits{})
+}
+
+// PushLimits bound the webhooks a registration may add: PerTask on one
+// task, PerOwner on the unfinished tasks of one owner (webhooks of
+// finished tasks do not count). Zero means no bound.
+type PushLimits struct {
+	PerTask, PerOwner int
+}
+
+// PushLimitError is a webhook refused because a PushLimits bound is
+// reached.
+type PushLimitError struct {
+	PerTask bool // the task's bound, else the owner's
+	Limit   int
+}
+
+func (e *PushLimitError) Error() string {
+	if e.PerTask {
+		return fmt.Sprintf("the task has %d push notification configs, the most one task may have", e.Limit)
+	}
+	return fmt.Sprintf("%d push notification configs are registered on unfinished tasks by this caller, the most one caller may have", e.Limit)
+}
+
+// SavePushConfigFor stores or replaces the webhook id of task taskID,
+// registered by owner. A new webhook (and a replaced one that changes
+// owner) must fit lim, else the error is a *PushLimitError and nothing is
+// stored. The count and the insert are one transaction, serialized per
+// task and per owner on PostgreSQL (row and advisory locks) and by the
+// write lock on SQLite, so concurrent registrations cannot overshoot.
+func (s *Store) SavePushConfigFor(ctx context.Context, taskID, id, owner, config string, lim PushLimits) error {
 	defer s.lockWrite()()
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO task_push_configs (task_id, id, config, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (task_id, id) DO UPDATE SET config = excluded.config`), taskID, id, config, ms(time.Now()))
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
+		return fmt.Errorf("save push config of %s: %w", taskID, err)
+	}
+	defer tx.Rollback()
+	if s.pg && (lim.PerTask > 0 || lim.PerOwner > 0) {
+		if _, err := tx.ExecContext(ctx, `SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE`, taskID); err != nil {
+			return fmt.Errorf("save push config of %s: %w", taskID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('hector_push_owner:' || $1))`, owner); err != nil {
+			return fmt.Errorf("save push config of %s: %w", taskID, err)
+		}
+	}
+	prevOwner, exists := "", true
+	err = tx.QueryRowContext(ctx, s.q(`SELECT owner FROM task_push_configs WHERE task_id = ? AND id = ?`), taskID, id).Scan(&prevOwner)
+	if errors.Is(err, sql.ErrNoRows) {
+		exists = false
+	} else if err != nil {
+		return fmt.Errorf("save push config of %s: %w", taskID, err)
+	}
+	if !exists && lim.PerTask > 0 {
+		var n int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM task_push_configs WHERE task_id = ?`), taskID).Scan(&n); err != nil {
+			return fmt.Errorf("save push config of %s: %w", taskID, err)
+		}
+		if n >= lim.PerTask {
+			return &PushLimitError{PerTask: true, Limit: lim.PerTask}
+		}
+	}
+	if (!exists || prevOwner != owner) && lim.PerOwner > 0 {
+		var n int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM task_push_configs p JOIN tasks t ON t.id = p.task_id
+			WHERE p.owner = ? AND t.state NOT IN (?, ?, ?)`), owner, TaskCompleted, TaskFailed, TaskCanceled).Scan(&n); err != nil {
+			return fmt.Errorf("save push config of %s: %w", taskID, err)
+		}
+		if n >= lim.PerOwner {
+			return &PushLimitError{Limit: lim.PerOwner}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO task_push_configs (task_id, id, config, owner, created_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (task_id, id) DO UPDATE SET config = excluded.config, owner = excluded.owner`), taskID, id, config, owner, ms(time.Now())); err != nil {
+		return fmt.Errorf("save push config of %s: %w", taskID, err)
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("save push config of %s: %w", taskID, err)
 	}
 	s.changed(taskID) // a new webhook hears the current state
