@@ -5,32 +5,39 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
-	"time"
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
-	"github.com/a2aproject/a2a-go/v2/a2asrv/push"
 
+	"github.com/hector-run/hector/internal/netguard"
 	"github.com/hector-run/hector/internal/runtime"
 	"github.com/hector-run/hector/internal/store"
 )
 
 // Push notifications: a client registers a webhook for a task (with the
 // message that starts it, or later), and every change of the task's A2A
-// state is POSTed to it as a status update. The webhook's last announced
-// state is stored with it, and an instance claims a state before sending
-// it, so each state is sent once however many instances watch the task.
+// state is POSTed to it as a status update (see deliver.go).
 //
 // Webhooks are a server-side request forgery risk: unless
 // a2a.push.allow_private_networks is set, a URL whose host is or resolves
-// to a loopback, private, link-local or unspecified address is refused
-// when registered, and the sender's dialer refuses such addresses again
-// at delivery (so a DNS answer that changes in between does not get
-// through).
+// to an address of an IANA special-purpose range (loopback, private,
+// shared, link-local, benchmarking, reserved, NAT64 …: netguard.Special)
+// is refused when registered, and the sender's dialer refuses such
+// addresses again at delivery (so a DNS answer that changes in between
+// does not get through). A task takes at most MaxPushConfigsPerTask
+// webhooks, and one caller keeps at most MaxPushConfigsPerCaller on
+// unfinished tasks.
+
+const (
+	// MaxPushConfigsPerTask is how many webhooks one task takes.
+	MaxPushConfigsPerTask = 10
+	// MaxPushConfigsPerCaller is how many webhooks one caller (API key
+	// name, or "anonymous") keeps on tasks that are not finished.
+	MaxPushConfigsPerCaller = 100
+)
 
 func (h handler) CreateTaskPushConfig(ctx context.Context, req *a2a.PushConfig) (*a2a.PushConfig, error) {
-	if _, _, err := h.s.load(ctx, req.TaskID); err != nil {
+	if _, _, err := h.s.read(ctx, req.TaskID, false); err != nil {
 		return nil, err
 	}
 	var out *a2a.PushConfig
@@ -43,7 +50,7 @@ func (h handler) CreateTaskPushConfig(ctx context.Context, req *a2a.PushConfig) 
 }
 
 func (h handler) GetTaskPushConfig(ctx context.Context, req *a2a.GetTaskPushConfigRequest) (*a2a.PushConfig, error) {
-	if _, _, err := h.s.load(ctx, req.TaskID); err != nil {
+	if _, _, err := h.s.read(ctx, req.TaskID, false); err != nil {
 		return nil, err
 	}
 	var out *a2a.PushConfig
@@ -62,7 +69,7 @@ func (h handler) GetTaskPushConfig(ctx context.Context, req *a2a.GetTaskPushConf
 }
 
 func (h handler) ListTaskPushConfigs(ctx context.Context, req *a2a.ListTaskPushConfigRequest) (*a2a.ListTaskPushConfigResponse, error) {
-	if _, _, err := h.s.load(ctx, req.TaskID); err != nil {
+	if _, _, err := h.s.read(ctx, req.TaskID, false); err != nil {
 		return nil, err
 	}
 	resp := &a2a.ListTaskPushConfigResponse{Configs: []*a2a.PushConfig{}}
@@ -83,16 +90,16 @@ func (h handler) ListTaskPushConfigs(ctx context.Context, req *a2a.ListTaskPushC
 	return resp, err
 }
 
+// DeleteTaskPushConfig removes a webhook. It is idempotent, as A2A 1.0
+// asks: deleting a config the task does not have succeeds. The task must
+// exist.
 func (h handler) DeleteTaskPushConfig(ctx context.Context, req *a2a.DeleteTaskPushConfigRequest) error {
-	if _, _, err := h.s.load(ctx, req.TaskID); err != nil {
+	if _, _, err := h.s.read(ctx, req.TaskID, false); err != nil {
 		return err
 	}
 	return h.s.pinned(func(snap *runtime.Snapshot) error {
 		err := snap.Store.DeletePushConfig(ctx, string(req.TaskID), req.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			return a2a.NewError(a2a.ErrTaskNotFound, fmt.Sprintf("task %s has no push notification config %q", req.TaskID, req.ID))
-		}
-		if err != nil {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return h.s.internal("delete push config", err)
 		}
 		return nil
@@ -107,8 +114,9 @@ func decodePushConfig(c *store.PushConfig) (*a2a.PushConfig, error) {
 	return &pc, nil
 }
 
-// savePushConfig checks a webhook and stores it; the ID defaults to
-// "default".
+// savePushConfig checks a webhook and stores it for the caller; the ID
+// defaults to "default". Errors are protocol errors: invalid params for a
+// refused URL or a limit reached.
 func (s *Service) savePushConfig(ctx context.Context, snap *runtime.Snapshot, pc *a2a.PushConfig) (*a2a.PushConfig, error) {
 	if err := checkWebhook(ctx, pc.URL, snap.Config.A2A.Push.AllowPrivateNetworks); err != nil {
 		return nil, err
@@ -121,7 +129,18 @@ func (s *Service) savePushConfig(ctx context.Context, snap *runtime.Snapshot, pc
 	if err != nil {
 		return nil, s.internal("encode push config", err)
 	}
-	if err := snap.Store.SavePushConfig(ctx, string(out.TaskID), out.ID, string(b)); err != nil {
+	lim := store.PushLimits{PerTask: MaxPushConfigsPerTask, PerOwner: MaxPushConfigsPerCaller}
+	err = snap.Store.SavePushConfigFor(ctx, string(out.TaskID), out.ID, callerFrom(ctx).name, string(b), lim)
+	var le *store.PushLimitError
+	if errors.As(err, &le) {
+		if le.PerTask {
+			return nil, a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf(
+				"pushNotificationConfig: task %s already has %d push notification configs, the limit per task; delete one or reuse its id", out.TaskID, le.Limit))
+		}
+		return nil, a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf(
+			"pushNotificationConfig: caller %s already has %d push notification configs on unfinished tasks, the limit per caller; delete some first", callerFrom(ctx).name, le.Limit))
+	}
+	if err != nil {
 		return nil, s.internal("save push config", err)
 	}
 	s.wakePush()
@@ -129,7 +148,7 @@ func (s *Service) savePushConfig(ctx context.Context, snap *runtime.Snapshot, pc
 }
 
 // checkWebhook refuses a URL that is not http(s), or whose host is or
-// resolves to an address inside the network unless that is allowed.
+// resolves to a special-purpose address (netguard) unless allowPrivate.
 func checkWebhook(ctx context.Context, raw string, allowPrivate bool) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
@@ -139,117 +158,21 @@ func checkWebhook(ctx context.Context, raw string, allowPrivate bool) error {
 		return nil
 	}
 	host := u.Hostname()
-	ips := []net.IP{net.ParseIP(host)}
-	if ips[0] == nil {
-		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		defer cancel()
-		addrs, err := net.DefaultResolver.LookupIPAddr(rctx, host)
-		if err != nil {
-			return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("pushNotificationConfig.url: cannot resolve %s: %v", host, err))
-		}
-		ips = ips[:0]
-		for _, a := range addrs {
-			ips = append(ips, a.IP)
-		}
-	}
-	for _, ip := range ips {
-		if blocked(ip) {
-			return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf(
-				"pushNotificationConfig.url: %s is %s, a loopback, private or link-local address; webhooks inside the network need a2a.push.allow_private_networks: true", host, ip))
-		}
+	err = netguard.Resolve(ctx, host)
+	var ne *netguard.Error
+	switch {
+	case errors.As(err, &ne):
+		return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf(
+			"pushNotificationConfig.url: %s is %s, a %s address; webhooks inside the network need a2a.push.allow_private_networks: true", host, ne.Addr, ne.Kind))
+	case err != nil:
+		return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("pushNotificationConfig.url: %v", err))
 	}
 	return nil
-}
-
-func blocked(ip net.IP) bool {
-	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast()
 }
 
 func (s *Service) wakePush() {
 	select {
 	case s.pushWake <- struct{}{}:
 	default:
-	}
-}
-
-// deliver runs until ctx ends, sending every unsent state of a task to
-// its webhooks.
-func (s *Service) deliver(ctx context.Context) {
-	// FailOnError: the sender reports failures (else it logs and says nil),
-	// so they are retried and counted.
-	guarded := push.NewHTTPPushSender(&push.HTTPSenderConfig{Timeout: 10 * time.Second, FailOnError: true})
-	open := push.NewHTTPPushSender(&push.HTTPSenderConfig{Timeout: 10 * time.Second, AllowPrivateNetworks: true, FailOnError: true})
-	var w follower
-	defer w.close()
-	tick := time.NewTicker(s.pollInterval())
-	defer tick.Stop()
-	for ctx.Err() == nil {
-		snap, release := s.Runtime.Acquire()
-		if snap == nil {
-			release()
-			return
-		}
-		w.follow(snap.Store, (*store.Store).WatchTasks)
-		sender := guarded
-		if snap.Config.A2A.Push.AllowPrivateNetworks {
-			sender = open
-		}
-		s.sendPending(ctx, snap.Store, sender)
-		release()
-		// Changes that come in a burst are looked at together: at most
-		// one scan per 20ms, whatever the task traffic.
-		select {
-		case <-ctx.Done():
-		case <-time.After(20 * time.Millisecond):
-		}
-		select {
-		case <-ctx.Done():
-		case <-w.changes:
-		case <-s.pushWake:
-		case <-tick.C:
-		}
-	}
-}
-
-func (s *Service) sendPending(ctx context.Context, st *store.Store, sender *push.HTTPPushSender) {
-	pending, err := st.PendingPushes(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			s.Log.Warn("a2a push: pending notifications not read", "error", err)
-		}
-		return
-	}
-	for _, p := range pending {
-		claimed, err := st.ClaimPush(ctx, p.TaskID, p.ID, p.SentState)
-		if err != nil || !claimed {
-			continue
-		}
-		t, err := st.GetTask(ctx, p.TaskID)
-		if err != nil {
-			continue
-		}
-		pc, err := decodePushConfig(&p)
-		if err != nil {
-			s.Log.Warn("a2a push: bad config", "task", p.TaskID, "error", err)
-			continue
-		}
-		ev := &a2a.TaskStatusUpdateEvent{TaskID: a2a.TaskID(t.ID), ContextID: t.SessionID, Status: status(t)}
-		// In order, one at a time: a webhook sees states in the order they
-		// happened (states between two looks coalesce into the newer).
-		for attempt := 1; ; attempt++ {
-			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := sender.SendPush(sctx, pc, ev)
-			cancel()
-			if err == nil || attempt == 3 || ctx.Err() != nil {
-				if err != nil {
-					s.Log.Warn("a2a push: notification not delivered", "task", t.ID, "config", pc.ID, "state", ev.Status.State, "error", err)
-				}
-				if s.OnPush != nil {
-					s.OnPush(err == nil)
-				}
-				break
-			}
-			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
-		}
 	}
 }
