@@ -6,9 +6,11 @@ package remote
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/a2aproject/a2a-go/v2/a2aclient/agentcard"
 	"github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
 
+	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm"
 )
 
@@ -27,11 +30,27 @@ const CardTTL = 5 * time.Minute
 
 const cardPath = "/.well-known/agent-card.json"
 
+// Error is a failure of a remote agent: its card, its endpoint, or the
+// task it ran. Its text names the agent's URL, with any password
+// redacted (the caller names the agent).
+type Error struct {
+	Agent string // the agent's name in Hector's configuration; "" if not given
+	URL   string // redacted
+	Err   error
+}
+
+func (e *Error) Error() string { return "remote agent " + e.URL + ": " + e.Err.Error() }
+
+func (e *Error) Unwrap() error { return e.Err }
+
 // Client calls one remote A2A agent. It is safe for concurrent use.
 type Client struct {
-	url     string
-	headers map[string]string
-	http    *http.Client
+	name     string
+	url      string
+	redacted string
+	secret   string // the URL's password, kept out of error texts
+	headers  map[string]string
+	http     *http.Client
 
 	mu      sync.Mutex
 	client  *a2aclient.Client
@@ -41,9 +60,38 @@ type Client struct {
 
 // New returns a client of the agent at url: its A2A endpoint, or its
 // agent card URL. Nothing is fetched until the first call.
-func New(url string, headers map[string]string) *Client {
-	return &Client{url: url, headers: headers, http: &http.Client{Timeout: 10 * time.Minute}}
+func New(url string, headers map[string]string) *Client { return NewNamed("", url, headers) }
+
+// NewNamed is New for the agent Hector's configuration names name: when
+// url is a server's base URL whose well-known card is an index of several
+// agents (as a Hector server with several agents serves), the agent of
+// that name is the one called.
+func NewNamed(name, rawURL string, headers map[string]string) *Client {
+	c := &Client{name: name, url: rawURL, redacted: config.RedactURL(rawURL), headers: headers,
+		http: &http.Client{Timeout: 10 * time.Minute}}
+	if u, err := url.Parse(rawURL); err == nil && u.User != nil {
+		c.secret, _ = u.User.Password()
+	}
+	return c
 }
+
+// fail wraps err as the agent's *Error, its text cleared of the URL's
+// password.
+func (c *Client) fail(err error) error {
+	if c.secret != "" && strings.Contains(err.Error(), c.secret) {
+		err = scrubbed{err, strings.ReplaceAll(err.Error(), c.secret, "REDACTED")}
+	}
+	return &Error{Agent: c.name, URL: c.redacted, Err: err}
+}
+
+// scrubbed is an error with another text, the cause kept for errors.Is.
+type scrubbed struct {
+	err  error
+	text string
+}
+
+func (s scrubbed) Error() string { return s.text }
+func (s scrubbed) Unwrap() error { return s.err }
 
 // Card returns the remote agent's card, fetched at most every CardTTL.
 func (c *Client) Card(ctx context.Context) (*a2a.AgentCard, error) {
@@ -63,34 +111,118 @@ func (c *Client) get(ctx context.Context) (*a2aclient.Client, error) {
 	if c.client != nil && time.Since(c.fetched) < CardTTL {
 		return c.client, nil
 	}
-	base, path := c.url, cardPath
-	if strings.HasSuffix(base, cardPath) {
-		base = strings.TrimSuffix(base, cardPath)
-	}
-	var opts []agentcard.ResolveOption
-	opts = append(opts, agentcard.WithPath(path))
-	for k, v := range c.headers {
-		opts = append(opts, agentcard.WithRequestHeader(k, v))
-	}
-	resolver := &agentcard.Resolver{Client: c.http, CardParser: a2av0.NewAgentCardParser()}
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	card, err := resolver.Resolve(rctx, base, opts...)
+	card, err := c.resolve(rctx)
 	cancel()
 	if err != nil {
 		if c.client != nil {
 			return c.client, nil // the cached card still serves
 		}
-		return nil, fmt.Errorf("remote agent %s: agent card: %w", c.url, err)
+		return nil, c.fail(err)
 	}
 	cl, err := a2aclient.NewFromCard(ctx, card,
 		a2aclient.WithJSONRPCTransport(c.http), a2aclient.WithRESTTransport(c.http),
 		a2av0.WithJSONRPCTransport(a2av0.JSONRPCTransportConfig{Client: c.http}),
 		a2av0.WithRESTTransport(a2av0.RESTTransportConfig{Client: c.http}))
 	if err != nil {
-		return nil, fmt.Errorf("remote agent %s: %w", c.url, err)
+		return nil, c.fail(err)
 	}
 	c.client, c.card, c.fetched = cl, card, time.Now()
 	return cl, nil
+}
+
+// index is a server's list of agents, served at its well-known card URL
+// in place of a card when it has several (Hector's form).
+type index struct {
+	Agents []struct {
+		Name string `json:"name"`
+		Card string `json:"card"`
+	} `json:"agents"`
+}
+
+// errIndex is what the card parser returns for an index.
+var errIndex = errors.New("an index of agents, not an agent card")
+
+// resolve fetches the agent's card: at url's well-known card URL (or url
+// itself when it is one), and, when that is an index of agents, at the
+// card URL the index gives for the agent named c.name. The index's card
+// URL is followed on url's own scheme, host and port, so the configured
+// headers go nowhere else.
+func (c *Client) resolve(ctx context.Context) (*a2a.AgentCard, error) {
+	var idx *index
+	card, err := c.fetchCard(ctx, c.url, &idx)
+	if !errors.Is(err, errIndex) {
+		return card, err
+	}
+	names := make([]string, len(idx.Agents))
+	for i, a := range idx.Agents {
+		names[i] = a.Name
+		if a.Name != c.name || c.name == "" {
+			continue
+		}
+		u, err := sameOrigin(c.url, a.Card)
+		if err != nil {
+			return nil, fmt.Errorf("the index's card URL of agent %s: %w", a.Name, err)
+		}
+		var again *index
+		card, err := c.fetchCard(ctx, u, &again)
+		if errors.Is(err, errIndex) {
+			return nil, fmt.Errorf("the card URL of agent %s serves an index too", a.Name)
+		}
+		return card, err
+	}
+	base := strings.TrimRight(strings.TrimSuffix(c.redacted, cardPath), "/")
+	return nil, fmt.Errorf("the server serves several agents (%s) and none is named %q: set url to %s/agents/NAME for the one to call",
+		strings.Join(names, ", "), c.name, base)
+}
+
+// fetchCard fetches and parses the card at u (an endpoint or a card URL);
+// an index is errIndex, with *idx set.
+func (c *Client) fetchCard(ctx context.Context, u string, idx **index) (*a2a.AgentCard, error) {
+	base := strings.TrimSuffix(u, cardPath)
+	opts := []agentcard.ResolveOption{agentcard.WithPath(cardPath)}
+	for k, v := range c.headers {
+		opts = append(opts, agentcard.WithRequestHeader(k, v))
+	}
+	parse := a2av0.NewAgentCardParser()
+	resolver := &agentcard.Resolver{Client: c.http, CardParser: func(b []byte) (*a2a.AgentCard, error) {
+		var probe struct {
+			Name   string          `json:"name"`
+			Agents json.RawMessage `json:"agents"`
+		}
+		if json.Unmarshal(b, &probe) == nil && probe.Name == "" && len(probe.Agents) > 0 {
+			var i index
+			if err := json.Unmarshal(b, &i); err != nil {
+				return nil, fmt.Errorf("an index of agents that does not parse: %w", err)
+			}
+			*idx = &i
+			return nil, errIndex
+		}
+		return parse(b)
+	}}
+	card, err := resolver.Resolve(ctx, base, opts...)
+	if err != nil {
+		if errors.Is(err, errIndex) {
+			return nil, errIndex
+		}
+		return nil, fmt.Errorf("agent card: %w", err)
+	}
+	return card, nil
+}
+
+// sameOrigin returns ref's path and query on base's scheme, host and port.
+func sameOrigin(base, ref string) (string, error) {
+	b, err := url.Parse(base)
+	if err != nil {
+		return "", err
+	}
+	r, err := url.Parse(ref)
+	if err != nil {
+		return "", err
+	}
+	r = b.ResolveReference(r)
+	r.Scheme, r.Host, r.User = b.Scheme, b.Host, b.User
+	return r.String(), nil
 }
 
 // Generate sends the newest user message to the remote agent and returns
@@ -123,11 +255,11 @@ func (c *Client) Generate(ctx context.Context, req llm.Request, onText func(stri
 	}
 	res, err := cl.SendMessage(ctx, &a2a.SendMessageRequest{Message: msg})
 	if err != nil {
-		return nil, fmt.Errorf("remote agent %s: %w", c.url, err)
+		return nil, c.fail(err)
 	}
 	text, err := answer(res)
 	if err != nil {
-		return nil, fmt.Errorf("remote agent %s: %w", c.url, err)
+		return nil, c.fail(err)
 	}
 	if onText != nil {
 		onText(text)

@@ -2,6 +2,8 @@ package remote
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"iter"
 	"net/http"
 	"net/http/httptest"
@@ -104,5 +106,87 @@ func TestRemoteAgent(t *testing.T) {
 	srv.Close()
 	if _, err := ask(t, New(srv.URL, nil), "x"); err == nil || !strings.Contains(err.Error(), srv.URL) {
 		t.Fatalf("unreachable remote: %v", err)
+	}
+}
+
+// indexServer is a server with two agents, r and s, each on a2a-go's own
+// server, whose well-known card is an index of them as Hector serves it.
+// The index names card URLs on another origin (a public URL), which the
+// client must not leave its configured origin for.
+func indexServer(t *testing.T) *httptest.Server {
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	for _, name := range []string{"r", "s"} {
+		card := &a2a.AgentCard{Name: name, Description: "remote " + name, Version: "1",
+			SupportedInterfaces: []*a2a.AgentInterface{a2a.NewAgentInterface(srv.URL+"/a2a/"+name, a2a.TransportProtocolJSONRPC)},
+			DefaultInputModes:   []string{"text/plain"}, DefaultOutputModes: []string{"text/plain"}}
+		mux.Handle("/agents/"+name+"/.well-known/agent-card.json", a2asrv.NewStaticAgentCardHandler(card))
+		mux.Handle("/a2a/"+name, a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(namedExec{name})))
+	}
+	mux.HandleFunc("/.well-known/agent-card.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"agents":[{"name":"r","card":"https://agents.example.com/agents/r/.well-known/agent-card.json","url":"https://agents.example.com/a2a/r"},
+			{"name":"s","card":"https://agents.example.com/agents/s/.well-known/agent-card.json","url":"https://agents.example.com/a2a/s"}]}`)
+	})
+	return srv
+}
+
+// namedExec answers "NAME: INPUT".
+type namedExec struct{ name string }
+
+func (e namedExec) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter.Seq2[a2a.Event, error] {
+	return func(yield func(a2a.Event, error) bool) {
+		if !yield(a2a.NewSubmittedTask(ec, ec.Message), nil) {
+			return
+		}
+		if !yield(a2a.NewArtifactEvent(ec, a2a.NewTextPart(e.name+": "+ec.Message.Parts[0].Text())), nil) {
+			return
+		}
+		yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateCompleted, nil), nil)
+	}
+}
+
+func (namedExec) Cancel(ctx context.Context, ec *a2asrv.ExecutorContext) iter.Seq2[a2a.Event, error] {
+	return agentExec{}.Cancel(ctx, ec)
+}
+
+// TestRemoteAgentFromIndex: given a server's base URL that serves an
+// index, the client calls the agent of its own name, or fails saying how
+// to name one.
+func TestRemoteAgentFromIndex(t *testing.T) {
+	srv := indexServer(t)
+	for _, name := range []string{"r", "s"} {
+		got, err := ask(t, NewNamed(name, srv.URL, nil), "hi")
+		if err != nil || got != name+": hi" {
+			t.Fatalf("agent %s: %q %v", name, got, err)
+		}
+	}
+	_, err := ask(t, NewNamed("zed", srv.URL, nil), "hi")
+	var re *Error
+	if !errors.As(err, &re) || re.Agent != "zed" || !strings.Contains(err.Error(), srv.URL+"/agents/NAME") || !strings.Contains(err.Error(), "r, s") {
+		t.Fatalf("an agent the index does not name: %v", err)
+	}
+	if _, err := ask(t, New(srv.URL, nil), "hi"); err == nil || !strings.Contains(err.Error(), "/agents/NAME") {
+		t.Fatalf("no name: %v", err)
+	}
+	// The agent's own URL needs no index.
+	if got, err := ask(t, NewNamed("anything", srv.URL+"/agents/s", nil), "yo"); err != nil || got != "s: yo" {
+		t.Fatalf("an agent URL: %q %v", got, err)
+	}
+}
+
+// TestRemoteErrorsRedactPassword: a URL's password appears in no error.
+func TestRemoteErrorsRedactPassword(t *testing.T) {
+	srv := indexServer(t)
+	withPassword := strings.Replace(srv.URL, "http://", "http://ann:s3cret-pw@", 1)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	for _, u := range []string{withPassword, strings.Replace(closed.URL, "http://", "http://ann:s3cret-pw@", 1), withPassword + "/nothing-here"} {
+		_, err := ask(t, NewNamed("zed", u, nil), "hi")
+		var re *Error
+		if !errors.As(err, &re) || strings.Contains(err.Error(), "s3cret-pw") || !strings.Contains(err.Error(), "REDACTED") {
+			t.Errorf("%s: %v", u, err)
+		}
 	}
 }

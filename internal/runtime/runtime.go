@@ -217,7 +217,7 @@ func newAgent(name string, cfg *config.Config, s *Snapshot) *agent.Agent {
 	if ac.Remote() {
 		// The remote agent answers in one call; its card is fetched on
 		// first use, so building never waits on the network.
-		return agent.New(name, ac.Description, "", 1, remote.New(ac.URL, ac.Headers), nil, nil)
+		return agent.New(name, ac.Description, "", 1, remote.NewNamed(name, ac.URL, ac.Headers), nil, nil)
 	}
 	ag := agent.New(name, ac.Description, ac.Instruction, ac.MaxIterations, s.LLMs[ac.LLM], ac.Tools, s.Tools)
 	for _, t := range ac.Tools {
