@@ -18,14 +18,16 @@ func TestDocumentedFlagsExist(t *testing.T) {
 		"reload-broker", "server", "api-key", "timeout", "broker", "wait", "expect",
 		"config-type", "config-endpoints", "config-username", "config-password", "config-token", "config-ca", "config-cert",
 		"config-key", "config-poll-interval", "format", "no-validate", "if-version", "config-source", "origin",
-		"queue-workers", "queue-max-retries", "queue-initial-delay", "queue-max-delay", "queue-stale-threshold", "status", "agent", "limit", "reason"} {
+		"queue-workers", "queue-max-retries", "queue-initial-delay", "queue-max-delay", "queue-stale-threshold", "status", "agent", "limit", "reason",
+		"config-max-bytes", "config-history"} {
 		known[f] = true
 	}
 	// The list above must match the real flag sets.
 	for _, args := range [][]string{
 		{"serve", "--config", "x", "--config-watch=false", "--config-debounce", "1s", "--database", "sqlite://x", "extra"},
 		{"validate", "--json"},
-		{"serve", "--config-cache", "x", "--config-fallback", "bogus", "--reload-broker", "nats://x"},
+		{"serve", "--config-cache", "x", "--config-fallback", "bogus", "--reload-broker", "nats://x", "--config-history", "1"},
+		{"config", "put", "--config-type", "bogus", "--config-max-bytes", "1"},
 		{"reload", "--server", "http://127.0.0.1:1", "--api-key", "k", "--timeout", "1ms", "--json"},
 		{"reload", "--broker", "nats://127.0.0.1:1", "--wait", "1ms", "--expect", "1"},
 		{"serve", "--config-type", "bogus", "--config-endpoints", "x", "--config-username", "u", "--config-password", "p",
