@@ -31,7 +31,7 @@ func (t Tool) Equal(u Tool) bool {
 		t.WorkingDir == u.WorkingDir && t.Shell == u.Shell && t.Method == u.Method && t.URL == u.URL &&
 		maps.Equal(t.Headers, u.Headers) && t.Timeout == u.Timeout && t.MaxOutputBytes == u.MaxOutputBytes &&
 		t.RequireApproval == u.RequireApproval && t.ApprovalPrompt == u.ApprovalPrompt && t.Agent == u.Agent &&
-		maps.Equal(t.Env, u.Env)
+		maps.Equal(t.Env, u.Env) && t.FollowRedirects == u.FollowRedirects
 }
 
 func equalPtr[T comparable](a, b *T) bool {

@@ -11,6 +11,13 @@ import (
 // line of the offending key.
 func TestToolSecurityRules(t *testing.T) {
 	for _, tc := range []invalidCase{
+		{"host placeholder", base + "tools:\n  t:\n    type: http\n    url: http://{host}/x\n", "tools.t.url", 8, "placeholder {host} is in the scheme, host or port"},
+		{"port placeholder", base + "tools:\n  t:\n    type: http\n    url: https://api.example.com:{port}/x\n", "tools.t.url", 8, "{port}"},
+		{"host part placeholder", base + "tools:\n  t:\n    type: http\n    url: https://{tenant}.example.com/x\n", "tools.t.url", 8, "{tenant}"},
+		{"userinfo placeholder", base + "tools:\n  t:\n    type: http\n    url: https://{u}@api.example.com/x\n", "tools.t.url", 8, "{u}"},
+		{"host suffix placeholder", base + "tools:\n  t:\n    type: http\n    url: https://api.example.com{rest}\n", "tools.t.url", 8, "{rest}"},
+		{"follow_redirects value", base + "tools:\n  t:\n    type: http\n    url: http://h/x\n    follow_redirects: always\n", "tools.t.follow_redirects", 9, "must be one of same_origin, any, none"},
+		{"follow_redirects on command", base + "tools:\n  t:\n    type: command\n    allowed_commands: [date]\n    follow_redirects: any\n", "tools.t.follow_redirects", 9, "only valid for tools of type http"},
 		{"env on http", base + "tools:\n  t:\n    type: http\n    url: http://h/x\n    env: {A: b}\n", "tools.t.env", 9, "only valid for tools of type command"},
 		{"env on agent", base + "tools:\n  t:\n    type: agent\n    agent: a\n    env: {A: b}\n", "tools.t.env", 9, "not valid for tools of type agent"},
 		{"env name", base + "tools:\n  t:\n    type: command\n    allowed_commands: [date]\n    env:\n      1X: b\n", "tools.t.env.1X", 10, "invalid variable name"},
@@ -29,15 +36,20 @@ func TestToolSecurityRules(t *testing.T) {
 	}
 }
 
-// A command tool's env expands ${VAR} and is redacted when shown.
+// A command tool's env expands ${VAR}, is redacted when shown, and an
+// http tool's follow_redirects defaults to same_origin.
 func TestToolEnvAndRedirectDefaults(t *testing.T) {
-	src := base + "tools:\n  c:\n    type: command\n    allowed_commands: [date]\n    env:\n      GH_TOKEN: ${GH_TOKEN}\n      MODE: fast\n"
+	src := base + "tools:\n  c:\n    type: command\n    allowed_commands: [date]\n    env:\n      GH_TOKEN: ${GH_TOKEN}\n      MODE: fast\n" +
+		"  h:\n    type: http\n    url: http://h/items/{id}?q={q}\n"
 	doc, errs := Parse([]byte(src), env(map[string]string{"GH_TOKEN": "ghp-very-secret"}))
 	if errs != nil {
 		t.Fatal(errs)
 	}
 	if e := doc.Config.Tools["c"].Env; e["GH_TOKEN"] != "ghp-very-secret" || e["MODE"] != "fast" {
 		t.Fatalf("env %v", e)
+	}
+	if f := doc.Config.Tools["h"].FollowRedirects; f != "same_origin" {
+		t.Fatalf("follow_redirects default %q", f)
 	}
 	red, err := Redact([]byte(strings.Replace(src, "${GH_TOKEN}", "ghp-literal-secret", 1)))
 	if err != nil || strings.Contains(string(red), "ghp-literal-secret") || strings.Contains(string(red), "fast") {
