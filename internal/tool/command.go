@@ -2,6 +2,7 @@ package tool
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"maps"
@@ -65,12 +66,17 @@ func (c *command) Call(ctx context.Context, args map[string]any) (string, error)
 		cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
 	}
 	cmd.Dir = c.cfg.WorkingDir
-	cmd.Env = c.environ(IdempotencyKey(ctx))
-	killGroup(cmd)
-	cmd.WaitDelay = time.Second // do not wait on pipes held by orphans
+	marker := "HECTOR_TOOL_RUN=" + rand.Text()
+	cmd.Env = append(c.environ(IdempotencyKey(ctx)), marker)
+	procs := newTree(cmd, marker)
+	cmd.WaitDelay = time.Second // do not wait long on pipes held by processes that escaped
 	out := &capped{max: c.cfg.MaxOutputBytes}
 	cmd.Stdout, cmd.Stderr = out, out
-	err = cmd.Run()
+	if err = cmd.Start(); err == nil {
+		procs.started()
+		err = cmd.Wait()
+		procs.finish()
+	}
 	switch {
 	case ctx.Err() == context.DeadlineExceeded:
 		return "", fmt.Errorf("timed out after %s; output so far: %s", c.cfg.Timeout.D(), out)
@@ -90,10 +96,10 @@ var inherited = []struct{ name, fallback string }{
 	{"TZ", ""},
 }
 
-// environ is a command's whole environment: inherited, then the tool's
-// env, then the idempotency key (when key is not ""). Nothing else of the
-// server's environment, which holds LLM and admin keys, reaches the
-// program.
+// environ is a command's environment but for the run's HECTOR_TOOL_RUN
+// marker: inherited, then the tool's env, then the idempotency key (when
+// key is not ""). Nothing else of the server's environment, which holds
+// LLM and admin keys, reaches the program.
 func (c *command) environ(key string) []string {
 	env := make([]string, 0, len(inherited)+len(c.cfg.Env)+1)
 	for _, v := range inherited {
