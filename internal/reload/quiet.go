@@ -34,6 +34,29 @@ type quiet struct {
 	failed   string    // hash of the document whose build or prepare last failed
 	failedAt time.Time // when that failure was last logged
 	noop     string    // hash of the last no-op the watch logged at info
+	// startFailure is the read error Start fell back to the cache on. The
+	// source is degraded from then on, but the watch's first report of the
+	// same error is still news, so the outcomes record the failure once.
+	startFailure string
+}
+
+// startedDegraded records the read error Start fell back to the cache on.
+func (q *quiet) startedDegraded(err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.startFailure = err.Error()
+}
+
+// firstReport reports whether msg is the start's failure, reported by the
+// watch for the first time.
+func (q *quiet) firstReport(msg string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if msg != q.startFailure {
+		return false
+	}
+	q.startFailure = ""
+	return true
 }
 
 // repeat reports whether rev, read by the watch, is the document the watch

@@ -210,6 +210,10 @@ func TestFallbackIsDegradedAtOnceAndRelabelledOnRecovery(t *testing.T) {
 	if s := h.rt.Current().Source; s != "cache:"+cache {
 		t.Fatalf("source while serving the cache: %q", s)
 	}
+	// The watch reports the failure once, as an outcome.
+	if o := h.next(); o.Result != Rejected || o.Trigger != "watch" || o.Errors[0].Path != "(source)" {
+		t.Fatalf("the watch's first read: %+v", o)
+	}
 	writeFile(t, path, doc("cached")) // the source is back, with the same document
 	o := h.next()
 	if o.Result != Applied || o.Source != "file:"+path || o.Version != 2 {

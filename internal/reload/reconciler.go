@@ -159,7 +159,7 @@ func (r *Reconciler) sourceFailed(err error) bool {
 	defer r.mu.Unlock()
 	msg := err.Error()
 	if r.status.Status == "degraded" && r.status.Error == msg {
-		return false
+		return r.quiet.firstReport(msg) // else reported already
 	}
 	if r.status.Status != "degraded" {
 		r.status.Since = time.Now()
@@ -237,6 +237,7 @@ func (r *Reconciler) Start(ctx context.Context) (Outcome, error) {
 			r.Log.Warn("CONFIG SOURCE UNREADABLE: starting from the last known good configuration; it will be replaced when the source can be read again",
 				"source", r.Source.Name(), "error", rev.Err, "cache", r.CachePath)
 			r.sourceFailed(rev.Err) // degraded from the first request served
+			r.quiet.startedDegraded(rev.Err)
 			rev = source.NewRevision("cache:"+r.CachePath, data)
 			trigger = "startup-fallback"
 		} else {
