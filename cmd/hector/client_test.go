@@ -21,6 +21,7 @@ func TestReloadAndConfigCommands(t *testing.T) {
 	bin := buildBinary(t)
 	cfg := writeConfig(t, keyedConfig("one"))
 	p := startServe(t, bin, "--config", cfg, "--config-watch=false", "--database", "sqlite://h.db")
+	p.key = opKey
 	url := "http://" + p.addr
 
 	code, out, errOut := runCLI("reload", "--server", url, "--api-key", opKey)

@@ -124,6 +124,7 @@ type proc struct {
 	cmd   *exec.Cmd
 	addr  string
 	lines chan string
+	key   string // the bearer key ask sends, when the server has keys
 }
 
 // startServe runs `hector serve` and waits for its "listening" log line.
@@ -175,7 +176,12 @@ func (p *proc) waitFor(t *testing.T, match func(string) bool) string {
 
 func (p *proc) ask(t *testing.T, msg string) string {
 	t.Helper()
-	resp, err := http.Post("http://"+p.addr+"/v1/agents/a/messages", "application/json", strings.NewReader(`{"message":"`+msg+`"}`))
+	req, _ := http.NewRequest("POST", "http://"+p.addr+"/v1/agents/a/messages", strings.NewReader(`{"message":"`+msg+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	if p.key != "" {
+		req.Header.Set("Authorization", "Bearer "+p.key)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

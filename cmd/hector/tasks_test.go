@@ -16,10 +16,14 @@ import (
 	"github.com/hector-run/hector/internal/testsvc"
 )
 
-func httpDo(t *testing.T, method, url, body string) (int, map[string]any) {
+// httpDo sends a JSON request, with the bearer key if one is given.
+func httpDo(t *testing.T, method, url, body string, key ...string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	if len(key) > 0 {
+		req.Header.Set("Authorization", "Bearer "+key[0])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -185,13 +189,13 @@ server:
   auth: {api_keys: [{name: ops, key: %s, role: operator}, {name: watcher, key: %s, role: viewer}]}
 `, model.URL, world.URL, ops, viewer))
 	p := startServe(t, bin, "--config", cfg, "--database", db)
-	code, body := httpDo(t, "POST", "http://"+p.addr+"/v1/agents/a/messages", `{"message":"pay invoice 7"}`)
+	code, body := httpDo(t, "POST", "http://"+p.addr+"/v1/agents/a/messages", `{"message":"pay invoice 7"}`, viewer)
 	approval, _ := body["approval"].(map[string]any)
 	if code != 202 || body["state"] != "input_required" || approval["tool"] != "pay" || approval["prompt"] != "Pay this invoice?" {
 		t.Fatalf("message: %d %v", code, body)
 	}
 	id, session := body["task_id"].(string), body["session_id"].(string)
-	_, page := httpDo(t, "GET", "http://"+p.addr+"/tasks?status=input_required", "")
+	_, page := httpDo(t, "GET", "http://"+p.addr+"/tasks?status=input_required", "", viewer)
 	if tasks := page["tasks"].([]any); len(tasks) != 1 || tasks[0].(map[string]any)["approval"] == nil {
 		t.Fatalf("waiting list: %v", page)
 	}
@@ -206,7 +210,7 @@ server:
 	if code, _, errOut := runCLI("tasks", "approve", id, "--server", base, "--api-key", viewer); code != 2 || !strings.Contains(errOut, "operator role") {
 		t.Fatalf("approve as viewer: %d %s", code, errOut)
 	}
-	if code, out, errOut := runCLI("tasks", "list", "--status", "input_required", "--server", base); code != 0 || !strings.Contains(out, `approve pay{"key":"invoice-7"}? Pay this invoice?`) {
+	if code, out, errOut := runCLI("tasks", "list", "--status", "input_required", "--server", base, "--api-key", viewer); code != 0 || !strings.Contains(out, `approve pay{"key":"invoice-7"}? Pay this invoice?`) {
 		t.Fatalf("tasks list: %d %s %s", code, out, errOut)
 	}
 	if code, out, errOut := runCLI("tasks", "approve", id, "--server", base, "--api-key", ops, "--reason", "budgeted"); code != 0 {
@@ -214,7 +218,7 @@ server:
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, task := httpDo(t, "GET", base+"/v1/tasks/"+id, "")
+		_, task := httpDo(t, "GET", base+"/v1/tasks/"+id, "", viewer)
 		if task["state"] == "completed" {
 			d := task["decisions"].(map[string]any)["c1"].(map[string]any)
 			if d["by"] != "ops" || d["reason"] != "budgeted" || d["approved"] != true {
@@ -230,7 +234,7 @@ server:
 	fx.mu.Lock()
 	applied := fx.applied["invoice-7"]
 	fx.mu.Unlock()
-	_, sess := httpDo(t, "GET", base+"/v1/sessions/"+session, "")
+	_, sess := httpDo(t, "GET", base+"/v1/sessions/"+session, "", viewer)
 	msgs := sess["messages"].([]any)
 	if applied != 1 || len(msgs) != 4 || msgs[3].(map[string]any)["content"] != "paid: applied" {
 		t.Fatalf("effect applied %d times; session %v", applied, sess)

@@ -402,7 +402,7 @@ func TestLastKnownGoodFallback(t *testing.T) {
 		t.Fatalf("without fallback: %v", err)
 	}
 	var logs syncBuffer
-	h2 := &hector{t: t, dir: h.dir, cfgPath: h.cfgPath, dbURL: h.dbURL}
+	h2 := &hector{t: t, dir: h.dir, cfgPath: h.cfgPath, dbURL: h.dbURL, key: h.key}
 	h2.mod = func(o *Options) { o.ConfigCache, o.FallbackToCache, o.LogOutput = cache, true, &logs }
 	h2.start()
 	if r := h2.send("a", "", "hi"); r.body.Reply != "[cached] hi" {
