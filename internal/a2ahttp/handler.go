@@ -110,6 +110,9 @@ func (h handler) ListTasks(ctx context.Context, req *a2a.ListTasksRequest) (*a2a
 		}
 		f.State = st
 	}
+	if req.StatusTimestampAfter != nil {
+		f.UpdatedAfter = *req.StatusTimestampAfter // filtered before paging, so pages are full and totalSize agrees
+	}
 	resp := &a2a.ListTasksResponse{Tasks: []*a2a.Task{}}
 	err := h.s.pinned(func(snap *runtime.Snapshot) error {
 		tasks, next, err := snap.Store.ListTasks(ctx, f)
@@ -125,9 +128,6 @@ func (h handler) ListTasks(ctx context.Context, req *a2a.ListTasksRequest) (*a2a
 		}
 		zero := 0
 		for _, t := range tasks {
-			if req.StatusTimestampAfter != nil && !t.UpdatedAt.After(*req.StatusTimestampAfter) {
-				continue
-			}
 			v := view(t, nil, &zero)
 			if !req.IncludeArtifacts {
 				v.Artifacts = nil

@@ -271,6 +271,13 @@ func (s *Service) prepareREST(w http.ResponseWriter, r *http.Request, path strin
 			task, action = rest[:i], rest[i:]
 		}
 	}
+	if q := r.URL.Query(); !v03 && path == "/tasks" && q.Has("lastUpdatedAfter") && !q.Has("statusTimestampAfter") {
+		// a2a-go's 1.0 REST client sends the 0.3 name, which its server
+		// does not read: take it as the 1.0 name rather than drop it.
+		q.Set("statusTimestampAfter", q.Get("lastUpdatedAfter"))
+		q.Del("lastUpdatedAfter")
+		r.URL.RawQuery = q.Encode()
+	}
 	switch {
 	case task != "" && action == ":subscribe" && (r.Method == http.MethodGet || r.Method == http.MethodPost):
 		if err := s.subscribable(r.Context(), a2a.TaskID(task)); err != nil {

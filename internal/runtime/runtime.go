@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -117,6 +118,9 @@ func (s *Snapshot) release() {
 type Options struct {
 	// DatabaseURL, when set, overrides database.url (the --database flag).
 	DatabaseURL string
+	// Log receives the warnings of resources the snapshot opens (the
+	// database's listener); nil discards them.
+	Log *slog.Logger
 	// Plan, when set, is config.Diff(prev.Config, cfg). With it, and no
 	// LLM or tool changed, the agents it does not list are taken from prev
 	// without comparing each one: a one-agent edit of 10,000 agents then
@@ -152,7 +156,11 @@ func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options
 		s.reuse("database", prev)
 		s.Store = prev.Store
 	} else {
-		st, err := store.Open(ctx, s.DatabaseURL)
+		var storeOpts []store.Option
+		if opts.Log != nil {
+			storeOpts = append(storeOpts, store.WithLog(opts.Log))
+		}
+		st, err := store.Open(ctx, s.DatabaseURL, storeOpts...)
 		if err != nil {
 			return nil, config.Errors{{Path: "database.url", Message: err.Error()}}
 		}

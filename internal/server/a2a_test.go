@@ -936,6 +936,7 @@ func TestA2AListTasks(t *testing.T) {
 	for _, binding := range []a2a.TransportProtocol{a2a.TransportProtocolJSONRPC, a2a.TransportProtocolHTTPJSON} {
 		c := h.a2aClient("assistant", binding, a2a.Version)
 		var contextID string
+		var afterFirst time.Time
 		for i := range 3 {
 			req := userMessage(fmt.Sprint("list ", i))
 			req.Message.ContextID = contextID
@@ -944,6 +945,20 @@ func TestA2AListTasks(t *testing.T) {
 				t.Fatal(err)
 			}
 			contextID = res.(*a2a.Task).ContextID
+			if i == 0 { // the next whole second: a2a-go's REST client sends seconds
+				afterFirst = time.Now().Truncate(time.Second).Add(time.Second)
+				time.Sleep(time.Until(afterFirst) + 5*time.Millisecond)
+			}
+		}
+		// statusTimestampAfter filters before paging: full pages, and a
+		// totalSize that counts only what it selects.
+		recent, err := c.ListTasks(ctx, &a2a.ListTasksRequest{ContextID: contextID, PageSize: 1, StatusTimestampAfter: &afterFirst})
+		if err != nil || len(recent.Tasks) != 1 || recent.TotalSize != 2 || recent.NextPageToken == "" {
+			t.Fatalf("%s statusTimestampAfter, first page: %+v %v", binding, recent, err)
+		}
+		recent, err = c.ListTasks(ctx, &a2a.ListTasksRequest{ContextID: contextID, PageSize: 1, StatusTimestampAfter: &afterFirst, PageToken: recent.NextPageToken})
+		if err != nil || len(recent.Tasks) != 1 || recent.NextPageToken != "" {
+			t.Fatalf("%s statusTimestampAfter, second page: %+v %v", binding, recent, err)
 		}
 		page, err := c.ListTasks(ctx, &a2a.ListTasksRequest{ContextID: contextID, PageSize: 2, IncludeArtifacts: true})
 		if err != nil || len(page.Tasks) != 2 || page.TotalSize != 3 || page.NextPageToken == "" ||

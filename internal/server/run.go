@@ -90,7 +90,7 @@ func Run(ctx context.Context, o Options) error {
 		defer c.Close()
 	}
 	rec := &reload.Reconciler{Runtime: rt, Source: src, Env: o.Env, Log: log,
-		BuildOptions: runtime.Options{DatabaseURL: o.DatabaseURL}, CachePath: o.ConfigCache, FallbackToCache: o.FallbackToCache,
+		BuildOptions: runtime.Options{DatabaseURL: o.DatabaseURL, Log: log}, CachePath: o.ConfigCache, FallbackToCache: o.FallbackToCache,
 		HistoryLimit: o.ConfigHistory}
 	srv := &Server{Runtime: rt, Reconciler: rec, Log: log, Version: o.Version}
 	q := &queue.Queue{Runtime: rt, Log: log, Instance: o.InstanceID, Override: o.QueueOverride, PollInterval: o.QueuePoll}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,12 +44,32 @@ type Store struct {
 	writeMu sync.Mutex
 	pg      bool // PostgreSQL; else SQLite
 	watch   watchers
+	log     *slog.Logger // never nil
 }
+
+// Option adjusts a Store at Open.
+type Option func(*Store)
+
+// WithLog sends the store's own warnings (a lost PostgreSQL listener) to
+// l; by default they are discarded.
+func WithLog(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 
 // Open connects to url — sqlite://PATH (the file and its directory are
 // created when absent) or postgres://… — and applies pending migrations.
 // On error nothing stays open.
-func Open(ctx context.Context, rawURL string) (*Store, error) {
+func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
+	s, err := openURL(ctx, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	s.log = slog.New(slog.DiscardHandler)
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+func openURL(ctx context.Context, rawURL string) (*Store, error) {
 	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") {
 		db, err := sql.Open("pgx", rawURL)
 		if err != nil {

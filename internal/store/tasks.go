@@ -152,9 +152,12 @@ type TaskFilter struct {
 	State     string
 	Agent     string
 	SessionID string
-	Dead      bool   // only the dead-letter list
-	Limit     int    // default 50, at most 500
-	PageToken string // from the previous page
+	Dead      bool // only the dead-letter list
+	// UpdatedAfter, if set, selects tasks whose state last changed after
+	// it (to the millisecond), on every page and in CountMatching.
+	UpdatedAfter time.Time
+	Limit        int    // default 50, at most 500
+	PageToken    string // from the previous page
 }
 
 // ListTasks returns tasks, newest first, and the token of the next page
@@ -218,6 +221,9 @@ func (f TaskFilter) where() ([]string, []any) {
 	}
 	if f.Dead {
 		where, args = append(where, "dead = ?"), append(args, true)
+	}
+	if !f.UpdatedAfter.IsZero() {
+		where, args = append(where, "updated_at > ?"), append(args, ms(f.UpdatedAfter))
 	}
 	return where, args
 }

@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/pg"
 )
 
@@ -135,9 +137,14 @@ func (s *Store) startListening() {
 	s.watch.mu.Unlock()
 	go func() {
 		backoff := 100 * time.Millisecond
+		lost := false // logged once per outage, and its end once
 		for ctx.Err() == nil {
-			_ = pg.Listen(ctx, s.url, TaskEvents, func() error {
+			err := pg.Listen(ctx, s.url, TaskEvents, func() error {
 				backoff = 100 * time.Millisecond
+				if lost {
+					lost = false
+					s.log.Info("task event listener reconnected")
+				}
 				s.changedAll()
 				return nil
 			}, func(payload string) error {
@@ -148,6 +155,11 @@ func (s *Store) startListening() {
 				s.changed(payload)
 				return nil
 			}, nil)
+			if ctx.Err() == nil && !lost {
+				lost = true
+				s.log.Warn("task event listener lost; reconnecting (until it is back, workers and streams on this instance see other instances' changes only at their poll)",
+					"error", config.RedactText(fmt.Sprint(err)))
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(backoff):

@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,4 +147,48 @@ func testPushConfigs(t *testing.T, url string) {
 	if n, err := s.CountMatching(ctx, TaskFilter{Agent: "a", SessionID: "s1"}); err != nil || n != 1 {
 		t.Fatalf("count: %d %v", n, err)
 	}
+}
+
+// A lost listener is logged once, and so is its return.
+func TestListenerLossIsLogged(t *testing.T) {
+	url := testsvc.Postgres(t)
+	var logs syncLog
+	s, err := Open(context.Background(), url, WithLog(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	all, stop := s.WatchTasks()
+	defer stop()
+	signalled(t, all, "the listener's start")
+	testsvc.TerminateConnections(t, url)
+	signalled(t, all, "the listener's return")
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "task event listener reconnected") {
+		if time.Now().After(deadline) {
+			t.Fatalf("logs:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := strings.Count(logs.String(), "task event listener lost"); n != 1 {
+		t.Fatalf("lost logged %d times:\n%s", n, logs.String())
+	}
+}
+
+// syncLog is a log sink safe for the listener's goroutine.
+type syncLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
