@@ -173,11 +173,11 @@ func (p *Parser) ParseHashed(data []byte, hash string, env LookupEnv, stats *Par
 	if patched && baseValid && errs == nil && validateOne(cfg, doc.pos, a.patch.section, a.patch.entity) {
 		doc.accept(cfg)
 		a.valid = true
-		return doc, nil
+		return scrubEnv(data, env, doc, nil)
 	}
 	d, errs := finish(doc, cfg, errs)
 	a.valid = errs == nil
-	return d, errs
+	return scrubEnv(data, env, d, errs)
 }
 
 // Redact is Redact, reusing the redacted parts of the last parsed document

@@ -88,7 +88,8 @@ func ParseWithStats(data []byte, env LookupEnv, stats *ParseStats) (*Document, E
 	stats.Decode = time.Since(start)
 	start = time.Now()
 	defer func() { stats.Validate = time.Since(start) }()
-	return finish(doc, raw.cfg, raw.errs)
+	doc, errs := finish(doc, raw.cfg, raw.errs)
+	return scrubEnv(data, env, doc, errs)
 }
 
 // rawParse is a document decoded but not yet validated or defaulted.

@@ -7,10 +7,11 @@ import (
 	"strings"
 )
 
-// urlSpan is one secret part of a URL: the password of its userinfo, or
-// the value of a secret-looking query parameter. name identifies it
-// between two versions of the URL ("password", or "query:" + the
-// parameter's name), so Unredact can restore it.
+// urlSpan is one secret part of a URL: the password of its userinfo (or
+// the whole userinfo when it has no password: a bare token), or the value
+// of a secret-looking query parameter. name identifies it between two
+// versions of the URL ("password", "user", or "query:" + the parameter's
+// name), so Unredact can restore it.
 type urlSpan struct {
 	start, end int
 	name       string
@@ -27,7 +28,7 @@ var (
 // credential (api_key, token, password, key, …).
 func SecretQueryParam(name string) bool {
 	n := strings.ToLower(name)
-	if secretParams[n] {
+	if secretParams[n] || strings.HasSuffix(n, "key") || strings.HasPrefix(n, "auth") { // subscription-key, authorization
 		return true
 	}
 	for _, part := range secretParamParts {
@@ -53,6 +54,8 @@ func urlSecrets(u string) []urlSpan {
 		if at := strings.LastIndex(u[start:end], "@"); at >= 0 {
 			if colon := strings.Index(u[start:start+at], ":"); colon >= 0 {
 				spans = append(spans, urlSpan{start + colon + 1, start + at, "password"})
+			} else if at > 0 { // a bare token: https://TOKEN@host
+				spans = append(spans, urlSpan{start, start + at, "user"})
 			}
 		}
 	}

@@ -38,6 +38,7 @@ func TestURLSecretsRedactedAndRestored(t *testing.T) {
 agents:
   a: {llm: gpt, tools: [orders]}
   remote: {type: a2a, url: "https://bot:agent-pass@agents.example/a2a/x"}
+  gh: {type: a2a, url: "https://ghp_bare-token@agents.example/a2a/y"}
 tools:
   orders: {type: http, url: "https://orders.example/api/{id}?token=tool-secret&x=1"}
 database: {url: "postgres://h/db?password=db-secret&sslmode=disable"}
@@ -46,7 +47,7 @@ database: {url: "postgres://h/db?password=db-secret&sslmode=disable"}
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{"llm-secret", "llm-pass", "agent-pass", "tool-secret", "db-secret"} {
+	for _, secret := range []string{"llm-secret", "llm-pass", "agent-pass", "tool-secret", "db-secret", "ghp_bare-token"} {
 		if strings.Contains(string(red), secret) {
 			t.Errorf("%s shown:\n%s", secret, red)
 		}
@@ -62,5 +63,25 @@ database: {url: "postgres://h/db?password=db-secret&sslmode=disable"}
 	edited := strings.Replace(string(red), "x=1", "x=1&secret=REDACTED", 1)
 	if _, err := Unredact([]byte(edited), []byte(doc)); err == nil || !strings.Contains(err.Error(), "tools.orders.url") {
 		t.Fatalf("unrestorable: %v", err)
+	}
+}
+
+// A document can reference any variable of the server's environment; no
+// message quotes its value (POST /admin/config/validate is an operator's,
+// and outcomes are a viewer's).
+func TestMessagesNeverQuoteEnvironmentValues(t *testing.T) {
+	e := env(map[string]string{"OPENAI_API_KEY": "sk-live-SERVERSECRET", "LEVEL": "loud"})
+	doc := "llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nlogger: {level: \"${OPENAI_API_KEY}\"}\n" +
+		"a2a: {public_url: \"${OPENAI_API_KEY}\"}\nserver: {host: \"x ${LEVEL}\"}\n"
+	_, errs := Parse([]byte(doc), e)
+	var p Parser
+	_, perrs := p.Parse([]byte(doc), e, nil)
+	for _, es := range []Errors{errs, perrs} {
+		if len(es) < 3 || strings.Contains(es.Error(), "SERVERSECRET") || strings.Contains(es.Error(), "loud") {
+			t.Fatalf("%v", es)
+		}
+		if !strings.Contains(es.Error(), `got "${OPENAI_API_KEY}"`) {
+			t.Fatalf("the reference is not shown: %v", es)
+		}
 	}
 }
