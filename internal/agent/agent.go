@@ -6,6 +6,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"github.com/hector-run/hector/internal/config"
 
 	"github.com/hector-run/hector/internal/llm"
 	"github.com/hector-run/hector/internal/tool"
@@ -230,7 +231,10 @@ func (a *Agent) runTools(ctx context.Context, calls []llm.ToolCall, h Hooks, kee
 		}
 		tm := llm.Message{Role: llm.RoleTool, ToolCallID: call.ID, Name: call.Name, Content: out}
 		if callErr != nil {
-			tm.Content, tm.IsError = "error: "+callErr.Error(), true
+			// The model, the session and every client see this text: URLs
+			// in it (an HTTP client's error names the URL) lose their
+			// credentials.
+			tm.Content, tm.IsError = "error: "+config.RedactText(callErr.Error()), true
 		}
 		if emit != nil {
 			emit(Event{Type: "tool_result", ToolID: call.ID, Result: tm.Content, IsError: tm.IsError})

@@ -38,8 +38,10 @@ func openAIAgent(t *testing.T, maxIter int, tools map[string]tool.Tool) (*Agent,
 func TestTurnRunsToolsAndReturnsErrorsToTheModel(t *testing.T) {
 	calls := 0
 	a, srv := openAIAgent(t, 5, map[string]tool.Tool{
-		"ok":   fnTool{func(m map[string]any) (string, error) { calls++; return "v=" + m["v"].(string), nil }},
-		"fail": fnTool{func(map[string]any) (string, error) { return "", errors.New("disk on fire") }},
+		"ok": fnTool{func(m map[string]any) (string, error) { calls++; return "v=" + m["v"].(string), nil }},
+		"fail": fnTool{func(map[string]any) (string, error) {
+			return "", errors.New(`disk on fire; Get "https://h.example/x?api_key=tool-secret": EOF`)
+		}},
 		"boom": fnTool{func(map[string]any) (string, error) { panic("bug") }},
 	})
 	srv.Push(
@@ -60,7 +62,7 @@ func TestTurnRunsToolsAndReturnsErrorsToTheModel(t *testing.T) {
 	if len(res.Messages) != 9 {
 		t.Fatalf("%d messages", len(res.Messages))
 	}
-	want := map[string]string{"1": "v=x", "2": "error: disk on fire", "3": `error: unknown tool "nope"`, "4": "error: tool boom panicked: bug"}
+	want := map[string]string{"1": "v=x", "2": `error: disk on fire; Get "https://h.example/x?api_key=REDACTED": EOF`, "3": `error: unknown tool "nope"`, "4": "error: tool boom panicked: bug"}
 	for _, m := range res.Messages {
 		if w, ok := want[m.ToolCallID]; ok && m.Role == llm.RoleTool && m.Content != w {
 			t.Errorf("result of %s = %q, want %q", m.ToolCallID, m.Content, w)

@@ -109,3 +109,15 @@ func TestLauncherWarnings(t *testing.T) {
 		t.Fatalf("warnings for a plain document: %v", doc.Warnings)
 	}
 }
+
+// shell: true defeats the allowlist as a shell in it would: a warning.
+func TestShellWarning(t *testing.T) {
+	src := base + "tools:\n  sh:\n    type: command\n    allowed_commands: [uptime]\n    shell: true\n"
+	doc, errs := Parse([]byte(src), testEnv)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	if len(doc.Warnings) != 1 || doc.Warnings[0].Path != "tools.sh.shell" || !strings.Contains(doc.Warnings[0].Message, "/bin/sh") {
+		t.Fatalf("warnings: %v", doc.Warnings)
+	}
+}

@@ -36,6 +36,9 @@ func warnings(c *Config, pos posLookup) Errors {
 		if t.Type != "command" {
 			continue
 		}
+		if t.Shell {
+			v.fail(childPath("tools", name)+".shell", "tool %s runs its command line through /bin/sh: the allowlist checks only the first word, so the model can run any program after a ; or |", name)
+		}
 		for i, prog := range t.AllowedCommands {
 			if what := launcher(prog); what != "" {
 				v.fail(fmt.Sprintf("%s.allowed_commands[%d]", childPath("tools", name), i),

@@ -140,7 +140,11 @@ func cut(s string) string {
 
 // WithAttrs implements slog.Handler.
 func (s *Switch) WithAttrs(as []slog.Attr) slog.Handler {
-	return s.with(func(h slog.Handler) slog.Handler { return h.WithAttrs(as) })
+	clean := make([]slog.Attr, len(as))
+	for i, a := range as {
+		clean[i] = cleanAttr(a)
+	}
+	return s.with(func(h slog.Handler) slog.Handler { return h.WithAttrs(clean) })
 }
 
 // WithGroup implements slog.Handler.

@@ -53,8 +53,9 @@ func TestLongValuesAreCut(t *testing.T) {
 func TestURLCredentialsAreRedacted(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(New(&buf))
+	log = log.With("source", "etcd://root:with-secret@10.0.0.1:2379")
 	log.Warn("dial http://u:hunter2@db.example/x failed", "url", "https://h/v1?api_key=sk-live-1", "err", errors.New(`Get "https://h/?token=tok-9": EOF`))
-	for _, secret := range []string{"hunter2", "sk-live-1", "tok-9"} {
+	for _, secret := range []string{"hunter2", "sk-live-1", "tok-9", "with-secret"} {
 		if strings.Contains(buf.String(), secret) {
 			t.Errorf("%s logged: %s", secret, buf.String())
 		}

@@ -415,14 +415,15 @@ func (q *Queue) interrupted(ctx context.Context, log *slog.Logger, st *store.Sto
 // retry schedules another attempt, or fails the task onto the
 // dead-letter list when its attempts are used up.
 func (q *Queue) retry(log *slog.Logger, st *store.Store, task *store.Task, owner string, s Settings, err error) {
+	// The error is stored and shown to every reader of the task: URLs in
+	// it (an LLM's base_url) lose their credentials.
+	msg := config.RedactText(fmt.Sprintf("attempt %d of %d: %v", task.Attempts, task.MaxAttempts, err))
 	if task.Attempts >= task.MaxAttempts {
-		q.finish(log, st, task, owner, store.TaskOutcome{State: store.TaskFailed, Dead: true,
-			Error: fmt.Sprintf("attempt %d of %d: %v", task.Attempts, task.MaxAttempts, err)})
+		q.finish(log, st, task, owner, store.TaskOutcome{State: store.TaskFailed, Dead: true, Error: msg})
 		return
 	}
 	wait := s.Backoff(task.Attempts)
-	q.finish(log, st, task, owner, store.TaskOutcome{State: store.TaskPending, RunAt: time.Now().Add(wait),
-		Error: fmt.Sprintf("attempt %d of %d: %v", task.Attempts, task.MaxAttempts, err)})
+	q.finish(log, st, task, owner, store.TaskOutcome{State: store.TaskPending, RunAt: time.Now().Add(wait), Error: msg})
 	log.Warn("task attempt failed; retrying", "error", err, "retry_in", wait.Round(time.Millisecond))
 }
 

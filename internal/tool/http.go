@@ -199,7 +199,7 @@ func (h *httpTool) Spec() llm.ToolSpec {
 	}
 	desc := h.cfg.Description
 	if desc == "" {
-		desc = fmt.Sprintf("Calls %s %s.", h.cfg.Method, h.cfg.URL)
+		desc = fmt.Sprintf("Calls %s %s.", h.cfg.Method, config.RedactURL(h.cfg.URL)) // the model sees this
 	}
 	return llm.ToolSpec{Name: h.name, Description: desc, Parameters: map[string]any{
 		"type": "object", "properties": props, "required": append([]string{}, h.params...),

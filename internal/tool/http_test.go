@@ -247,3 +247,12 @@ func TestHTTPOriginIsFixed(t *testing.T) {
 		t.Fatalf("connect timeout %v", d)
 	}
 }
+
+// The default description, which the model reads, names the URL without
+// its credentials.
+func TestHTTPDescriptionHidesSecrets(t *testing.T) {
+	tl := newHTTPForTest(t, config.Tool{Type: "http", Method: "GET", URL: "https://api.example/search?q={q}&api_key=desc-secret", Timeout: config.Duration(time.Second)})
+	if d := tl.Spec().Description; strings.Contains(d, "desc-secret") || !strings.Contains(d, "api_key=REDACTED") {
+		t.Fatalf("description %q", d)
+	}
+}
