@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -43,9 +44,15 @@ func readBody(w http.ResponseWriter, r *http.Request, jsonrpc bool) ([]byte, boo
 	}
 	status, e := http.StatusBadRequest, a2a.NewError(a2a.ErrInvalidRequest, "request body: "+err.Error())
 	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
+	var slow net.Error
+	switch {
+	case errors.As(err, &tooBig):
 		status = http.StatusRequestEntityTooLarge
 		e = a2a.NewError(a2a.ErrInvalidRequest, fmt.Sprintf("request body: larger than %d bytes, the limit (server.max_body_bytes)", tooBig.Limit))
+	case errors.As(err, &slow) && slow.Timeout():
+		status = http.StatusRequestTimeout
+		e = a2a.NewError(a2a.ErrInvalidRequest, "request body: it did not arrive within server.read_timeout")
+		w.Header().Set("Connection", "close")
 	}
 	if jsonrpc {
 		writeRPCError(w, status, nil, e)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
 
+	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/netguard"
 	"github.com/hector-run/hector/internal/runtime"
 	"github.com/hector-run/hector/internal/store"
@@ -62,10 +63,28 @@ func (h handler) GetTaskPushConfig(ctx context.Context, req *a2a.GetTaskPushConf
 		if err != nil {
 			return h.s.internal("load push config", err)
 		}
-		out, err = decodePushConfig(c)
+		out, err = shownPushConfig(ctx, c)
 		return err
 	})
 	return out, err
+}
+
+// shownPushConfig is a stored webhook as a caller may see it: its token
+// and credentials are the registrant's secrets, REDACTED for anyone else.
+func shownPushConfig(ctx context.Context, c *store.PushConfig) (*a2a.PushConfig, error) {
+	pc, err := decodePushConfig(c)
+	if err != nil || c.Owner == "" || c.Owner == callerFrom(ctx).name {
+		return pc, err
+	}
+	if pc.Token != "" {
+		pc.Token = config.Redacted
+	}
+	if pc.Auth != nil && pc.Auth.Credentials != "" {
+		auth := *pc.Auth
+		auth.Credentials = config.Redacted
+		pc.Auth = &auth
+	}
+	return pc, nil
 }
 
 func (h handler) ListTaskPushConfigs(ctx context.Context, req *a2a.ListTaskPushConfigRequest) (*a2a.ListTaskPushConfigResponse, error) {
@@ -79,7 +98,7 @@ func (h handler) ListTaskPushConfigs(ctx context.Context, req *a2a.ListTaskPushC
 			return h.s.internal("list push configs", err)
 		}
 		for i := range cs {
-			c, err := decodePushConfig(&cs[i])
+			c, err := shownPushConfig(ctx, &cs[i])
 			if err != nil {
 				return err
 			}
@@ -98,7 +117,10 @@ func (h handler) DeleteTaskPushConfig(ctx context.Context, req *a2a.DeleteTaskPu
 		return err
 	}
 	return h.s.pinned(func(snap *runtime.Snapshot) error {
-		err := snap.Store.DeletePushConfig(ctx, string(req.TaskID), req.ID)
+		err := snap.Store.DeletePushConfigFor(ctx, string(req.TaskID), req.ID, callerFrom(ctx).name)
+		if errors.Is(err, store.ErrOwned) {
+			return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("push notification config %q of task %s was registered by another caller", req.ID, req.TaskID))
+		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return h.s.internal("delete push config", err)
 		}
@@ -131,6 +153,9 @@ func (s *Service) savePushConfig(ctx context.Context, snap *runtime.Snapshot, pc
 	}
 	lim := store.PushLimits{PerTask: MaxPushConfigsPerTask, PerOwner: MaxPushConfigsPerCaller}
 	err = snap.Store.SavePushConfigFor(ctx, string(out.TaskID), out.ID, callerFrom(ctx).name, string(b), lim)
+	if errors.Is(err, store.ErrOwned) {
+		return nil, a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("pushNotificationConfig.id: %q of task %s was registered by another caller; choose another id", out.ID, out.TaskID))
+	}
 	var le *store.PushLimitError
 	if errors.As(err, &le) {
 		if le.PerTask {

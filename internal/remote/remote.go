@@ -22,6 +22,7 @@ import (
 
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm"
+	"github.com/hector-run/hector/internal/netguard"
 )
 
 // CardTTL is how long a fetched agent card is used before it is fetched
@@ -120,6 +121,12 @@ func (c *Client) get(ctx context.Context) (*a2aclient.Client, error) {
 		}
 		return nil, c.fail(err)
 	}
+	if err := c.pinInterfaces(rctx, card); err != nil {
+		if c.client != nil {
+			return c.client, nil
+		}
+		return nil, c.fail(err)
+	}
 	cl, err := a2aclient.NewFromCard(ctx, card,
 		a2aclient.WithJSONRPCTransport(c.http), a2aclient.WithRESTTransport(c.http),
 		a2av0.WithJSONRPCTransport(a2av0.JSONRPCTransportConfig{Client: c.http}),
@@ -208,6 +215,55 @@ func (c *Client) fetchCard(ctx context.Context, u string, idx **index) (*a2a.Age
 		return nil, fmt.Errorf("agent card: %w", err)
 	}
 	return card, nil
+}
+
+// pinInterfaces keeps the card's interfaces that are on the configured
+// URL's origin. An endpoint elsewhere is the remote server's choice, not
+// the operator's: it is used only when the card offers none on the
+// configured origin, no headers are configured (they go only where the
+// operator pointed), and it is not a special-purpose address (netguard)
+// unless the configured URL is one too.
+func (c *Client) pinInterfaces(ctx context.Context, card *a2a.AgentCard) error {
+	home := origin(c.url)
+	var same, other []*a2a.AgentInterface
+	for _, iface := range card.SupportedInterfaces {
+		if origin(iface.URL) == home {
+			same = append(same, iface)
+		} else {
+			other = append(other, iface)
+		}
+	}
+	if len(same) > 0 || len(other) == 0 {
+		card.SupportedInterfaces = same
+		return nil
+	}
+	if len(c.headers) > 0 {
+		return fmt.Errorf("the agent card's endpoints are all on other origins than %s (such as %s); the configured headers are sent only to %s: set url to the endpoint itself",
+			home, config.RedactURL(origin(other[0].URL)), home)
+	}
+	homeSpecial := false
+	if u, err := url.Parse(c.url); err == nil {
+		homeSpecial = netguard.Resolve(ctx, u.Hostname()) != nil
+	}
+	for _, iface := range other {
+		u, err := url.Parse(iface.URL)
+		if err != nil {
+			return fmt.Errorf("the agent card's endpoint %q: %w", config.RedactURL(iface.URL), err)
+		}
+		if err := netguard.Resolve(ctx, u.Hostname()); err != nil && !homeSpecial {
+			return fmt.Errorf("the agent card's endpoint %s is refused: %w", config.RedactURL(origin(iface.URL)), err)
+		}
+	}
+	return nil
+}
+
+// origin is a URL's scheme://host[:port], lower case; "" when it does not parse.
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host)
 }
 
 // sameOrigin returns ref's path and query on base's scheme, host and port.

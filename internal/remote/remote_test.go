@@ -190,3 +190,30 @@ func TestRemoteErrorsRedactPassword(t *testing.T) {
 		}
 	}
 }
+
+// A card that names an endpoint on another origin does not get the
+// configured headers sent there.
+func TestCardEndpointOnAnotherOrigin(t *testing.T) {
+	var leaked atomic.Int64
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Key") != "" {
+			leaked.Add(1)
+		}
+		a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(agentExec{})).ServeHTTP(w, r)
+	}))
+	defer elsewhere.Close()
+	card := &a2a.AgentCard{Name: "r", Description: "remote", Version: "1",
+		SupportedInterfaces: []*a2a.AgentInterface{a2a.NewAgentInterface(elsewhere.URL+"/rpc", a2a.TransportProtocolJSONRPC)},
+		DefaultInputModes:   []string{"text/plain"}, DefaultOutputModes: []string{"text/plain"}}
+	home := httptest.NewServer(a2asrv.NewStaticAgentCardHandler(card))
+	defer home.Close()
+	_, err := ask(t, New(home.URL, map[string]string{"X-Key": "k1"}), "hi")
+	if err == nil || !strings.Contains(err.Error(), "other origins") || leaked.Load() != 0 {
+		t.Fatalf("with headers: %v (leaked %d)", err, leaked.Load())
+	}
+	// Without headers, an endpoint elsewhere is used; both are on loopback
+	// here, which the configured URL being on loopback allows.
+	if got, err := ask(t, New(home.URL, nil), "hi"); err != nil || got != "remote: hi" {
+		t.Fatalf("without headers: %q %v", got, err)
+	}
+}

@@ -1180,7 +1180,9 @@ func TestA2ARESTBodies(t *testing.T) {
 			t.Errorf("%s over the limit: %d %s", path, status, body)
 		}
 	}
-	if status, body := post("", `{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":`+big+`}`); status != 413 || !strings.Contains(body, "max_body_bytes") {
+	// In each binding's own error shape.
+	if status, body := post("", `{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":`+big+`}`); status != 413 ||
+		!strings.Contains(body, "max_body_bytes") || !strings.Contains(body, `"jsonrpc":"2.0"`) || !strings.Contains(body, "-32600") {
 		t.Errorf("JSON-RPC over the limit: %d %s", status, body)
 	}
 }
@@ -1453,5 +1455,53 @@ server: {port: 0, shutdown_timeout: 5s}
 	if r.status != 502 || e.Error.Code != "remote_agent_error" || !strings.Contains(e.Error.Message, "/agents/NAME") ||
 		strings.Contains(r.raw, "s3cret-pw") {
 		t.Fatalf("an agent the index lacks: %d %s", r.status, r.raw)
+	}
+}
+
+// A webhook's token and credentials are its registrant's: other callers
+// see them REDACTED and can neither replace nor delete the webhook.
+func TestA2APushConfigsBelongToTheirRegistrant(t *testing.T) {
+	fake := llmtest.NewOpenAI(t)
+	cfg := strings.Replace(a2aConfig(fake.URL, "a2a: {push: {allow_private_networks: true}}\n"), "server: {port: 0, shutdown_timeout: 5s}",
+		fmt.Sprintf("server: {port: 0, shutdown_timeout: 5s, auth: {api_keys: [{name: vera, key: %s, role: viewer}, {name: otto, key: %s, role: operator}]}}", viewerKey, operatorKey), 1)
+	h := newHector(t, cfg)
+	fake.Push(llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "pay", Args: `{"command":"echo x"}`}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	as := func(key string) context.Context {
+		return a2aclient.AttachServiceParams(ctx, a2aclient.ServiceParams{"Authorization": {"Bearer " + key}})
+	}
+	c := h.a2aClient("assistant", a2a.TransportProtocolJSONRPC, a2a.Version)
+	res, err := c.SendMessage(as(viewerKey), userMessage("pay"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := res.(*a2a.Task)
+	hook := &a2a.PushConfig{TaskID: task.ID, ID: "mine", URL: "http://127.0.0.1:9/hook", Token: "vera-token",
+		Auth: &a2a.PushAuthInfo{Scheme: "Bearer", Credentials: "vera-credentials"}}
+	if _, err := c.CreateTaskPushConfig(as(viewerKey), hook); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.GetTaskPushConfig(as(operatorKey), &a2a.GetTaskPushConfigRequest{TaskID: task.ID, ID: "mine"})
+	if err != nil || got.Token != "REDACTED" || got.Auth.Credentials != "REDACTED" || got.URL != hook.URL {
+		t.Fatalf("another caller's view: %+v %v", got, err)
+	}
+	list, err := c.ListTaskPushConfigs(as(operatorKey), &a2a.ListTaskPushConfigRequest{TaskID: task.ID})
+	if err != nil || len(list) != 1 || list[0].Token != "REDACTED" {
+		t.Fatalf("another caller's list: %+v %v", list, err)
+	}
+	if mine, err := c.GetTaskPushConfig(as(viewerKey), &a2a.GetTaskPushConfigRequest{TaskID: task.ID, ID: "mine"}); err != nil || mine.Token != "vera-token" {
+		t.Fatalf("the registrant's view: %+v %v", mine, err)
+	}
+	stolen := *hook
+	stolen.URL, stolen.Token = "http://127.0.0.1:9/otto", "otto"
+	if _, err := c.CreateTaskPushConfig(as(operatorKey), &stolen); err == nil || !strings.Contains(err.Error(), "another caller") {
+		t.Fatalf("another caller replaced the webhook: %v", err)
+	}
+	if err := c.DeleteTaskPushConfig(as(operatorKey), &a2a.DeleteTaskPushConfigRequest{TaskID: task.ID, ID: "mine"}); err == nil {
+		t.Fatal("another caller deleted the webhook")
+	}
+	if err := c.DeleteTaskPushConfig(as(viewerKey), &a2a.DeleteTaskPushConfigRequest{TaskID: task.ID, ID: "mine"}); err != nil {
+		t.Fatalf("the registrant's delete: %v", err)
 	}
 }

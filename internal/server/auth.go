@@ -89,7 +89,9 @@ func (s *Server) guard(rt route) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		if !readBodyWhole(w, r, g.limit) {
+		if rt.body == protocolBody {
+			limitBody(w, r, g.limit)
+		} else if !readBodyWhole(w, r, g.limit) {
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), grantKey{}, g))

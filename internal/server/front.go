@@ -42,7 +42,7 @@ func (s *Server) front(next http.Handler) http.Handler {
 			w.Header().Add("Vary", "Origin")
 		}
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-			preflight(w, listed)
+			preflight(w, listed || isCard(r.URL.Path))
 			return
 		}
 		if unsafeMethod(r.Method) && !listed && crossSite(r, publicURL) {
@@ -97,16 +97,23 @@ func originListed(allowed []string, origin string) bool {
 	return false
 }
 
-// preflight answers a CORS preflight: allowed for a listed origin, with
-// the headers Hector's clients send; 403 otherwise.
-func preflight(w http.ResponseWriter, listed bool) {
-	if !listed {
+// isCard reports whether path is an agent card's: public, and readable
+// from any page (A2A clients in browsers discover agents through them).
+func isCard(path string) bool { return strings.HasSuffix(path, "/.well-known/agent-card.json") }
+
+// preflight answers a CORS preflight: allowed for a listed origin (or a
+// card, for any), with the headers Hector's clients send; 403 otherwise.
+func preflight(w http.ResponseWriter, allowed bool) {
+	if !allowed {
 		writeError(w, http.StatusForbidden, "cross_site_request", "this origin is not in server.cors.allowed_origins")
 		return
 	}
 	h := w.Header()
+	if h.Get("Access-Control-Allow-Origin") == "" {
+		h.Set("Access-Control-Allow-Origin", "*") // a card, for an unlisted origin: no credentials
+	}
 	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE")
-	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match, A2A-Version, A2A-Extensions, Last-Event-ID")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match, If-None-Match, A2A-Version, A2A-Extensions, Last-Event-ID")
 	h.Set("Access-Control-Expose-Headers", "ETag, X-Hector-Config-Version, Location")
 	h.Set("Access-Control-Max-Age", "600")
 	w.WriteHeader(http.StatusNoContent)
@@ -125,9 +132,9 @@ func allowedHosts(c *config.Config) []string {
 	if !isLoopback(c.Server.Host) {
 		return nil
 	}
-	hosts := loopbackHosts
+	hosts := append(slices.Clip(loopbackHosts), c.Server.Host) // 127.0.0.2 answers to 127.0.0.2
 	if u, err := url.Parse(c.A2A.PublicURL); err == nil && u.Hostname() != "" {
-		hosts = append(slices.Clip(hosts), u.Hostname())
+		hosts = append(hosts, u.Hostname())
 	}
 	return hosts
 }
@@ -170,6 +177,35 @@ func limitBodyTime(w http.ResponseWriter, r *http.Request, timeout time.Duration
 		return
 	}
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+}
+
+// limitBody is readBodyWhole for a handler that reads the body itself:
+// the body is limited to limit bytes, and the read deadline is cleared
+// once it has been read to its end.
+func limitBody(w http.ResponseWriter, r *http.Request, limit int64) {
+	rc := http.NewResponseController(w)
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		_ = rc.SetReadDeadline(time.Time{})
+		return
+	}
+	r.Body = &clearAtEOF{ReadCloser: http.MaxBytesReader(w, r.Body, limit), clear: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+}
+
+// clearAtEOF runs clear once its body has been read to the end. An error
+// leaves the deadline: that connection is closed.
+type clearAtEOF struct {
+	io.ReadCloser
+	clear func()
+	done  bool
+}
+
+func (b *clearAtEOF) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		b.clear()
+	}
+	return n, err
 }
 
 // readBodyWhole reads the request body (at most limit bytes) before the

@@ -28,6 +28,9 @@ type bodyKind int
 const (
 	jsonBody     bodyKind = iota // application/json, application/*+json
 	documentBody                 // a configuration document: JSON or YAML
+	// protocolBody is JSON that the handler reads itself, to answer a body
+	// too large or too slow in its protocol's own error shape (A2A).
+	protocolBody
 )
 
 // routes is every route Hector serves, declared once. The policy is the
@@ -65,8 +68,8 @@ func (s *Server) routes() []route {
 		{"GET /.well-known/agent-card.json", public, jsonBody, s.pinned(s.rootCard)},
 		{"GET /agents/{name}/.well-known/agent-card.json", public, jsonBody, s.pinned(s.agentCard)},
 		{"GET /a2a/{name}/.well-known/agent-card.json", public, jsonBody, s.pinned(s.agentCard)},
-		{"/a2a/{name}", anyRole, jsonBody, s.serveA2A},
-		{"/a2a/{name}/{rest...}", anyRole, jsonBody, s.serveA2A},
+		{"/a2a/{name}", anyRole, protocolBody, s.serveA2A},
+		{"/a2a/{name}/{rest...}", anyRole, protocolBody, s.serveA2A},
 
 		{"GET /admin/config", anyRole, jsonBody, s.getConfig},
 		{"PUT /admin/config", admin, documentBody, s.putConfig},

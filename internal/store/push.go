@@ -15,8 +15,12 @@ type PushConfig struct {
 	ID        string
 	Config    string
 	SentState string
+	Owner     string // who registered it ("" before owners were recorded)
 	CreatedAt time.Time
 }
+
+// ErrOwned is a change to a webhook another caller registered.
+var ErrOwned = errors.New("registered by another caller")
 
 // SavePushConfig stores or replaces the webhook id of task taskID, with
 // no owner and no limits.
@@ -46,8 +50,8 @@ func (e *PushLimitError) Error() string {
 }
 
 // SavePushConfigFor stores or replaces the webhook id of task taskID,
-// registered by owner. A new webhook (and a replaced one that changes
-// owner) must fit lim, else the error is a *PushLimitError and nothing is
+// registered by owner; replacing another owner's webhook is ErrOwned. A
+// new webhook must fit lim, else the error is a *PushLimitError and nothing is
 // stored. The count and the insert are one transaction, serialized per
 // task and per owner on PostgreSQL (row and advisory locks) and by the
 // write lock on SQLite, so concurrent registrations cannot overshoot.
@@ -72,6 +76,9 @@ func (s *Store) SavePushConfigFor(ctx context.Context, taskID, id, owner, config
 		exists = false
 	} else if err != nil {
 		return fmt.Errorf("save push config of %s: %w", taskID, err)
+	}
+	if exists && prevOwner != "" && prevOwner != owner {
+		return ErrOwned
 	}
 	if !exists && lim.PerTask > 0 {
 		var n int
@@ -133,10 +140,31 @@ func (s *Store) DeletePushConfig(ctx context.Context, taskID, id string) error {
 	return nil
 }
 
+// DeletePushConfigFor is DeletePushConfig for owner: a webhook another
+// owner registered is ErrOwned and stays.
+func (s *Store) DeletePushConfigFor(ctx context.Context, taskID, id, owner string) error {
+	defer s.lockWrite()()
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM task_push_configs WHERE task_id = ? AND id = ? AND owner IN (?, '')`), taskID, id, owner)
+	if err != nil {
+		return fmt.Errorf("delete push config of %s: %w", taskID, err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		return nil
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM task_push_configs WHERE task_id = ? AND id = ?`), taskID, id).Scan(&n); err != nil {
+		return fmt.Errorf("delete push config of %s: %w", taskID, err)
+	}
+	if n > 0 {
+		return ErrOwned
+	}
+	return ErrNotFound
+}
+
 // PendingPushes returns the webhooks whose task's state differs from the
 // last state sent to them, with that task state in SentState's place.
 func (s *Store) PendingPushes(ctx context.Context) ([]PushConfig, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT p.task_id, p.id, p.config, t.state, p.created_at
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT p.task_id, p.id, p.config, t.state, p.owner, p.created_at
 		FROM task_push_configs p JOIN tasks t ON t.id = p.task_id WHERE p.sent_state <> t.state ORDER BY p.created_at LIMIT 100`))
 	if err != nil {
 		return nil, fmt.Errorf("pending pushes: %w", err)
@@ -158,7 +186,7 @@ func (s *Store) ClaimPush(ctx context.Context, taskID, id, state string) (bool, 
 }
 
 func (s *Store) pushConfigs(ctx context.Context, where string, args ...any) ([]PushConfig, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT task_id, id, config, sent_state, created_at FROM task_push_configs `+where), args...)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT task_id, id, config, sent_state, owner, created_at FROM task_push_configs `+where), args...)
 	if err != nil {
 		return nil, fmt.Errorf("push configs: %w", err)
 	}
@@ -171,7 +199,7 @@ func scanPushConfigs(rows *sql.Rows) ([]PushConfig, error) {
 	for rows.Next() {
 		var c PushConfig
 		var created int64
-		if err := rows.Scan(&c.TaskID, &c.ID, &c.Config, &c.SentState, &created); err != nil {
+		if err := rows.Scan(&c.TaskID, &c.ID, &c.Config, &c.SentState, &c.Owner, &created); err != nil {
 			return nil, err
 		}
 		c.CreatedAt = fromMS(created)
