@@ -457,9 +457,16 @@ func (r *Reconciler) DryRun(data []byte) Outcome {
 
 // Applied returns the document now applied, secrets included.
 func (r *Reconciler) Applied() []byte {
+	doc, _ := r.AppliedWithHash()
+	return doc
+}
+
+// AppliedWithHash returns the document now applied and its hash, read
+// together: an ETag made from the hash matches the document.
+func (r *Reconciler) AppliedWithHash() ([]byte, string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.applied
+	return r.applied, r.hash
 }
 
 // Outcomes returns the most recent attempts, oldest first.

@@ -40,12 +40,13 @@ func writeOutcome(w http.ResponseWriter, o reload.Outcome) {
 
 func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
 	snap := s.Runtime.Current()
-	redacted, err := config.Redact(s.Reconciler.Applied())
+	doc, hash := s.Reconciler.AppliedWithHash() // together, so If-Match with this ETag means this document
+	redacted, err := config.Redact(doc)
 	if err != nil || snap == nil {
 		writeError(w, http.StatusInternalServerError, "internal", "the configuration could not be shown")
 		return
 	}
-	w.Header().Set("ETag", etag(snap.Hash))
+	w.Header().Set("ETag", etag(hash))
 	w.Header().Set("X-Hector-Config-Version", strconv.FormatInt(snap.Version, 10))
 	w.Header().Set("Content-Type", contentType(config.DetectFormat(redacted)))
 	_, _ = w.Write(redacted)

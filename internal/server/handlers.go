@@ -96,7 +96,12 @@ func (s *Server) pinned(h func(http.ResponseWriter, *http.Request, *runtime.Snap
 	}
 }
 
+// health is public. Once keys exist, the error texts (of the
+// configuration source, the database) are only for a caller with a key:
+// they describe the infrastructure.
 func (s *Server) health(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+	_, keyed := authenticate(snap, r.Header.Get("Authorization"))
+	detail := keyed || len(snap.Config.Server.Auth.APIKeys) == 0
 	cfg := map[string]any{"version": snap.Version, "hash": snap.Hash, "source": snap.Source,
 		"applied_at": snap.AppliedAt.UTC().Format(time.RFC3339Nano), "status": "ok"}
 	body := map[string]any{"status": "ok", "version": s.Version, "name": snap.Config.Name, "config": cfg}
@@ -104,7 +109,10 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request, snap *runtime.Sn
 		// A degraded configuration source is reported, but the instance
 		// keeps serving its last snapshot: 200, so load balancers keep it.
 		if st := s.Reconciler.SourceStatus(); st.Status != "ok" {
-			cfg["status"], cfg["error"], cfg["since"] = st.Status, st.Error, st.Since.UTC().Format(time.RFC3339Nano)
+			cfg["status"], cfg["since"] = st.Status, st.Since.UTC().Format(time.RFC3339Nano)
+			if detail {
+				cfg["error"] = st.Error
+			}
 			body["status"] = "degraded"
 		}
 	}
@@ -117,7 +125,10 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request, snap *runtime.Sn
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := snap.Store.Ping(ctx); err != nil {
-		body["status"], body["database"], body["database_error"] = "unavailable", "unavailable", config.RedactText(err.Error())
+		body["status"], body["database"] = "unavailable", "unavailable"
+		if detail {
+			body["database_error"] = config.RedactText(err.Error())
+		}
 		status = http.StatusServiceUnavailable
 	} else {
 		body["database"] = "connected"

@@ -2,17 +2,23 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm/llmtest"
 	"github.com/hector-run/hector/internal/reload"
+	"github.com/hector-run/hector/internal/runtime"
 )
 
 // keylessConfig is authConfig without server.auth.
@@ -145,6 +151,12 @@ func TestCORSAllowedOrigins(t *testing.T) {
 	if resp, _ := h.call("OPTIONS", "/v1/agents/a/messages", "", "", "Origin", "https://evil.example", "Access-Control-Request-Method", "POST"); resp.StatusCode != 403 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatalf("preflight of an unlisted origin: %d", resp.StatusCode)
 	}
+	// Cards are for every page: a browser A2A client may revalidate one.
+	resp, _ = h.call("OPTIONS", "/.well-known/agent-card.json", "", "", "Origin", "https://any.example", "Access-Control-Request-Method", "GET",
+		"Access-Control-Request-Headers", "if-none-match")
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "If-None-Match") {
+		t.Fatalf("card preflight: %d %v", resp.StatusCode, resp.Header)
+	}
 	resp, body := h.call("POST", "/v1/agents/a/messages", "", `{"message":"hi"}`, "Origin", "https://app.example.com", "Sec-Fetch-Site", "cross-site", "Content-Type", "application/json")
 	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" {
 		t.Fatalf("listed origin: %d %s", resp.StatusCode, body)
@@ -172,13 +184,22 @@ func TestAllowedHosts(t *testing.T) {
 	if resp, _ := h.call("GET", "/v1/agents", "", "", "Host", "agents.example.com"); resp.StatusCode != 200 {
 		t.Errorf("a2a.public_url's host: %d", resp.StatusCode)
 	}
-	h.write("llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nserver: {port: 0, allowed_hosts: [hector.internal]}\n")
+	// Bound to another loopback address, the server answers to it.
+	h.write("llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nserver: {host: 127.0.0.2, port: " + port + "}\n")
+	h.next()
+	resp, err := http.Get("http://127.0.0.2:" + port + "/v1/agents")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("a server on 127.0.0.2, asked for 127.0.0.2: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	h.base = "http://127.0.0.2:" + port
+	h.write("llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nserver: {host: 127.0.0.2, port: " + port + ", allowed_hosts: [hector.internal]}\n")
 	h.next()
 	if resp, _ := h.call("GET", "/v1/agents", "", "", "Host", "hector.internal:"+port); resp.StatusCode != 200 {
 		t.Errorf("listed host: %d", resp.StatusCode)
 	}
 	if resp, _ := h.call("GET", "/v1/agents", "", ""); resp.StatusCode != 403 {
-		t.Errorf("127.0.0.1 once allowed_hosts lists only hector.internal: %d", resp.StatusCode)
+		t.Errorf("its own address once allowed_hosts lists only hector.internal: %d", resp.StatusCode)
 	}
 }
 
@@ -227,6 +248,23 @@ func TestSlowAndIdleConnectionsAreClosed(t *testing.T) {
 	if _, closed := closedWithin(idle, 3*time.Second); !closed || time.Since(start) < 300*time.Millisecond {
 		t.Fatalf("idle connection: closed=%v after %v", closed, time.Since(start))
 	}
+	// A request that starts within the idle timeout and ends after it is
+	// served: its first byte ends the idle period.
+	slowStart := rawConn(t, h)
+	fmt.Fprintf(slowStart, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+	br := bufio.NewReader(slowStart)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("health: %v", err)
+	} else {
+		_, _ = io.Copy(io.Discard, resp.Body)
+	}
+	time.Sleep(250 * time.Millisecond)
+	fmt.Fprintf(slowStart, "GET /health HTTP/1.1\r\n")
+	time.Sleep(300 * time.Millisecond) // past the 400ms idle timeout since the first response
+	fmt.Fprintf(slowStart, "Host: 127.0.0.1\r\n\r\n")
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("a request begun before the idle timeout was cut: %v", err)
+	}
 	// The model takes 3x the read timeout: the turn still completes.
 	fake.Push(llmtest.Reply{Text: "late", Delay: 900 * time.Millisecond})
 	if r := h.send("assistant", "", "hi"); r.status != 200 || r.body.Reply != "late" {
@@ -265,5 +303,34 @@ func TestKeylessWarningBeyondLoopback(t *testing.T) {
 		func(o *Options) { o.LogOutput = &logs })
 	if !strings.Contains(logs.String(), "NO API KEYS: every route (agents, tools, tasks, sessions, /admin) is open") {
 		t.Fatalf("logs:\n%s", logs.String())
+	}
+}
+
+// /health is public; once keys exist, what went wrong is for key holders.
+func TestHealthDetailNeedsAKey(t *testing.T) {
+	doc, errs := config.Parse([]byte(fmt.Sprintf("llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nserver: {auth: {api_keys: [{key: %s, role: viewer}]}}\n", viewerKey)), func(string) (string, bool) { return "", false })
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	rt := &runtime.Runtime{}
+	snap, err := runtime.Build(context.Background(), doc.Config, nil, runtime.Options{DatabaseURL: "sqlite://" + filepath.Join(t.TempDir(), "h.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.Commit(snap)
+	t.Cleanup(rt.Close)
+	s := &Server{Runtime: rt, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	_ = snap.Store.Close() // the database goes away
+	anonymous := httptestRecorder(s, "GET", "/health", "")
+	if anonymous.Code != 503 || strings.Contains(anonymous.Body.String(), "database_error") {
+		t.Fatalf("without a key: %d %s", anonymous.Code, anonymous.Body)
+	}
+	req := httptest.NewRequest("GET", "/health", nil)
+	req.Host = "127.0.0.1"
+	req.Header.Set("Authorization", "Bearer "+viewerKey)
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "database_error") {
+		t.Fatalf("with a key: %d %s", rec.Code, rec.Body)
 	}
 }
