@@ -33,7 +33,7 @@ type client struct {
 func clientFlags(fs *flag.FlagSet) *client {
 	c := &client{}
 	fs.StringVar(&c.base, "server", envOr("HECTOR_SERVER", "http://127.0.0.1:8080"), "server URL (env HECTOR_SERVER)")
-	fs.StringVar(&c.key, "api-key", os.Getenv("HECTOR_API_KEY"), "API key for /admin routes (env HECTOR_API_KEY)")
+	fs.StringVar(&c.key, "api-key", os.Getenv("HECTOR_API_KEY"), "API key, once the server has keys (env HECTOR_API_KEY)")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "give up when the server has not answered within this time")
 	return c
 }

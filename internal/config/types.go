@@ -113,7 +113,7 @@ type Server struct {
 	MaxBodyBytes    int64     `yaml:"max_body_bytes" doc:"Largest accepted request body. Default 1048576."`
 	RebindGrace     *Duration `yaml:"rebind_grace" doc:"After host or port changes, how long the old listener keeps accepting new connections while clients move to the new address. Default 1s."`
 	Auth            Auth      `yaml:"auth" doc:"Who may use the API. Once keys are listed every route but /health and agent cards needs one; without keys the whole API is open (bind to loopback)."`
-	AllowedHosts    []string  `yaml:"allowed_hosts" doc:"Host header names (or IP addresses) this server answers to; a request for any other host gets 403, which defeats DNS rebinding. \"*\" allows any. Default: while host is a loopback address, localhost, 127.0.0.1, ::1 and the host of a2a.public_url; otherwise any."`
+	AllowedHosts    []string  `yaml:"allowed_hosts" doc:"Host header names (or IP addresses) this server answers to; a request for any other host gets 403, which defeats DNS rebinding. \"*\" allows any. Default: while host is a loopback address, localhost, 127.0.0.1, ::1, host itself and the host of a2a.public_url; otherwise any."`
 	CORS            CORS      `yaml:"cors" doc:"Which web origins may call this server from a browser."`
 	ReadTimeout     Duration  `yaml:"read_timeout" doc:"Longest time to receive one request's body; a slower client gets 408 and is disconnected. Responses, streams included, are not limited by it. Default 30s."`
 	IdleTimeout     Duration  `yaml:"idle_timeout" doc:"A keep-alive connection idle this long is closed. Default 2m."`
@@ -127,14 +127,14 @@ type CORS struct {
 
 // Auth configures authentication of the admin API.
 type Auth struct {
-	APIKeys []APIKey `yaml:"api_keys" doc:"Bearer keys for /admin routes. Keys are configuration: adding, removing or rotating one applies live."`
+	APIKeys []APIKey `yaml:"api_keys" doc:"Bearer keys. Once any is listed, every route but /health and agent cards needs one. Keys are configuration: adding, removing or rotating one applies live; a reload or rollback that changes them needs the admin role."`
 }
 
 // APIKey is one bearer key and the role it grants.
 type APIKey struct {
 	Name string `yaml:"name" doc:"Shown as the actor in reload outcomes and history. Default key-N (its position, from 1)."`
 	Key  string `yaml:"key" secret:"true" doc:"The bearer token, at least 16 characters. Write it as ${VAR}."`
-	Role string `yaml:"role" enum:"viewer,operator,admin" doc:"viewer reads; operator also reloads, validates and rolls back; admin also writes the configuration."`
+	Role string `yaml:"role" enum:"viewer,operator,admin" doc:"viewer talks to agents and reads tasks, sessions, configuration and metrics; operator also cancels tasks, decides approvals, reloads, validates, rolls back and requeues; admin also writes the configuration and changes server.auth."`
 }
 
 // Roles in increasing order of power.
