@@ -29,7 +29,7 @@ import (
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/config/source"
 	"github.com/hector-run/hector/internal/reload"
-	hruntime "github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/testsvc"
 )
 
@@ -103,11 +103,11 @@ type watcher struct {
 }
 
 func watch(t *testsvc.Program, src source.Source) *watcher {
-	rt := &hruntime.Runtime{}
+	rt := &snapshot.Runtime{}
 	w := &watcher{applied: make(chan string, 1000)}
 	rec := &reload.Reconciler{Runtime: rt, Source: src, Env: func(string) (string, bool) { return "", false },
 		Log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
-		BuildOptions: hruntime.Options{DatabaseURL: "sqlite://" + filepath.Join(t.TempDir(), "h.db")},
+		BuildOptions: snapshot.Options{DatabaseURL: "sqlite://" + filepath.Join(t.TempDir(), "h.db")},
 		OnOutcome: func(o reload.Outcome) {
 			if o.Result == reload.Applied {
 				w.applied <- o.Hash

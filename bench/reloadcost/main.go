@@ -19,7 +19,7 @@ import (
 
 	"github.com/hector-run/hector/internal/config/source"
 	"github.com/hector-run/hector/internal/reload"
-	hrt "github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 )
 
 // document returns a configuration of n agents sharing n/10 LLMs; gen
@@ -87,9 +87,9 @@ func measure(n, rounds int) error {
 	var before runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	rt := &hrt.Runtime{}
+	rt := &snapshot.Runtime{}
 	rec := &reload.Reconciler{Runtime: rt, Source: src, Env: os.LookupEnv, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		BuildOptions: hrt.Options{DatabaseURL: "sqlite://" + filepath.Join(dir, "h.db")}}
+		BuildOptions: snapshot.Options{DatabaseURL: "sqlite://" + filepath.Join(dir, "h.db")}}
 	if _, err := rec.Start(context.Background()); err != nil {
 		return err
 	}

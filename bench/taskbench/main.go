@@ -24,13 +24,13 @@ import (
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm/llmtest"
 	"github.com/hector-run/hector/internal/queue"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/store"
 	"github.com/hector-run/hector/internal/testsvc"
 )
 
 type instance struct {
-	rt *runtime.Runtime
+	rt *snapshot.Runtime
 	q  *queue.Queue
 }
 
@@ -41,11 +41,11 @@ func startInstance(dbURL, llmURL string, workers int, name string) (*instance, f
 	if errs != nil {
 		return nil, nil, errs
 	}
-	snap, err := runtime.Build(context.Background(), d.Config, nil, runtime.Options{})
+	snap, err := snapshot.Build(context.Background(), d.Config, nil, snapshot.Options{})
 	if err != nil {
 		return nil, nil, err
 	}
-	in := &instance{rt: &runtime.Runtime{}}
+	in := &instance{rt: &snapshot.Runtime{}}
 	in.rt.Commit(snap)
 	in.q = &queue.Queue{Runtime: in.rt, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Instance: name, PollInterval: 50 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())

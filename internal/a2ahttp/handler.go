@@ -13,7 +13,7 @@ import (
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
 
 	"github.com/hector-run/hector/internal/live"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/store"
 )
 
@@ -39,7 +39,7 @@ func callerFrom(ctx context.Context) caller {
 }
 
 // pinned runs f with the current snapshot held.
-func (s *Service) pinned(f func(*runtime.Snapshot) error) error {
+func (s *Service) pinned(f func(*snapshot.Snapshot) error) error {
 	snap, release := s.Runtime.Acquire()
 	defer release()
 	if snap == nil {
@@ -57,7 +57,7 @@ func (s *Service) load(ctx context.Context, id a2a.TaskID) (*store.Task, []store
 func (s *Service) read(ctx context.Context, id a2a.TaskID, withSteps bool) (*store.Task, []store.Step, error) {
 	var t *store.Task
 	var steps []store.Step
-	err := s.pinned(func(snap *runtime.Snapshot) error {
+	err := s.pinned(func(snap *snapshot.Snapshot) error {
 		var err error
 		t, err = snap.Store.GetTask(ctx, string(id))
 		if errors.Is(err, store.ErrNotFound) || (err == nil && t.Agent != callerFrom(ctx).agent) {
@@ -114,7 +114,7 @@ func (h handler) ListTasks(ctx context.Context, req *a2a.ListTasksRequest) (*a2a
 		f.UpdatedAfter = *req.StatusTimestampAfter // filtered before paging, so pages are full and totalSize agrees
 	}
 	resp := &a2a.ListTasksResponse{Tasks: []*a2a.Task{}}
-	err := h.s.pinned(func(snap *runtime.Snapshot) error {
+	err := h.s.pinned(func(snap *snapshot.Snapshot) error {
 		tasks, next, err := snap.Store.ListTasks(ctx, f)
 		if errors.Is(err, store.ErrBadPageToken) {
 			return a2a.NewError(a2a.ErrInvalidParams, "pageToken: not a token from this server")
@@ -147,7 +147,7 @@ func (h handler) CancelTask(ctx context.Context, req *a2a.CancelTaskRequest) (*a
 	if _, _, err := h.s.load(ctx, req.ID); err != nil {
 		return nil, err
 	}
-	err := h.s.pinned(func(snap *runtime.Snapshot) error {
+	err := h.s.pinned(func(snap *snapshot.Snapshot) error {
 		_, err := snap.Store.CancelTask(ctx, string(req.ID))
 		if errors.Is(err, store.ErrConflict) {
 			return a2a.NewError(a2a.ErrTaskNotCancelable, err.Error())
@@ -288,7 +288,7 @@ func (s *Service) acceptAs(ctx context.Context, req *a2a.SendMessageRequest, id 
 		// The webhook is checked before the task exists, and stored once
 		// it does.
 		pc = req.Config.PushConfig
-		if err := s.pinned(func(snap *runtime.Snapshot) error {
+		if err := s.pinned(func(snap *snapshot.Snapshot) error {
 			return checkWebhook(ctx, pc.URL, snap.Config.A2A.Push.AllowPrivateNetworks)
 		}); err != nil {
 			return nil, err
@@ -299,7 +299,7 @@ func (s *Service) acceptAs(ctx context.Context, req *a2a.SendMessageRequest, id 
 	if t.SessionID == "" {
 		t.SessionID = newID()
 	}
-	err := s.pinned(func(snap *runtime.Snapshot) error {
+	err := s.pinned(func(snap *snapshot.Snapshot) error {
 		if _, ok := snap.Agents[c.agent]; !ok {
 			return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("agent %q is not in the configuration (version %d)", c.agent, snap.Version))
 		}
@@ -389,7 +389,7 @@ func (s *Service) answer(ctx context.Context, req *a2a.SendMessageRequest) (*sto
 		return nil, err
 	}
 	d.By = c.name
-	err = s.pinned(func(snap *runtime.Snapshot) error {
+	err = s.pinned(func(snap *snapshot.Snapshot) error {
 		if req.Config != nil && req.Config.PushConfig != nil {
 			pc := *req.Config.PushConfig
 			pc.TaskID = a2a.TaskID(t.ID)
@@ -556,7 +556,7 @@ func (s *Service) watch(ctx context.Context, id a2a.TaskID, withSteps bool, side
 	defer tick.Stop()
 	for {
 		// The snapshot is taken afresh each time: a stream outlives reloads.
-		err := s.pinned(func(snap *runtime.Snapshot) error {
+		err := s.pinned(func(snap *snapshot.Snapshot) error {
 			w.follow(snap.Store, func(st *store.Store) (<-chan struct{}, func()) { return st.WatchTask(string(id)) })
 			return nil
 		})

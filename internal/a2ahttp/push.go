@@ -11,7 +11,7 @@ import (
 
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/netguard"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/store"
 )
 
@@ -42,7 +42,7 @@ func (h handler) CreateTaskPushConfig(ctx context.Context, req *a2a.PushConfig) 
 		return nil, err
 	}
 	var out *a2a.PushConfig
-	err := h.s.pinned(func(snap *runtime.Snapshot) error {
+	err := h.s.pinned(func(snap *snapshot.Snapshot) error {
 		var err error
 		out, err = h.s.savePushConfig(ctx, snap, req)
 		return err
@@ -55,7 +55,7 @@ func (h handler) GetTaskPushConfig(ctx context.Context, req *a2a.GetTaskPushConf
 		return nil, err
 	}
 	var out *a2a.PushConfig
-	err := h.s.pinned(func(snap *runtime.Snapshot) error {
+	err := h.s.pinned(func(snap *snapshot.Snapshot) error {
 		c, err := snap.Store.PushConfig(ctx, string(req.TaskID), req.ID)
 		if errors.Is(err, store.ErrNotFound) {
 			return a2a.NewError(a2a.ErrTaskNotFound, fmt.Sprintf("task %s has no push notification config %q", req.TaskID, req.ID))
@@ -92,7 +92,7 @@ func (h handler) ListTaskPushConfigs(ctx context.Context, req *a2a.ListTaskPushC
 		return nil, err
 	}
 	resp := &a2a.ListTaskPushConfigResponse{Configs: []*a2a.PushConfig{}}
-	err := h.s.pinned(func(snap *runtime.Snapshot) error {
+	err := h.s.pinned(func(snap *snapshot.Snapshot) error {
 		cs, err := snap.Store.PushConfigs(ctx, string(req.TaskID))
 		if err != nil {
 			return h.s.internal("list push configs", err)
@@ -116,7 +116,7 @@ func (h handler) DeleteTaskPushConfig(ctx context.Context, req *a2a.DeleteTaskPu
 	if _, _, err := h.s.read(ctx, req.TaskID, false); err != nil {
 		return err
 	}
-	return h.s.pinned(func(snap *runtime.Snapshot) error {
+	return h.s.pinned(func(snap *snapshot.Snapshot) error {
 		err := snap.Store.DeletePushConfigFor(ctx, string(req.TaskID), req.ID, callerFrom(ctx).name)
 		if errors.Is(err, store.ErrOwned) {
 			return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("push notification config %q of task %s was registered by another caller", req.ID, req.TaskID))
@@ -139,7 +139,7 @@ func decodePushConfig(c *store.PushConfig) (*a2a.PushConfig, error) {
 // savePushConfig checks a webhook and stores it for the caller; the ID
 // defaults to "default". Errors are protocol errors: invalid params for a
 // refused URL or a limit reached.
-func (s *Service) savePushConfig(ctx context.Context, snap *runtime.Snapshot, pc *a2a.PushConfig) (*a2a.PushConfig, error) {
+func (s *Service) savePushConfig(ctx context.Context, snap *snapshot.Snapshot, pc *a2a.PushConfig) (*a2a.PushConfig, error) {
 	if err := checkWebhook(ctx, pc.URL, snap.Config.A2A.Push.AllowPrivateNetworks); err != nil {
 		return nil, err
 	}

@@ -32,7 +32,7 @@ import (
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
 
 	"github.com/hector-run/hector/internal/live"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 )
 
 // Queue is what the service needs of the task queue.
@@ -43,7 +43,7 @@ type Queue interface {
 
 // Service serves A2A. Set the fields, then call Start once.
 type Service struct {
-	Runtime *runtime.Runtime
+	Runtime *snapshot.Runtime
 	Queue   Queue
 	Log     *slog.Logger
 	// PollInterval bounds how long a waiting request or stream takes to
@@ -172,7 +172,7 @@ func (s *Service) versionNotSupported(w http.ResponseWriter, r *http.Request, js
 
 // BaseURL is the URL clients reach this server at: a2a.public_url when
 // set, else taken from the request.
-func BaseURL(snap *runtime.Snapshot, r *http.Request) string {
+func BaseURL(snap *snapshot.Snapshot, r *http.Request) string {
 	if u := snap.Config.A2A.PublicURL; u != "" {
 		return strings.TrimRight(u, "/")
 	}
@@ -184,7 +184,7 @@ func BaseURL(snap *runtime.Snapshot, r *http.Request) string {
 }
 
 // Card is the agent card of agent name, served from base.
-func Card(snap *runtime.Snapshot, name, base string) *a2a.AgentCard {
+func Card(snap *snapshot.Snapshot, name, base string) *a2a.AgentCard {
 	ac := snap.Config.Agents[name]
 	endpoint := base + "/a2a/" + name
 	desc := ac.Description

@@ -20,7 +20,7 @@ import (
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/live"
 	"github.com/hector-run/hector/internal/llm"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/store"
 	"github.com/hector-run/hector/internal/tool"
 )
@@ -63,7 +63,7 @@ func (s Settings) Backoff(attempt int) time.Duration {
 
 // Queue runs tasks. Set the fields, then Start.
 type Queue struct {
-	Runtime *runtime.Runtime
+	Runtime *snapshot.Runtime
 	Log     *slog.Logger
 	// Instance names this process in task leases (lease owner
 	// INSTANCE/wN).

@@ -19,7 +19,7 @@ import (
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm"
 	"github.com/hector-run/hector/internal/llm/llmtest"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/store"
 	"github.com/hector-run/hector/internal/testsvc"
 )
@@ -65,7 +65,7 @@ func (s *sideEffect) count(key string) int {
 
 type env struct {
 	t   *testing.T
-	rt  *runtime.Runtime
+	rt  *snapshot.Runtime
 	llm *llmtest.Server
 	fx  *sideEffect
 	st  *store.Store
@@ -79,7 +79,7 @@ func newEnv(t *testing.T, dbURL string, queueYAML string) *env {
 
 // newEnvTool is newEnv with extra settings for the effect tool.
 func newEnvTool(t *testing.T, dbURL, queueYAML, toolExtra string) *env {
-	e := &env{t: t, rt: &runtime.Runtime{}, llm: llmtest.NewOpenAI(t), fx: newSideEffect(t)}
+	e := &env{t: t, rt: &snapshot.Runtime{}, llm: llmtest.NewOpenAI(t), fx: newSideEffect(t)}
 	doc := fmt.Sprintf(`llms:
   m: {provider: openai, model: m, api_key: k, base_url: %s/v1, max_retries: 0}
 agents:
@@ -93,7 +93,7 @@ queue: {%s}
 	if errs != nil {
 		t.Fatal(errs)
 	}
-	snap, err := runtime.Build(context.Background(), d.Config, nil, runtime.Options{})
+	snap, err := snapshot.Build(context.Background(), d.Config, nil, snapshot.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,7 +499,7 @@ func TestReloadReachesTaskAtNextStep(t *testing.T) {
 			}
 		}()
 		prev := e.rt.Current()
-		snap, err := runtime.Build(context.Background(), &next, prev, runtime.Options{})
+		snap, err := snapshot.Build(context.Background(), &next, prev, snapshot.Options{})
 		if err != nil {
 			t.Error(err)
 			return

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/hector-run/hector/internal/config/source"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 )
 
 // failureLogInterval is how often a build or prepare failure of the same
@@ -120,6 +120,6 @@ func builtOrPrepared(out Outcome) bool {
 // and rev is a read of the source itself. rev is then applied even when it
 // is the same document (as a new version), so that the snapshot, the
 // history and /health name the real source again.
-func fromCache(cur *runtime.Snapshot, rev source.Revision) bool {
+func fromCache(cur *snapshot.Snapshot, rev source.Revision) bool {
 	return cur != nil && rev.Err == nil && cur.Source != rev.Source && strings.HasPrefix(cur.Source, "cache:")
 }

@@ -15,7 +15,7 @@ import (
 
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/config/source"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 )
 
 // logBuffer collects log lines from the reconciler's goroutines.
@@ -51,11 +51,11 @@ func (b *logBuffer) count(parts ...string) int {
 func startLogged(t *testing.T, path string, appliers ...Applier) (*harness, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
-	h := &harness{t: t, rt: &runtime.Runtime{}, outcomes: make(chan Outcome, 100), path: path}
+	h := &harness{t: t, rt: &snapshot.Runtime{}, outcomes: make(chan Outcome, 100), path: path}
 	h.rec = &Reconciler{Runtime: h.rt, Source: &source.File{Path: path, Debounce: 10 * time.Millisecond},
 		Env: func(string) (string, bool) { return "", false }, Log: slog.New(slog.NewTextHandler(logs, nil)),
 		Appliers: appliers, OnOutcome: func(o Outcome) { h.outcomes <- o },
-		BuildOptions: runtime.Options{DatabaseURL: "sqlite://" + filepath.Join(t.TempDir(), "h.db")}}
+		BuildOptions: snapshot.Options{DatabaseURL: "sqlite://" + filepath.Join(t.TempDir(), "h.db")}}
 	if _, err := h.rec.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -190,11 +190,11 @@ func TestFallbackIsDegradedAtOnceAndRelabelledOnRecovery(t *testing.T) {
 	path := filepath.Join(dir, "hector.yaml")
 	cache := filepath.Join(dir, "last-good")
 	writeFile(t, cache, doc("cached"))
-	h := &harness{t: t, rt: &runtime.Runtime{}, outcomes: make(chan Outcome, 100), path: path}
+	h := &harness{t: t, rt: &snapshot.Runtime{}, outcomes: make(chan Outcome, 100), path: path}
 	h.rec = &Reconciler{Runtime: h.rt, Source: &source.File{Path: path, Debounce: 10 * time.Millisecond},
 		Env: func(string) (string, bool) { return "", false }, Log: slog.New(slog.NewTextHandler(&logBuffer{}, nil)),
 		OnOutcome: func(o Outcome) { h.outcomes <- o }, CachePath: cache, FallbackToCache: true,
-		BuildOptions: runtime.Options{DatabaseURL: "sqlite://" + filepath.Join(dir, "h.db")}}
+		BuildOptions: snapshot.Options{DatabaseURL: "sqlite://" + filepath.Join(dir, "h.db")}}
 	out, err := h.rec.Start(context.Background())
 	if err != nil || out.Trigger != "startup-fallback" {
 		t.Fatalf("%+v %v", out, err)

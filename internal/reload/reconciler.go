@@ -28,7 +28,7 @@ import (
 
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/config/source"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/store"
 )
 
@@ -86,12 +86,12 @@ const historySize = 100
 
 // Reconciler owns the runtime's snapshot: it is the only caller of Commit.
 type Reconciler struct {
-	Runtime      *runtime.Runtime
+	Runtime      *snapshot.Runtime
 	Source       source.Source
 	Env          config.LookupEnv
 	Log          *slog.Logger
 	Appliers     []Applier
-	BuildOptions runtime.Options
+	BuildOptions snapshot.Options
 	// CachePath, if set, receives every applied document (mode 0600): the
 	// last known good configuration.
 	CachePath string
@@ -522,7 +522,7 @@ func (r *Reconciler) apply(ctx context.Context, rev source.Revision, trigger, ac
 	return out
 }
 
-func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *runtime.Snapshot, guard Guard, out *Outcome) {
+func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *snapshot.Snapshot, guard Guard, out *Outcome) {
 	out.Result = Rejected
 	out.Stages = map[string]float64{}
 	stage := time.Now()
@@ -565,7 +565,7 @@ func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *runti
 	mark("plan")
 	opts := r.BuildOptions
 	opts.Plan = plan
-	next, err := runtime.Build(ctx, doc.Config, cur, opts)
+	next, err := snapshot.Build(ctx, doc.Config, cur, opts)
 	mark("build")
 	if err != nil {
 		if !errors.As(err, &out.Errors) {
@@ -634,7 +634,7 @@ func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *runti
 // cache. They are written in order by one background writer, so the next
 // reload does not wait for them; FlushHistory waits for them. A failure is
 // logged: the version is applied either way.
-func (r *Reconciler) remember(snap *runtime.Snapshot, rev source.Revision, format string, out Outcome) {
+func (r *Reconciler) remember(snap *snapshot.Snapshot, rev source.Revision, format string, out Outcome) {
 	redact := r.parser.RedactLater(rev.Data) // the 1 MB of a large document is built in the background
 	plan, _ := json.Marshal(out.Applied)
 	row := store.ConfigVersion{Version: out.Version, Hash: rev.Hash, Source: rev.Source, Trigger: out.Trigger,

@@ -14,7 +14,7 @@ import (
 
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/config/source"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 )
 
 func doc(instruction string) string {
@@ -24,7 +24,7 @@ func doc(instruction string) string {
 type harness struct {
 	t        *testing.T
 	rec      *Reconciler
-	rt       *runtime.Runtime
+	rt       *snapshot.Runtime
 	outcomes chan Outcome
 	path     string
 }
@@ -40,11 +40,11 @@ func start(t *testing.T, path string, appliers ...Applier) *harness {
 // startSource runs a reconciler on src, which must hold a valid document.
 func startSource(t *testing.T, src source.Source, appliers ...Applier) *harness {
 	t.Helper()
-	h := &harness{t: t, rt: &runtime.Runtime{}, outcomes: make(chan Outcome, 100)}
+	h := &harness{t: t, rt: &snapshot.Runtime{}, outcomes: make(chan Outcome, 100)}
 	h.rec = &Reconciler{Runtime: h.rt, Source: src,
 		Env: func(string) (string, bool) { return "", false }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Appliers: appliers, OnOutcome: func(o Outcome) { h.outcomes <- o },
-		BuildOptions: runtime.Options{DatabaseURL: "sqlite://" + filepath.Join(t.TempDir(), "h.db")}}
+		BuildOptions: snapshot.Options{DatabaseURL: "sqlite://" + filepath.Join(t.TempDir(), "h.db")}}
 	if _, err := h.rec.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func TestApplierFailureAbortsEverything(t *testing.T) {
 
 func TestStartFailsOnInvalidOrMissingConfig(t *testing.T) {
 	dir := t.TempDir()
-	rec := &Reconciler{Runtime: &runtime.Runtime{}, Source: &source.File{Path: filepath.Join(dir, "none.yaml")},
+	rec := &Reconciler{Runtime: &snapshot.Runtime{}, Source: &source.File{Path: filepath.Join(dir, "none.yaml")},
 		Env: func(string) (string, bool) { return "", false }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if _, err := rec.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("missing file: %v", err)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/config/source"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/testsvc"
 )
 
@@ -32,10 +32,10 @@ func TestInstancesShareVersionNumbers(t *testing.T) {
 				}
 			}
 			write(doc("one"))
-			start := func() (*Reconciler, *runtime.Runtime) {
-				rt := &runtime.Runtime{}
+			start := func() (*Reconciler, *snapshot.Runtime) {
+				rt := &snapshot.Runtime{}
 				rec := &Reconciler{Runtime: rt, Source: &source.File{Path: path}, Env: func(string) (string, bool) { return "", false },
-					Log: slog.New(slog.NewTextHandler(io.Discard, nil)), BuildOptions: runtime.Options{DatabaseURL: url}}
+					Log: slog.New(slog.NewTextHandler(io.Discard, nil)), BuildOptions: snapshot.Options{DatabaseURL: url}}
 				if _, err := rec.Start(context.Background()); err != nil {
 					t.Fatal(err)
 				}
@@ -48,7 +48,7 @@ func TestInstancesShareVersionNumbers(t *testing.T) {
 			a, rtA := start()
 			a.FlushHistory()
 			b, rtB := start() // starts late, on the same content
-			version := func(rt *runtime.Runtime) int64 { return rt.Current().Version }
+			version := func(rt *snapshot.Runtime) int64 { return rt.Current().Version }
 			if version(rtA) != 1 || version(rtB) != 1 {
 				t.Fatalf("startup: a v%d, b v%d", version(rtA), version(rtB))
 			}
@@ -73,7 +73,7 @@ func TestInstancesShareVersionNumbers(t *testing.T) {
 			a.FlushHistory()
 			b.FlushHistory()
 			for _, v := range []struct {
-				rt   *runtime.Runtime
+				rt   *snapshot.Runtime
 				name string
 			}{{rtA, "a"}, {rtB, "b"}} {
 				if version(v.rt) != 4 {

@@ -9,12 +9,12 @@ import (
 
 	"github.com/hector-run/hector/internal/a2ahttp"
 	"github.com/hector-run/hector/internal/remote"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 )
 
 // rootCard is the card of the only agent, or, with several, an index of
 // their cards.
-func (s *Server) rootCard(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+func (s *Server) rootCard(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	base := a2ahttp.BaseURL(snap, r)
 	if len(snap.Config.Agents) == 1 {
 		for name := range snap.Config.Agents {
@@ -40,7 +40,7 @@ func (s *Server) rootCard(w http.ResponseWriter, r *http.Request, snap *runtime.
 	a2ahttp.ServeDocument(w, r, b) // public and cacheable, like the cards
 }
 
-func (s *Server) agentCard(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+func (s *Server) agentCard(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	name := r.PathValue("name")
 	if _, ok := snap.Config.Agents[name]; !ok {
 		writeError(w, http.StatusNotFound, "agent_not_found", "no agent "+name)

@@ -15,7 +15,7 @@ import (
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/config/source"
 	"github.com/hector-run/hector/internal/reload"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/store"
 )
 
@@ -154,7 +154,7 @@ func authGuard(r *http.Request, rollback bool) reload.Guard {
 	}
 }
 
-func (s *Server) configHistory(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+func (s *Server) configHistory(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	s.Reconciler.FlushHistory()
 	limit := 100
 	if v := r.URL.Query().Get("limit"); v != "" {
@@ -197,14 +197,14 @@ func (s *Server) loadVersion(w http.ResponseWriter, r *http.Request, st *store.S
 	return cv, true
 }
 
-func (s *Server) configVersion(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+func (s *Server) configVersion(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	s.Reconciler.FlushHistory()
 	if cv, ok := s.loadVersion(w, r, snap.Store, "version", r.PathValue("version")); ok {
 		writeJSON(w, http.StatusOK, cv)
 	}
 }
 
-func (s *Server) configDiff(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+func (s *Server) configDiff(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	s.Reconciler.FlushHistory()
 	q := r.URL.Query()
 	to := q.Get("to")

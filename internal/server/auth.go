@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/hector-run/hector/internal/config"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 )
 
 type grantKey struct{}
@@ -53,7 +53,7 @@ func bearer(header string) (string, bool) {
 // authenticate finds the key presented in the Authorization header among
 // the configured keys. Every key is compared, in constant time, so timing
 // reveals neither which key matched nor how much of one did.
-func authenticate(snap *runtime.Snapshot, header string) (config.APIKey, bool) {
+func authenticate(snap *snapshot.Snapshot, header string) (config.APIKey, bool) {
 	token, ok := bearer(header)
 	if !ok {
 		return config.APIKey{}, false

@@ -18,7 +18,7 @@ import (
 	"github.com/hector-run/hector/internal/agent"
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/store"
 )
 
@@ -63,7 +63,7 @@ var errUnavailable = &httpError{http.StatusServiceUnavailable, "database_unavail
 
 // lookupAgent returns the snapshot's agent named by the request path, or
 // writes a 404 and returns false.
-func lookupAgent(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) (*agent.Agent, bool) {
+func lookupAgent(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) (*agent.Agent, bool) {
 	name := r.PathValue("name")
 	ag, ok := snap.Agents[name]
 	if !ok {
@@ -74,7 +74,7 @@ func lookupAgent(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot)
 
 // snapshot acquires the current snapshot for the request; the caller must
 // run release when done, also when ok is false.
-func (s *Server) snapshot(w http.ResponseWriter) (snap *runtime.Snapshot, release func(), ok bool) {
+func (s *Server) snapshot(w http.ResponseWriter) (snap *snapshot.Snapshot, release func(), ok bool) {
 	snap, release = s.Runtime.Acquire()
 	if snap == nil {
 		writeError(w, http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
@@ -86,7 +86,7 @@ func (s *Server) snapshot(w http.ResponseWriter) (snap *runtime.Snapshot, releas
 // pinned adapts a handler that works on one snapshot: the current snapshot
 // is acquired when the request starts and released when the handler
 // returns, so a reload during the request never changes what it sees.
-func (s *Server) pinned(h func(http.ResponseWriter, *http.Request, *runtime.Snapshot)) http.HandlerFunc {
+func (s *Server) pinned(h func(http.ResponseWriter, *http.Request, *snapshot.Snapshot)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		snap, release, ok := s.snapshot(w)
 		defer release()
@@ -99,7 +99,7 @@ func (s *Server) pinned(h func(http.ResponseWriter, *http.Request, *runtime.Snap
 // health is public. Once keys exist, the error texts (of the
 // configuration source, the database) are only for a caller with a key:
 // they describe the infrastructure.
-func (s *Server) health(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+func (s *Server) health(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	_, keyed := authenticate(snap, r.Header.Get("Authorization"))
 	detail := keyed || len(snap.Config.Server.Auth.APIKeys) == 0
 	cfg := map[string]any{"version": snap.Version, "hash": snap.Hash, "source": snap.Source,
@@ -143,13 +143,13 @@ type agentInfo struct {
 	Tools       []string `json:"tools"`
 }
 
-func info(snap *runtime.Snapshot, name string) agentInfo {
+func info(snap *snapshot.Snapshot, name string) agentInfo {
 	c := snap.Config.Agents[name]
 	tools := append([]string{}, c.Tools...)
 	return agentInfo{Name: name, Description: c.Description, LLM: c.LLM, Tools: tools}
 }
 
-func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	names := make([]string, 0, len(snap.Agents))
 	for n := range snap.Agents {
 		names = append(names, n)
@@ -162,7 +162,7 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, snap *runtim
 	writeJSON(w, http.StatusOK, map[string]any{"agents": out, "config_version": snap.Version})
 }
 
-func (s *Server) getAgent(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+func (s *Server) getAgent(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	if ag, found := lookupAgent(w, r, snap); found {
 		writeJSON(w, http.StatusOK, info(snap, ag.Name))
 	}
@@ -256,7 +256,7 @@ func writeBodyError(w http.ResponseWriter, err error) {
 // readMessageRequest reads {message, session_id}, giving the request a new
 // session when it names none. It writes a 400 and returns false when the
 // body is not valid.
-func readMessageRequest(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) (messageRequest, bool) {
+func readMessageRequest(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) (messageRequest, bool) {
 	var req messageRequest
 	if !decodeBody(w, r, snap.Config.Server.MaxBodyBytes, &req) {
 		return req, false
@@ -274,7 +274,7 @@ func readMessageRequest(w http.ResponseWriter, r *http.Request, snap *runtime.Sn
 	return req, true
 }
 
-func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	ag, found := lookupAgent(w, r, snap)
 	if !found {
 		return
@@ -370,7 +370,7 @@ func response(sessionID, agentName string, version int64, res *agent.Result) mes
 	return out
 }
 
-func (s *Server) getSession(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+func (s *Server) getSession(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	id := r.PathValue("id")
 	sess, err := snap.Store.Session(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {

@@ -18,7 +18,7 @@ import (
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm/llmtest"
 	"github.com/hector-run/hector/internal/reload"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 )
 
 // keylessConfig is authConfig without server.auth.
@@ -312,8 +312,8 @@ func TestHealthDetailNeedsAKey(t *testing.T) {
 	if errs != nil {
 		t.Fatal(errs)
 	}
-	rt := &runtime.Runtime{}
-	snap, err := runtime.Build(context.Background(), doc.Config, nil, runtime.Options{DatabaseURL: "sqlite://" + filepath.Join(t.TempDir(), "h.db")})
+	rt := &snapshot.Runtime{}
+	snap, err := snapshot.Build(context.Background(), doc.Config, nil, snapshot.Options{DatabaseURL: "sqlite://" + filepath.Join(t.TempDir(), "h.db")})
 	if err != nil {
 		t.Fatal(err)
 	}

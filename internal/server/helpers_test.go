@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/hector-run/hector/internal/config"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/store"
 )
 
@@ -23,8 +23,8 @@ func newTestServer(t *testing.T) (*Server, *store.Store) {
 	if errs != nil {
 		t.Fatal(errs)
 	}
-	rt := &runtime.Runtime{}
-	snap, err := runtime.Build(context.Background(), doc.Config, nil, runtime.Options{DatabaseURL: "sqlite://" + filepath.Join(t.TempDir(), "h.db")})
+	rt := &snapshot.Runtime{}
+	snap, err := snapshot.Build(context.Background(), doc.Config, nil, snapshot.Options{DatabaseURL: "sqlite://" + filepath.Join(t.TempDir(), "h.db")})
 	if err != nil {
 		t.Fatal(err)
 	}

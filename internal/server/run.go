@@ -16,7 +16,7 @@ import (
 	"github.com/hector-run/hector/internal/logging"
 	"github.com/hector-run/hector/internal/queue"
 	"github.com/hector-run/hector/internal/reload"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 )
 
 // Options configure Run. Zero values mean defaults.
@@ -81,7 +81,7 @@ func Run(ctx context.Context, o Options) error {
 	for _, w := range o.Warnings {
 		log.Warn(w)
 	}
-	rt := &runtime.Runtime{}
+	rt := &snapshot.Runtime{}
 	src := o.Source
 	if src == nil {
 		src = &source.File{Path: o.ConfigPath, Debounce: o.Debounce}
@@ -90,7 +90,7 @@ func Run(ctx context.Context, o Options) error {
 		defer c.Close()
 	}
 	rec := &reload.Reconciler{Runtime: rt, Source: src, Env: o.Env, Log: log,
-		BuildOptions: runtime.Options{DatabaseURL: o.DatabaseURL, Log: log}, CachePath: o.ConfigCache, FallbackToCache: o.FallbackToCache,
+		BuildOptions: snapshot.Options{DatabaseURL: o.DatabaseURL, Log: log}, CachePath: o.ConfigCache, FallbackToCache: o.FallbackToCache,
 		HistoryLimit: o.ConfigHistory}
 	srv := &Server{Runtime: rt, Reconciler: rec, Log: log, Version: o.Version}
 	q := &queue.Queue{Runtime: rt, Log: log, Instance: o.InstanceID, Override: o.QueueOverride, PollInterval: o.QueuePoll}

@@ -17,12 +17,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hector-run/hector/internal/reload"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 )
 
 // Server serves the API of whatever snapshot is current.
 type Server struct {
-	Runtime    *runtime.Runtime
+	Runtime    *snapshot.Runtime
 	Reconciler *reload.Reconciler // for the /admin API
 	Queue      Queue              // for the task routes; nil: none
 	A2A        *a2ahttp.Service   // the A2A endpoints; nil: none

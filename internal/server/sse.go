@@ -9,7 +9,7 @@ import (
 
 	"github.com/hector-run/hector/internal/agent"
 	"github.com/hector-run/hector/internal/llm"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 )
 
 // sseWriter writes Server-Sent Events, flushing after each.
@@ -27,7 +27,7 @@ func (e sseWriter) send(event string, data any) {
 // stream runs a turn as an SSE stream: "session" first, then "text",
 // "tool_call" and "tool_result" events as they happen, and finally "done"
 // (the same body as the JSON reply) or "error".
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot, ag *agent.Agent, req messageRequest, history []llm.Message) {
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot, ag *agent.Agent, req messageRequest, history []llm.Message) {
 	f, ok := w.(http.Flusher)
 	if !ok {
 		writeError(w, http.StatusNotAcceptable, "streaming_unsupported", "streaming is not supported on this connection")

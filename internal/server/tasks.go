@@ -13,7 +13,7 @@ import (
 	"github.com/hector-run/hector/internal/agent"
 	"github.com/hector-run/hector/internal/llm"
 	"github.com/hector-run/hector/internal/queue"
-	"github.com/hector-run/hector/internal/runtime"
+	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/store"
 )
 
@@ -24,7 +24,7 @@ type Queue interface {
 	Settings() queue.Settings
 }
 
-func (s *Server) createTask(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+func (s *Server) createTask(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	if s.Queue == nil {
 		writeError(w, http.StatusServiceUnavailable, "queue_unavailable", "this server runs no task queue")
 		return
@@ -58,7 +58,7 @@ type taskView struct {
 	Steps []store.Step `json:"steps"`
 }
 
-func (s *Server) getTask(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+func (s *Server) getTask(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	t, ok := s.loadTask(w, r, snap)
 	if !ok {
 		return
@@ -75,7 +75,7 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request, snap *runtime.S
 	writeJSON(w, http.StatusOK, taskView{t, steps})
 }
 
-func (s *Server) loadTask(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) (*store.Task, bool) {
+func (s *Server) loadTask(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) (*store.Task, bool) {
 	id := r.PathValue("id")
 	t, err := snap.Store.GetTask(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -90,16 +90,16 @@ func (s *Server) loadTask(w http.ResponseWriter, r *http.Request, snap *runtime.
 	return t, true
 }
 
-func (s *Server) listTasks(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+func (s *Server) listTasks(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	s.writeTaskList(w, r, snap, false)
 }
 
-func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	s.writeTaskList(w, r, snap, true)
 }
 
 // writeTaskList serves ?status=&agent=&limit=&page_token=.
-func (s *Server) writeTaskList(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot, dead bool) {
+func (s *Server) writeTaskList(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot, dead bool) {
 	q := r.URL.Query()
 	f := store.TaskFilter{State: q.Get("status"), Agent: q.Get("agent"), PageToken: q.Get("page_token"), Dead: dead}
 	if f.State != "" && !slices.Contains(store.TaskStates, f.State) {
@@ -131,18 +131,18 @@ func (s *Server) writeTaskList(w http.ResponseWriter, r *http.Request, snap *run
 	writeJSON(w, http.StatusOK, map[string]any{"tasks": tasks, "next_page_token": next})
 }
 
-func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	s.changeTask(w, r, snap, snap.Store.CancelTask)
 }
 
-func (s *Server) requeueTask(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+func (s *Server) requeueTask(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	s.changeTask(w, r, snap, snap.Store.RequeueTask)
 	if s.Queue != nil {
 		s.Queue.Wake()
 	}
 }
 
-func (s *Server) changeTask(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot, change func(ctx context.Context, id string) (*store.Task, error)) {
+func (s *Server) changeTask(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot, change func(ctx context.Context, id string) (*store.Task, error)) {
 	id := r.PathValue("id")
 	t, err := change(r.Context(), id)
 	switch {
@@ -163,16 +163,16 @@ type decisionRequest struct {
 	CallID string `json:"call_id"` // optional: refuse if the task now waits on another call
 }
 
-func (s *Server) approveTask(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+func (s *Server) approveTask(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	s.decide(w, r, snap, true)
 }
 
-func (s *Server) rejectTask(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot) {
+func (s *Server) rejectTask(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	s.decide(w, r, snap, false)
 }
 
 // decide records an approver's verdict; the body is optional.
-func (s *Server) decide(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot, approved bool) {
+func (s *Server) decide(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot, approved bool) {
 	var req decisionRequest
 	if r.ContentLength != 0 && !decodeBody(w, r, snap.Config.Server.MaxBodyBytes, &req) {
 		return
@@ -189,7 +189,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, snap *runtime.Sn
 // waitForApproval turns a synchronous turn that reached a call needing
 // approval into a task waiting in input_required, with the turn so far as
 // its checkpoints, and answers 202 with it.
-func (s *Server) waitForApproval(w http.ResponseWriter, r *http.Request, snap *runtime.Snapshot, agentName string, req messageRequest,
+func (s *Server) waitForApproval(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot, agentName string, req messageRequest,
 	turn []llm.Message, wait *agent.ApprovalRequired) (*store.Task, bool) {
 	maxAttempts := 4
 	if s.Queue != nil {

@@ -1,11 +1,11 @@
-// Package runtime holds the live configuration as immutable snapshots.
+// Package snapshot holds the live configuration as immutable snapshots.
 //
 // A Snapshot is everything a request needs — built agents, LLM clients and
 // tools — for one configuration version. Readers Acquire the current snapshot
 // once per unit of work and release it when done; only the reconciler calls
 // Commit. Resources a new snapshot no longer uses are closed when the last
 // reader of the old snapshot releases it, never earlier.
-package runtime
+package snapshot
 
 import (
 	"context"
@@ -110,7 +110,7 @@ func (s *Snapshot) release() {
 		s.drop()
 		close(s.drained)
 	case n < 0:
-		panic("runtime: snapshot released more often than acquired")
+		panic("snapshot: released more often than acquired")
 	}
 }
 
@@ -313,7 +313,7 @@ func (r *Runtime) Commit(next *Snapshot) *Snapshot {
 	defer r.mu.Unlock()
 	prev := r.cur.Load()
 	if prev != nil && next.Version <= prev.Version {
-		panic(fmt.Sprintf("runtime: commit of version %d over version %d", next.Version, prev.Version))
+		panic(fmt.Sprintf("snapshot: commit of version %d over version %d", next.Version, prev.Version))
 	}
 	next.AppliedAt = time.Now()
 	r.cur.Store(next)
