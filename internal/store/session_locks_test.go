@@ -1,0 +1,75 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hector-run/hector/internal/testsvc"
+)
+
+// TestLockSessionExcludes holds one session's lease from two store
+// instances on one database: holders never overlap, other sessions are
+// not blocked, and a waiter gives up when its context ends.
+func TestLockSessionExcludes(t *testing.T) {
+	for name, url := range map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "h.db") },
+		"postgres": func(t *testing.T) string { return testsvc.Postgres(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			u := url(t)
+			ctx := context.Background()
+			var stores [2]*Store
+			for i := range stores {
+				st, err := Open(ctx, u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { st.Close() })
+				stores[i] = st
+			}
+			var inside, overlaps atomic.Int32
+			var wg sync.WaitGroup
+			for i := range 6 {
+				wg.Go(func() {
+					release, err := stores[i%2].LockSession(ctx, "s1")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if inside.Add(1) > 1 {
+						overlaps.Add(1)
+					}
+					time.Sleep(20 * time.Millisecond) // a turn's work
+					inside.Add(-1)
+					release()
+					release() // idempotent
+				})
+			}
+			wg.Wait()
+			if overlaps.Load() != 0 {
+				t.Fatalf("%d holders of one session overlapped", overlaps.Load())
+			}
+
+			release, err := stores[0].LockSession(ctx, "s1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer release()
+			other, err := stores[1].LockSession(ctx, "s2")
+			if err != nil {
+				t.Fatalf("another session is blocked: %v", err)
+			}
+			other()
+			short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			defer cancel()
+			if _, err := stores[1].LockSession(short, "s1"); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("waiting on a held session: got %v, want the context's error", err)
+			}
+		})
+	}
+}
