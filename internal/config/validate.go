@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -28,8 +27,15 @@ func validEntityName(s string) bool {
 	return true
 }
 
-// urlParam matches the {name} placeholders of an http tool URL template.
-var urlParam = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+// httpURL parses s as an absolute http or https URL with a host. ok is
+// false for anything else, and u is then nil.
+func httpURL(s string) (u *url.URL, ok bool) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, false
+	}
+	return u, true
+}
 
 func reflectValue(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }
 
@@ -198,7 +204,7 @@ func validateIn(c *Config, pos posLookup, sorted bool) Errors {
 		v.fail("queue.stale_threshold", "must be at least 1s (workers heartbeat three times per threshold), got %s", time.Duration(st))
 	}
 	if u := c.A2A.PublicURL; u != "" {
-		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.RawQuery != "" || pu.Fragment != "" {
+		if pu, ok := httpURL(u); !ok || pu.RawQuery != "" || pu.Fragment != "" {
 			v.fail("a2a.public_url", "must be an http or https base URL without query, like https://agents.example.com, got %q", RedactURL(u))
 		}
 	}
@@ -245,7 +251,7 @@ func (v *validator) agent(name string, a Agent, refs agentRefs) {
 	case "a2a":
 		if a.URL == "" {
 			v.fail(p()+".url", "required for agents of type a2a: the remote agent's A2A endpoint or agent card URL")
-		} else if u, err := url.Parse(a.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		} else if _, ok := httpURL(a.URL); !ok {
 			v.fail(p()+".url", "must be an http or https URL, got %q", RedactURL(a.URL))
 		}
 		for _, f := range []flag{{"llm", a.LLM != ""}, {"instruction", a.Instruction != ""}, {"tools", len(a.Tools) > 0}} {
@@ -327,7 +333,7 @@ func (v *validator) llm(p, name string, l LLM) {
 		v.oneOf(p+".provider", l.Provider, "openai", "anthropic", "echo")
 	}
 	if l.BaseURL != "" {
-		if u, err := url.Parse(l.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if _, ok := httpURL(l.BaseURL); !ok {
 			v.fail(p+".base_url", "must be an http or https URL, got %q", RedactURL(l.BaseURL))
 		}
 	}
@@ -379,9 +385,9 @@ func (v *validator) tool(p, name string, t Tool) {
 			v.fail(p+".url", "required for tools of type http")
 		} else {
 			probe := urlParam.ReplaceAllString(t.URL, "x")
-			if u, err := url.Parse(probe); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			if _, ok := httpURL(probe); !ok {
 				v.fail(p+".url", "must be an http or https URL template, got %q", RedactURL(t.URL))
-			} else if ph := urlParam.FindString(urlOrigin(t.URL)); ph != "" {
+			} else if ph := urlParam.FindString(URLOrigin(t.URL)); ph != "" {
 				v.fail(p+".url", "placeholder %s is in the scheme, host or port: write them out, so that the model cannot choose where the request goes", ph)
 			}
 		}
@@ -466,8 +472,8 @@ func (v *validator) httpPolicy(s Server) {
 		}
 	}
 	for i, o := range s.CORS.AllowedOrigins {
-		u, err := url.Parse(o)
-		if o != "*" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || strings.TrimSuffix(u.Path, "/") != "" || u.RawQuery != "") {
+		u, ok := httpURL(o)
+		if o != "*" && (!ok || u.User != nil || strings.TrimSuffix(u.Path, "/") != "" || u.RawQuery != "") {
 			v.fail(fmt.Sprintf("server.cors.allowed_origins[%d]", i), "must be an origin such as https://app.example.com (scheme, host and optional port), got %q", o)
 		}
 	}
@@ -481,132 +487,3 @@ func (v *validator) httpPolicy(s Server) {
 		v.fail("server.max_connections_per_client", "must not be negative")
 	}
 }
-
-// applyDefaults fills absent values. It runs only on a valid config.
-func applyDefaults(c *Config) {
-	if c.Version == "" {
-		c.Version = "1"
-	}
-	for name, l := range c.LLMs {
-		if l.Timeout == 0 {
-			l.Timeout = Duration(DefaultLLMTimeout)
-		}
-		if l.MaxRetries == nil {
-			r := DefaultLLMRetries
-			l.MaxRetries = &r
-		}
-		if l.Provider == "anthropic" && l.MaxTokens == 0 {
-			l.MaxTokens = 4096
-		}
-		c.LLMs[name] = l
-	}
-	for name, a := range c.Agents {
-		if a.MaxIterations == 0 {
-			a.MaxIterations = DefaultMaxIterations
-			c.Agents[name] = a
-		}
-	}
-	for name, t := range c.Tools {
-		if t.Timeout == 0 {
-			t.Timeout = Duration(DefaultToolTimeout)
-			if t.Type == "agent" {
-				t.Timeout = Duration(DefaultDelegateTimeout)
-			}
-		}
-		if t.MaxOutputBytes == 0 {
-			t.MaxOutputBytes = DefaultToolOutputBytes
-		}
-		if t.Type == "http" && t.Method == "" {
-			t.Method = "GET"
-		}
-		if t.Type == "http" && t.FollowRedirects == "" {
-			t.FollowRedirects = "same_origin"
-		}
-		c.Tools[name] = t
-	}
-	if c.Server.Host == "" {
-		c.Server.Host = DefaultHost
-	}
-	if c.Queue.Workers == 0 {
-		c.Queue.Workers = DefaultQueueWorkers
-	}
-	if c.Queue.MaxRetries == nil {
-		r := DefaultQueueRetries
-		c.Queue.MaxRetries = &r
-	}
-	if c.Queue.InitialDelay == 0 {
-		c.Queue.InitialDelay = Duration(DefaultQueueDelay)
-	}
-	if c.Queue.MaxDelay == 0 {
-		c.Queue.MaxDelay = Duration(DefaultQueueMaxDelay)
-	}
-	if c.Queue.StaleThreshold == 0 {
-		c.Queue.StaleThreshold = Duration(DefaultStaleThreshold)
-	}
-	if c.Server.Port == nil {
-		p := DefaultPort
-		c.Server.Port = &p
-	}
-	if c.Server.ShutdownTimeout == 0 {
-		c.Server.ShutdownTimeout = Duration(DefaultShutdownTimeout)
-	}
-	if c.Server.MaxBodyBytes == 0 {
-		c.Server.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if c.Server.ReadTimeout == 0 {
-		c.Server.ReadTimeout = Duration(DefaultReadTimeout)
-	}
-	if c.Server.IdleTimeout == 0 {
-		c.Server.IdleTimeout = Duration(DefaultIdleTimeout)
-	}
-	if c.Server.RebindGrace == nil {
-		g := Duration(DefaultRebindGrace)
-		c.Server.RebindGrace = &g
-	}
-	if keys := c.Server.Auth.APIKeys; len(keys) > 0 {
-		keys = append([]APIKey(nil), keys...) // the parsed slice may be shared
-		for i := range keys {
-			if keys[i].Name == "" {
-				keys[i].Name = fmt.Sprintf("key-%d", i+1)
-			}
-		}
-		c.Server.Auth.APIKeys = keys
-	}
-	if c.Logger.Level == "" {
-		c.Logger.Level = "info"
-	}
-	if c.Logger.Format == "" {
-		c.Logger.Format = "text"
-	}
-}
-
-// urlOrigin returns the scheme and authority of an http tool URL
-// template: everything before the path, query or fragment.
-func urlOrigin(tmpl string) string {
-	i := strings.Index(tmpl, "://")
-	if i < 0 {
-		return tmpl
-	}
-	if j := strings.IndexAny(tmpl[i+3:], "/?#"); j >= 0 {
-		return tmpl[:i+3+j]
-	}
-	return tmpl
-}
-
-// URLParams returns the placeholder names of an http tool URL template, in
-// order of first appearance.
-func URLParams(tmpl string) []string {
-	var names []string
-	seen := map[string]bool{}
-	for _, m := range urlParam.FindAllStringSubmatch(tmpl, -1) {
-		if !seen[m[1]] {
-			seen[m[1]] = true
-			names = append(names, m[1])
-		}
-	}
-	return names
-}
-
-// URLParamIndex returns, for each placeholder of tmpl, the submatch indexes
-// [start, end, nameStart, nameEnd].
-func URLParamIndex(tmpl string) [][]int { return urlParam.FindAllStringSubmatchIndex(tmpl, -1) }

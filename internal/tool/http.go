@@ -63,7 +63,7 @@ func newHTTPWith(name string, cfg config.Tool, special func(netip.Addr) (string,
 		q = len(cfg.URL)
 	}
 	h := &httpTool{name: name, cfg: cfg, params: config.URLParams(cfg.URL), query: q, special: special}
-	if u, err := url.Parse(templateOrigin(cfg.URL)); err == nil {
+	if u, err := url.Parse(config.URLOrigin(cfg.URL)); err == nil {
 		h.origin, h.host = origin(u), u.Hostname()
 	}
 	h.dialer = &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second, Control: h.control}
@@ -81,19 +81,6 @@ func newHTTPWith(name string, cfg config.Tool, special func(netip.Addr) (string,
 		CheckRedirect: h.checkRedirect,
 	}
 	return h
-}
-
-// templateOrigin is the part of a URL template before its path: scheme
-// and authority, without placeholders in a valid configuration.
-func templateOrigin(tmpl string) string {
-	i := strings.Index(tmpl, "://")
-	if i < 0 {
-		return tmpl
-	}
-	if j := strings.IndexAny(tmpl[i+3:], "/?#"); j >= 0 {
-		return tmpl[:i+3+j]
-	}
-	return tmpl
 }
 
 // origin is scheme://host:port, the port written even when it is the
