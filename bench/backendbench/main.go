@@ -107,12 +107,12 @@ func watch(t *testsvc.Program, src source.Source) *watcher {
 	w := &watcher{applied: make(chan string, 1000)}
 	rec := &reload.Reconciler{Runtime: rt, Source: src, Env: func(string) (string, bool) { return "", false },
 		Log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
-		BuildOptions: snapshot.Options{DatabaseURL: "sqlite://" + filepath.Join(t.TempDir(), "h.db")},
-		OnOutcome: func(o reload.Outcome) {
-			if o.Result == reload.Applied {
-				w.applied <- o.Hash
-			}
-		}}
+		BuildOptions: snapshot.Options{DatabaseURL: "sqlite://" + filepath.Join(t.TempDir(), "h.db")}}
+	rec.AddListener(func(o reload.Outcome) {
+		if o.Result == reload.Applied {
+			w.applied <- o.Hash
+		}
+	})
 	if _, err := rec.Start(context.Background()); err != nil {
 		t.Fatalf("%s: %v", src.Name(), err)
 	}

@@ -54,8 +54,9 @@ func startLogged(t *testing.T, path string, appliers ...Applier) (*harness, *log
 	h := &harness{t: t, rt: &snapshot.Runtime{}, outcomes: make(chan Outcome, 100), path: path}
 	h.rec = &Reconciler{Runtime: h.rt, Source: &source.File{Path: path, Debounce: 10 * time.Millisecond},
 		Env: func(string) (string, bool) { return "", false }, Log: slog.New(slog.NewTextHandler(logs, nil)),
-		Appliers: appliers, OnOutcome: func(o Outcome) { h.outcomes <- o },
+		Appliers:     appliers,
 		BuildOptions: snapshot.Options{DatabaseURL: "sqlite://" + filepath.Join(t.TempDir(), "h.db")}}
+	h.rec.AddListener(func(o Outcome) { h.outcomes <- o })
 	if _, err := h.rec.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -193,8 +194,9 @@ func TestFallbackIsDegradedAtOnceAndRelabelledOnRecovery(t *testing.T) {
 	h := &harness{t: t, rt: &snapshot.Runtime{}, outcomes: make(chan Outcome, 100), path: path}
 	h.rec = &Reconciler{Runtime: h.rt, Source: &source.File{Path: path, Debounce: 10 * time.Millisecond},
 		Env: func(string) (string, bool) { return "", false }, Log: slog.New(slog.NewTextHandler(&logBuffer{}, nil)),
-		OnOutcome: func(o Outcome) { h.outcomes <- o }, CachePath: cache, FallbackToCache: true,
+		CachePath: cache, FallbackToCache: true,
 		BuildOptions: snapshot.Options{DatabaseURL: "sqlite://" + filepath.Join(dir, "h.db")}}
+	h.rec.AddListener(func(o Outcome) { h.outcomes <- o })
 	out, err := h.rec.Start(context.Background())
 	if err != nil || out.Trigger != "startup-fallback" {
 		t.Fatalf("%+v %v", out, err)

@@ -97,8 +97,6 @@ type Reconciler struct {
 	CachePath string
 	// FallbackToCache lets Start use CachePath when the source cannot be read.
 	FallbackToCache bool
-	// OnOutcome, if set, is called after every attempt, from the loop.
-	OnOutcome func(Outcome)
 	// OnSourceError, if set, is called for every failed read or watch of
 	// the source (metrics count them); outcomes report only the first of a
 	// run of identical failures.
@@ -124,6 +122,26 @@ type Reconciler struct {
 	hash     string
 	outcomes []Outcome
 	status   SourceStatus
+	// listeners see every outcome (AddListener); guarded by mu.
+	listeners []func(Outcome)
+}
+
+// AddListener registers fn to see every outcome of this reconciler (applied,
+// rejected, no-op), in the order listeners were added, after the outcome is
+// logged and kept in Outcomes. Listeners only observe: whatever a change
+// puts in force is applied by an Applier before the outcome exists.
+//
+// Listeners are called from the loop goroutine (and from Start's), and also
+// from the goroutine of a Submit whose document is refused before it reaches
+// the loop (its secrets cannot be restored), so two calls may overlap: fn
+// must be safe for concurrent use. The reconciler waits for fn, so it must
+// not block, and it must not call Reload or Submit (the loop would wait on
+// itself). AddListener may be called at any time; an outcome already being
+// delivered is not seen by a listener added meanwhile.
+func (r *Reconciler) AddListener(fn func(Outcome)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.listeners = append(r.listeners, fn)
 }
 
 // SourceStatus is the health of the configuration source as last seen:
@@ -726,6 +744,7 @@ func (r *Reconciler) record(out Outcome) {
 	if len(r.outcomes) > historySize {
 		r.outcomes = r.outcomes[len(r.outcomes)-historySize:]
 	}
+	listeners := r.listeners
 	r.mu.Unlock()
 	attrs := []any{"result", out.Result, "version", out.Version, "trigger", out.Trigger, "source", out.Source, "elapsed_ms", out.ElapsedMS}
 	if out.Actor != "" {
@@ -761,8 +780,8 @@ func (r *Reconciler) record(out Outcome) {
 	default:
 		r.Log.Log(context.Background(), level, "config reload", attrs...)
 	}
-	if r.OnOutcome != nil {
-		r.OnOutcome(out)
+	for _, fn := range listeners {
+		fn(out)
 	}
 }
 

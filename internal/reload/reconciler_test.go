@@ -43,8 +43,9 @@ func startSource(t *testing.T, src source.Source, appliers ...Applier) *harness 
 	h := &harness{t: t, rt: &snapshot.Runtime{}, outcomes: make(chan Outcome, 100)}
 	h.rec = &Reconciler{Runtime: h.rt, Source: src,
 		Env: func(string) (string, bool) { return "", false }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Appliers: appliers, OnOutcome: func(o Outcome) { h.outcomes <- o },
+		Appliers:     appliers,
 		BuildOptions: snapshot.Options{DatabaseURL: "sqlite://" + filepath.Join(t.TempDir(), "h.db")}}
+	h.rec.AddListener(func(o Outcome) { h.outcomes <- o })
 	if _, err := h.rec.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,9 @@ type Options struct {
 	Reload <-chan struct{}
 	// Ready, if set, is called with the bound address once serving.
 	Ready func(addr string)
-	// OnOutcome, if set, sees every reload outcome (tests use it).
+	// OnOutcome, if set, sees every reload outcome of the main
+	// configuration (tests use it); it is a reconciler listener (see
+	// reload.Reconciler.AddListener).
 	OnOutcome func(reload.Outcome)
 	// QueueOverride adjusts the task queue's settings from the
 	// configuration (the --queue-* flags).
@@ -99,22 +101,16 @@ func Run(ctx context.Context, o Options) error {
 	srv.A2A = &a2ahttp.Service{Runtime: rt, Queue: q, Log: log, Live: q.Live, OnPush: srv.PushResult}
 	q.Observe = srv.TaskAttempt
 	rec.OnSourceError = srv.SourceError
-	rec.OnOutcome = func(out reload.Outcome) {
-		if out.Result == reload.Applied {
-			if snap := rt.Current(); snap != nil {
-				q.Apply(snap.Config.Queue)
-			}
-		}
-		srv.Observe(out)
-		if o.OnOutcome != nil {
-			o.OnOutcome(out)
-		}
+	rec.AddListener(srv.Observe)
+	if o.OnOutcome != nil {
+		rec.AddListener(o.OnOutcome)
 	}
 	rec.Appliers = []reload.Applier{
 		reload.ApplierFunc(func(_, next *config.Config) (reload.Prepared, error) {
 			return reload.Prepared{Commit: func() { logs.Apply(next.Logger) }}, nil
 		}),
 		srv.ListenerApplier(),
+		q,
 	}
 	first, err := rec.Start(ctx)
 	if err != nil {

@@ -44,7 +44,7 @@ type Server struct {
 }
 
 // Observe feeds a reload outcome to the metrics and the event stream.
-// Pass it as the reconciler's OnOutcome (or call it from there).
+// Add it as a reconciler listener (reload.Reconciler.AddListener).
 func (s *Server) Observe(o reload.Outcome) {
 	s.init()
 	s.metrics.observe(o)
