@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/queue"
@@ -138,25 +137,26 @@ func serve(args []string, stderr io.Writer) int {
 	for name := range env.env {
 		set[name] = env.set(name)
 	}
-	switch {
-	case *history < 1:
+	if *history < 1 {
 		fmt.Fprintf(stderr, "hector serve: %s must be at least 1, got %d (the default keeps 1000 versions)\n", env.name("config-history"), *history)
 		return 2
-	case set["queue-workers"] && (*workers < 1 || *workers > 1024):
-		fmt.Fprintf(stderr, "hector serve: %s must be between 1 and 1024, got %d\n", env.name("queue-workers"), *workers)
-		return 2
-	case set["queue-max-retries"] && (*retries < 0 || *retries > 100):
-		fmt.Fprintf(stderr, "hector serve: %s must be between 0 and 100, got %d\n", env.name("queue-max-retries"), *retries)
-		return 2
-	case set["queue-stale-threshold"] && *stale < time.Second:
-		fmt.Fprintf(stderr, "hector serve: %s must be at least 1s, got %v\n", env.name("queue-stale-threshold"), *stale)
-		return 2
-	case set["queue-initial-delay"] && *initial < 0:
-		fmt.Fprintf(stderr, "hector serve: %s must not be negative, got %v\n", env.name("queue-initial-delay"), *initial)
-		return 2
-	case set["queue-max-delay"] && *maxDelay < 0:
-		fmt.Fprintf(stderr, "hector serve: %s must not be negative, got %v\n", env.name("queue-max-delay"), *maxDelay)
-		return 2
+	}
+	// A set flag is a value, never "the default": the queue section's own
+	// limits apply to it, zero included.
+	for _, c := range []struct {
+		name string
+		err  error
+	}{
+		{"queue-workers", config.CheckQueueWorkers(*workers)},
+		{"queue-max-retries", config.CheckQueueRetries(*retries)},
+		{"queue-stale-threshold", config.CheckStaleThreshold(*stale)},
+		{"queue-initial-delay", config.CheckQueueDelay(*initial)},
+		{"queue-max-delay", config.CheckQueueDelay(*maxDelay)},
+	} {
+		if set[c.name] && c.err != nil {
+			fmt.Fprintf(stderr, "hector serve: %s %v\n", env.name(c.name), c.err)
+			return 2
+		}
 	}
 	override := func(q queue.Settings) queue.Settings {
 		if set["queue-workers"] {

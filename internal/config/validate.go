@@ -183,26 +183,7 @@ func validateIn(c *Config, pos posLookup, sorted bool) Errors {
 	} else if u == "sqlite://" {
 		v.fail("database.url", "sqlite:// needs a path, like sqlite://.hector/hector.db")
 	}
-	if q := c.Queue; q.Workers < 0 || q.Workers > 1024 {
-		v.fail("queue.workers", "must be between 1 and 1024, got %d", q.Workers)
-	}
-	if r := c.Queue.MaxRetries; r != nil && (*r < 0 || *r > 100) {
-		v.fail("queue.max_retries", "must be between 0 and 100, got %d", *r)
-	}
-	for _, d := range []struct {
-		path string
-		v    Duration
-	}{{"queue.initial_delay", c.Queue.InitialDelay}, {"queue.max_delay", c.Queue.MaxDelay}, {"queue.stale_threshold", c.Queue.StaleThreshold}} {
-		if d.v < 0 {
-			v.fail(d.path, "must not be negative")
-		}
-	}
-	if r := c.Queue.Retention; r != 0 && time.Duration(r) < time.Second {
-		v.fail("queue.retention", "must be 0 (keep finished tasks) or at least 1s, got %s", time.Duration(r))
-	}
-	if st := c.Queue.StaleThreshold; st != 0 && time.Duration(st) < time.Second {
-		v.fail("queue.stale_threshold", "must be at least 1s (workers heartbeat three times per threshold), got %s", time.Duration(st))
-	}
+	v.queue(c.Queue)
 	if u := c.A2A.PublicURL; u != "" {
 		if pu, ok := httpURL(u); !ok || pu.RawQuery != "" || pu.Fragment != "" {
 			v.fail("a2a.public_url", "must be an http or https base URL without query, like https://agents.example.com, got %q", RedactURL(u))
@@ -212,6 +193,31 @@ func validateIn(c *Config, pos posLookup, sorted bool) Errors {
 	v.oneOf("logger.format", c.Logger.Format, "text", "json")
 	v.zeroLimits(c, "", "") // zerolimits.go
 	return v.errs
+}
+
+// queue checks the queue section; a zero is the default, not a value
+// (queuelimits.go holds the limits the serve command's flags share).
+func (v *validator) queue(q Queue) {
+	check := func(path string, err error) {
+		if err != nil {
+			v.fail(path, "%v", err)
+		}
+	}
+	if q.Workers != 0 {
+		check("queue.workers", CheckQueueWorkers(q.Workers))
+	}
+	if r := q.MaxRetries; r != nil {
+		check("queue.max_retries", CheckQueueRetries(*r))
+	}
+	check("queue.initial_delay", CheckQueueDelay(q.InitialDelay.D()))
+	check("queue.max_delay", CheckQueueDelay(q.MaxDelay.D()))
+	check("queue.stale_threshold", CheckQueueDelay(q.StaleThreshold.D()))
+	if r := q.Retention; r != 0 && time.Duration(r) < time.Second {
+		v.fail("queue.retention", "must be 0 (keep finished tasks) or at least 1s, got %s", time.Duration(r))
+	}
+	if st := q.StaleThreshold; st != 0 {
+		check("queue.stale_threshold", CheckStaleThreshold(st.D()))
+	}
 }
 
 func (v *validator) name(path, name string) {
