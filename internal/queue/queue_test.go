@@ -498,14 +498,7 @@ func TestReloadReachesTaskAtNextStep(t *testing.T) {
 				t.Errorf("reload panicked: %v", r)
 			}
 		}()
-		prev := e.rt.Current()
-		snap, err := snapshot.Build(context.Background(), &next, prev, snapshot.Options{})
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		snap.Version = prev.Version + 1
-		e.rt.Commit(snap)
+		e.reload(&next)
 	}
 	e.fx.mu.Unlock()
 	q := e.start("i1")

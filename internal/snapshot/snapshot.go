@@ -104,6 +104,28 @@ func (s *Snapshot) Retain() (release func(), ok bool) {
 	return func() { once.Do(s.release) }, true
 }
 
+// RetainStore holds the snapshot's database open for work that outlives
+// the snapshot (a task attempt, which takes a newer snapshot for each
+// step): the store stays open until release runs, even after the snapshot
+// drains, while the snapshot's LLM clients and tools are retired as usual.
+// The caller must hold s (Acquire or Retain) when calling. The returned
+// release must be called once; later calls do nothing.
+func (s *Snapshot) RetainStore() (st *store.Store, release func()) {
+	h := s.handles["database"]
+	if h == nil { // a snapshot not made by Build
+		return s.Store, func() {}
+	}
+	h.refs.Add(1)
+	var once sync.Once
+	return s.Store, func() {
+		once.Do(func() {
+			if h.refs.Add(-1) == 0 {
+				_ = h.c.Close()
+			}
+		})
+	}
+}
+
 func (s *Snapshot) release() {
 	switch n := s.refs.Add(-1); {
 	case n == 0:
