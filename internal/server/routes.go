@@ -39,7 +39,7 @@ const (
 func (s *Server) routes() []route {
 	return []route{
 		{"GET /health", public, jsonBody, s.pinned(s.health)},
-		{"GET /metrics", anyRole, jsonBody, s.metrics.handler().ServeHTTP},
+		{"GET /metrics", anyRole, jsonBody, s.Metrics.Handler().ServeHTTP},
 
 		{"GET /v1/agents", anyRole, jsonBody, s.pinned(s.listAgents)},
 		{"GET /v1/agents/{name}", anyRole, jsonBody, s.pinned(s.getAgent)},

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,9 +15,11 @@ import (
 	"github.com/hector-run/hector/internal/config/source"
 	"github.com/hector-run/hector/internal/live"
 	"github.com/hector-run/hector/internal/logging"
+	"github.com/hector-run/hector/internal/observe"
 	"github.com/hector-run/hector/internal/queue"
 	"github.com/hector-run/hector/internal/reload"
 	"github.com/hector-run/hector/internal/snapshot"
+	"github.com/hector-run/hector/internal/store"
 )
 
 // Options configure Run. Zero values mean defaults.
@@ -94,14 +97,26 @@ func Run(ctx context.Context, o Options) error {
 	rec := &reload.Reconciler{Runtime: rt, Source: src, Env: o.Env, Log: log,
 		BuildOptions: snapshot.Options{DatabaseURL: o.DatabaseURL, Log: log}, CachePath: o.ConfigCache, FallbackToCache: o.FallbackToCache,
 		HistoryLimit: o.ConfigHistory}
-	srv := &Server{Runtime: rt, Reconciler: rec, Log: log, Version: o.Version}
-	q := &queue.Queue{Runtime: rt, Log: log, Instance: o.InstanceID, Override: o.QueueOverride, PollInterval: o.QueuePoll}
+	metrics := observe.NewMetrics()
+	metrics.TaskStates(store.TaskStates, func(state string) (int, error) {
+		snap, release := rt.Acquire()
+		defer release()
+		if snap == nil {
+			return 0, errors.New("shutting down")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return snap.Store.CountTasks(ctx, state)
+	})
+	srv := &Server{Runtime: rt, Reconciler: rec, Metrics: metrics, Log: log, Version: o.Version}
+	q := &queue.Queue{Runtime: rt, Log: log, Instance: o.InstanceID, Override: o.QueueOverride, PollInterval: o.QueuePoll,
+		Observe: metrics.TaskAttempt}
 	srv.Queue = q
 	q.Live = &live.Hub{}
-	srv.A2A = &a2ahttp.Service{Runtime: rt, Queue: q, Log: log, Live: q.Live, OnPush: srv.PushResult}
-	q.Observe = srv.TaskAttempt
-	rec.OnSourceError = srv.SourceError
-	rec.AddListener(srv.Observe)
+	srv.A2A = &a2ahttp.Service{Runtime: rt, Queue: q, Log: log, Live: q.Live, OnPush: metrics.PushResult}
+	rec.OnSourceError = func(error) { metrics.SourceError(src.Name()) }
+	rec.AddListener(func(out reload.Outcome) { metrics.Reload(out.Metric()) })
+	rec.AddListener(srv.PublishOutcome)
 	if o.OnOutcome != nil {
 		rec.AddListener(o.OnOutcome)
 	}

@@ -14,8 +14,7 @@ import (
 
 	"github.com/hector-run/hector/internal/a2ahttp"
 	"github.com/hector-run/hector/internal/config"
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/hector-run/hector/internal/observe"
 	"github.com/hector-run/hector/internal/reload"
 	"github.com/hector-run/hector/internal/snapshot"
 )
@@ -26,13 +25,15 @@ type Server struct {
 	Reconciler *reload.Reconciler // for the /admin API
 	Queue      Queue              // for the task routes; nil: none
 	A2A        *a2ahttp.Service   // the A2A endpoints; nil: none
-	Log        *slog.Logger
-	Version    string
+	// Metrics counts the requests and serves /metrics; nil: metrics of
+	// this server's own (only its requests).
+	Metrics *observe.Metrics
+	Log     *slog.Logger
+	Version string
 
 	sessions keyedMutex
 	conns    conns
-	metrics  *metrics
-	events   hub
+	events   hub // reload outcomes for GET /admin/events
 
 	mu       sync.Mutex
 	active   *http.Server
@@ -43,36 +44,11 @@ type Server struct {
 	closed   bool
 }
 
-// Observe feeds a reload outcome to the metrics and the event stream.
-// Add it as a reconciler listener (reload.Reconciler.AddListener).
-func (s *Server) Observe(o reload.Outcome) {
-	s.init()
-	s.metrics.observe(o)
+// PublishOutcome sends a reload outcome to the subscribers of the event
+// stream (GET /admin/events); a subscriber that is behind misses it. Add it
+// as a reconciler listener (reload.Reconciler.AddListener).
+func (s *Server) PublishOutcome(o reload.Outcome) {
 	s.events.publish(o)
-}
-
-// TaskAttempt counts a task attempt's outcome; wire it to queue.Queue.Observe.
-func (s *Server) TaskAttempt(outcome string) {
-	s.init()
-	s.metrics.taskAttempts.WithLabelValues(outcome).Inc()
-}
-
-// PushResult counts an A2A push notification's result; wire it to
-// a2ahttp.Service.OnPush.
-func (s *Server) PushResult(delivered bool) {
-	s.init()
-	result := "failed"
-	if delivered {
-		result = "delivered"
-	}
-	s.metrics.pushes.WithLabelValues(result).Inc()
-}
-
-// SourceError counts a failed read or watch of the configuration source;
-// wire it to reload.Reconciler.OnSourceError.
-func (s *Server) SourceError(err error) {
-	s.init()
-	s.metrics.sourceError(s.Reconciler.Source.Name())
 }
 
 func (s *Server) init() {
@@ -81,20 +57,8 @@ func (s *Server) init() {
 	if s.conns.settings == nil {
 		s.conns.settings = s.serverSettings
 	}
-	if s.metrics == nil {
-		s.metrics = newMetrics()
-		s.metrics.reg.MustRegister(taskStates{
-			desc: prometheus.NewDesc("hector_tasks", "Tasks in the database by state.", []string{"state"}, nil),
-			count: func(state string) (int, error) {
-				snap, release := s.Runtime.Acquire()
-				defer release()
-				if snap == nil {
-					return 0, errors.New("shutting down")
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				defer cancel()
-				return snap.Store.CountTasks(ctx, state)
-			}})
+	if s.Metrics == nil {
+		s.Metrics = observe.NewMetrics()
 	}
 }
 
@@ -128,7 +92,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
-	return s.metrics.instrument(s.recoverer(s.front(mux)))
+	return s.Metrics.Instrument(s.recoverer(s.front(mux)))
 }
 
 // recoverer turns a handler panic into a 500 JSON error and a log line.
