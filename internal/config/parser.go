@@ -47,7 +47,7 @@ func (p *Parser) Parse(data []byte, env LookupEnv, stats *ParseStats) (*Document
 // ParseHashed is Parse for a caller that already knows Hash(data), so a
 // large document is not hashed again. hash must be Hash(data): it becomes
 // Document.Hash and the base that a later patched Document names (see
-// Document.Patched). The document and errors are exactly Parse's for data;
+// Document.PlanFrom). The document and errors are exactly Parse's for data;
 // calls are serialised on p's lock, and stats, if not nil, is filled.
 func (p *Parser) ParseHashed(data []byte, hash string, env LookupEnv, stats *ParseStats) (*Document, Errors) {
 	if stats == nil {

@@ -81,9 +81,22 @@ func diffFields(old, new any) Change {
 	return c
 }
 
+// PlanFrom plans the move to d from cur, the configuration now applied (nil
+// at startup), parsed from the document whose hash is curHash. The plan is
+// always Diff(cur, d.Config); when a Parser made d by patching exactly that
+// document, it is found by comparing the one entity whose text changed
+// (DiffOne), so a one-agent edit of a large document costs one agent.
+func (d *Document) PlanFrom(cur *Config, curHash string) Plan {
+	if d.patch != nil && cur != nil && d.patch.base == curHash {
+		return DiffOne(cur, d.Config, d.patch.section, d.patch.entity)
+	}
+	return Diff(cur, d.Config)
+}
+
 // DiffOne is Diff for two configurations known to differ at most in one
 // entity (section "llms", "agents" or "tools", and its name): it compares
-// that entity alone. Document.Patched says when that holds.
+// that entity alone. Document.Patched says when that holds, and PlanFrom
+// uses it then.
 func DiffOne(old, new *Config, section, name string) Plan {
 	p := Plan{}
 	add := func(c Change) {

@@ -143,10 +143,11 @@ type Options struct {
 	// Log receives the warnings of resources the snapshot opens (the
 	// database's listener); nil discards them.
 	Log *slog.Logger
-	// Plan, when set, is config.Diff(prev.Config, cfg). With it, and no
-	// LLM or tool changed, the agents it does not list are taken from prev
-	// without comparing each one: a one-agent edit of 10,000 agents then
-	// builds one agent.
+	// Plan, when set, must be the plan from prev.Config to cfg: what
+	// config.Diff returns, and Document.PlanFrom computes cheaply. With it,
+	// and no LLM or tool changed, the agents it does not list are taken
+	// from prev without comparing each one: a one-agent edit of 10,000
+	// agents then builds one agent. A wrong plan builds a wrong snapshot.
 	Plan config.Plan
 }
 
