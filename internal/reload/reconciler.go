@@ -2,12 +2,13 @@
 // every change reaches the running server — the source watch, SIGHUP, the
 // admin API, rollbacks and broker messages.
 //
-// Pipeline per revision: source error? -> same hash as applied? (no-op) ->
-// parse+validate -> plan -> build candidate snapshot -> prepare appliers ->
-// commit -> record. A failure before commit leaves the running snapshot
-// untouched and yields a rejected Outcome listing every error. The applied
-// hash advances only on commit, so a rejected revision never blocks a later
-// one.
+// Pipeline per revision (apply, then commit's stages): source error? ->
+// same hash as applied? (no-op) -> parse+validate -> guard -> plan -> build
+// candidate snapshot -> number the version -> prepare appliers -> swap ->
+// remember and record. A failure before the swap leaves the running
+// snapshot untouched and yields a rejected Outcome listing every error. The
+// applied hash advances only on the swap, so a rejected revision never
+// blocks a later one.
 package reload
 
 import (
@@ -416,10 +417,16 @@ func (r *Reconciler) send(ctx context.Context, req request, opts []Option) (Outc
 }
 
 // Reload re-reads the source and applies it through the loop, returning the
-// outcome. trigger names the cause ("sighup", "api"), actor who asked. It
-// fails when ctx ends first (when the loop is not running, it blocks until
-// then), or with a *ForbiddenError when a guard refused the change (the
-// outcome is returned too).
+// outcome. trigger names the cause ("sighup", "api"), actor who asked. An
+// unreadable source or an invalid document is not an error: the outcome is
+// Rejected and lists why. The error is a *ForbiddenError, returned with the
+// outcome, when a guard refused the change, or ctx's error when ctx ended
+// before the outcome arrived.
+//
+// Reload waits for the loop (Run or RunTriggersOnly) to take the request:
+// with no loop running it blocks until ctx ends. Once the loop has taken
+// it, ending ctx only stops the wait; the attempt runs to its end and is
+// recorded.
 func (r *Reconciler) Reload(ctx context.Context, trigger, actor string, opts ...Option) (Outcome, error) {
 	return r.send(ctx, request{trigger: trigger, actor: actor}, opts)
 }
@@ -430,7 +437,9 @@ func (r *Reconciler) Reload(ctx context.Context, trigger, actor string, opts ...
 // contain REDACTED secrets; they are restored from the running document.
 // With ifMatch set, nothing happens unless the applied document's hash is
 // ifMatch; the error is then a *PreconditionError. A guard's refusal is a
-// *ForbiddenError, returned with the outcome.
+// *ForbiddenError, returned with the outcome. Data whose secrets cannot be
+// restored is rejected (and recorded) on the caller's goroutine, without
+// the loop; otherwise Submit waits for the loop as Reload does.
 func (r *Reconciler) Submit(ctx context.Context, data []byte, trigger, actor, ifMatch string, opts ...Option) (Outcome, error) {
 	full, err := config.Unredact(data, r.Applied())
 	if err != nil {
@@ -456,8 +465,8 @@ func (r *Reconciler) DryRun(data []byte) Outcome {
 	var doc *config.Document
 	if err == nil {
 		doc, errs = config.Parse(full, r.Env)
-	} else if !errors.As(err, &errs) {
-		errs = config.Errors{{Path: "(document)", Message: err.Error()}}
+	} else {
+		errs = asErrors(err, "(document)")
 	}
 	if errs != nil {
 		out.Result, out.Errors = Rejected, errs
@@ -501,10 +510,19 @@ func (r *Reconciler) rejected(rev source.Revision, trigger, actor string, err er
 	if cur := r.Runtime.Current(); cur != nil {
 		out.Version = cur.Version
 	}
-	if !errors.As(err, &out.Errors) {
-		out.Errors = config.Errors{{Path: "(document)", Message: err.Error()}}
-	}
+	out.Errors = asErrors(err, "(document)")
 	return out
+}
+
+// asErrors returns err as the errors of an outcome: the config.Errors it is
+// or wraps, with their paths and positions, else one error at path, which
+// names the step that failed ("(document)", "(build)", "(apply)").
+func asErrors(err error, path string) config.Errors {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		return errs
+	}
+	return config.Errors{{Path: path, Message: err.Error()}}
 }
 
 // apply runs the pipeline for one revision. Only the loop (or Start, before
@@ -540,74 +558,143 @@ func (r *Reconciler) apply(ctx context.Context, rev source.Revision, trigger, ac
 	return out
 }
 
+// stageClock times the pipeline's steps into Outcome.Stages: each mark
+// records the time since the previous one under a stage's name.
+type stageClock struct {
+	stages map[string]float64
+	since  time.Time
+}
+
+func (c *stageClock) mark(name string) {
+	c.stages[name] = msSince(c.since)
+	c.since = time.Now()
+}
+
+// commit takes rev, a readable revision that differs from the applied one,
+// from parse to swap: parse, guard, plan, build, number, prepare, swap,
+// remember. It fills out, whose Result is Applied only if the snapshot was
+// swapped; at every earlier failure out lists the errors and nothing of the
+// attempt is left running or open: the running snapshot and appliers are
+// untouched. cur is the running snapshot (nil at startup). The caller must
+// be apply, so that only one commit runs at a time.
+//
+// out.Stages has the keys parse and validate (from the parser), plan
+// (guard and plan), build, prepare (version number and appliers) and commit
+// (swap): bench/reloadcost reports them.
 func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *snapshot.Snapshot, guard Guard, out *Outcome) {
 	out.Result = Rejected
 	out.Stages = map[string]float64{}
-	stage := time.Now()
-	mark := func(name string) {
-		out.Stages[name] = msSince(stage)
-		stage = time.Now()
-	}
-	var ps config.ParseStats
-	doc, errs := r.parser.ParseHashed(rev.Data, rev.Hash, r.Env, &ps)
-	out.Stages["parse"] = float64(ps.Decode.Microseconds()) / 1000
-	out.Stages["validate"] = float64(ps.Validate.Microseconds()) / 1000
-	stage = time.Now()
-	if errs != nil {
-		out.Errors = errs
+	doc, ok := r.parse(rev, out)
+	if !ok {
 		return
 	}
+	clock := stageClock{stages: out.Stages, since: time.Now()}
 	for _, w := range doc.Warnings {
 		out.Warnings = append(out.Warnings, w.Warning())
 	}
 	var curCfg *config.Config
+	var curHash string
 	if cur != nil {
-		curCfg = cur.Config
+		curCfg, curHash = cur.Config, cur.Hash
 	}
-	if guard != nil {
-		if err := guard(curCfg, doc.Config); err != nil {
-			var fe *ForbiddenError
-			if !errors.As(err, &fe) {
-				fe = &ForbiddenError{Path: "(document)", Reason: err.Error()}
-			}
-			out.denied, out.Errors = fe, config.Errors{{Path: fe.Path, Message: fe.Reason}}
-			return
-		}
-	}
-	var plan config.Plan
-	if base, section, entity, ok := doc.Patched(); ok && cur != nil && base == cur.Hash {
-		plan = config.DiffOne(curCfg, doc.Config, section, entity) // only that entity's text changed
-	} else {
-		plan = config.Diff(curCfg, doc.Config)
-	}
-	mark("plan")
-	opts := r.BuildOptions
-	opts.Plan = plan
-	next, err := snapshot.Build(ctx, doc.Config, cur, opts)
-	mark("build")
-	if err != nil {
-		if !errors.As(err, &out.Errors) {
-			out.Errors = config.Errors{{Path: "(build)", Message: err.Error()}}
-		}
+	if !admit(guard, curCfg, doc.Config, out) {
 		return
 	}
-	next.Hash, next.Source = rev.Hash, rev.Source
-	// Versions are numbered in the database, so they continue across
-	// restarts and instances sharing it agree: content that is already the
-	// latest recorded version (another instance applied it first) takes
-	// that number; anything else the next one. Our own latest version may
-	// not be recorded yet (history is written in the background), hence
-	// the max with cur.
-	last, lastHash, err := next.Store.LatestConfigRecord(ctx)
-	switch {
-	case err != nil && cur == nil:
+	plan := doc.PlanFrom(curCfg, curHash)
+	clock.mark("plan")
+	next, err := r.build(ctx, rev, doc.Config, cur, plan)
+	clock.mark("build")
+	if err != nil {
+		out.Errors = asErrors(err, "(build)")
+		return
+	}
+	if err := r.number(ctx, next, cur); err != nil {
 		next.Discard()
 		out.Errors = config.Errors{{Path: "database.url", Message: err.Error()}}
 		return
+	}
+	prepared, err := r.prepare(curCfg, doc.Config, out)
+	if err != nil {
+		next.Discard()
+		out.Errors = asErrors(err, "(apply)")
+		return
+	}
+	clock.mark("prepare")
+	r.swap(next, prepared, rev)
+	out.Result, out.Version, out.Applied = Applied, next.Version, plan
+	clock.mark("commit")
+	r.remember(next, rev, doc.Format, *out)
+}
+
+// parse decodes and validates rev with the reconciler's Parser, which
+// reuses the unchanged parts of the previous revision, and records the
+// parse and validate stages in out. On false out.Errors lists every
+// problem. It holds nothing that needs releasing.
+func (r *Reconciler) parse(rev source.Revision, out *Outcome) (*config.Document, bool) {
+	var ps config.ParseStats
+	doc, errs := r.parser.ParseHashed(rev.Data, rev.Hash, r.Env, &ps)
+	out.Stages["parse"] = float64(ps.Decode.Microseconds()) / 1000
+	out.Stages["validate"] = float64(ps.Validate.Microseconds()) / 1000
+	if errs != nil {
+		out.Errors = errs
+		return nil, false
+	}
+	return doc, true
+}
+
+// admit asks guard (none: every change is admitted) whether the change from
+// cur to next may be made, before anything is built. On a refusal it marks
+// out as denied, so Reload and Submit return the *ForbiddenError, and
+// reports false.
+func admit(guard Guard, cur, next *config.Config, out *Outcome) bool {
+	if guard == nil {
+		return true
+	}
+	err := guard(cur, next)
+	if err == nil {
+		return true
+	}
+	var fe *ForbiddenError
+	if !errors.As(err, &fe) {
+		fe = &ForbiddenError{Path: "(document)", Reason: err.Error()}
+	}
+	out.denied, out.Errors = fe, config.Errors{{Path: fe.Path, Message: fe.Reason}}
+	return false
+}
+
+// build constructs the candidate snapshot of cfg, reusing whatever of cur
+// plan leaves unchanged, and stamps it with rev's hash and source. On error
+// nothing is left open (snapshot.Build closes what it opened). On success
+// the caller owns the candidate: it must either swap it in or Discard it.
+func (r *Reconciler) build(ctx context.Context, rev source.Revision, cfg *config.Config, cur *snapshot.Snapshot, plan config.Plan) (*snapshot.Snapshot, error) {
+	opts := r.BuildOptions
+	opts.Plan = plan
+	next, err := snapshot.Build(ctx, cfg, cur, opts)
+	if err != nil {
+		return nil, err
+	}
+	next.Hash, next.Source = rev.Hash, rev.Source
+	return next, nil
+}
+
+// number sets next.Version. Versions are numbered in the database, so they
+// continue across restarts and instances sharing it agree: content that is
+// already the latest recorded version (another instance applied it first)
+// takes that number; anything else the next one. Our own latest version
+// may not be recorded yet (history is written in the background), hence
+// the max with cur. When the database does not answer, a running
+// reconciler numbers the version locally (and logs it); at startup
+// (cur nil) there is nothing to continue from, and number returns the
+// database's error: the caller must then Discard next.
+func (r *Reconciler) number(ctx context.Context, next, cur *snapshot.Snapshot) error {
+	last, lastHash, err := next.Store.LatestConfigRecord(ctx)
+	switch {
+	case err != nil && cur == nil:
+		return err
 	case err != nil:
 		r.Log.Warn("config version numbered locally: the database did not answer", "error", err)
 		next.Version = cur.Version + 1
-	case lastHash == rev.Hash && last > 0 && (cur == nil || last > cur.Version):
+	case lastHash == next.Hash && last > 0 && (cur == nil || last > cur.Version):
 		next.Version = last
 	default:
 		next.Version = last + 1
@@ -615,25 +702,38 @@ func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *snaps
 			next.Version = max(last, cur.Version) + 1
 		}
 	}
-	var prepared []Prepared
+	return nil
+}
+
+// prepare readies every Applier's part of the change from cur to next, in
+// order, while cur keeps running, adding each one's warnings to out. On
+// error it has aborted the changes already prepared, so no applier is left
+// half-done; the caller still owns (and must Discard) its candidate
+// snapshot. On success the caller must pass the result to swap.
+func (r *Reconciler) prepare(cur, next *config.Config, out *Outcome) ([]Prepared, error) {
+	prepared := make([]Prepared, 0, len(r.Appliers))
 	for _, a := range r.Appliers {
-		p, err := a.Prepare(curCfg, doc.Config)
+		p, err := a.Prepare(cur, next)
 		if err != nil {
 			for _, done := range prepared {
 				if done.Abort != nil {
 					done.Abort()
 				}
 			}
-			next.Discard()
-			if !errors.As(err, &out.Errors) {
-				out.Errors = config.Errors{{Path: "(apply)", Message: err.Error()}}
-			}
-			return
+			return nil, err
 		}
 		prepared = append(prepared, p)
 		out.Warnings = append(out.Warnings, p.Warnings...)
 	}
-	mark("prepare")
+	return prepared, nil
+}
+
+// swap puts next in force: it becomes the running snapshot (the old one is
+// retired when its last request ends), the prepared changes are committed
+// in the order they were prepared, and rev becomes the applied document and
+// hash. It cannot fail: from here the revision is applied. Only commit
+// calls it, so the reconciler stays the one writer of the snapshot.
+func (r *Reconciler) swap(next *snapshot.Snapshot, prepared []Prepared, rev source.Revision) {
 	r.Runtime.Commit(next)
 	for _, p := range prepared {
 		if p.Commit != nil {
@@ -643,9 +743,6 @@ func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *snaps
 	r.mu.Lock()
 	r.hash, r.applied = rev.Hash, rev.Data
 	r.mu.Unlock()
-	out.Result, out.Version, out.Applied = Applied, next.Version, plan
-	mark("commit")
-	r.remember(next, rev, doc.Format, *out)
 }
 
 // remember queues the applied version for the history and the last-good
@@ -738,6 +835,8 @@ func writeCache(path string, data []byte) error {
 	return (&source.File{Path: path}).WriteMode(data, 0o600)
 }
 
+// record keeps out among the Outcomes, logs it, and hands it to the
+// listeners. It runs for every attempt, on the goroutine that made it.
 func (r *Reconciler) record(out Outcome) {
 	r.mu.Lock()
 	r.outcomes = append(r.outcomes, out)
