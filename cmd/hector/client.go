@@ -20,7 +20,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/hector-run/hector/internal/reload"
-	"github.com/hector-run/hector/internal/server"
 	"github.com/hector-run/hector/internal/store"
 )
 
@@ -165,9 +164,9 @@ func fleetReload(url string, wait time.Duration, expect int, asJSON bool, stdout
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
 	corr := hex.EncodeToString(id)
-	acks := make(chan server.ReloadAck, 256)
-	sub, err := nc.Subscribe(server.ReloadAckSubject, func(m *nats.Msg) {
-		var a server.ReloadAck
+	acks := make(chan reload.ReloadAck, 256)
+	sub, err := nc.Subscribe(reload.ReloadAckSubject, func(m *nats.Msg) {
+		var a reload.ReloadAck
 		if json.Unmarshal(m.Data, &a) == nil && a.CorrelationID == corr {
 			acks <- a
 		}
@@ -177,12 +176,12 @@ func fleetReload(url string, wait time.Duration, expect int, asJSON bool, stdout
 	}
 	defer sub.Unsubscribe()
 	host, _ := os.Hostname()
-	req, _ := json.Marshal(server.ReloadRequest{CorrelationID: corr, Actor: "cli@" + host})
-	if err := nc.Publish(server.ReloadSubject, req); err != nil {
+	req, _ := json.Marshal(reload.ReloadRequest{CorrelationID: corr, Actor: "cli@" + host})
+	if err := nc.Publish(reload.ReloadSubject, req); err != nil {
 		return fail(stderr, "reload", err)
 	}
 	_ = nc.Flush()
-	var got []server.ReloadAck
+	var got []reload.ReloadAck
 	deadline := time.After(wait)
 collect:
 	for expect <= 0 || len(got) < expect {

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/hector-run/hector/internal/reload"
-	"github.com/hector-run/hector/internal/server"
 )
 
 const opKey, adKey = "operator-key-0123456789", "admin-key-0123456789abc"
@@ -93,7 +92,7 @@ func TestFleetReloadOverNATS(t *testing.T) {
 	}
 	_ = os.WriteFile(cfg, []byte("llms: {e: {provider: echo}}\nagents: {a: {llm: e, instruction: new}}\nserver: {port: 0}\n"), 0o600)
 	code, out, errOut := runCLI("reload", "--broker", nurl, "--expect", "3", "--wait", "10s", "--json")
-	var acks []server.ReloadAck
+	var acks []reload.ReloadAck
 	if err := json.Unmarshal([]byte(out), &acks); err != nil || code != 0 || len(acks) != 3 {
 		t.Fatalf("%d %s %s", code, out, errOut)
 	}

@@ -170,7 +170,7 @@ func Run(ctx context.Context, o Options) error {
 		rec.RunTriggersOnly(loopCtx)
 	}()
 	if o.ReloadBroker != "" {
-		stopBroker, err := startBroker(loopCtx, o.ReloadBroker, o.InstanceID, rec, log)
+		stopBroker, err := reload.StartBroker(loopCtx, o.ReloadBroker, o.InstanceID, rec, log)
 		if err != nil {
 			srv.Shutdown()
 			return err

@@ -1,4 +1,4 @@
-package server
+package reload
 
 import (
 	"context"
@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/hector-run/hector/internal/reload"
 )
 
 // NATS subjects of fleet reloads.
@@ -27,15 +25,22 @@ type ReloadRequest struct {
 
 // ReloadAck is each instance's answer on ReloadAckSubject.
 type ReloadAck struct {
-	CorrelationID string         `json:"correlation_id"`
-	Instance      string         `json:"instance"`
-	Outcome       reload.Outcome `json:"outcome"`
+	CorrelationID string  `json:"correlation_id"`
+	Instance      string  `json:"instance"`
+	Outcome       Outcome `json:"outcome"`
 }
 
-// startBroker answers reload requests from NATS through the reconciler. The
-// connection retries in the background when NATS is down at start or later;
-// reloads by other triggers keep working meanwhile.
-func startBroker(ctx context.Context, url, instance string, rec *reload.Reconciler, log *slog.Logger) (func(), error) {
+// StartBroker answers fleet reload requests published on ReloadSubject at
+// the NATS server url: each is run as rec.Reload(ctx, "broker", actor) and
+// its outcome published on ReloadAckSubject, naming instance. The connection
+// retries in the background when NATS is down at start or later; reloads by
+// other triggers keep working meanwhile. A request arriving after ctx ends
+// gets no answer (its Reload fails with ctx's error).
+//
+// It fails only when the URL is unusable or the subscription cannot be made;
+// nothing is left open then. On success the caller owns the returned stop
+// function and calls it once, to unsubscribe and close the connection.
+func StartBroker(ctx context.Context, url, instance string, rec *Reconciler, log *slog.Logger) (func(), error) {
 	nc, err := nats.Connect(url, nats.Name("hector "+instance), nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
