@@ -201,7 +201,7 @@ func (h handler) SendStreamingMessage(ctx context.Context, req *a2a.SendMessageR
 	return func(yield func(a2a.Event, error) bool) {
 		// Follow the task's text before it can start, so that no model
 		// output is missed.
-		id := "t_" + newID()
+		id := store.NewTaskID()
 		if req.Message != nil && req.Message.TaskID != "" {
 			id = string(req.Message.TaskID)
 		}
@@ -270,7 +270,7 @@ func (h handler) GetExtendedAgentCard(ctx context.Context, req *a2a.GetExtendedA
 // accept starts the task a message asks for: a new task, or, for a
 // message naming a task that waits for approval, the decision on it.
 func (s *Service) accept(ctx context.Context, req *a2a.SendMessageRequest) (*store.Task, error) {
-	return s.acceptAs(ctx, req, "t_"+newID())
+	return s.acceptAs(ctx, req, store.NewTaskID())
 }
 
 // acceptAs is accept with the ID a new task gets.
@@ -297,7 +297,7 @@ func (s *Service) acceptAs(ctx context.Context, req *a2a.SendMessageRequest, id 
 	text, _ := textOf(msg.Parts) // checked
 	t := &store.Task{ID: id, Agent: c.agent, SessionID: msg.ContextID, Input: text, MessageID: msg.ID, MaxAttempts: s.Queue.MaxAttempts()}
 	if t.SessionID == "" {
-		t.SessionID = newID()
+		t.SessionID = store.NewSessionID()
 	}
 	err := s.pinned(func(snap *snapshot.Snapshot) error {
 		if _, ok := snap.Agents[c.agent]; !ok {
@@ -360,8 +360,8 @@ func checkMessage(req *a2a.SendMessageRequest) error {
 	if _, err := textOf(msg.Parts); err != nil {
 		return err
 	}
-	if c := msg.ContextID; len(c) > 128 || strings.ContainsFunc(c, func(r rune) bool { return r < '!' || r > '~' }) {
-		return a2a.NewError(a2a.ErrInvalidParams, "message.contextId: at most 128 printable ASCII characters without spaces")
+	if c := msg.ContextID; c != "" && !store.ValidSessionID(c) { // a context is a session: the same rule as REST
+		return a2a.NewError(a2a.ErrInvalidParams, "message.contextId: "+store.SessionIDRule)
 	}
 	return nil
 }

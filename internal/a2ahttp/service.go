@@ -13,7 +13,6 @@ package a2ahttp
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -286,10 +285,4 @@ func etagMatches(header, etag string) bool {
 		}
 	}
 	return false
-}
-
-func newID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -2,15 +2,12 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -60,6 +57,16 @@ func (e *httpError) write(w http.ResponseWriter) { writeError(w, e.status, e.cod
 
 // errUnavailable is the error shown when the database fails; details are logged.
 var errUnavailable = &httpError{http.StatusServiceUnavailable, "database_unavailable", "the database is unavailable; retry"}
+
+// writeHTTPError answers with err's response when err is (or wraps) an
+// *httpError; any other error is a database failure, already logged.
+func writeHTTPError(w http.ResponseWriter, err error) {
+	var he *httpError
+	if !errors.As(err, &he) {
+		he = errUnavailable
+	}
+	he.write(w)
+}
 
 // lookupAgent returns the snapshot's agent named by the request path, or
 // writes a 404 and returns false.
@@ -168,14 +175,6 @@ func (s *Server) getAgent(w http.ResponseWriter, r *http.Request, snap *snapshot
 	}
 }
 
-var sessionID = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
-
-func newSessionID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 type messageRequest struct {
 	Message   string `json:"message"`
 	SessionID string `json:"session_id"`
@@ -266,64 +265,16 @@ func readMessageRequest(w http.ResponseWriter, r *http.Request, snap *snapshot.S
 		return req, false
 	}
 	if req.SessionID == "" {
-		req.SessionID = newSessionID()
-	} else if !sessionID.MatchString(req.SessionID) {
-		writeError(w, http.StatusBadRequest, "invalid_body", `field "session_id" must be 1-128 characters of letters, digits, '_', '.', ':' or '-'`)
+		req.SessionID = store.NewSessionID()
+	} else if !store.ValidSessionID(req.SessionID) {
+		writeError(w, http.StatusBadRequest, "invalid_body", `field "session_id" must be `+store.SessionIDRule)
 		return req, false
 	}
 	return req, true
 }
 
-func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
-	ag, found := lookupAgent(w, r, snap)
-	if !found {
-		return
-	}
-	name := ag.Name
-	req, ok := readMessageRequest(w, r, snap)
-	if !ok {
-		return
-	}
-	unlock := s.sessions.lock(req.SessionID)
-	defer unlock()
-	history, err := s.history(r.Context(), snap.Store, req.SessionID, name)
-	if err != nil {
-		err.(*httpError).write(w)
-		return
-	}
-	if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
-		s.stream(w, r, snap, ag, req, history)
-		return
-	}
-	var turn []llm.Message
-	res, err := ag.RunFrom(snap.WithDelegation(llm.WithConversation(r.Context(), req.SessionID)), history, []llm.Message{{Role: llm.RoleUser, Content: req.Message}},
-		agent.Hooks{Save: func(m llm.Message) error { turn = append(turn, m); return nil }})
-	var wait *agent.ApprovalRequired
-	if errors.As(err, &wait) {
-		t, ok := s.waitForApproval(w, r, snap, name, req, append([]llm.Message{{Role: llm.RoleUser, Content: req.Message}}, turn...), wait)
-		if !ok {
-			errUnavailable.write(w)
-			return
-		}
-		w.Header().Set("Location", "/v1/tasks/"+t.ID)
-		writeJSON(w, http.StatusAccepted, map[string]any{"session_id": req.SessionID, "agent": name, "state": t.State,
-			"task_id": t.ID, "approval": t.Approval, "config_version": snap.Version})
-		return
-	}
-	if err != nil {
-		s.turnFailed(w, name, err)
-		return
-	}
-	if err := snap.Store.AppendTurn(r.Context(), req.SessionID, name, snap.Version, res.Messages); err != nil {
-		s.Log.Error("store turn", "session", req.SessionID, "error", err)
-		errUnavailable.write(w)
-		return
-	}
-	writeJSON(w, http.StatusOK, response(req.SessionID, name, snap.Version, res))
-}
-
 // history loads a session's messages, checking it belongs to agent. Its
-// errors are *httpError.
+// errors are *httpError (see writeHTTPError).
 func (s *Server) history(ctx context.Context, st *store.Store, id, agentName string) ([]llm.Message, error) {
 	sess, err := st.Session(ctx, id)
 	switch {
@@ -343,15 +294,6 @@ func (s *Server) history(ctx context.Context, st *store.Store, id, agentName str
 	return h, nil
 }
 
-func (s *Server) turnFailed(w http.ResponseWriter, agentName string, err error) {
-	s.Log.Warn("turn failed", "agent", agentName, "error", err)
-	if errors.Is(err, context.Canceled) {
-		writeError(w, 499, "client_closed", "the client went away")
-		return
-	}
-	writeError(w, http.StatusBadGateway, turnErrorCode(err), err.Error())
-}
-
 func response(sessionID, agentName string, version int64, res *agent.Result) messageResponse {
 	out := messageResponse{SessionID: sessionID, Agent: agentName, Reply: res.Reply, StopReason: res.StopReason,
 		Iterations: res.Iterations, Usage: res.Usage, ConfigVersion: version, ToolCalls: []toolCall{}}
@@ -368,6 +310,18 @@ func response(sessionID, agentName string, version int64, res *agent.Result) mes
 		}
 	}
 	return out
+}
+
+// turnRequest reads a request for a turn of the agent the path names:
+// the agent and {message, session_id}. It writes the 404 or 400 and
+// returns false when either is wrong.
+func turnRequest(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) (*agent.Agent, messageRequest, bool) {
+	ag, found := lookupAgent(w, r, snap)
+	if !found {
+		return nil, messageRequest{}, false
+	}
+	req, ok := readMessageRequest(w, r, snap)
+	return ag, req, ok
 }
 
 func (s *Server) getSession(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {

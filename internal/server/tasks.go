@@ -29,19 +29,15 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request, snap *snapsh
 		writeError(w, http.StatusServiceUnavailable, "queue_unavailable", "this server runs no task queue")
 		return
 	}
-	ag, found := lookupAgent(w, r, snap)
-	if !found {
-		return
-	}
-	req, ok := readMessageRequest(w, r, snap)
+	ag, req, ok := turnRequest(w, r, snap)
 	if !ok {
 		return
 	}
 	if _, err := s.history(r.Context(), snap.Store, req.SessionID, ag.Name); err != nil {
-		err.(*httpError).write(w)
+		writeHTTPError(w, err)
 		return
 	}
-	t := &store.Task{ID: "t_" + newSessionID(), Agent: ag.Name, SessionID: req.SessionID, Input: req.Message, MaxAttempts: s.Queue.MaxAttempts()}
+	t := &store.Task{ID: store.NewTaskID(), Agent: ag.Name, SessionID: req.SessionID, Input: req.Message, MaxAttempts: s.Queue.MaxAttempts()}
 	if err := snap.Store.CreateTask(r.Context(), t); err != nil {
 		s.Log.Error("create task", "error", err)
 		errUnavailable.write(w)
@@ -188,14 +184,14 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, snap *snapshot.S
 
 // waitForApproval turns a synchronous turn that reached a call needing
 // approval into a task waiting in input_required, with the turn so far as
-// its checkpoints, and answers 202 with it.
-func (s *Server) waitForApproval(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot, agentName string, req messageRequest,
+// its checkpoints; false when it could not be stored (logged).
+func (s *Server) waitForApproval(r *http.Request, snap *snapshot.Snapshot, agentName string, req messageRequest,
 	turn []llm.Message, wait *agent.ApprovalRequired) (*store.Task, bool) {
 	maxAttempts := 4
 	if s.Queue != nil {
 		maxAttempts = s.Queue.MaxAttempts()
 	}
-	t := &store.Task{ID: "t_" + newSessionID(), Agent: agentName, SessionID: req.SessionID, Input: req.Message, MaxAttempts: maxAttempts}
+	t := &store.Task{ID: store.NewTaskID(), Agent: agentName, SessionID: req.SessionID, Input: req.Message, MaxAttempts: maxAttempts}
 	a := store.Approval{CallID: wait.Call.ID, Tool: wait.Call.Name, Arguments: wait.Call.Arguments, Prompt: wait.Prompt, RequestedAt: time.Now().UTC()}
 	if err := snap.Store.CreateWaitingTask(context.WithoutCancel(r.Context()), t, turn, a); err != nil {
 		s.Log.Error("create waiting task", "error", err)
