@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -71,5 +72,41 @@ func TestLockSessionExcludes(t *testing.T) {
 				t.Fatalf("waiting on a held session: got %v, want the context's error", err)
 			}
 		})
+	}
+}
+
+// A lease whose holder stopped renewing it (it crashed) is taken over
+// once it has expired.
+func TestLockSessionTakesOverExpiredLease(t *testing.T) {
+	st, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.db.Exec(`INSERT INTO session_locks (session_id, owner, expires_at) VALUES ('s1', 'crashed', ?)`, ms(time.Now().Add(-time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	release, err := st.LockSession(ctx, "s1")
+	if err != nil {
+		t.Fatalf("expired lease not taken over: %v", err)
+	}
+	release()
+}
+
+func TestIDs(t *testing.T) {
+	for _, id := range []string{NewSessionID(), "a", "ctx-snake", "user:42.v1_x", strings.Repeat("x", 128)} {
+		if !ValidSessionID(id) {
+			t.Errorf("%q refused", id)
+		}
+	}
+	for _, id := range []string{"", "has space", "a/b", strings.Repeat("x", 129), "é"} {
+		if ValidSessionID(id) {
+			t.Errorf("%q accepted", id)
+		}
+	}
+	if a, b := NewTaskID(), NewTaskID(); a == b || !strings.HasPrefix(a, "t_") || len(a) != 34 {
+		t.Fatalf("task ids %q %q", a, b)
 	}
 }
