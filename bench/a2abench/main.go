@@ -2,7 +2,7 @@
 // messages endpoint, in the same run against the same server
 // (bench/README.md).
 //
-// A Hector server runs in this process (server.Run, as `hector serve`
+// A Hector server runs in this process (app.Run, as `hector serve`
 // does) on loopback, with an instant fake OpenAI-compatible LLM that the
 // real SDK client calls over HTTP. The REST client POSTs
 // /v1/agents/a/messages (a synchronous turn, stored as a session). The A2A
@@ -30,8 +30,8 @@ import (
 	"github.com/a2aproject/a2a-go/v2/a2aclient"
 	"github.com/a2aproject/a2a-go/v2/a2aclient/agentcard"
 
+	"github.com/hector-run/hector/internal/app"
 	"github.com/hector-run/hector/internal/llm/llmtest"
-	"github.com/hector-run/hector/internal/server"
 	"github.com/hector-run/hector/internal/testsvc"
 )
 
@@ -100,7 +100,7 @@ func main() {
 		ctx, stop := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
-			done <- server.Run(ctx, server.Options{ConfigPath: cfg, DatabaseURL: url, LogOutput: io.Discard,
+			done <- app.Run(ctx, app.Options{ConfigPath: cfg, DatabaseURL: url, LogOutput: io.Discard,
 				Env: func(string) (string, bool) { return "", false }, Ready: func(a string) { ready <- a }})
 		}()
 		var base string

@@ -23,10 +23,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hector-run/hector/internal/app"
 	"github.com/hector-run/hector/internal/config/source"
 	"github.com/hector-run/hector/internal/llm/llmtest"
 	"github.com/hector-run/hector/internal/reload"
-	"github.com/hector-run/hector/internal/server"
 )
 
 func main() {
@@ -71,7 +71,7 @@ func start(cfg string) (*instance, error) {
 	ready := make(chan string, 1)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- server.Run(ctx, server.Options{ConfigPath: in.cfgPath, Watch: true, Debounce: debounce,
+		errc <- app.Run(ctx, app.Options{ConfigPath: in.cfgPath, Watch: true, Debounce: debounce,
 			DatabaseURL: "sqlite://" + filepath.Join(dir, "hector.db"), LogOutput: io.Discard,
 			Ready: func(a string) { ready <- a }, OnOutcome: func(o reload.Outcome) { in.outcomes <- o }})
 	}()

@@ -11,9 +11,9 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/hector-run/hector/internal/app"
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/queue"
-	"github.com/hector-run/hector/internal/server"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -195,7 +195,7 @@ func serve(args []string, stderr io.Writer) int {
 			}
 		}
 	}()
-	err = server.Run(ctx, server.Options{Source: source, Watch: *watch,
+	err = app.Run(ctx, app.Options{Source: source, Watch: *watch,
 		DatabaseURL: *db, ConfigCache: *cache, FallbackToCache: *fallback == "last-good", ReloadBroker: *broker,
 		Version: version, LogOutput: stderr, Reload: reloads, QueueOverride: override, ConfigHistory: *history,
 		Warnings: src.exposedCredentials()})

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"context"
@@ -22,7 +22,9 @@ import (
 	legacyclient "github.com/a2aproject/a2a-go/a2aclient"
 	legacycard "github.com/a2aproject/a2a-go/a2aclient/agentcard"
 
+	"github.com/hector-run/hector/internal/app"
 	"github.com/hector-run/hector/internal/llm/llmtest"
+	"github.com/hector-run/hector/internal/server"
 	"github.com/hector-run/hector/internal/testsvc"
 )
 
@@ -800,7 +802,7 @@ server: {port: 0, shutdown_timeout: 5s}
 // whichever instance's worker runs it.
 func TestA2AAcrossInstances(t *testing.T) {
 	db := testsvc.Postgres(t)
-	onPG := func(o *Options) { o.DatabaseURL = db }
+	onPG := func(o *app.Options) { o.DatabaseURL = db }
 	fake := llmtest.NewOpenAI(t)
 	fake.Respond = func(r llmtest.Request) llmtest.Reply {
 		if r.LastUser == "cancel me" {
@@ -1450,7 +1452,7 @@ server: {port: 0, shutdown_timeout: 5s}
 		t.Fatalf("remote helper: %d %s", r.status, r.raw)
 	}
 	r := h.send("stranger", "", "hi")
-	var e apiError
+	var e server.APIError
 	_ = json.Unmarshal([]byte(r.raw), &e)
 	if r.status != 502 || e.Error.Code != "remote_agent_error" || !strings.Contains(e.Error.Message, "/agents/NAME") ||
 		strings.Contains(r.raw, "s3cret-pw") {

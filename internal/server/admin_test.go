@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"bufio"
@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hector-run/hector/internal/app"
 	"github.com/hector-run/hector/internal/reload"
+	"github.com/hector-run/hector/internal/server"
 )
 
 const (
@@ -80,19 +81,17 @@ func outcomeOf(t *testing.T, body string) reload.Outcome {
 // role is below the route's, and admits a strong enough key.
 func TestRoleMatrix(t *testing.T) {
 	h := newHector(t, authConfig("x"))
-	table := (&Server{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	table.init()
 	keys := []struct{ key, role string }{{"", ""}, {"wrong-key-0123456789", ""}, {viewerKey, "viewer"}, {operatorKey, "operator"}, {adminKey, "admin"}}
 	rank := map[string]int{"": -1, "viewer": 0, "operator": 1, "admin": 2}
 	fill := strings.NewReplacer("{name}", "a", "{id}", "t_x", "{version}", "1", "{rest...}", "v1/message:send")
-	routes := table.routes()
+	routes := server.RouteTable()
 	if len(routes) < 30 {
 		t.Fatalf("only %d routes", len(routes))
 	}
 	for _, rt := range routes {
-		method, path, ok := strings.Cut(rt.pattern, " ")
+		method, path, ok := strings.Cut(rt.Pattern, " ")
 		if !ok {
-			method, path = "POST", rt.pattern
+			method, path = "POST", rt.Pattern
 		}
 		path = fill.Replace(path)
 		if strings.HasPrefix(path, "/admin/config/diff") {
@@ -102,10 +101,10 @@ func TestRoleMatrix(t *testing.T) {
 			resp, body := h.call(method, path, k.key, authConfig("x"), "If-Match", `"nope"`)
 			var want int
 			switch {
-			case rt.role == public:
+			case rt.Role == server.Public:
 			case k.role == "":
 				want = 401
-			case rank[k.role] < rank[rt.role]:
+			case rank[k.role] < rank[rt.Role]:
 				want = 403
 			}
 			if want != 0 && resp.StatusCode != want {
@@ -245,7 +244,7 @@ server:
 `, apiKey, instr, header, adminKey)
 	}
 	var logs syncBuffer
-	h := newHectorWith(t, cfg("one"), func(o *Options) { o.LogOutput = &logs })
+	h := newHectorWith(t, cfg("one"), func(o *app.Options) { o.LogOutput = &logs })
 	h.write(cfg("two"))
 	h.next()
 	h.write("agents: {a: {llm: missing}}\n") // a rejection is logged too
@@ -389,7 +388,7 @@ func TestMetrics(t *testing.T) {
 func TestLastKnownGoodFallback(t *testing.T) {
 	dir := t.TempDir()
 	cache := filepath.Join(dir, "cache", "last-good")
-	h := newHectorWith(t, authConfig("cached"), func(o *Options) { o.ConfigCache = cache })
+	h := newHectorWith(t, authConfig("cached"), func(o *app.Options) { o.ConfigCache = cache })
 	h.stop()
 	if st, err := os.Stat(cache); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("cache: %v %v", st, err)
@@ -397,13 +396,13 @@ func TestLastKnownGoodFallback(t *testing.T) {
 	if err := os.Remove(h.cfgPath); err != nil {
 		t.Fatal(err)
 	}
-	base := Options{ConfigPath: h.cfgPath, DatabaseURL: h.dbURL, LogOutput: io.Discard, ConfigCache: cache}
-	if err := Run(context.Background(), base); err == nil || !strings.Contains(err.Error(), "no such file") {
+	base := app.Options{ConfigPath: h.cfgPath, DatabaseURL: h.dbURL, LogOutput: io.Discard, ConfigCache: cache}
+	if err := app.Run(context.Background(), base); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("without fallback: %v", err)
 	}
 	var logs syncBuffer
 	h2 := &hector{t: t, dir: h.dir, cfgPath: h.cfgPath, dbURL: h.dbURL, key: h.key}
-	h2.mod = func(o *Options) { o.ConfigCache, o.FallbackToCache, o.LogOutput = cache, true, &logs }
+	h2.mod = func(o *app.Options) { o.ConfigCache, o.FallbackToCache, o.LogOutput = cache, true, &logs }
 	h2.start()
 	if r := h2.send("a", "", "hi"); r.body.Reply != "[cached] hi" {
 		t.Fatalf("%s", r.raw)

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"bufio"
@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,12 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hector-run/hector/internal/app"
 	"github.com/hector-run/hector/internal/config/source"
 	"github.com/hector-run/hector/internal/llm/llmtest"
 	"github.com/hector-run/hector/internal/reload"
+	"github.com/hector-run/hector/internal/server"
 )
 
-// hector is a server started in-process by Run, on a config file and a
+// hector is a server started in-process by app.Run, on a config file and a
 // SQLite database in a temporary directory.
 type hector struct {
 	t        *testing.T
@@ -30,13 +33,13 @@ type hector struct {
 	outcomes chan reload.Outcome
 	reloads  chan struct{}
 	stop     func()
-	mod      func(*Options) // adjusts the options of every start
-	key      string         // the bearer key post and get send: the strongest of the test keys the config lists
+	mod      func(*app.Options) // adjusts the options of every start
+	key      string             // the bearer key post and get send: the strongest of the test keys the config lists
 }
 
 func newHector(t *testing.T, cfg string) *hector { return newHectorWith(t, cfg, nil) }
 
-func newHectorWith(t *testing.T, cfg string, mod func(*Options)) *hector {
+func newHectorWith(t *testing.T, cfg string, mod func(*app.Options)) *hector {
 	t.Helper()
 	dir := t.TempDir()
 	h := &hector{t: t, dir: dir, cfgPath: filepath.Join(dir, "hector.yaml"), dbURL: "sqlite://" + filepath.Join(dir, "hector.db"), mod: mod}
@@ -58,13 +61,13 @@ func (h *hector) start() {
 	ready := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	opts := Options{ConfigPath: h.cfgPath, Watch: true, Debounce: 20 * time.Millisecond, DatabaseURL: h.dbURL,
+	opts := app.Options{ConfigPath: h.cfgPath, Watch: true, Debounce: 20 * time.Millisecond, DatabaseURL: h.dbURL,
 		Version: "test", LogOutput: io.Discard, Env: func(string) (string, bool) { return "", false },
 		Reload: h.reloads, Ready: func(addr string) { ready <- addr }, OnOutcome: func(o reload.Outcome) { h.outcomes <- o }}
 	if h.mod != nil {
 		h.mod(&opts)
 	}
-	go func() { errc <- Run(ctx, opts) }()
+	go func() { errc <- app.Run(ctx, opts) }()
 	select {
 	case addr := <-ready:
 		h.base = "http://" + addr
@@ -127,7 +130,7 @@ func (h *hector) waitNoOp() {
 
 type reply struct {
 	status int
-	body   messageResponse
+	body   server.MessageResponse
 	raw    string
 }
 
@@ -260,7 +263,7 @@ func TestStreamingOverSSE(t *testing.T) {
 			}
 			var events []string
 			var text strings.Builder
-			var done messageResponse
+			var done server.MessageResponse
 			sc := bufio.NewScanner(resp.Body)
 			var event string
 			for sc.Scan() {
@@ -314,7 +317,7 @@ func TestBadRequests(t *testing.T) {
 	}
 	for _, c := range cases {
 		r := h.post(c.path, c.body)
-		var e apiError
+		var e server.APIError
 		_ = json.Unmarshal([]byte(r.raw), &e)
 		if r.status != c.status || e.Error.Code != c.code || !strings.Contains(e.Error.Message, c.msg) {
 			t.Errorf("POST %s %q: %d %s", c.path, c.body, r.status, r.raw)
@@ -339,15 +342,6 @@ func TestHealth(t *testing.T) {
 	if code != 200 || body["status"] != "ok" || body["database"] != "connected" || body["version"] != "test" ||
 		cfg["version"] != float64(1) || len(cfg["hash"].(string)) != 64 || !strings.HasPrefix(cfg["source"].(string), "file:") {
 		t.Fatalf("%d %v", code, body)
-	}
-}
-
-func TestHealthReportsDatabaseDown(t *testing.T) {
-	srv, st := newTestServer(t)
-	_ = st.Close()
-	rec := httptestRecorder(srv, "GET", "/health", "")
-	if rec.Code != 503 || !strings.Contains(rec.Body.String(), `"database":"unavailable"`) {
-		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 }
 
@@ -482,7 +476,7 @@ func TestInvalidConfigRefusesToStart(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "bad.yaml")
 	_ = os.WriteFile(path, []byte("agents:\n  a: {llm: nope}\n"), 0o600)
-	err := Run(context.Background(), Options{ConfigPath: path, LogOutput: io.Discard, DatabaseURL: "sqlite://" + filepath.Join(dir, "db")})
+	err := app.Run(context.Background(), app.Options{ConfigPath: path, LogOutput: io.Discard, DatabaseURL: "sqlite://" + filepath.Join(dir, "db")})
 	if err == nil || !strings.Contains(err.Error(), `2:7: agents.a.llm: unknown llm "nope"`) {
 		t.Fatalf("%v", err)
 	}
@@ -518,4 +512,15 @@ func TestDatabaseSwitchesLive(t *testing.T) {
 	if code, body := h.get("/health"); code != 200 || body["config"].(map[string]any)["version"] != float64(2) {
 		t.Fatalf("%d %v", code, body)
 	}
+}
+
+// freePort returns a TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -1,24 +1,19 @@
-package server
+package server_test
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/app"
 	"github.com/hector-run/hector/internal/llm/llmtest"
 	"github.com/hector-run/hector/internal/reload"
-	"github.com/hector-run/hector/internal/snapshot"
 )
 
 // keylessConfig is authConfig without server.auth.
@@ -76,7 +71,7 @@ func TestRollbackCannotEscalate(t *testing.T) {
 
 // POST /admin/reload of a source whose server.auth changed needs admin.
 func TestReloadChangingAuthNeedsAdmin(t *testing.T) {
-	h := newHectorWith(t, authConfig("one"), func(o *Options) { o.Watch = false })
+	h := newHectorWith(t, authConfig("one"), func(o *app.Options) { o.Watch = false })
 	h.write(strings.Replace(authConfig("two"), "role: viewer", "role: admin", 1))
 	resp, body := h.call("POST", "/admin/reload", operatorKey, "")
 	if resp.StatusCode != 403 || !strings.Contains(body, "server.auth") {
@@ -300,37 +295,8 @@ func TestConnectionsPerClient(t *testing.T) {
 func TestKeylessWarningBeyondLoopback(t *testing.T) {
 	var logs syncBuffer
 	newHectorWith(t, "llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nserver: {host: 0.0.0.0, port: 0}\n",
-		func(o *Options) { o.LogOutput = &logs })
+		func(o *app.Options) { o.LogOutput = &logs })
 	if !strings.Contains(logs.String(), "NO API KEYS: every route (agents, tools, tasks, sessions, /admin) is open") {
 		t.Fatalf("logs:\n%s", logs.String())
-	}
-}
-
-// /health is public; once keys exist, what went wrong is for key holders.
-func TestHealthDetailNeedsAKey(t *testing.T) {
-	doc, errs := config.Parse([]byte(fmt.Sprintf("llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nserver: {auth: {api_keys: [{key: %s, role: viewer}]}}\n", viewerKey)), func(string) (string, bool) { return "", false })
-	if errs != nil {
-		t.Fatal(errs)
-	}
-	rt := &snapshot.Runtime{}
-	snap, err := snapshot.Build(context.Background(), doc.Config, nil, snapshot.Options{DatabaseURL: "sqlite://" + filepath.Join(t.TempDir(), "h.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt.Commit(snap)
-	t.Cleanup(rt.Close)
-	s := &Server{Runtime: rt, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	_ = snap.Store.Close() // the database goes away
-	anonymous := httptestRecorder(s, "GET", "/health", "")
-	if anonymous.Code != 503 || strings.Contains(anonymous.Body.String(), "database_error") {
-		t.Fatalf("without a key: %d %s", anonymous.Code, anonymous.Body)
-	}
-	req := httptest.NewRequest("GET", "/health", nil)
-	req.Host = "127.0.0.1"
-	req.Header.Set("Authorization", "Bearer "+viewerKey)
-	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, req)
-	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "database_error") {
-		t.Fatalf("with a key: %d %s", rec.Code, rec.Body)
 	}
 }

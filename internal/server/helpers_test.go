@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -44,15 +43,4 @@ func httptestRecorder(s *Server, method, path, body string) *httptest.ResponseRe
 	req.Host = "127.0.0.1" // httptest's default, example.com, is not an allowed host on loopback
 	s.Handler().ServeHTTP(rec, req)
 	return rec
-}
-
-// freePort returns a TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

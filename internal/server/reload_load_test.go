@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"encoding/json"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/reload"
+	"github.com/hector-run/hector/internal/server"
 )
 
 // generation i of a config: agent a's instruction names i, and agent
@@ -83,8 +84,8 @@ func TestRequestsDuringManyReloads(t *testing.T) {
 						continue
 					}
 					var body struct {
-						Agents        []agentInfo `json:"agents"`
-						ConfigVersion int64       `json:"config_version"`
+						Agents        []server.AgentInfo `json:"agents"`
+						ConfigVersion int64              `json:"config_version"`
 					}
 					_ = json.NewDecoder(resp.Body).Decode(&body)
 					resp.Body.Close()
@@ -103,7 +104,7 @@ func TestRequestsDuringManyReloads(t *testing.T) {
 				}
 				raw, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				var body messageResponse
+				var body server.MessageResponse
 				_ = json.Unmarshal(raw, &body)
 				results <- result{kind: "message", status: resp.StatusCode, version: body.ConfigVersion, text: body.Reply}
 			}

@@ -111,15 +111,31 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// Listen binds addr and starts serving on it. Call it once, after the first
-// snapshot is committed; later address changes go through ListenerApplier.
+// Listen binds addr and starts serving on it; the error says the bind
+// failed, and nothing is left open then. Call it once, after the first
+// snapshot is committed; later address changes go through ListenerApplier,
+// and Shutdown stops what Listen started. When the current configuration
+// lists no API keys and its host is beyond loopback, it logs a warning that
+// every route is open.
 func (s *Server) Listen(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	s.serve(ln)
+	if snap := s.Runtime.Current(); snap != nil && len(snap.Config.Server.Auth.APIKeys) == 0 && !isLoopback(snap.Config.Server.Host) {
+		s.Log.Warn("NO API KEYS: every route (agents, tools, tasks, sessions, /admin) is open to anyone who can reach this address; configure server.auth.api_keys",
+			"host", snap.Config.Server.Host)
+	}
 	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Addr returns the address currently being served ("" before Listen).
@@ -178,7 +194,10 @@ func (s *Server) serve(ln net.Listener) {
 	}
 }
 
-func (s *Server) shutdownTimeout() time.Duration {
+// ShutdownTimeout is how long Shutdown waits for in-flight requests: the
+// current configuration's server.shutdown_timeout (its default while there
+// is none).
+func (s *Server) ShutdownTimeout() time.Duration {
 	if snap := s.Runtime.Current(); snap != nil {
 		return snap.Config.Server.ShutdownTimeout.D()
 	}
@@ -189,7 +208,7 @@ func (s *Server) shutdownTimeout() time.Duration {
 // in-flight requests up to the shutdown timeout, then closes what is left.
 func (s *Server) shutdownOne(hs *http.Server, drain chan struct{}) {
 	close(drain)
-	ctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout())
+	ctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout())
 	defer cancel()
 	if err := hs.Shutdown(ctx); err != nil {
 		s.Log.Warn("in-flight requests cut off at shutdown timeout", "error", err)

@@ -1,4 +1,8 @@
-package server
+// Package app wires one Hector process: the configuration source and its
+// reconciler, the snapshot runtime, the metrics, the task queue, the A2A
+// service, the HTTP server and the fleet reload broker. It owns their start
+// and their shutdown; none of them starts or stops another.
+package app
 
 import (
 	"context"
@@ -6,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 	"github.com/hector-run/hector/internal/observe"
 	"github.com/hector-run/hector/internal/queue"
 	"github.com/hector-run/hector/internal/reload"
+	"github.com/hector-run/hector/internal/server"
 	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/store"
 )
@@ -65,11 +69,20 @@ type Options struct {
 	Warnings []string
 }
 
-// Run starts Hector and blocks until ctx ends, then shuts down gracefully:
-// stop accepting, finish in-flight requests within server.shutdown_timeout,
-// close the database. It returns an error when startup fails (the
-// configuration is unreadable or invalid, the database cannot be opened, the
-// address cannot be bound); nothing is left running then.
+// Run starts Hector and blocks until ctx ends, then shuts down gracefully,
+// in this order: stop accepting and finish in-flight requests within
+// server.shutdown_timeout; stop the queue, handing running tasks back with
+// their checkpoints; stop the reconciler; write the history rows and the
+// last-good cache still pending; close the snapshot's resources (the
+// database among them). It returns nil then.
+//
+// It returns an error when startup fails: the configuration is unreadable
+// or invalid, the database cannot be opened, the address cannot be bound,
+// the reload broker's URL is unusable. Nothing is left running then.
+//
+// Run owns everything it starts, and o.Source too: a Source that is an
+// io.Closer is closed when Run returns, either way. The caller owes nothing
+// after Run returns.
 func Run(ctx context.Context, o Options) error {
 	if o.LogOutput == nil {
 		o.LogOutput = os.Stderr
@@ -108,7 +121,7 @@ func Run(ctx context.Context, o Options) error {
 		defer cancel()
 		return snap.Store.CountTasks(ctx, state)
 	})
-	srv := &Server{Runtime: rt, Reconciler: rec, Metrics: metrics, Log: log, Version: o.Version}
+	srv := &server.Server{Runtime: rt, Reconciler: rec, Metrics: metrics, Log: log, Version: o.Version}
 	q := &queue.Queue{Runtime: rt, Log: log, Instance: o.InstanceID, Override: o.QueueOverride, PollInterval: o.QueuePoll,
 		Observe: metrics.TaskAttempt}
 	srv.Queue = q
@@ -144,10 +157,6 @@ func Run(ctx context.Context, o Options) error {
 	if err := srv.Listen(cfg.Server.Addr()); err != nil {
 		return err
 	}
-	if len(cfg.Server.Auth.APIKeys) == 0 && !isLoopback(cfg.Server.Host) {
-		log.Warn("NO API KEYS: every route (agents, tools, tasks, sessions, /admin) is open to anyone who can reach this address; configure server.auth.api_keys",
-			"host", cfg.Server.Host)
-	}
 	log.Info("hector started", "version", o.Version, "config", src.Name(), "config_version", first.Version,
 		"addr", srv.Addr(), "watch", o.Watch, "agents", len(cfg.Agents), "instance", o.InstanceID)
 	if o.Ready != nil {
@@ -156,6 +165,16 @@ func Run(ctx context.Context, o Options) error {
 
 	loopCtx, stopLoop := context.WithCancel(context.Background())
 	defer stopLoop()
+	if o.ReloadBroker != "" {
+		// Before the queue and the loop start, so that a failure leaves
+		// nothing running; requests wait for the loop.
+		stopBroker, err := reload.StartBroker(loopCtx, o.ReloadBroker, o.InstanceID, rec, log)
+		if err != nil {
+			srv.Shutdown()
+			return err
+		}
+		defer stopBroker()
+	}
 	queueCtx, stopQueue := context.WithCancel(context.Background())
 	defer stopQueue()
 	q.Start(queueCtx)
@@ -169,14 +188,6 @@ func Run(ctx context.Context, o Options) error {
 		}
 		rec.RunTriggersOnly(loopCtx)
 	}()
-	if o.ReloadBroker != "" {
-		stopBroker, err := reload.StartBroker(loopCtx, o.ReloadBroker, o.InstanceID, rec, log)
-		if err != nil {
-			srv.Shutdown()
-			return err
-		}
-		defer stopBroker()
-	}
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
@@ -189,7 +200,7 @@ func Run(ctx context.Context, o Options) error {
 			}()
 		}
 	}
-	log.Info("shutting down", "timeout", srv.shutdownTimeout())
+	log.Info("shutting down", "timeout", srv.ShutdownTimeout())
 	srv.Shutdown()
 	stopQueue()
 	q.Wait() // running tasks are handed back to the queue, checkpoints kept
@@ -198,12 +209,4 @@ func Run(ctx context.Context, o Options) error {
 	rec.FlushHistory() // history rows and the last-good cache still being written
 	log.Info("stopped")
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
