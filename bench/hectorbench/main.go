@@ -110,8 +110,15 @@ type loadResult struct {
 }
 
 // load sends messages from n clients until stop is closed (or for d when
-// stop is nil).
+// stop is nil), each to a new session the server makes.
 func load(base string, n int, d time.Duration, stop <-chan struct{}) loadResult {
+	return loadSessions(base, n, d, stop, false)
+}
+
+// loadSessions is load; with named, each message names a new session of
+// the client's own (as a client continuing a conversation names its
+// session), so the server takes the session's lease for the turn.
+func loadSessions(base string, n int, d time.Duration, stop <-chan struct{}, named bool) loadResult {
 	var mu sync.Mutex
 	var res loadResult
 	var failed atomic.Int64
@@ -123,7 +130,7 @@ func load(base string, n int, d time.Duration, stop <-chan struct{}) loadResult 
 		go func() {
 			defer wg.Done()
 			var mine []time.Duration
-			for {
+			for i := 0; ; i++ {
 				if stop != nil {
 					select {
 					case <-stop:
@@ -139,8 +146,12 @@ func load(base string, n int, d time.Duration, stop <-chan struct{}) loadResult 
 					mu.Unlock()
 					return
 				}
+				body := `{"message":"hi"}`
+				if named {
+					body = fmt.Sprintf(`{"message":"hi","session_id":"bench-%d-%d-%d"}`, begin.UnixNano(), c, i)
+				}
 				t0 := time.Now()
-				resp, err := client.Post(base+"/v1/agents/a/messages", "application/json", strings.NewReader(`{"message":"hi"}`))
+				resp, err := client.Post(base+"/v1/agents/a/messages", "application/json", strings.NewReader(body))
 				if err != nil {
 					failed.Add(1)
 					continue
@@ -183,11 +194,18 @@ func roundTrip(d time.Duration) error {
 	}
 	defer in.stop()
 	fmt.Printf("(a) message round trip, instant fake OpenAI-compatible LLM via the real SDK, SQLite, %s per run\n", d)
-	fmt.Printf("    %-8s %10s %10s %10s %8s\n", "clients", "req/s", "p50", "p99", "failed")
+	fmt.Printf("    %-8s %10s %10s %10s %8s  %s\n", "clients", "req/s", "p50", "p99", "failed", "sessions")
 	load(in.base, 8, time.Second, nil) // warm up connections and the database
-	for _, n := range []int{1, 32} {
-		r := load(in.base, n, d, nil)
-		fmt.Printf("    %-8d %10.0f %10s %10s %8d\n", n, r.rps(), ms(pct(r.latencies, 0.5)), ms(pct(r.latencies, 0.99)), r.failed)
+	for _, row := range []struct {
+		n     int
+		named bool
+	}{{1, false}, {32, false}, {1, true}, {32, true}} {
+		r := loadSessions(in.base, row.n, d, nil, row.named)
+		kind := "made by the server"
+		if row.named {
+			kind = "named by the client (session lease taken)"
+		}
+		fmt.Printf("    %-8d %10.0f %10s %10s %8d  %s\n", row.n, r.rps(), ms(pct(r.latencies, 0.5)), ms(pct(r.latencies, 0.99)), r.failed, kind)
 	}
 	return nil
 }

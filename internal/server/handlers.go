@@ -178,6 +178,7 @@ func (s *Server) getAgent(w http.ResponseWriter, r *http.Request, snap *snapshot
 type messageRequest struct {
 	Message   string `json:"message"`
 	SessionID string `json:"session_id"`
+	minted    bool   // SessionID was made for this request
 }
 
 // toolCall is a tool call of a turn with its result, as the API shows it.
@@ -265,7 +266,7 @@ func readMessageRequest(w http.ResponseWriter, r *http.Request, snap *snapshot.S
 		return req, false
 	}
 	if req.SessionID == "" {
-		req.SessionID = store.NewSessionID()
+		req.SessionID, req.minted = store.NewSessionID(), true
 	} else if !store.ValidSessionID(req.SessionID) {
 		writeError(w, http.StatusBadRequest, "invalid_body", `field "session_id" must be `+store.SessionIDRule)
 		return req, false

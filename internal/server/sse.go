@@ -38,6 +38,8 @@ func newSSEView(w http.ResponseWriter) (*sseView, bool) {
 	return &sseView{sseWriter{w: w, f: f}}, true
 }
 
+func (v *sseView) namesSessionEarly() bool { return true } // its first event, session
+
 func (v *sseView) begin(sessionID, agentName string, version int64) {
 	h := v.ev.w.Header()
 	h.Set("Content-Type", "text/event-stream")

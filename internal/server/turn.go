@@ -17,6 +17,9 @@ import (
 // calls begin once, then emit for each event of the model and its tools,
 // then exactly one of done, waiting, failed or unstored.
 type turnView interface {
+	// namesSessionEarly reports whether begin shows the session id to the
+	// client, before the turn is stored.
+	namesSessionEarly() bool
 	// begin is told which turn runs, before the model is called.
 	begin(sessionID, agentName string, version int64)
 	// emit is the turn's event hook, nil when events are not shown.
@@ -59,12 +62,19 @@ func (s *Server) runTurn(w http.ResponseWriter, r *http.Request, snap *snapshot.
 	ctx := r.Context()
 	unlock := s.sessions.lock(req.SessionID)
 	defer unlock()
-	release, err := snap.Store.LockSession(ctx, req.SessionID)
-	if err != nil {
-		s.sessionUnavailable(w, ctx, req.SessionID, err)
-		return
+	// A session this request minted is known to nobody else until the
+	// response names it; a JSON response names it only once the turn is
+	// stored, so no other turn can contend for it and the database lease
+	// (two writes) is skipped.
+	var lease *store.SessionLease
+	if !req.minted || view.namesSessionEarly() {
+		var err error
+		if lease, err = snap.Store.TakeSession(ctx, req.SessionID); err != nil {
+			s.sessionUnavailable(w, ctx, req.SessionID, err)
+			return
+		}
+		defer lease.Release() // a no-op once the append gave it back
 	}
-	defer release()
 	history, err := s.history(ctx, snap.Store, req.SessionID, ag.Name)
 	if err != nil {
 		writeHTTPError(w, err)
@@ -87,7 +97,11 @@ func (s *Server) runTurn(w http.ResponseWriter, r *http.Request, snap *snapshot.
 		s.Log.Warn("turn failed", "agent", ag.Name, "error", err)
 		view.failed(err)
 	default:
-		if err := snap.Store.AppendTurn(ctx, req.SessionID, ag.Name, snap.Version, res.Messages); err != nil {
+		save := func() error { return snap.Store.AppendTurn(ctx, req.SessionID, ag.Name, snap.Version, res.Messages) }
+		if lease != nil {
+			save = func() error { return snap.Store.AppendTurnReleasing(ctx, lease, ag.Name, snap.Version, res.Messages) }
+		}
+		if err := save(); err != nil {
 			s.Log.Error("store turn", "session", req.SessionID, "error", err)
 			view.unstored("reply")
 			return
@@ -106,6 +120,8 @@ func (s *Server) sessionUnavailable(w http.ResponseWriter, ctx context.Context, 
 	s.Log.Error("lock session", "session", id, "error", err)
 	errUnavailable.write(w)
 }
+
+func (v *jsonView) namesSessionEarly() bool { return false }
 
 // jsonView answers a turn with one JSON body.
 type jsonView struct {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/hector-run/hector/internal/llm"
 )
 
 // sessionLeaseTTL is how long a session lease lasts unless renewed; its
@@ -23,6 +25,26 @@ const sessionLeaseTTL = 30 * time.Second
 // message, a task attempt) holds the lease from the read to the append,
 // so turns on one session never interleave.
 func (s *Store) LockSession(ctx context.Context, sessionID string) (release func(), err error) {
+	l, err := s.TakeSession(ctx, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	return l.Release, nil
+}
+
+// SessionLease is a held session lease: LockSession's, as a value that
+// AppendTurnReleasing can give back in the append's own transaction.
+type SessionLease struct {
+	s           *Store
+	id, owner   string
+	stop, done  chan struct{}
+	once        sync.Once
+	releaseOnce sync.Once
+}
+
+// TakeSession is LockSession returning the lease itself. The caller must
+// Release it, or hand it to AppendTurnReleasing; both may happen.
+func (s *Store) TakeSession(ctx context.Context, sessionID string) (*SessionLease, error) {
 	owner := randomHex()
 	wait := 5 * time.Millisecond
 	for {
@@ -40,22 +62,61 @@ func (s *Store) LockSession(ctx context.Context, sessionID string) (release func
 		}
 		wait = min(2*wait, 200*time.Millisecond)
 	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go s.renewSession(sessionID, owner, stop, done)
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			close(stop)
-			<-done
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			defer s.lockWrite()()
-			if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM session_locks WHERE session_id = ? AND owner = ?`), sessionID, owner); err != nil {
-				s.log.Warn("session lease not released; it expires by itself", "session", sessionID, "error", err)
-			}
-		})
-	}, nil
+	l := &SessionLease{s: s, id: sessionID, owner: owner, stop: make(chan struct{}), done: make(chan struct{})}
+	go s.renewSession(sessionID, owner, l.stop, l.done)
+	return l, nil
+}
+
+// stopRenewing ends the background renewal, once.
+func (l *SessionLease) stopRenewing() {
+	l.once.Do(func() {
+		close(l.stop)
+		<-l.done
+	})
+}
+
+// Release gives the lease back. It is idempotent, and a no-op after an
+// AppendTurnReleasing that committed.
+func (l *SessionLease) Release() {
+	l.releaseOnce.Do(func() {
+		l.stopRenewing()
+		s := l.s
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		defer s.lockWrite()()
+		if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM session_locks WHERE session_id = ? AND owner = ?`), l.id, l.owner); err != nil {
+			s.log.Warn("session lease not released; it expires by itself", "session", l.id, "error", err)
+		}
+	})
+}
+
+// AppendTurnReleasing is AppendTurn that gives lease back in the same
+// transaction: one write for the turn and its lease's end.
+func (s *Store) AppendTurnReleasing(ctx context.Context, lease *SessionLease, agent string, configVersion int64, msgs []llm.Message) error {
+	lease.stopRenewing()
+	unlock := s.lockWrite()
+	err := func() error {
+		defer unlock()
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("append to %s: %w", lease.id, err)
+		}
+		defer tx.Rollback()
+		if err := s.appendTurn(ctx, tx, lease.id, agent, configVersion, msgs); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM session_locks WHERE session_id = ? AND owner = ?`), lease.id, lease.owner); err != nil {
+			return fmt.Errorf("append to %s: release its lease: %w", lease.id, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("append to %s: %w", lease.id, err)
+		}
+		return nil
+	}()
+	if err == nil {
+		lease.releaseOnce.Do(func() {}) // given back in the transaction
+	}
+	return err
 }
 
 // tryLockSession takes the lease if it is free or expired.

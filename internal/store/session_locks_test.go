@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hector-run/hector/internal/llm"
 	"github.com/hector-run/hector/internal/testsvc"
 )
 
@@ -108,5 +109,38 @@ func TestIDs(t *testing.T) {
 	}
 	if a, b := NewTaskID(), NewTaskID(); a == b || !strings.HasPrefix(a, "t_") || len(a) != 34 {
 		t.Fatalf("task ids %q %q", a, b)
+	}
+}
+
+// AppendTurnReleasing stores the turn and gives the lease back in one
+// transaction: the next holder gets it at once, and Release after it
+// changes nothing.
+func TestAppendTurnReleasing(t *testing.T) { eachDatabase(t, testAppendTurnReleasing) }
+
+func testAppendTurnReleasing(t *testing.T, url string) {
+	ctx := context.Background()
+	st, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	lease, err := st.TakeSession(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AppendTurnReleasing(ctx, lease, "a", 1, []llm.Message{{Role: llm.RoleUser, Content: "hi"}, {Role: llm.RoleAssistant, Content: "yo"}}); err != nil {
+		t.Fatal(err)
+	}
+	lease.Release()
+	quick, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	next, err := st.TakeSession(quick, "s1")
+	if err != nil {
+		t.Fatalf("the lease was not given back with the turn: %v", err)
+	}
+	next.Release()
+	msgs, err := st.History(ctx, "s1")
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("history %v %v", msgs, err)
 	}
 }
