@@ -27,7 +27,7 @@ func tasksCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	c := clientFlags(fs)
 	asJSON := fs.Bool("json", false, "print the server's JSON answer")
-	status := fs.String("status", "", "list: only tasks in this state ("+strings.Join(store.TaskStates, ", ")+")")
+	status := fs.String("status", "", "list: only tasks in this state ("+strings.Join(store.TaskStateNames(), ", ")+")")
 	agent := fs.String("agent", "", "list: only tasks of this agent")
 	limit := fs.Int("limit", 50, "list, dlq: at most this many tasks, newest first")
 	reason := fs.String("reason", "", "approve, reject: the reason recorded with the decision (and, on reject, given to the model)")

@@ -44,7 +44,7 @@ func state(t *store.Task) a2a.TaskState {
 }
 
 // storeState is the inverse of state, for filters.
-func storeState(s a2a.TaskState) (string, bool) {
+func storeState(s a2a.TaskState) (store.TaskState, bool) {
 	switch s {
 	case a2a.TaskStateSubmitted:
 		return store.TaskPending, true
@@ -176,7 +176,7 @@ func responseArtifact(t *store.Task) *a2a.Artifact {
 // sends: one status update per state change, a working update per new
 // checkpoint, and the reply as an artifact before the completed status.
 type tracker struct {
-	state   string
+	state   store.TaskState
 	attempt int
 	seq     int
 }

@@ -80,7 +80,7 @@ func TestViewMapsTheTask(t *testing.T) {
 	if v := view(task, steps, &one); len(v.History) != 1 || v.History[0].Parts[0].Text() != "hello" {
 		t.Fatalf("historyLength 1: %+v", v.History)
 	}
-	for st, want := range map[string]a2a.TaskState{store.TaskPending: a2a.TaskStateSubmitted, store.TaskRunning: a2a.TaskStateWorking,
+	for st, want := range map[store.TaskState]a2a.TaskState{store.TaskPending: a2a.TaskStateSubmitted, store.TaskRunning: a2a.TaskStateWorking,
 		store.TaskInputRequired: a2a.TaskStateInputRequired, store.TaskFailed: a2a.TaskStateFailed, store.TaskCanceled: a2a.TaskStateCanceled} {
 		if got := state(&store.Task{State: st}); got != want {
 			t.Errorf("%s maps to %s, want %s", st, got, want)

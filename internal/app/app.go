@@ -111,7 +111,7 @@ func Run(ctx context.Context, o Options) error {
 		BuildOptions: snapshot.Options{DatabaseURL: o.DatabaseURL, Log: log}, CachePath: o.ConfigCache, FallbackToCache: o.FallbackToCache,
 		HistoryLimit: o.ConfigHistory}
 	metrics := observe.NewMetrics()
-	metrics.TaskStates(store.TaskStates, func(state string) (int, error) {
+	metrics.TaskStates(store.TaskStateNames(), func(state string) (int, error) {
 		snap, release := rt.Acquire()
 		defer release()
 		if snap == nil {
@@ -119,7 +119,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		return snap.Store.CountTasks(ctx, state)
+		return snap.Store.CountTasks(ctx, store.TaskState(state))
 	})
 	srv := &server.Server{Runtime: rt, Reconciler: rec, Metrics: metrics, Log: log, Version: o.Version}
 	q := &queue.Queue{Runtime: rt, Log: log, Instance: o.InstanceID, Override: o.QueueOverride, PollInterval: o.QueuePoll,

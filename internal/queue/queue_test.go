@@ -146,7 +146,9 @@ func (e *env) wait(id string, d time.Duration, ok func(*store.Task) bool) *store
 	}
 }
 
-func state(s string) func(*store.Task) bool { return func(t *store.Task) bool { return t.State == s } }
+func state(s store.TaskState) func(*store.Task) bool {
+	return func(t *store.Task) bool { return t.State == s }
+}
 
 func TestTaskCompletesWithToolCallAndSession(t *testing.T) {
 	eachDatabase(t, func(t *testing.T, dbURL string) {

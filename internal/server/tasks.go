@@ -97,10 +97,10 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request, snap *snaps
 // writeTaskList serves ?status=&agent=&limit=&page_token=.
 func (s *Server) writeTaskList(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot, dead bool) {
 	q := r.URL.Query()
-	f := store.TaskFilter{State: q.Get("status"), Agent: q.Get("agent"), PageToken: q.Get("page_token"), Dead: dead}
+	f := store.TaskFilter{State: store.TaskState(q.Get("status")), Agent: q.Get("agent"), PageToken: q.Get("page_token"), Dead: dead}
 	if f.State != "" && !slices.Contains(store.TaskStates, f.State) {
 		writeError(w, http.StatusBadRequest, "invalid_parameter",
-			fmt.Sprintf("parameter status: %q is not one of %s", f.State, strings.Join(store.TaskStates, ", ")))
+			fmt.Sprintf("parameter status: %q is not one of %s", f.State, strings.Join(store.TaskStateNames(), ", ")))
 		return
 	}
 	if l := q.Get("limit"); l != "" {

@@ -14,7 +14,7 @@ type PushConfig struct {
 	TaskID    string
 	ID        string
 	Config    string
-	SentState string
+	SentState TaskState
 	Owner     string // who registered it ("" before owners were recorded)
 	CreatedAt time.Time
 }
@@ -174,7 +174,7 @@ func (s *Store) PendingPushes(ctx context.Context) ([]PushConfig, error) {
 
 // ClaimPush marks state as sent to a webhook, unless it was already
 // (another instance took it): true means the caller sends it.
-func (s *Store) ClaimPush(ctx context.Context, taskID, id, state string) (bool, error) {
+func (s *Store) ClaimPush(ctx context.Context, taskID, id string, state TaskState) (bool, error) {
 	defer s.lockWrite()()
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE task_push_configs SET sent_state = ? WHERE task_id = ? AND id = ? AND sent_state <> ?`),
 		state, taskID, id, state)

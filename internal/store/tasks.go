@@ -14,19 +14,31 @@ import (
 	"github.com/hector-run/hector/internal/llm"
 )
 
+// TaskState is where a task is in its lifecycle.
+type TaskState string
+
 // Task states. They map one-to-one onto A2A's submitted, working,
 // input-required, completed, failed and canceled.
 const (
-	TaskPending       = "pending"
-	TaskRunning       = "running"
-	TaskInputRequired = "input_required"
-	TaskCompleted     = "completed"
-	TaskFailed        = "failed"
-	TaskCanceled      = "canceled"
+	TaskPending       TaskState = "pending"
+	TaskRunning       TaskState = "running"
+	TaskInputRequired TaskState = "input_required"
+	TaskCompleted     TaskState = "completed"
+	TaskFailed        TaskState = "failed"
+	TaskCanceled      TaskState = "canceled"
 )
 
 // TaskStates lists every state, in lifecycle order.
-var TaskStates = []string{TaskPending, TaskRunning, TaskInputRequired, TaskCompleted, TaskFailed, TaskCanceled}
+var TaskStates = []TaskState{TaskPending, TaskRunning, TaskInputRequired, TaskCompleted, TaskFailed, TaskCanceled}
+
+// TaskStateNames is TaskStates as strings, for messages and metrics.
+func TaskStateNames() []string {
+	names := make([]string, len(TaskStates))
+	for i, st := range TaskStates {
+		names[i] = string(st)
+	}
+	return names
+}
 
 // ErrConflict is a change the task's current state does not allow.
 var ErrConflict = errors.New("conflict")
@@ -39,7 +51,7 @@ type Task struct {
 	Input     string `json:"input"`
 	// MessageID is the A2A ID of the message that started the task.
 	MessageID       string          `json:"message_id,omitempty"`
-	State           string          `json:"state"`
+	State           TaskState       `json:"state"`
 	Attempts        int             `json:"attempts"`
 	MaxAttempts     int             `json:"max_attempts"`
 	RunAt           time.Time       `json:"run_at"`
@@ -149,7 +161,7 @@ func (s *Store) GetTask(ctx context.Context, id string) (*Task, error) {
 
 // TaskFilter selects tasks for ListTasks. Empty fields match everything.
 type TaskFilter struct {
-	State     string
+	State     TaskState
 	Agent     string
 	SessionID string
 	Dead      bool // only the dead-letter list
@@ -316,7 +328,7 @@ func (s *Store) CancelRequested(ctx context.Context, id string) (bool, error) {
 
 // TaskOutcome is how an attempt ended.
 type TaskOutcome struct {
-	State  string    // completed, failed, canceled, or pending (retry at RunAt)
+	State  TaskState // completed, failed, canceled, or pending (retry at RunAt)
 	Result any       // completed: stored as JSON
 	Error  string    // failed, or the retried attempt's error
 	RunAt  time.Time // pending: when to try again
@@ -364,7 +376,7 @@ func (s *Store) FinishAttempt(ctx context.Context, id, owner string, o TaskOutco
 // give ErrConflict.
 func (s *Store) CancelTask(ctx context.Context, id string) (*Task, error) {
 	now := ms(time.Now())
-	t, err := s.changeTask(ctx, id, "cancel", func(t *Task) string { return "is " + t.State }, func() (bool, error) {
+	t, err := s.changeTask(ctx, id, "cancel", func(t *Task) string { return "is " + string(t.State) }, func() (bool, error) {
 		return s.execChanged(ctx, `UPDATE tasks SET
 		state = CASE WHEN state = 'running' THEN state ELSE 'canceled' END,
 		cancel_requested = ?, updated_at = ?,
@@ -434,7 +446,8 @@ func (s *Store) SaveStep(ctx context.Context, id, owner string, attempt int, m l
 		return fmt.Errorf("checkpoint %s: %w", id, err)
 	}
 	defer tx.Rollback()
-	var state, lease string
+	var state TaskState
+	var lease string
 	lock := ""
 	if s.pg {
 		lock = " FOR UPDATE"
@@ -533,7 +546,7 @@ func (s *Store) ReleaseTask(ctx context.Context, id, owner string) error {
 }
 
 // CountTasks counts the tasks in a state.
-func (s *Store) CountTasks(ctx context.Context, state string) (int, error) {
+func (s *Store) CountTasks(ctx context.Context, state TaskState) (int, error) {
 	var n int
 	if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM tasks WHERE state = ?`), state).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count tasks: %w", err)
