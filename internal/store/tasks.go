@@ -183,7 +183,7 @@ func (s *Store) ListTasks(ctx context.Context, f TaskFilter) ([]*Task, string, e
 	if f.PageToken != "" {
 		created, id, err := decodeToken(f.PageToken)
 		if err != nil {
-			return nil, "", err
+			return nil, "", fmt.Errorf("list tasks: %w", err)
 		}
 		where, args = append(where, "(created_at < ? OR (created_at = ? AND id < ?))"), append(args, created, created, id)
 	}
@@ -202,12 +202,12 @@ func (s *Store) ListTasks(ctx context.Context, f TaskFilter) ([]*Task, string, e
 	for rows.Next() {
 		t, err := scanTask(rows)
 		if err != nil {
-			return nil, "", err
+			return nil, "", fmt.Errorf("list tasks: %w", err)
 		}
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("list tasks: %w", err)
 	}
 	next := ""
 	if len(out) > f.Limit {
@@ -316,14 +316,19 @@ func (s *Store) Heartbeat(ctx context.Context, id, owner string) (cancel bool, e
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, ErrConflict
 	}
-	return cancel, err
+	if err != nil {
+		return false, fmt.Errorf("heartbeat task %s: %w", id, err)
+	}
+	return cancel, nil
 }
 
 // CancelRequested reports whether cancellation of a task was asked for.
 func (s *Store) CancelRequested(ctx context.Context, id string) (bool, error) {
 	var c bool
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT cancel_requested FROM tasks WHERE id = ?`), id).Scan(&c)
-	return c, err
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT cancel_requested FROM tasks WHERE id = ?`), id).Scan(&c); err != nil {
+		return false, fmt.Errorf("cancel requested of %s: %w", id, err)
+	}
+	return c, nil
 }
 
 // TaskOutcome is how an attempt ended.
@@ -345,7 +350,7 @@ func (s *Store) FinishAttempt(ctx context.Context, id, owner string, o TaskOutco
 	if o.Result != nil {
 		b, err := json.Marshal(o.Result)
 		if err != nil {
-			return err
+			return fmt.Errorf("finish task %s: result: %w", id, err)
 		}
 		result = string(b)
 	}
@@ -363,8 +368,8 @@ func (s *Store) FinishAttempt(ctx context.Context, id, owner string, o TaskOutco
 	if err != nil {
 		return fmt.Errorf("finish task %s: %w", id, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrConflict
+	if err := leaseHeld(res); err != nil {
+		return err
 	}
 	s.changed(id)
 	return nil
@@ -413,6 +418,16 @@ func (s *Store) changeTask(ctx context.Context, id, verb string, why func(*Task)
 	return t, nil
 }
 
+// leaseHeld is ErrConflict when an update of a task under a lease changed
+// no row: the lease was lost (or the task is not in the state the update
+// requires).
+func leaseHeld(res sql.Result) error {
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrConflict
+	}
+	return nil
+}
+
 // execChanged runs an update and reports whether it changed a row.
 func (s *Store) execChanged(ctx context.Context, query string, args ...any) (bool, error) {
 	res, err := s.db.ExecContext(ctx, s.q(query), args...)
@@ -438,7 +453,7 @@ func (s *Store) RequeueTask(ctx context.Context, id string) (*Task, error) {
 func (s *Store) SaveStep(ctx context.Context, id, owner string, attempt int, m llm.Message) error {
 	b, err := json.Marshal(m)
 	if err != nil {
-		return err
+		return fmt.Errorf("checkpoint %s: %w", id, err)
 	}
 	defer s.lockWrite()()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -467,7 +482,7 @@ func (s *Store) SaveStep(ctx context.Context, id, owner string, attempt int, m l
 		return fmt.Errorf("checkpoint %s: %w", id, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return err
+		return fmt.Errorf("checkpoint %s: %w", id, err)
 	}
 	s.changed(id)
 	return nil
@@ -486,7 +501,7 @@ func (s *Store) Steps(ctx context.Context, id string) ([]Step, error) {
 		var msg string
 		var created int64
 		if err := rows.Scan(&st.Seq, &st.Attempt, &msg, &created); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("steps of %s: %w", id, err)
 		}
 		if err := json.Unmarshal([]byte(msg), &st.Message); err != nil {
 			return nil, fmt.Errorf("step %d of %s: %w", st.Seq, id, err)
@@ -494,7 +509,10 @@ func (s *Store) Steps(ctx context.Context, id string) ([]Step, error) {
 		st.CreatedAt = fromMS(created)
 		out = append(out, st)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("steps of %s: %w", id, err)
+	}
+	return out, nil
 }
 
 // CompleteTask ends owner's attempt as completed and appends the turn's
@@ -503,7 +521,7 @@ func (s *Store) Steps(ctx context.Context, id string) ([]Step, error) {
 func (s *Store) CompleteTask(ctx context.Context, t *Task, owner string, configVersion int64, msgs []llm.Message, result any) error {
 	b, err := json.Marshal(result)
 	if err != nil {
-		return err
+		return fmt.Errorf("complete task %s: result: %w", t.ID, err)
 	}
 	defer s.lockWrite()()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -517,14 +535,14 @@ func (s *Store) CompleteTask(ctx context.Context, t *Task, owner string, configV
 	if err != nil {
 		return fmt.Errorf("complete task %s: %w", t.ID, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrConflict
+	if err := leaseHeld(res); err != nil {
+		return err
 	}
 	if err := s.appendTurn(ctx, tx, t.SessionID, t.Agent, configVersion, msgs); err != nil {
-		return err
+		return fmt.Errorf("complete task %s: %w", t.ID, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return err
+		return fmt.Errorf("complete task %s: %w", t.ID, err)
 	}
 	s.changed(t.ID)
 	return nil
@@ -560,7 +578,7 @@ func (s *Store) CountTasks(ctx context.Context, state TaskState) (int, error) {
 func (s *Store) PauseTask(ctx context.Context, id, owner string, a Approval) error {
 	b, err := json.Marshal(a)
 	if err != nil {
-		return err
+		return fmt.Errorf("pause task %s: %w", id, err)
 	}
 	defer s.lockWrite()()
 	now := ms(time.Now())
@@ -569,8 +587,8 @@ func (s *Store) PauseTask(ctx context.Context, id, owner string, a Approval) err
 	if err != nil {
 		return fmt.Errorf("pause task %s: %w", id, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrConflict
+	if err := leaseHeld(res); err != nil {
+		return err
 	}
 	s.changed(id)
 	return nil
@@ -582,7 +600,7 @@ func (s *Store) PauseTask(ctx context.Context, id, owner string, a Approval) err
 func (s *Store) CreateWaitingTask(ctx context.Context, t *Task, steps []llm.Message, a Approval) error {
 	b, err := json.Marshal(a)
 	if err != nil {
-		return err
+		return fmt.Errorf("create task: %w", err)
 	}
 	defer s.lockWrite()()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -599,7 +617,7 @@ func (s *Store) CreateWaitingTask(ctx context.Context, t *Task, steps []llm.Mess
 	for i, m := range steps {
 		mb, err := json.Marshal(m)
 		if err != nil {
-			return err
+			return fmt.Errorf("create task: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO task_steps (task_id, seq, attempt, message, created_at) VALUES (?, ?, 0, ?, ?)`),
 			t.ID, i+1, string(mb), ms(now)); err != nil {
@@ -607,7 +625,7 @@ func (s *Store) CreateWaitingTask(ctx context.Context, t *Task, steps []llm.Mess
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return err
+		return fmt.Errorf("create task: %w", err)
 	}
 	s.changed(t.ID)
 	return nil
@@ -676,5 +694,8 @@ func (s *Store) PurgeTasks(ctx context.Context, before time.Time) (int64, error)
 		return 0, fmt.Errorf("purge tasks: %w", err)
 	}
 	n, _ := res.RowsAffected()
-	return n, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("purge tasks: %w", err)
+	}
+	return n, nil
 }
