@@ -81,7 +81,7 @@ func (c *client) do(method, path string, body io.Reader) (int, []byte, error) {
 }
 
 // exitFor maps an outcome to the reload exit code: 0 applied or no-op, 2 rejected.
-func exitFor(results ...string) int {
+func exitFor(results ...reload.Result) int {
 	for _, r := range results {
 		if r == reload.Rejected {
 			return 2
@@ -207,7 +207,7 @@ collect:
 		fmt.Fprintf(stderr, "hector reload: %d instance(s) answered within %s\n", len(got), wait)
 		return 1
 	}
-	results := make([]string, len(got))
+	results := make([]reload.Result, len(got))
 	for i, a := range got {
 		results[i] = a.Outcome.Result
 	}

@@ -194,7 +194,7 @@ func Run(ctx context.Context, o Options) error {
 			done = true
 		case <-o.Reload:
 			go func() {
-				if _, err := rec.Reload(loopCtx, "sighup", "signal"); err != nil {
+				if _, err := rec.Reload(loopCtx, reload.TriggerSIGHUP, "signal"); err != nil {
 					log.Warn("reload not run", "error", err)
 				}
 			}()

@@ -31,7 +31,7 @@ type ReloadAck struct {
 }
 
 // StartBroker answers fleet reload requests published on ReloadSubject at
-// the NATS server url: each is run as rec.Reload(ctx, "broker", actor) and
+// the NATS server url: each is run as rec.Reload(ctx, TriggerBroker, actor) and
 // its outcome published on ReloadAckSubject, naming instance. The connection
 // retries in the background when NATS is down at start or later; reloads by
 // other triggers keep working meanwhile. A request arriving after ctx ends
@@ -62,7 +62,7 @@ func StartBroker(ctx context.Context, url, instance string, rec *Reconciler, log
 		if actor == "" {
 			actor = "broker"
 		}
-		out, err := rec.Reload(ctx, "broker", actor)
+		out, err := rec.Reload(ctx, TriggerBroker, actor)
 		if err != nil {
 			return // shutting down
 		}

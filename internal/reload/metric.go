@@ -12,7 +12,7 @@ import (
 // OnSourceError instead).
 func (o Outcome) Metric() observe.Reload {
 	elapsed := time.Duration(o.ElapsedMS * float64(time.Millisecond))
-	m := observe.Reload{Result: o.Result, Source: o.Source, Version: o.Version, Elapsed: elapsed}
+	m := observe.Reload{Result: string(o.Result), Source: o.Source, Version: o.Version, Elapsed: elapsed}
 	switch o.Result {
 	case Applied:
 		m.AppliedAt = o.At.Add(elapsed)

@@ -78,7 +78,7 @@ func (q *quiet) level(out Outcome) slog.Level {
 	if out.Result == Rejected {
 		level = slog.LevelError
 	}
-	if out.Trigger != "watch" {
+	if out.Trigger != TriggerWatch {
 		if out.Result == Applied {
 			q.rejected, q.failed, q.noop = "", "", ""
 		}

@@ -33,20 +33,40 @@ import (
 	"github.com/hector-run/hector/internal/store"
 )
 
+// Result is how a reload attempt ended.
+type Result string
+
 // Results of a reload attempt.
 const (
-	Applied  = "applied"
-	Rejected = "rejected"
-	NoOp     = "noop"
+	Applied  Result = "applied"
+	Rejected Result = "rejected"
+	NoOp     Result = "noop"
+	// Valid is a dry run (Validate) that found no error.
+	Valid Result = "valid"
+)
+
+// Trigger names what caused a reload attempt.
+type Trigger string
+
+// Triggers of a reload attempt.
+const (
+	TriggerStartup         Trigger = "startup"
+	TriggerStartupFallback Trigger = "startup-fallback" // the cached configuration, the source failing
+	TriggerWatch           Trigger = "watch"
+	TriggerSIGHUP          Trigger = "sighup"
+	TriggerAPI             Trigger = "api"
+	TriggerRollback        Trigger = "rollback"
+	TriggerBroker          Trigger = "broker"
+	TriggerValidate        Trigger = "validate" // a dry run
 )
 
 // Outcome reports one reload attempt.
 type Outcome struct {
-	Result    string        `json:"result"`
+	Result    Result        `json:"result"`
 	Version   int64         `json:"version"` // the version serving after this attempt
 	Hash      string        `json:"hash,omitempty"`
 	Source    string        `json:"source"`
-	Trigger   string        `json:"trigger"`
+	Trigger   Trigger       `json:"trigger"`
 	Actor     string        `json:"actor,omitempty"`
 	Applied   config.Plan   `json:"applied,omitempty"`
 	Warnings  []string      `json:"warnings,omitempty"`
@@ -201,12 +221,13 @@ func (r *Reconciler) sourceOK() {
 }
 
 type request struct {
-	trigger, actor string
-	data           []byte // nil: re-read the source
-	ifMatch        string // non-empty: apply only if this is the applied hash
-	guard          Guard
-	reply          chan Outcome
-	conflict       chan string
+	trigger  Trigger
+	actor    string
+	data     []byte // nil: re-read the source
+	ifMatch  string // non-empty: apply only if this is the applied hash
+	guard    Guard
+	reply    chan Outcome
+	conflict chan string
 }
 
 // Guard decides whether the caller of a Reload or Submit may make the
@@ -249,7 +270,7 @@ func (r *Reconciler) init() {
 func (r *Reconciler) Start(ctx context.Context) (Outcome, error) {
 	r.init()
 	rev := r.Source.Load(ctx)
-	trigger := "startup"
+	trigger := TriggerStartup
 	if rev.Err != nil && r.FallbackToCache && r.CachePath != "" {
 		data, err := os.ReadFile(r.CachePath)
 		if err == nil {
@@ -258,7 +279,7 @@ func (r *Reconciler) Start(ctx context.Context) (Outcome, error) {
 			r.sourceFailed(rev.Err) // degraded from the first request served
 			r.quiet.startedDegraded(rev.Err)
 			rev = source.NewRevision("cache:"+r.CachePath, data)
-			trigger = "startup-fallback"
+			trigger = TriggerStartupFallback
 		} else {
 			rev.Err = fmt.Errorf("%w (and no last known good configuration at %s: %v)", rev.Err, r.CachePath, err)
 		}
@@ -308,7 +329,7 @@ func (r *Reconciler) loop(ctx context.Context) {
 					continue // rejected already, and validation would say the same
 				}
 			}
-			r.apply(ctx, rev, "watch", "", false, nil)
+			r.apply(ctx, rev, TriggerWatch, "", false, nil)
 		case req := <-r.requests:
 			r.mu.Lock()
 			current := r.hash
@@ -427,7 +448,7 @@ func (r *Reconciler) send(ctx context.Context, req request, opts []Option) (Outc
 // with no loop running it blocks until ctx ends. Once the loop has taken
 // it, ending ctx only stops the wait; the attempt runs to its end and is
 // recorded.
-func (r *Reconciler) Reload(ctx context.Context, trigger, actor string, opts ...Option) (Outcome, error) {
+func (r *Reconciler) Reload(ctx context.Context, trigger Trigger, actor string, opts ...Option) (Outcome, error) {
 	return r.send(ctx, request{trigger: trigger, actor: actor}, opts)
 }
 
@@ -440,7 +461,7 @@ func (r *Reconciler) Reload(ctx context.Context, trigger, actor string, opts ...
 // *ForbiddenError, returned with the outcome. Data whose secrets cannot be
 // restored is rejected (and recorded) on the caller's goroutine, without
 // the loop; otherwise Submit waits for the loop as Reload does.
-func (r *Reconciler) Submit(ctx context.Context, data []byte, trigger, actor, ifMatch string, opts ...Option) (Outcome, error) {
+func (r *Reconciler) Submit(ctx context.Context, data []byte, trigger Trigger, actor, ifMatch string, opts ...Option) (Outcome, error) {
 	full, err := config.Unredact(data, r.Applied())
 	if err != nil {
 		out := r.rejected(source.NewRevision(r.Source.Name(), data), trigger, actor, err)
@@ -455,7 +476,7 @@ func (r *Reconciler) Submit(ctx context.Context, data []byte, trigger, actor, if
 func (r *Reconciler) DryRun(data []byte) Outcome {
 	start := time.Now()
 	rev := source.NewRevision(r.Source.Name(), data)
-	out := Outcome{Result: "valid", Source: rev.Source, Trigger: "validate", Hash: rev.Hash, At: start}
+	out := Outcome{Result: Valid, Source: rev.Source, Trigger: TriggerValidate, Hash: rev.Hash, At: start}
 	cur := r.Runtime.Current()
 	if cur != nil {
 		out.Version = cur.Version
@@ -505,7 +526,7 @@ func (r *Reconciler) Outcomes() []Outcome {
 
 func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
 
-func (r *Reconciler) rejected(rev source.Revision, trigger, actor string, err error) Outcome {
+func (r *Reconciler) rejected(rev source.Revision, trigger Trigger, actor string, err error) Outcome {
 	out := Outcome{Result: Rejected, Source: rev.Source, Trigger: trigger, Actor: actor, Hash: rev.Hash, At: time.Now()}
 	if cur := r.Runtime.Current(); cur != nil {
 		out.Version = cur.Version
@@ -528,7 +549,7 @@ func asErrors(err error, path string) config.Errors {
 // apply runs the pipeline for one revision. Only the loop (or Start, before
 // the loop runs) calls it, so applies never overlap. writeBack writes an
 // applied revision to the source; guard, if set, may refuse the change.
-func (r *Reconciler) apply(ctx context.Context, rev source.Revision, trigger, actor string, writeBack bool, guard Guard) Outcome {
+func (r *Reconciler) apply(ctx context.Context, rev source.Revision, trigger Trigger, actor string, writeBack bool, guard Guard) Outcome {
 	start := time.Now()
 	cur := r.Runtime.Current()
 	out := Outcome{Source: rev.Source, Trigger: trigger, Actor: actor, Hash: rev.Hash, At: start}
@@ -752,7 +773,7 @@ func (r *Reconciler) swap(next *snapshot.Snapshot, prepared []Prepared, rev sour
 func (r *Reconciler) remember(snap *snapshot.Snapshot, rev source.Revision, format string, out Outcome) {
 	redact := r.parser.RedactLater(rev.Data) // the 1 MB of a large document is built in the background
 	plan, _ := json.Marshal(out.Applied)
-	row := store.ConfigVersion{Version: out.Version, Hash: rev.Hash, Source: rev.Source, Trigger: out.Trigger,
+	row := store.ConfigVersion{Version: out.Version, Hash: rev.Hash, Source: rev.Source, Trigger: string(out.Trigger),
 		Actor: out.Actor, Format: format, Plan: plan, AppliedAt: snap.AppliedAt}
 	release, held := snap.Retain() // keep its store open until the row is written
 	cache, data := r.CachePath, rev.Data
@@ -871,7 +892,7 @@ func (r *Reconciler) record(out Outcome) {
 		}
 	case Rejected:
 		msg := "config reload rejected; the running configuration keeps serving"
-		if out.Trigger == "startup" || out.Trigger == "startup-fallback" {
+		if out.Trigger == TriggerStartup || out.Trigger == TriggerStartupFallback {
 			msg = "configuration not applied"
 		}
 		r.Log.Log(context.Background(), level, msg,

@@ -79,7 +79,7 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	o, err := s.Reconciler.Submit(r.Context(), body, "api", actor(r), strings.Trim(match, `"`))
+	o, err := s.Reconciler.Submit(r.Context(), body, reload.TriggerAPI, actor(r), strings.Trim(match, `"`))
 	var conflict *reload.PreconditionError
 	switch {
 	case errors.As(err, &conflict):
@@ -113,7 +113,7 @@ func (s *Server) validateConfig(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) adminReload(w http.ResponseWriter, r *http.Request) {
-	o, err := s.Reconciler.Reload(r.Context(), "api", actor(r), reload.WithGuard(authGuard(r, false)))
+	o, err := s.Reconciler.Reload(r.Context(), reload.TriggerAPI, actor(r), reload.WithGuard(authGuard(r, false)))
 	writeGuarded(w, o, err)
 }
 
@@ -241,7 +241,7 @@ func (s *Server) configRollback(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	o, err := s.Reconciler.Submit(r.Context(), []byte(cv.Content), "rollback", actor(r), "", reload.WithGuard(authGuard(r, true)))
+	o, err := s.Reconciler.Submit(r.Context(), []byte(cv.Content), reload.TriggerRollback, actor(r), "", reload.WithGuard(authGuard(r, true)))
 	writeGuarded(w, o, err)
 }
 
