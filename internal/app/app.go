@@ -123,7 +123,7 @@ func Run(ctx context.Context, o Options) error {
 	})
 	srv := &server.Server{Runtime: rt, Reconciler: rec, Metrics: metrics, Log: log, Version: o.Version}
 	q := &queue.Queue{Runtime: rt, Log: log, Instance: o.InstanceID, Override: o.QueueOverride, PollInterval: o.QueuePoll,
-		Observe: metrics.TaskAttempt}
+		Observe: func(o queue.Outcome) { metrics.TaskAttempt(string(o)) }}
 	srv.Queue = q
 	q.Live = &live.Hub{}
 	srv.A2A = &a2ahttp.Service{Runtime: rt, Queue: q, Log: log, Live: q.Live, OnPush: metrics.PushResult}

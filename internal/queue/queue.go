@@ -67,7 +67,7 @@ type Queue struct {
 	Override func(Settings) Settings
 	// Observe, if set, is told how each attempt ended: completed, retried,
 	// failed, canceled, waiting, released or lost.
-	Observe func(outcome string)
+	Observe func(outcome Outcome)
 	// Live, if set, receives the model's text as it streams, for tasks
 	// that someone in this process follows (an A2A stream).
 	Live *live.Hub

@@ -259,7 +259,7 @@ func (q *Queue) settle(base, ctx context.Context, a *attempt, res *agent.Result,
 		if err := a.st.PauseTask(context.WithoutCancel(ctx), a.task.ID, a.owner, ap); err != nil {
 			a.log.Error("task not paused for approval", "error", err)
 		} else {
-			q.observe("waiting")
+			q.observe(AttemptWaiting)
 			a.log.Info("task waits for approval", "tool", ap.Tool, "call", ap.CallID)
 		}
 		return
@@ -271,12 +271,12 @@ func (q *Queue) settle(base, ctx context.Context, a *attempt, res *agent.Result,
 	result := map[string]any{"reply": res.Reply, "stop_reason": res.StopReason, "iterations": res.Iterations, "usage": res.Usage}
 	switch err := a.st.CompleteTask(context.WithoutCancel(ctx), a.task, a.owner, a.version, res.Messages, result); {
 	case errors.Is(err, store.ErrConflict):
-		q.observe("lost")
+		q.observe(AttemptLost)
 		a.log.Warn("task finished after its lease was lost; the other worker's result stands")
 	case err != nil:
 		a.log.Error("task result not saved; it will run again from its checkpoints", "error", err)
 	default:
-		q.observe("completed")
+		q.observe(AttemptCompleted)
 		a.log.Info("task completed", "iterations", res.Iterations)
 	}
 }
@@ -290,13 +290,13 @@ func (q *Queue) interrupted(base, ctx context.Context, a *attempt, err error) {
 	case errors.Is(cause, errCanceled):
 		q.finish(a, store.TaskOutcome{State: store.TaskCanceled, Error: "canceled while running"})
 	case errors.Is(cause, errLeaseLost), errors.Is(err, store.ErrConflict):
-		q.observe("lost")
+		q.observe(AttemptLost)
 		a.log.Warn("task lease lost; leaving it to the worker that took it over")
 	case base.Err() != nil: // shutting down: hand it back, checkpoints kept
 		if err := a.st.ReleaseTask(context.Background(), a.task.ID, a.owner); err != nil {
 			a.log.Error("task not released at shutdown; it will be taken over after the stale threshold", "error", err)
 		} else {
-			q.observe("released")
+			q.observe(AttemptReleased)
 			a.log.Info("task handed back to the queue at shutdown")
 		}
 	default:
@@ -320,7 +320,21 @@ func (q *Queue) retry(a *attempt, err error) {
 	a.log.Warn("task attempt failed; retrying", "error", err, "retry_in", wait.Round(time.Millisecond))
 }
 
-func (q *Queue) observe(outcome string) {
+// Outcome is how an attempt ended, as Queue.Observe is told.
+type Outcome string
+
+// Outcomes of an attempt.
+const (
+	AttemptCompleted Outcome = "completed"
+	AttemptRetried   Outcome = "retried"  // failed, to be tried again
+	AttemptFailed    Outcome = "failed"   // failed for good
+	AttemptCanceled  Outcome = "canceled" // canceled while running
+	AttemptWaiting   Outcome = "waiting"  // paused for a human decision
+	AttemptReleased  Outcome = "released" // given back uncounted (shutdown)
+	AttemptLost      Outcome = "lost"     // the lease was taken over
+)
+
+func (q *Queue) observe(outcome Outcome) {
 	if q.Observe != nil {
 		q.Observe(outcome)
 	}
@@ -331,17 +345,17 @@ func (q *Queue) finish(a *attempt, o store.TaskOutcome) {
 	err := a.st.FinishAttempt(context.Background(), a.task.ID, a.owner, o)
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		q.observe("lost")
+		q.observe(AttemptLost)
 		a.log.Warn("task lease lost before its outcome was saved", "state", o.State)
 	case err != nil:
 		a.log.Error("task outcome not saved", "state", o.State, "error", err)
 	case o.State == store.TaskPending:
-		q.observe("retried")
+		q.observe(AttemptRetried)
 	case o.State == store.TaskFailed:
-		q.observe("failed")
+		q.observe(AttemptFailed)
 		a.log.Error("task failed", "error", o.Error, "dead_letter", o.Dead)
 	case o.State == store.TaskCanceled:
-		q.observe("canceled")
+		q.observe(AttemptCanceled)
 		a.log.Info("task canceled")
 	}
 }
