@@ -134,11 +134,30 @@ type Auth struct {
 type APIKey struct {
 	Name string `yaml:"name" doc:"Shown as the actor in reload outcomes and history. Default key-N (its position, from 1)."`
 	Key  string `yaml:"key" secret:"true" doc:"The bearer token, at least 16 characters. Write it as ${VAR}."`
-	Role string `yaml:"role" enum:"viewer,operator,admin" doc:"viewer talks to agents and reads tasks, sessions, configuration and metrics; operator also cancels tasks, decides approvals, reloads, validates, rolls back and requeues; admin also writes the configuration and changes server.auth."`
+	Role Role   `yaml:"role" enum:"viewer,operator,admin" doc:"viewer talks to agents and reads tasks, sessions, configuration and metrics; operator also cancels tasks, decides approvals, reloads, validates, rolls back and requeues; admin also writes the configuration and changes server.auth."`
 }
 
+// Role is what an API key may do.
+type Role string
+
+// The roles an API key grants.
+const (
+	RoleViewer   Role = "viewer"
+	RoleOperator Role = "operator"
+	RoleAdmin    Role = "admin"
+)
+
 // Roles in increasing order of power.
-var Roles = []string{"viewer", "operator", "admin"}
+var Roles = []Role{RoleViewer, RoleOperator, RoleAdmin}
+
+// RoleNames is Roles as strings, for messages.
+func RoleNames() []string {
+	names := make([]string, len(Roles))
+	for i, r := range Roles {
+		names[i] = string(r)
+	}
+	return names
+}
 
 // Database configures the store.
 type Database struct {

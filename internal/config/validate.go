@@ -457,9 +457,9 @@ func (v *validator) server(s Server) {
 		}
 		keys[k.Key] = true
 		if k.Role == "" {
-			v.fail(p+".role", "required: one of %s", strings.Join(Roles, ", "))
+			v.fail(p+".role", "required: one of %s", strings.Join(RoleNames(), ", "))
 		} else {
-			v.oneOf(p+".role", k.Role, Roles...)
+			v.oneOf(p+".role", string(k.Role), RoleNames()...)
 		}
 		if k.Name != "" {
 			if names[k.Name] {

@@ -110,7 +110,7 @@ type grant struct {
 // admit checks a request's key against the current snapshot for a route
 // needing role, answering 401 or 403 itself when it fails. Without
 // configured keys everything is admitted.
-func (s *Server) admit(w http.ResponseWriter, r *http.Request, role string) (grant, bool) {
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, role config.Role) (grant, bool) {
 	snap, release, ok := s.snapshot(w)
 	if !ok {
 		release()
@@ -128,13 +128,13 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, role string) (gra
 		writeError(w, http.StatusUnauthorized, "unauthorized", "a valid API key is required: Authorization: Bearer KEY")
 		return g, false
 	case !hasRole(key, role):
-		writeError(w, http.StatusForbidden, "forbidden", "this needs the "+role+" role; the key "+key.Name+" has "+key.Role)
+		writeError(w, http.StatusForbidden, "forbidden", "this needs the "+string(role)+" role; the key "+key.Name+" has "+string(key.Role))
 		return g, false
 	}
 	return g, true
 }
 
-func hasRole(key config.APIKey, role string) bool {
+func hasRole(key config.APIKey, role config.Role) bool {
 	return slices.Index(config.Roles, key.Role) >= slices.Index(config.Roles, role)
 }
 

@@ -16,7 +16,7 @@ type (
 )
 
 // Public is the role of the routes that never need a key.
-const Public = public
+const Public = string(public)
 
 // RouteRole is one entry of the route table, without its handler.
 type RouteRole struct{ Pattern, Role string }
@@ -28,7 +28,7 @@ func RouteTable() []RouteRole {
 	s.init()
 	var table []RouteRole
 	for _, rt := range s.routes() {
-		table = append(table, RouteRole{rt.pattern, rt.role})
+		table = append(table, RouteRole{rt.pattern, string(rt.role)})
 	}
 	return table
 }

@@ -1,21 +1,25 @@
 package server
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/hector-run/hector/internal/config"
+)
 
 // Who may call a route once server.auth.api_keys lists keys. Without keys
 // every route is open (the server warns when it listens beyond loopback).
 const (
-	public   = "public"   // never needs a key: /health and agent cards
-	anyRole  = "viewer"   // any valid key: talking to agents, reading tasks and sessions
-	operator = "operator" // changes what runs: cancel, approve, reload, rollback, requeue
-	admin    = "admin"    // writes the configuration
+	public   config.Role = "public"            // never needs a key: /health and agent cards
+	anyRole              = config.RoleViewer   // any valid key: talking to agents, reading tasks and sessions
+	operator             = config.RoleOperator // changes what runs: cancel, approve, reload, rollback, requeue
+	admin                = config.RoleAdmin    // writes the configuration
 )
 
 // route is one entry of the route table: the method and pattern, the role
 // it needs, which request bodies it takes, and its handler.
 type route struct {
 	pattern string
-	role    string
+	role    config.Role
 	body    bodyKind
 	handler http.HandlerFunc
 }
