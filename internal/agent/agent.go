@@ -57,9 +57,19 @@ func New(name, description, instruction string, maxIterations int, client llm.Cl
 	return a
 }
 
+// EventType names what an Event reports.
+type EventType string
+
+// Event types.
+const (
+	EventText       EventType = "text"        // a piece of the model's reply
+	EventToolCall   EventType = "tool_call"   // the model called a tool
+	EventToolResult EventType = "tool_result" // a tool call's result
+)
+
 // Event reports progress of a turn to a streaming caller.
 type Event struct {
-	Type     string        `json:"type"` // "text", "tool_call", "tool_result"
+	Type     EventType     `json:"type"` // EventText, EventToolCall, EventToolResult
 	Text     string        `json:"text,omitempty"`
 	ToolCall *llm.ToolCall `json:"tool_call,omitempty"`
 	ToolID   string        `json:"tool_call_id,omitempty"`
@@ -141,7 +151,7 @@ func (a *Agent) run(ctx context.Context, history, turn []llm.Message, h Hooks, c
 	}
 	var onText func(string)
 	if emit != nil {
-		onText = func(s string) { emit(Event{Type: "text", Text: s}) }
+		onText = func(s string) { emit(Event{Type: EventText, Text: s}) }
 	}
 	// Resume: the last model message and the results already saved for it.
 	var pending []llm.ToolCall
@@ -217,7 +227,7 @@ func (a *Agent) runTools(ctx context.Context, calls []llm.ToolCall, h Hooks, kee
 		}
 		if emit != nil {
 			c := call
-			emit(Event{Type: "tool_call", ToolCall: &c})
+			emit(Event{Type: EventToolCall, ToolCall: &c})
 		}
 		var out string
 		var callErr error
@@ -237,7 +247,7 @@ func (a *Agent) runTools(ctx context.Context, calls []llm.ToolCall, h Hooks, kee
 			tm.Content, tm.IsError = "error: "+config.RedactText(callErr.Error()), true
 		}
 		if emit != nil {
-			emit(Event{Type: "tool_result", ToolID: call.ID, Result: tm.Content, IsError: tm.IsError})
+			emit(Event{Type: EventToolResult, ToolID: call.ID, Result: tm.Content, IsError: tm.IsError})
 		}
 		if err := keep(tm); err != nil {
 			return err

@@ -51,7 +51,7 @@ func TestTurnRunsToolsAndReturnsErrorsToTheModel(t *testing.T) {
 	)
 	var events []string
 	res, err := a.Run(context.Background(), []llm.Message{{Role: llm.RoleUser, Content: "earlier"}, {Role: llm.RoleAssistant, Content: "yes"}}, "go",
-		func(e Event) { events = append(events, e.Type) })
+		func(e Event) { events = append(events, string(e.Type)) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -214,7 +214,7 @@ func (q *Queue) steps(ctx context.Context, a *attempt, history, turn []llm.Messa
 	for {
 		if q.Live.Followed(task.ID) { // stream the model's text only when it is read
 			hooks.Emit = func(e agent.Event) {
-				if e.Type == "text" {
+				if e.Type == agent.EventText {
 					q.Live.Publish(task.ID, e.Text)
 				}
 			}

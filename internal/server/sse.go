@@ -52,11 +52,11 @@ func (v *sseView) begin(sessionID, agentName string, version int64) {
 func (v *sseView) emit() func(agent.Event) {
 	return func(e agent.Event) {
 		switch e.Type {
-		case "text":
+		case agent.EventText:
 			v.ev.send("text", map[string]string{"text": e.Text})
-		case "tool_call":
+		case agent.EventToolCall:
 			v.ev.send("tool_call", e.ToolCall)
-		case "tool_result":
+		case agent.EventToolResult:
 			v.ev.send("tool_result", map[string]any{"tool_call_id": e.ToolID, "result": e.Result, "is_error": e.IsError})
 		}
 	}
