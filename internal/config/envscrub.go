@@ -1,7 +1,6 @@
 package config
 
 import (
-	"regexp"
 	"sort"
 	"strings"
 )
@@ -18,8 +17,6 @@ import (
 // costs nothing for a document without errors or warnings.
 const minScrubbed = 4
 
-var envRefName = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)`)
-
 // scrubEnv replaces, in the messages of errs and of doc's warnings, the
 // value of every variable data references with ${NAME}, longest first.
 func scrubEnv(data []byte, env LookupEnv, doc *Document, errs Errors) (*Document, Errors) {
@@ -29,7 +26,7 @@ func scrubEnv(data []byte, env LookupEnv, doc *Document, errs Errors) (*Document
 	type pair struct{ value, name string }
 	var vals []pair
 	seen := map[string]bool{}
-	for _, m := range envRefName.FindAllSubmatch(data, -1) {
+	for _, m := range envRef.FindAllSubmatch(data, -1) {
 		name := string(m[1])
 		if seen[name] {
 			continue

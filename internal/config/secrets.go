@@ -16,7 +16,8 @@ import (
 // Redacted replaces a secret wherever configuration is shown or stored.
 const Redacted = "REDACTED"
 
-var envRef = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}`)
+// envRef matches a ${NAME} or ${NAME:-default} reference; group 1 is NAME.
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
 
 // isReference reports whether s consists only of ${VAR} references, which
 // name a secret without containing it.

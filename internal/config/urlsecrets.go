@@ -44,19 +44,12 @@ func SecretQueryParam(name string) bool {
 // that does not parse (a template, a typo) is still redacted.
 func urlSecrets(u string) []urlSpan {
 	var spans []urlSpan
-	start := 0
-	if i := strings.Index(u, "://"); i >= 0 {
-		start = i + 3
-		end := len(u)
-		if j := strings.IndexAny(u[start:], "/?#"); j >= 0 {
-			end = start + j
-		}
-		if at := strings.LastIndex(u[start:end], "@"); at >= 0 {
-			if colon := strings.Index(u[start:start+at], ":"); colon >= 0 {
-				spans = append(spans, urlSpan{start + colon + 1, start + at, "password"})
-			} else if at > 0 { // a bare token: https://TOKEN@host
-				spans = append(spans, urlSpan{start, start + at, "user"})
-			}
+	start, at, _ := authority(u)
+	if at > start {
+		if colon := strings.Index(u[start:at], ":"); colon >= 0 {
+			spans = append(spans, urlSpan{start + colon + 1, at, "password"})
+		} else { // a bare token: https://TOKEN@host
+			spans = append(spans, urlSpan{start, at, "user"})
 		}
 	}
 	q := strings.Index(u[start:], "?")
@@ -129,19 +122,29 @@ func unredactURL(u, old string) (string, bool) {
 // so malformed URLs are covered too.
 func RedactURL(s string) string {
 	s = redactURLSecrets(s)
-	i := strings.Index(s, "://")
-	if i < 0 {
-		return s
-	}
-	start := i + 3
-	end := len(s)
-	if j := strings.IndexAny(s[start:], "/?#"); j >= 0 {
-		end = start + j
-	}
-	if at := strings.LastIndex(s[start:end], "@"); at >= 0 {
-		s = s[:start] + Redacted + s[start+at:]
+	if start, at, _ := authority(s); at >= start {
+		s = s[:start] + Redacted + s[at:]
 	}
 	return s
+}
+
+// authority finds, in the text of u, where its authority starts (after
+// "://"; 0 without a scheme), the index of the "@" ending its userinfo
+// (-1 without one) and where the authority ends.
+func authority(u string) (start, at, end int) {
+	at = -1
+	i := strings.Index(u, "://")
+	if i < 0 {
+		return 0, at, 0
+	}
+	start, end = i+3, len(u)
+	if j := strings.IndexAny(u[start:], "/?#"); j >= 0 {
+		end = start + j
+	}
+	if a := strings.LastIndex(u[start:end], "@"); a >= 0 {
+		at = start + a
+	}
+	return start, at, end
 }
 
 var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>\x60]+`)
