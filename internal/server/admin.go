@@ -52,7 +52,8 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(redacted)
 }
 
-// readBody reads a request body that require already limited.
+// readBody returns the request body, which the route's guard has already
+// read within server.max_body_bytes and server.read_timeout.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {

@@ -107,8 +107,11 @@ func (s *Server) pinned(h func(http.ResponseWriter, *http.Request, *snapshot.Sna
 // configuration source, the database) are only for a caller with a key:
 // they describe the infrastructure.
 func (s *Server) health(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
-	_, keyed := authenticate(snap, r.Header.Get("Authorization"))
-	detail := keyed || len(snap.Config.Server.Auth.APIKeys) == 0
+	// Checked only when there is an error to show: probes hit /health often.
+	detail := func() bool {
+		_, keyed := authenticate(snap, r.Header.Get("Authorization"))
+		return keyed || len(snap.Config.Server.Auth.APIKeys) == 0
+	}
 	cfg := map[string]any{"version": snap.Version, "hash": snap.Hash, "source": snap.Source,
 		"applied_at": snap.AppliedAt.UTC().Format(time.RFC3339Nano), "status": "ok"}
 	body := map[string]any{"status": "ok", "version": s.Version, "name": snap.Config.Name, "config": cfg}
@@ -117,7 +120,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request, snap *snapshot.S
 		// keeps serving its last snapshot: 200, so load balancers keep it.
 		if st := s.Reconciler.SourceStatus(); st.Status != "ok" {
 			cfg["status"], cfg["since"] = st.Status, st.Since.UTC().Format(time.RFC3339Nano)
-			if detail {
+			if detail() {
 				cfg["error"] = st.Error
 			}
 			body["status"] = "degraded"
@@ -133,7 +136,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request, snap *snapshot.S
 	defer cancel()
 	if err := snap.Store.Ping(ctx); err != nil {
 		body["status"], body["database"] = "unavailable", "unavailable"
-		if detail {
+		if detail() {
 			body["database_error"] = config.RedactText(err.Error())
 		}
 		status = http.StatusServiceUnavailable
@@ -201,24 +204,22 @@ type messageResponse struct {
 	ConfigVersion int64      `json:"config_version"`
 }
 
-// decodeBody reads a JSON object into v, rejecting unknown fields, trailing
-// data and bodies over the configured limit. It writes the error response
-// and returns false on failure.
-func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+// decodeBody reads a JSON object into v, rejecting unknown fields and
+// trailing data. The route's guard has already read the body within
+// server.max_body_bytes and server.read_timeout. It writes the error
+// response and returns false on failure.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil && dec.More() {
 		err = errors.New("unexpected data after the JSON object")
 	}
-	var tooBig *http.MaxBytesError
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
 	case err == nil:
 		return true
-	case errors.As(err, &tooBig), isTimeout(err):
-		writeBodyError(w, err)
 	case errors.Is(err, io.EOF):
 		writeError(w, http.StatusBadRequest, "invalid_body", "request body is empty; send a JSON object")
 	case errors.As(err, &syntax):
@@ -258,7 +259,7 @@ func writeBodyError(w http.ResponseWriter, err error) {
 // body is not valid.
 func readMessageRequest(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) (messageRequest, bool) {
 	var req messageRequest
-	if !decodeBody(w, r, snap.Config.Server.MaxBodyBytes, &req) {
+	if !decodeBody(w, r, &req) {
 		return req, false
 	}
 	if strings.TrimSpace(req.Message) == "" {

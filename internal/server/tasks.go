@@ -170,7 +170,7 @@ func (s *Server) rejectTask(w http.ResponseWriter, r *http.Request, snap *snapsh
 // decide records an approver's verdict; the body is optional.
 func (s *Server) decide(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot, approved bool) {
 	var req decisionRequest
-	if r.ContentLength != 0 && !decodeBody(w, r, snap.Config.Server.MaxBodyBytes, &req) {
+	if r.ContentLength != 0 && !decodeBody(w, r, &req) {
 		return
 	}
 	by := actor(r)
