@@ -46,6 +46,13 @@ server: {port: 0, shutdown_timeout: 5s}
 %s`, url, extra)
 }
 
+// keyedA2AConfig is a2aConfig with two keys: vera (viewer) and otto
+// (operator).
+func keyedA2AConfig(url, extra string) string {
+	return strings.Replace(a2aConfig(url, extra), "server: {port: 0, shutdown_timeout: 5s}",
+		fmt.Sprintf("server: {port: 0, shutdown_timeout: 5s, auth: {api_keys: [{name: vera, key: %s, role: viewer}, {name: otto, key: %s, role: operator}]}}", viewerKey, operatorKey), 1)
+}
+
 // transports are the four ways into an agent: both bindings of both
 // protocol versions, each through the official v2 client.
 var transports = []struct {
@@ -499,9 +506,7 @@ func waitTask(ctx context.Context, c *a2aclient.Client, id a2a.TaskID, want a2a.
 // Deciding on a tool call and cancelling a task need the operator role.
 func TestA2AApprovalNeedsOperator(t *testing.T) {
 	fake := llmtest.NewOpenAI(t)
-	cfg := strings.Replace(a2aConfig(fake.URL, ""), "server: {port: 0, shutdown_timeout: 5s}",
-		fmt.Sprintf("server: {port: 0, shutdown_timeout: 5s, auth: {api_keys: [{name: vera, key: %s, role: viewer}, {name: otto, key: %s, role: operator}]}}", viewerKey, operatorKey), 1)
-	h := newHector(t, cfg)
+	h := newHector(t, keyedA2AConfig(fake.URL, ""))
 	fake.Push(llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "pay", Args: `{"command":"echo x"}`}}}, llmtest.Reply{Text: "ok"})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -1464,9 +1469,7 @@ server: {port: 0, shutdown_timeout: 5s}
 // see them REDACTED and can neither replace nor delete the webhook.
 func TestA2APushConfigsBelongToTheirRegistrant(t *testing.T) {
 	fake := llmtest.NewOpenAI(t)
-	cfg := strings.Replace(a2aConfig(fake.URL, "a2a: {push: {allow_private_networks: true}}\n"), "server: {port: 0, shutdown_timeout: 5s}",
-		fmt.Sprintf("server: {port: 0, shutdown_timeout: 5s, auth: {api_keys: [{name: vera, key: %s, role: viewer}, {name: otto, key: %s, role: operator}]}}", viewerKey, operatorKey), 1)
-	h := newHector(t, cfg)
+	h := newHector(t, keyedA2AConfig(fake.URL, "a2a: {push: {allow_private_networks: true}}\n"))
 	fake.Push(llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "pay", Args: `{"command":"echo x"}`}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -18,7 +18,13 @@ import (
 // newTestServer returns a Server on an echo-agent snapshot and a real SQLite store.
 func newTestServer(t *testing.T) (*Server, *store.Store) {
 	t.Helper()
-	doc, errs := config.Parse([]byte("llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\n"), func(string) (string, bool) { return "", false })
+	return newTestServerWith(t, "llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\n")
+}
+
+// newTestServerWith is newTestServer on the configuration cfg.
+func newTestServerWith(t *testing.T, cfg string) (*Server, *store.Store) {
+	t.Helper()
+	doc, errs := config.Parse([]byte(cfg), func(string) (string, bool) { return "", false })
 	if errs != nil {
 		t.Fatal(errs)
 	}
