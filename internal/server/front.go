@@ -20,17 +20,16 @@ import (
 // arrive within server.read_timeout.
 func (s *Server) front(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		snap, release := s.Runtime.Acquire()
+		// Only configuration is read, which a snapshot never changes: no
+		// need to hold the snapshot (handlers pin their own).
+		snap := s.Runtime.Current()
 		if snap == nil {
-			release()
 			writeError(w, http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
 			return
 		}
 		cfg := &snap.Config.Server
-		hosts := allowedHosts(snap.Config)
 		publicURL := snap.Config.A2A.PublicURL
-		release()
-		if !hostAllowed(hosts, r.Host) {
+		if !hostAllowed(snap.Config, r.Host) {
 			writeError(w, http.StatusForbidden, "host_not_allowed",
 				"this server does not answer for host "+quoteHost(r.Host)+"; list it in server.allowed_hosts")
 			return
@@ -122,42 +121,34 @@ func preflight(w http.ResponseWriter, allowed bool) {
 // loopbackHosts are the names a server bound to loopback answers to.
 var loopbackHosts = []string{"localhost", "127.0.0.1", "::1"}
 
-// allowedHosts returns server.allowed_hosts, or its default: while bound
-// to loopback, the loopback names and a2a.public_url's host; otherwise nil
-// (any host).
-func allowedHosts(c *config.Config) []string {
-	if len(c.Server.AllowedHosts) > 0 {
-		return c.Server.AllowedHosts
-	}
-	if !isLoopback(c.Server.Host) {
-		return nil
-	}
-	hosts := append(slices.Clip(loopbackHosts), c.Server.Host) // 127.0.0.2 answers to 127.0.0.2
-	if u, err := url.Parse(c.A2A.PublicURL); err == nil && u.Hostname() != "" {
-		hosts = append(hosts, u.Hostname())
-	}
-	return hosts
-}
-
 // hostAllowed matches a Host header (port stripped, case folded) against
-// hosts; nil or "*" allows any. Names under .localhost resolve to loopback
-// and are allowed with localhost.
-func hostAllowed(hosts []string, hostHeader string) bool {
-	if hosts == nil {
-		return true
-	}
+// server.allowed_hosts, or its default: while bound to loopback, the
+// loopback names, server.host itself (127.0.0.2 answers to 127.0.0.2) and
+// a2a.public_url's host; otherwise any host. "*" allows any; names under
+// .localhost resolve to loopback and are allowed with localhost.
+func hostAllowed(c *config.Config, hostHeader string) bool {
 	name := hostHeader
 	if h, _, err := net.SplitHostPort(hostHeader); err == nil {
 		name = h
 	}
 	name = strings.ToLower(strings.Trim(name, "[]"))
-	for _, h := range hosts {
-		h = strings.ToLower(strings.Trim(h, "[]"))
-		if h == "*" || h == name || (h == "localhost" && strings.HasSuffix(name, ".localhost")) {
-			return true
-		}
+	if len(c.Server.AllowedHosts) > 0 {
+		return slices.ContainsFunc(c.Server.AllowedHosts, func(h string) bool { return hostMatches(h, name) })
 	}
-	return false
+	if !isLoopback(c.Server.Host) {
+		return true
+	}
+	if slices.ContainsFunc(loopbackHosts, func(h string) bool { return hostMatches(h, name) }) || hostMatches(c.Server.Host, name) {
+		return true
+	}
+	u, err := url.Parse(c.A2A.PublicURL)
+	return err == nil && u.Hostname() != "" && hostMatches(u.Hostname(), name)
+}
+
+// hostMatches reports whether the allowed host h admits name (lower case).
+func hostMatches(h, name string) bool {
+	h = strings.ToLower(strings.Trim(h, "[]"))
+	return h == "*" || h == name || (h == "localhost" && strings.HasSuffix(name, ".localhost"))
 }
 
 // quoteHost shows a Host header in an error, bounded.
