@@ -118,6 +118,12 @@ type Server struct {
 	ReadTimeout     Duration  `yaml:"read_timeout" doc:"Longest time to receive one request's body; a slower client gets 408 and is disconnected. Responses, streams included, are not limited by it. Default 30s."`
 	IdleTimeout     Duration  `yaml:"idle_timeout" doc:"A keep-alive connection idle this long is closed. Default 2m."`
 	MaxConnsPerIP   int       `yaml:"max_connections_per_client" doc:"Most open connections one client IP address may hold; connections beyond it are closed at once. 0 or absent: no limit."`
+	Metrics         Metrics   `yaml:"metrics" doc:"The Prometheus endpoint GET /metrics."`
+}
+
+// Metrics configures GET /metrics.
+type Metrics struct {
+	Public bool `yaml:"public" doc:"Serve /metrics without a credential (for a scraper on a private network). Default false: it needs the viewer role once credentials are configured."`
 }
 
 // CORS configures cross-origin requests from browsers.
@@ -125,30 +131,60 @@ type CORS struct {
 	AllowedOrigins []string `yaml:"allowed_origins" doc:"Origins (scheme://host[:port]) whose pages may call the API: they get CORS headers, and their state-changing requests are not refused as cross-site. Default none."`
 }
 
-// Auth configures authentication of the admin API.
+// Auth configures who may use the API: bearer API keys and JWTs from
+// identity providers. See docs/security.md for the route policy.
 type Auth struct {
-	APIKeys []APIKey `yaml:"api_keys" doc:"Bearer keys. Once any is listed, every route but /health and agent cards needs one. Keys are configuration: adding, removing or rotating one applies live; a reload or rollback that changes them needs the admin role."`
+	Require *bool `yaml:"require" doc:"Every route but /health, agent cards and (with server.metrics.public) /metrics needs a credential. Default true once any API key or JWT issuer is configured. false admits callers without a credential as the anonymous user (role user); admin, operator and viewer routes still need a credential."`
+	Enabled *bool `yaml:"enabled" doc:"The original Hector's spelling of require; when both are set they must agree."`
+
+	APIKeys []APIKey    `yaml:"api_keys" doc:"Bearer keys. Once any is listed, every route but /health and agent cards needs a credential. A plain string is a key with role admin (a warning recommends names and roles). Keys are configuration: adding, removing or rotating one applies live; a reload or rollback that changes server.auth needs the admin role."`
+	JWT     []JWTIssuer `yaml:"jwt" doc:"Identity providers whose JWTs (Authorization: Bearer TOKEN) are accepted: one mapping or a list. Their signing keys are fetched from jwks_url and refreshed in the background."`
+
+	// The original Hector's one-issuer shorthand: server.auth.jwks_url,
+	// issuer and audience mean one entry of jwt.
+	JWKSURL  string `yaml:"jwks_url" secret:"url" doc:"Shorthand for one jwt issuer: its JWKS URL."`
+	Issuer   string `yaml:"issuer" doc:"Shorthand for one jwt issuer: its iss claim."`
+	Audience string `yaml:"audience" doc:"Shorthand for one jwt issuer: the aud claim tokens must carry."`
 }
 
 // APIKey is one bearer key and the role it grants.
 type APIKey struct {
-	Name string `yaml:"name" doc:"Shown as the actor in reload outcomes and history. Default key-N (its position, from 1)."`
+	Name string `yaml:"name" doc:"The key's principal: shown as the actor in reload outcomes and history, and owner of the sessions and tasks it creates. Default key-N (its position, from 1)."`
 	Key  string `yaml:"key" secret:"true" doc:"The bearer token, at least 16 characters. Write it as ${VAR}."`
-	Role Role   `yaml:"role" enum:"viewer,operator,admin" doc:"viewer talks to agents and reads tasks, sessions, configuration and metrics; operator also cancels tasks, decides approvals, reloads, validates, rolls back and requeues; admin also writes the configuration and changes server.auth."`
+	Role Role   `yaml:"role" enum:"user,viewer,operator,admin" doc:"user talks to agents and sees only its own sessions and tasks; viewer also reads every session, task, the configuration and metrics; operator also cancels tasks, decides approvals, reloads, validates, rolls back and requeues; admin also writes the configuration and changes server.auth."`
+
+	// Plain is set when the key was written as a plain string (the
+	// original Hector's form): role admin, with a warning.
+	Plain bool `yaml:"-" json:"-"`
 }
 
-// Role is what an API key may do.
+// JWTIssuer is one identity provider whose tokens are accepted.
+type JWTIssuer struct {
+	Name            string   `yaml:"name" doc:"Shown in errors and as the principal's source. Default: the issuer, or jwt-N."`
+	Issuer          string   `yaml:"issuer" doc:"The iss claim tokens must carry. Optional only when a single issuer is configured."`
+	Audience        string   `yaml:"audience" doc:"The aud claim tokens must carry. Without it tokens the provider issued to any other service are accepted too (a warning says so)."`
+	JWKSURL         string   `yaml:"jwks_url" secret:"url" doc:"Where the provider publishes its signing keys (JWKS). https, or http on a loopback address."`
+	RoleClaim       string   `yaml:"role_claim" doc:"Claim naming the caller's role (a string, or a list whose strongest known role wins). Default role."`
+	DefaultRole     Role     `yaml:"default_role" enum:"user,viewer,operator,admin" doc:"Role of a token without a known role in role_claim. Default user."`
+	TenantClaim     string   `yaml:"tenant_claim" doc:"Claim naming the caller's tenant. Default tenant_id."`
+	SubjectClaim    string   `yaml:"subject_claim" doc:"Claim naming the caller (the principal that owns its sessions and tasks). Default sub."`
+	Leeway          Duration `yaml:"leeway" doc:"Clock skew allowed on exp, nbf and iat. Default 30s."`
+	RefreshInterval Duration `yaml:"refresh_interval" doc:"How often the signing keys are fetched again. Default 15m; a token with an unknown kid also triggers a fetch, at most one per 10s."`
+}
+
+// Role is what a credential may do.
 type Role string
 
-// The roles an API key grants.
+// The roles a credential grants.
 const (
+	RoleUser     Role = "user"
 	RoleViewer   Role = "viewer"
 	RoleOperator Role = "operator"
 	RoleAdmin    Role = "admin"
 )
 
 // Roles in increasing order of power.
-var Roles = []Role{RoleViewer, RoleOperator, RoleAdmin}
+var Roles = []Role{RoleUser, RoleViewer, RoleOperator, RoleAdmin}
 
 // RoleNames is Roles as strings, for messages.
 func RoleNames() []string {
@@ -191,6 +227,11 @@ const (
 	DefaultQueueDelay      = time.Second
 	DefaultQueueMaxDelay   = 5 * time.Minute
 	DefaultStaleThreshold  = 5 * time.Minute
+	DefaultJWTLeeway       = 30 * time.Second
+	DefaultJWKSRefresh     = 15 * time.Minute
+	DefaultRoleClaim       = "role"
+	DefaultTenantClaim     = "tenant_id"
+	DefaultSubjectClaim    = "sub"
 )
 
 // Duration is a time.Duration written as a Go duration string ("30s", "1m30s").
