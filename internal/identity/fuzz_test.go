@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,11 +37,7 @@ func FuzzVerify(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	var once sync.Once
 	f.Fuzz(func(t *testing.T, token string) {
-		once.Do(func() { // the rate limiter would slow nothing, but keep seeds quick
-			_, _ = iss.Verify(context.Background(), valid)
-		})
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_ = LooksLikeJWT(token)
