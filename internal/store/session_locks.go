@@ -92,7 +92,7 @@ func (l *SessionLease) Release() {
 
 // AppendTurnReleasing is AppendTurn that gives lease back in the same
 // transaction: one write for the turn and its lease's end.
-func (s *Store) AppendTurnReleasing(ctx context.Context, lease *SessionLease, agent string, configVersion int64, msgs []llm.Message) error {
+func (s *Store) AppendTurnReleasing(ctx context.Context, lease *SessionLease, agent string, owner Owner, configVersion int64, msgs []llm.Message) error {
 	lease.stopRenewing()
 	unlock := s.lockWrite()
 	err := func() error {
@@ -102,7 +102,7 @@ func (s *Store) AppendTurnReleasing(ctx context.Context, lease *SessionLease, ag
 			return fmt.Errorf("append to %s: %w", lease.id, err)
 		}
 		defer tx.Rollback()
-		if err := s.appendTurn(ctx, tx, lease.id, agent, configVersion, msgs); err != nil {
+		if err := s.appendTurn(ctx, tx, lease.id, agent, owner, configVersion, msgs); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM session_locks WHERE session_id = ? AND owner = ?`), lease.id, lease.owner); err != nil {

@@ -128,7 +128,7 @@ func testAppendTurnReleasing(t *testing.T, url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.AppendTurnReleasing(ctx, lease, "a", 1, []llm.Message{{Role: llm.RoleUser, Content: "hi"}, {Role: llm.RoleAssistant, Content: "yo"}}); err != nil {
+	if err := st.AppendTurnReleasing(ctx, lease, "a", Owner{}, 1, []llm.Message{{Role: llm.RoleUser, Content: "hi"}, {Role: llm.RoleAssistant, Content: "yo"}}); err != nil {
 		t.Fatal(err)
 	}
 	lease.Release()

@@ -11,10 +11,31 @@ import (
 	"github.com/hector-run/hector/internal/llm"
 )
 
+// Owner is who a session or task belongs to: a principal within a tenant.
+type Owner struct {
+	// Tenant is the principal's tenant; "" is the main tenant.
+	Tenant string `json:"tenant,omitempty"`
+	// Principal is an API key's name or a JWT's issuer:subject.
+	Principal string `json:"owner,omitempty"`
+}
+
+// Scope selects what a caller may see: rows of its tenant, and, when
+// Principal is set, only its own.
+type Scope struct {
+	Tenant    string
+	Principal string // "": every principal of the tenant
+}
+
+// Sees reports whether a row owned by o is within the scope.
+func (sc Scope) Sees(o Owner) bool {
+	return o.Tenant == sc.Tenant && (sc.Principal == "" || o.Principal == sc.Principal)
+}
+
 // Session is a conversation with one agent.
 type Session struct {
-	ID        string    `json:"id"`
-	Agent     string    `json:"agent"`
+	ID    string `json:"id"`
+	Agent string `json:"agent"`
+	Owner
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
@@ -31,8 +52,8 @@ type StoredMessage struct {
 func (s *Store) Session(ctx context.Context, id string) (*Session, error) {
 	var out Session
 	var created, updated string
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, agent, created_at, updated_at FROM sessions WHERE id = ?`), id).
-		Scan(&out.ID, &out.Agent, &created, &updated)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, agent, tenant, owner, created_at, updated_at FROM sessions WHERE id = ?`), id).
+		Scan(&out.ID, &out.Agent, &out.Tenant, &out.Principal, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -84,16 +105,18 @@ func (s *Store) History(ctx context.Context, sessionID string) ([]llm.Message, e
 }
 
 // AppendTurn atomically appends msgs to a session, creating the session for
-// agent if it does not exist. configVersion records which configuration
-// produced the messages.
-func (s *Store) AppendTurn(ctx context.Context, sessionID, agent string, configVersion int64, msgs []llm.Message) error {
+// agent, owned by owner, if it does not exist. configVersion records which
+// configuration produced the messages. A session of another tenant is
+// ErrNotFound, and is not changed: callers check who may continue a
+// session before running its turn, and the tenant is enforced here too.
+func (s *Store) AppendTurn(ctx context.Context, sessionID, agent string, owner Owner, configVersion int64, msgs []llm.Message) error {
 	defer s.lockWrite()()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("append to %s: %w", sessionID, err)
 	}
 	defer tx.Rollback()
-	if err := s.appendTurn(ctx, tx, sessionID, agent, configVersion, msgs); err != nil {
+	if err := s.appendTurn(ctx, tx, sessionID, agent, owner, configVersion, msgs); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -103,13 +126,18 @@ func (s *Store) AppendTurn(ctx context.Context, sessionID, agent string, configV
 }
 
 // appendTurn is AppendTurn inside the caller's transaction.
-func (s *Store) appendTurn(ctx context.Context, tx *sql.Tx, sessionID, agent string, configVersion int64, msgs []llm.Message) error {
+func (s *Store) appendTurn(ctx context.Context, tx *sql.Tx, sessionID, agent string, owner Owner, configVersion int64, msgs []llm.Message) error {
 	ts := now()
 	// On PostgreSQL the upsert locks the session row until commit, so
 	// concurrent turns on one session number their messages in turn.
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (id, agent, created_at, updated_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at`), sessionID, agent, ts, ts); err != nil {
+	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (id, agent, tenant, owner, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at WHERE sessions.tenant = excluded.tenant`),
+		sessionID, agent, owner.Tenant, owner.Principal, ts, ts)
+	if err != nil {
 		return fmt.Errorf("append to %s: %w", sessionID, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("append to %s: %w", sessionID, ErrNotFound) // another tenant's session
 	}
 	var seq int
 	if err := tx.QueryRowContext(ctx, s.q(`SELECT COALESCE(MAX(seq), 0) FROM messages WHERE session_id = ?`), sessionID).Scan(&seq); err != nil {

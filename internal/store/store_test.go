@@ -45,7 +45,7 @@ func testSessionsPersistAcrossReopen(t *testing.T, path string) {
 		{Role: llm.RoleTool, ToolCallID: "c1", Name: "clock", Content: "noon", IsError: true},
 		{Role: llm.RoleAssistant, Content: "It is noon."},
 	}
-	if err := s.AppendTurn(ctx, "s1", "assistant", 3, turn); err != nil {
+	if err := s.AppendTurn(ctx, "s1", "assistant", Owner{}, 3, turn); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -85,7 +85,7 @@ func testConcurrentAppendsKeepOrder(t *testing.T, url string) {
 		go func(i int) {
 			defer wg.Done()
 			msgs := []llm.Message{{Role: llm.RoleUser, Content: fmt.Sprint(i)}, {Role: llm.RoleAssistant, Content: fmt.Sprint(i)}}
-			if err := s.AppendTurn(ctx, "shared", "a", 1, msgs); err != nil {
+			if err := s.AppendTurn(ctx, "shared", "a", Owner{}, 1, msgs); err != nil {
 				t.Error(err)
 			}
 		}(i)

@@ -48,7 +48,8 @@ type Task struct {
 	ID        string `json:"id"`
 	Agent     string `json:"agent"`
 	SessionID string `json:"session_id"`
-	Input     string `json:"input"`
+	Owner
+	Input string `json:"input"`
 	// MessageID is the A2A ID of the message that started the task.
 	MessageID       string          `json:"message_id,omitempty"`
 	State           TaskState       `json:"state"`
@@ -105,14 +106,14 @@ func fromMS(v int64) time.Time {
 }
 
 const taskColumns = `id, agent, session_id, input, state, attempts, max_attempts, run_at, lease_owner, heartbeat_at,
-	cancel_requested, dead, result, error, created_at, updated_at, finished_at, approval, decisions, message_id`
+	cancel_requested, dead, result, error, created_at, updated_at, finished_at, approval, decisions, message_id, tenant, owner`
 
 func scanTask(row interface{ Scan(...any) error }) (*Task, error) {
 	var t Task
 	var runAt, hb, created, updated, finished int64
 	var result, approval, decisions string
 	if err := row.Scan(&t.ID, &t.Agent, &t.SessionID, &t.Input, &t.State, &t.Attempts, &t.MaxAttempts, &runAt, &t.LeaseOwner, &hb,
-		&t.CancelRequested, &t.Dead, &result, &t.Error, &created, &updated, &finished, &approval, &decisions, &t.MessageID); err != nil {
+		&t.CancelRequested, &t.Dead, &result, &t.Error, &created, &updated, &finished, &approval, &decisions, &t.MessageID, &t.Tenant, &t.Principal); err != nil {
 		return nil, err
 	}
 	if approval != "" {
@@ -138,8 +139,8 @@ func (s *Store) CreateTask(ctx context.Context, t *Task) error {
 	defer s.lockWrite()()
 	now := time.Now()
 	t.State, t.RunAt, t.CreatedAt, t.UpdatedAt = TaskPending, now.UTC(), now.UTC(), now.UTC()
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO tasks (id, agent, session_id, input, state, max_attempts, run_at, created_at, updated_at, message_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), t.ID, t.Agent, t.SessionID, t.Input, t.State, t.MaxAttempts, ms(now), ms(now), ms(now), t.MessageID)
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO tasks (id, agent, session_id, input, state, max_attempts, run_at, created_at, updated_at, message_id, tenant, owner)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), t.ID, t.Agent, t.SessionID, t.Input, t.State, t.MaxAttempts, ms(now), ms(now), ms(now), t.MessageID, t.Tenant, t.Principal)
 	if err != nil {
 		return fmt.Errorf("create task: %w", err)
 	}
@@ -165,6 +166,8 @@ type TaskFilter struct {
 	Agent     string
 	SessionID string
 	Dead      bool // only the dead-letter list
+	// Scope, if set, selects only the tasks the caller may see.
+	Scope *Scope
 	// UpdatedAfter, if set, selects tasks whose state last changed after
 	// it (to the millisecond), on every page and in CountMatching.
 	UpdatedAfter time.Time
@@ -233,6 +236,12 @@ func (f TaskFilter) where() ([]string, []any) {
 	}
 	if f.Dead {
 		where, args = append(where, "dead = ?"), append(args, true)
+	}
+	if f.Scope != nil {
+		where, args = append(where, "tenant = ?"), append(args, f.Scope.Tenant)
+		if f.Scope.Principal != "" {
+			where, args = append(where, "owner = ?"), append(args, f.Scope.Principal)
+		}
 	}
 	if !f.UpdatedAfter.IsZero() {
 		where, args = append(where, "updated_at > ?"), append(args, ms(f.UpdatedAfter))
@@ -538,7 +547,7 @@ func (s *Store) CompleteTask(ctx context.Context, t *Task, owner string, configV
 	if err := leaseHeld(res); err != nil {
 		return err
 	}
-	if err := s.appendTurn(ctx, tx, t.SessionID, t.Agent, configVersion, msgs); err != nil {
+	if err := s.appendTurn(ctx, tx, t.SessionID, t.Agent, t.Owner, configVersion, msgs); err != nil {
 		return fmt.Errorf("complete task %s: %w", t.ID, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -610,8 +619,8 @@ func (s *Store) CreateWaitingTask(ctx context.Context, t *Task, steps []llm.Mess
 	defer tx.Rollback()
 	now := time.Now()
 	t.State, t.RunAt, t.CreatedAt, t.UpdatedAt, t.Attempts, t.Approval = TaskInputRequired, now.UTC(), now.UTC(), now.UTC(), 0, &a
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO tasks (id, agent, session_id, input, state, max_attempts, run_at, created_at, updated_at, approval)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), t.ID, t.Agent, t.SessionID, t.Input, t.State, t.MaxAttempts, ms(now), ms(now), ms(now), string(b)); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO tasks (id, agent, session_id, input, state, max_attempts, run_at, created_at, updated_at, approval, tenant, owner)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), t.ID, t.Agent, t.SessionID, t.Input, t.State, t.MaxAttempts, ms(now), ms(now), ms(now), string(b), t.Tenant, t.Principal); err != nil {
 		return fmt.Errorf("create task: %w", err)
 	}
 	for i, m := range steps {
