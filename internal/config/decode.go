@@ -142,7 +142,30 @@ func fieldsOf(t reflect.Type) (map[string]int, []string) {
 	return idx, names
 }
 
+// scalarForm is a struct that may also be written as one plain value,
+// which fills the field scalarKey names (an API key written as just its
+// key). markScalar records that the short form was used.
+type scalarForm interface {
+	scalarKey() string
+	markScalar()
+}
+
+// shortField returns the field a scalar fills when t has a short form.
+func shortField(t reflect.Type) (reflect.StructField, bool) {
+	sf, ok := reflect.New(t).Interface().(scalarForm)
+	if !ok {
+		return reflect.StructField{}, false
+	}
+	idx, _ := fieldsOf(t)
+	return t.Field(idx[sf.scalarKey()]), true
+}
+
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
+	if f, ok := shortField(v.Type()); n.Kind == yaml.ScalarNode && ok {
+		d.decode(n, v.FieldByIndex(f.Index), path)
+		v.Addr().Interface().(scalarForm).markScalar()
+		return
+	}
 	if n.Kind != yaml.MappingNode {
 		d.fail(n, pathOrRoot(path), "expected a mapping, got %s", kindName(n))
 		return
@@ -201,6 +224,13 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 }
 
 func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.MappingNode && v.Type().Elem().Kind() == reflect.Struct {
+		// One entity written without the list: jwt: {jwks_url: …}.
+		s := reflect.MakeSlice(v.Type(), 1, 1)
+		d.decode(n, s.Index(0), path)
+		v.Set(s)
+		return
+	}
 	if n.Kind != yaml.SequenceNode {
 		d.fail(n, pathOrRoot(path), "expected a list, got %s", kindName(n))
 		return

@@ -1,12 +1,10 @@
 package config
 
-import "fmt"
-
 // applyDefaults fills absent values with the Default* constants. It runs
 // only on a valid config (validation must see what was written, not the
 // defaults) and writes into c's maps and slices in place, so c must not
 // share them with a cached parse: the Parser's assemble copies every map
-// it takes from its cache, and the API key slice is copied here.
+// it takes from its cache, and the auth slices are copied (authDefaults).
 func applyDefaults(c *Config) {
 	if c.Version == "" {
 		c.Version = "1"
@@ -87,15 +85,7 @@ func applyDefaults(c *Config) {
 		g := Duration(DefaultRebindGrace)
 		c.Server.RebindGrace = &g
 	}
-	if keys := c.Server.Auth.APIKeys; len(keys) > 0 {
-		keys = append([]APIKey(nil), keys...) // the parsed slice may be shared
-		for i := range keys {
-			if keys[i].Name == "" {
-				keys[i].Name = fmt.Sprintf("key-%d", i+1)
-			}
-		}
-		c.Server.Auth.APIKeys = keys
-	}
+	authDefaults(&c.Server.Auth)
 	if c.Logger.Level == "" {
 		c.Logger.Level = "info"
 	}

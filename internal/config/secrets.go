@@ -46,6 +46,12 @@ func walkSecrets(n *yaml.Node, t reflect.Type, path string, visit secretVisit) {
 	}
 	switch t.Kind() {
 	case reflect.Struct:
+		if f, ok := shortField(t); ok && n.Kind == yaml.ScalarNode {
+			if kind := f.Tag.Get("secret"); kind != "" {
+				visit(path, n, kind)
+			}
+			return
+		}
 		if n.Kind != yaml.MappingNode || t == durationType {
 			return
 		}
@@ -81,6 +87,9 @@ func walkSecrets(n *yaml.Node, t reflect.Type, path string, visit secretVisit) {
 			}
 		}
 	case reflect.Slice:
+		if n.Kind == yaml.MappingNode {
+			walkSecrets(n, t.Elem(), path, visit) // one entity without the list
+		}
 		if n.Kind == yaml.SequenceNode {
 			for i, item := range n.Content {
 				walkSecrets(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), visit)

@@ -158,6 +158,9 @@ type APIKey struct {
 	Plain bool `yaml:"-" json:"-"`
 }
 
+func (k *APIKey) scalarKey() string { return "key" }
+func (k *APIKey) markScalar()       { k.Plain = true }
+
 // JWTIssuer is one identity provider whose tokens are accepted.
 type JWTIssuer struct {
 	Name            string   `yaml:"name" doc:"Shown in errors and as the principal's source. Default: the issuer, or jwt-N."`

@@ -442,32 +442,7 @@ func (v *validator) server(s Server) {
 		v.fail("server.host", "must be a host name or IP address, got %q", s.Host)
 	}
 	v.httpPolicy(s)
-	keys, names := map[string]bool{}, map[string]bool{}
-	for i, k := range s.Auth.APIKeys {
-		p := fmt.Sprintf("server.auth.api_keys[%d]", i)
-		switch {
-		case k.Key == "":
-			v.fail(p+".key", "required")
-		case strings.TrimSpace(k.Key) != k.Key:
-			v.fail(p+".key", "must not start or end with white space (a key is sent as one bearer token)")
-		case len(k.Key) < 16:
-			v.fail(p+".key", "must be at least 16 characters")
-		case keys[k.Key]:
-			v.fail(p+".key", "the same key is listed twice")
-		}
-		keys[k.Key] = true
-		if k.Role == "" {
-			v.fail(p+".role", "required: one of %s", strings.Join(RoleNames(), ", "))
-		} else {
-			v.oneOf(p+".role", string(k.Role), RoleNames()...)
-		}
-		if k.Name != "" {
-			if names[k.Name] {
-				v.fail(p+".name", "name %q is used twice", k.Name)
-			}
-			names[k.Name] = true
-		}
-	}
+	v.auth(s.Auth)
 }
 
 // httpPolicy checks the allowed hosts, CORS origins and connection limits.

@@ -46,6 +46,7 @@ func warnings(c *Config, pos posLookup) Errors {
 			}
 		}
 	}
+	v.authWarnings(c.Server.Auth)
 	if v.errs == nil {
 		return nil
 	}
