@@ -26,9 +26,8 @@ var _ a2asrv.RequestHandler = handler{}
 
 // caller is who sent a request, set by the HTTP layer.
 type caller struct {
-	agent      string
-	name       string // the API key's name, or "anonymous"
-	mayApprove bool
+	agent string
+	Caller
 }
 
 type callerKey struct{}
@@ -60,7 +59,7 @@ func (s *Service) read(ctx context.Context, id a2a.TaskID, withSteps bool) (*sto
 	err := s.pinned(func(snap *snapshot.Snapshot) error {
 		var err error
 		t, err = snap.Store.GetTask(ctx, string(id))
-		if errors.Is(err, store.ErrNotFound) || (err == nil && t.Agent != callerFrom(ctx).agent) {
+		if c := callerFrom(ctx); errors.Is(err, store.ErrNotFound) || (err == nil && (t.Agent != c.agent || !c.Scope.Sees(t.Owner))) {
 			return a2a.NewError(a2a.ErrTaskNotFound, fmt.Sprintf("task %q not found for agent %q", id, callerFrom(ctx).agent))
 		}
 		if err != nil {
@@ -96,7 +95,8 @@ func (h handler) GetTask(ctx context.Context, req *a2a.GetTaskRequest) (*a2a.Tas
 }
 
 func (h handler) ListTasks(ctx context.Context, req *a2a.ListTasksRequest) (*a2a.ListTasksResponse, error) {
-	f := store.TaskFilter{Agent: callerFrom(ctx).agent, SessionID: req.ContextID, PageToken: req.PageToken, Limit: req.PageSize}
+	c := callerFrom(ctx)
+	f := store.TaskFilter{Agent: c.agent, SessionID: req.ContextID, PageToken: req.PageToken, Limit: req.PageSize, Scope: &c.Scope}
 	if req.PageSize < 0 || req.PageSize > 100 {
 		return nil, a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("pageSize: want 1 to 100, got %d", req.PageSize))
 	}
@@ -141,13 +141,15 @@ func (h handler) ListTasks(ctx context.Context, req *a2a.ListTasksRequest) (*a2a
 }
 
 func (h handler) CancelTask(ctx context.Context, req *a2a.CancelTaskRequest) (*a2a.Task, error) {
-	if c := callerFrom(ctx); !c.mayApprove { // as for REST: cancel needs the operator role
-		return nil, a2a.NewError(a2a.ErrUnauthorized, fmt.Sprintf("cancelling a task needs the operator role; the key %s has less", c.name))
-	}
-	if _, _, err := h.s.load(ctx, req.ID); err != nil {
+	t, _, err := h.s.read(ctx, req.ID, false)
+	if err != nil {
 		return nil, err
 	}
-	err := h.s.pinned(func(snap *snapshot.Snapshot) error {
+	// As for REST: the owner may cancel its task, the operator role any.
+	if c := callerFrom(ctx); !c.MayApprove && t.Principal != c.Name {
+		return nil, a2a.NewError(a2a.ErrUnauthorized, fmt.Sprintf("cancelling another principal's task needs the operator role; %s has less", c.Name))
+	}
+	err = h.s.pinned(func(snap *snapshot.Snapshot) error {
 		_, err := snap.Store.CancelTask(ctx, string(req.ID))
 		if errors.Is(err, store.ErrConflict) {
 			return a2a.NewError(a2a.ErrTaskNotCancelable, err.Error())
@@ -295,7 +297,7 @@ func (s *Service) acceptAs(ctx context.Context, req *a2a.SendMessageRequest, id 
 		}
 	}
 	text, _ := textOf(msg.Parts) // checked
-	t := &store.Task{ID: id, Agent: c.agent, SessionID: msg.ContextID, Input: text, MessageID: msg.ID, MaxAttempts: s.Queue.MaxAttempts()}
+	t := &store.Task{ID: id, Agent: c.agent, SessionID: msg.ContextID, Owner: c.Owner, Input: text, MessageID: msg.ID, MaxAttempts: s.Queue.MaxAttempts()}
 	if t.SessionID == "" {
 		t.SessionID = store.NewSessionID()
 	}
@@ -303,7 +305,9 @@ func (s *Service) acceptAs(ctx context.Context, req *a2a.SendMessageRequest, id 
 		if _, ok := snap.Agents[c.agent]; !ok {
 			return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("agent %q is not in the configuration (version %d)", c.agent, snap.Version))
 		}
-		if sess, err := snap.Store.Session(ctx, t.SessionID); err == nil && sess.Agent != c.agent {
+		if sess, err := snap.Store.Session(ctx, t.SessionID); err == nil && !c.Scope.Sees(sess.Owner) {
+			return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("message.contextId: context %q is not yours; choose another contextId", t.SessionID))
+		} else if err == nil && sess.Agent != c.agent {
 			return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("message.contextId: context %q belongs to agent %q", t.SessionID, sess.Agent))
 		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return s.internal("load session", err)
@@ -381,14 +385,14 @@ func (s *Service) answer(ctx context.Context, req *a2a.SendMessageRequest) (*sto
 	if req.Message.ContextID != "" && req.Message.ContextID != t.SessionID {
 		return nil, a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("message.contextId: task %s is in context %q", t.ID, t.SessionID))
 	}
-	if !c.mayApprove {
-		return nil, a2a.NewError(a2a.ErrUnauthorized, fmt.Sprintf("deciding on a tool call needs the operator role; the key %s has less", c.name))
+	if !c.MayApprove {
+		return nil, a2a.NewError(a2a.ErrUnauthorized, fmt.Sprintf("deciding on a tool call needs the operator role; %s has less", c.Name))
 	}
 	d, err := decision(req.Message.Parts, t.Approval.Tool)
 	if err != nil {
 		return nil, err
 	}
-	d.By = c.name
+	d.By = c.Name
 	err = s.pinned(func(snap *snapshot.Snapshot) error {
 		if req.Config != nil && req.Config.PushConfig != nil {
 			pc := *req.Config.PushConfig

@@ -73,7 +73,7 @@ func (h handler) GetTaskPushConfig(ctx context.Context, req *a2a.GetTaskPushConf
 // and credentials are the registrant's secrets, REDACTED for anyone else.
 func shownPushConfig(ctx context.Context, c *store.PushConfig) (*a2a.PushConfig, error) {
 	pc, err := decodePushConfig(c)
-	if err != nil || c.Owner == "" || c.Owner == callerFrom(ctx).name {
+	if err != nil || c.Owner == "" || c.Owner == callerFrom(ctx).Name {
 		return pc, err
 	}
 	if pc.Token != "" {
@@ -117,7 +117,7 @@ func (h handler) DeleteTaskPushConfig(ctx context.Context, req *a2a.DeleteTaskPu
 		return err
 	}
 	return h.s.pinned(func(snap *snapshot.Snapshot) error {
-		err := snap.Store.DeletePushConfigFor(ctx, string(req.TaskID), req.ID, callerFrom(ctx).name)
+		err := snap.Store.DeletePushConfigFor(ctx, string(req.TaskID), req.ID, callerFrom(ctx).Name)
 		if errors.Is(err, store.ErrOwned) {
 			return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("push notification config %q of task %s was registered by another caller", req.ID, req.TaskID))
 		}
@@ -152,7 +152,7 @@ func (s *Service) savePushConfig(ctx context.Context, snap *snapshot.Snapshot, p
 		return nil, s.internal("encode push config", err)
 	}
 	lim := store.PushLimits{PerTask: MaxPushConfigsPerTask, PerOwner: MaxPushConfigsPerCaller}
-	err = snap.Store.SavePushConfigFor(ctx, string(out.TaskID), out.ID, callerFrom(ctx).name, string(b), lim)
+	err = snap.Store.SavePushConfigFor(ctx, string(out.TaskID), out.ID, callerFrom(ctx).Name, string(b), lim)
 	if errors.Is(err, store.ErrOwned) {
 		return nil, a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("pushNotificationConfig.id: %q of task %s was registered by another caller; choose another id", out.ID, out.TaskID))
 	}
@@ -163,7 +163,7 @@ func (s *Service) savePushConfig(ctx context.Context, snap *snapshot.Snapshot, p
 				"pushNotificationConfig: task %s already has %d push notification configs, the limit per task; delete one or reuse its id", out.TaskID, le.Limit))
 		}
 		return nil, a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf(
-			"pushNotificationConfig: caller %s already has %d push notification configs on unfinished tasks, the limit per caller; delete some first", callerFrom(ctx).name, le.Limit))
+			"pushNotificationConfig: caller %s already has %d push notification configs on unfinished tasks, the limit per caller; delete some first", callerFrom(ctx).Name, le.Limit))
 	}
 	if err != nil {
 		return nil, s.internal("save push config", err)

@@ -32,6 +32,7 @@ import (
 
 	"github.com/hector-run/hector/internal/live"
 	"github.com/hector-run/hector/internal/snapshot"
+	"github.com/hector-run/hector/internal/store"
 )
 
 // Queue is what the service needs of the task queue.
@@ -87,12 +88,15 @@ func (s *Service) Start(ctx context.Context) {
 	go s.deliver(ctx)
 }
 
-// Caller describes who sent a request: the API key's name (or
-// "anonymous") and whether it has the operator role: it may then decide on
-// tool calls and cancel tasks.
+// Caller describes who sent a request: its principal's name (an API key's
+// name, ISSUER:SUBJECT or "anonymous"), whether it has the operator role
+// (it may then decide on tool calls and cancel any task it sees), which
+// tasks and contexts it may see, and the owner its new tasks record.
 type Caller struct {
 	Name       string
 	MayApprove bool
+	Scope      store.Scope
+	Owner      store.Owner
 }
 
 // Serve answers an A2A request for agent, whose endpoint is prefix (the
@@ -101,7 +105,7 @@ type Caller struct {
 // answered 413.
 func (s *Service) Serve(w http.ResponseWriter, r *http.Request, agent, prefix string, c Caller) {
 	s.init()
-	r = r.WithContext(callerContext(r.Context(), caller{agent: agent, name: c.Name, mayApprove: c.MayApprove}))
+	r = r.WithContext(callerContext(r.Context(), caller{agent: agent, Caller: c}))
 	rest := strings.TrimPrefix(r.URL.Path, prefix)
 	version := r.Header.Get(a2a.SvcParamVersion)
 	jsonrpc := rest == "" || rest == "/"

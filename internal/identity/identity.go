@@ -29,6 +29,32 @@ type Principal struct {
 // ViaKey is Principal.Via for a request authenticated with an API key.
 const ViaKey = "key"
 
+// ViaNone is Principal.Via for a request without a credential: on a
+// server without credentials (Anonymous admin) or one whose
+// server.auth.require is false (Anonymous user).
+const ViaNone = "anonymous"
+
+// Anonymous is the principal of a request without a credential, with the
+// role the server grants such requests.
+func Anonymous(role config.Role) Principal {
+	return Principal{Subject: "anonymous", Role: role, Via: ViaNone}
+}
+
+// ID names the principal as the owner of sessions and tasks: an API key's
+// name, "anonymous", or ISSUER:SUBJECT for a JWT, so that two providers'
+// subjects never collide (key names may not contain ':').
+func (p Principal) ID() string {
+	if p.Via == ViaKey || p.Via == ViaNone {
+		return p.Subject
+	}
+	return p.Via + ":" + p.Subject
+}
+
+// Has reports whether the principal's role is at least role.
+func (p Principal) Has(role config.Role) bool {
+	return roleRank(p.Role) >= roleRank(role)
+}
+
 // maxTokenBytes bounds the tokens Verify looks at; longer ones are malformed.
 const maxTokenBytes = 64 << 10
 

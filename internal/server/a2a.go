@@ -57,10 +57,7 @@ func (s *Server) serveA2A(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g := grantOf(r)
-	caller := a2ahttp.Caller{Name: "anonymous", MayApprove: true}
-	if g.keyed {
-		caller = a2ahttp.Caller{Name: g.key.Name, MayApprove: hasRole(g.key, operator)}
-	}
+	caller := a2ahttp.Caller{Name: g.who.ID(), MayApprove: g.who.Has(operator), Scope: g.scope(), Owner: g.owner()}
 	name := r.PathValue("name")
 	snap, release, ok := s.snapshot(w)
 	if !ok {
@@ -69,7 +66,7 @@ func (s *Server) serveA2A(w http.ResponseWriter, r *http.Request) {
 	}
 	_, exists := snap.Config.Agents[name]
 	release()
-	if !exists {
+	if !exists || !mainTenant(r) {
 		writeError(w, http.StatusNotFound, "agent_not_found", "no agent "+name)
 		return
 	}

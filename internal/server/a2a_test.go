@@ -503,7 +503,8 @@ func waitTask(ctx context.Context, c *a2aclient.Client, id a2a.TaskID, want a2a.
 	}
 }
 
-// Deciding on a tool call and cancelling a task need the operator role.
+// Deciding on a tool call, and cancelling another principal's task, need
+// the operator role.
 func TestA2AApprovalNeedsOperator(t *testing.T) {
 	fake := llmtest.NewOpenAI(t)
 	h := newHector(t, keyedA2AConfig(fake.URL, ""))
@@ -517,7 +518,7 @@ func TestA2AApprovalNeedsOperator(t *testing.T) {
 	if _, err := c.SendMessage(ctx, userMessage("no key")); err == nil {
 		t.Fatal("a call without a key succeeded")
 	}
-	res, err := c.SendMessage(withKey(viewerKey), userMessage("pay"))
+	res, err := c.SendMessage(withKey(operatorKey), userMessage("pay"))
 	if err != nil {
 		t.Fatal(err)
 	}

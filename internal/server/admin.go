@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -140,16 +140,17 @@ func authGuard(r *http.Request, rollback bool) reload.Guard {
 	mayChangeAuth := isAdmin(r)
 	forced := rollback && mayChangeAuth && r.URL.Query().Get("force") == "true"
 	return func(cur, next *config.Config) error {
-		if cur == nil || slices.Equal(cur.Server.Auth.APIKeys, next.Server.Auth.APIKeys) {
+		if cur == nil || reflect.DeepEqual(cur.Server.Auth, next.Server.Auth) {
 			return nil
 		}
 		if !mayChangeAuth {
 			return &reload.ForbiddenError{Path: "server.auth",
 				Reason: "this change alters server.auth (who may use the API), which needs the admin role"}
 		}
-		if rollback && len(cur.Server.Auth.APIKeys) > 0 && len(next.Server.Auth.APIKeys) == 0 && !forced {
-			return &reload.ForbiddenError{Path: "server.auth.api_keys",
-				Reason: "this version has no API keys: applying it opens the whole API to anyone who can reach it; an admin may force it with ?force=true"}
+		opens := cur.Server.Auth.Required() && !next.Server.Auth.Required() || cur.Server.Auth.Credentials() && !next.Server.Auth.Credentials()
+		if rollback && opens && !forced {
+			return &reload.ForbiddenError{Path: "server.auth",
+				Reason: "this version requires no credential: applying it opens the API to anyone who can reach it; an admin may force it with ?force=true"}
 		}
 		return nil
 	}

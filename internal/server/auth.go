@@ -4,40 +4,42 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/identity"
 	"github.com/hector-run/hector/internal/snapshot"
+	"github.com/hector-run/hector/internal/store"
 )
 
 type grantKey struct{}
 
-// actor returns who made the request: an API key's name, or "anonymous"
-// when no keys are configured.
-func actor(r *http.Request) string {
-	if g, ok := r.Context().Value(grantKey{}).(grant); ok && g.keyed {
-		return g.key.Name
-	}
-	return "anonymous"
-}
+// actor returns who made the request, as reload outcomes and approvals
+// record it: an API key's name, ISSUER:SUBJECT of a JWT, or "anonymous".
+func actor(r *http.Request) string { return grantOf(r).who.ID() }
 
-// grantOf returns what admit found for the request: its key when keys are
-// configured.
+// grantOf returns what admit found for the request.
 func grantOf(r *http.Request) grant {
-	g, _ := r.Context().Value(grantKey{}).(grant)
+	g, ok := r.Context().Value(grantKey{}).(grant)
+	if !ok { // a public route: nobody in particular
+		g.who = identity.Anonymous(config.RoleUser)
+	}
 	return g
 }
 
+// mainTenant reports whether the request's principal belongs to the main
+// tenant, whose agents this document declares.
+func mainTenant(r *http.Request) bool { return grantOf(r).who.Tenant == "" }
+
 // isAdmin reports whether the request may do what the admin role may:
-// always on a server without keys.
-func isAdmin(r *http.Request) bool {
-	g := grantOf(r)
-	return !g.keyed || hasRole(g.key, admin)
-}
+// always on a server without credentials.
+func isAdmin(r *http.Request) bool { return grantOf(r).who.Has(admin) }
 
 // bearer returns the token of an Authorization header of the Bearer scheme
 // (the scheme's name is case-insensitive, RFC 9110 §11.1).
@@ -50,14 +52,15 @@ func bearer(header string) (string, bool) {
 	return token, token != ""
 }
 
-// authenticate finds the key presented in the Authorization header among
-// the configured keys. Every key is compared, in constant time, so timing
-// reveals neither which key matched nor how much of one did.
-func authenticate(snap *snapshot.Snapshot, header string) (config.APIKey, bool) {
-	token, ok := bearer(header)
-	if !ok {
-		return config.APIKey{}, false
-	}
+// errBadKey is the answer to a bearer token that is neither a configured
+// key nor a JWT.
+var errBadKey = errors.New("the bearer token is not a valid API key")
+
+// authenticate finds who presented token: a configured API key, else,
+// when the token has the shape of a JWT, one of the snapshot's issuers.
+// Every key is compared, in constant time, so timing reveals neither
+// which key matched nor how much of one did.
+func authenticate(ctx context.Context, snap *snapshot.Snapshot, token string) (identity.Principal, error) {
 	given := sha256.Sum256([]byte(token))
 	var found config.APIKey
 	match := 0
@@ -67,15 +70,21 @@ func authenticate(snap *snapshot.Snapshot, header string) (config.APIKey, bool) 
 			found, match = k, 1
 		}
 	}
-	return found, match == 1
+	switch {
+	case match == 1:
+		return identity.Principal{Subject: found.Name, Role: found.Role, Via: identity.ViaKey}, nil
+	case len(snap.Issuers) > 0 && identity.LooksLikeJWT(token):
+		return snap.Issuers.Verify(ctx, token)
+	}
+	return identity.Principal{}, errBadKey
 }
 
 // guard wraps a route's handler with its policy: the body's media type,
-// then, unless the route is public, a key whose role is at least the
-// route's once keys are configured (401 without a valid key, 403 with too
-// weak a role). Keys are read from the request's snapshot, so adding,
-// removing and rotating keys apply live. The body is then read whole,
-// limited to server.max_body_bytes and server.read_timeout.
+// then, unless the route is public, a credential whose role is at least
+// the route's (see admit). Credentials are read from the request's
+// snapshot, so adding, removing and rotating keys and issuers apply live.
+// The body is then read whole, limited to server.max_body_bytes and
+// server.read_timeout.
 func (s *Server) guard(rt route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !acceptsBody(w, r, rt.body) {
@@ -99,43 +108,82 @@ func (s *Server) guard(rt route) http.HandlerFunc {
 	}
 }
 
-// grant is what admit found: the key presented (when keys exist) and the
-// request body limit.
+// grant is what admit found: who made the request, and its body limit.
 type grant struct {
-	keyed bool // keys are configured, and key is the valid one presented
-	key   config.APIKey
+	who   identity.Principal
 	limit int64
 }
 
-// admit checks a request's key against the current snapshot for a route
-// needing role, answering 401 or 403 itself when it fails. Without
-// configured keys everything is admitted.
+// scope is what the request's principal may see of sessions and tasks:
+// its tenant, and only its own rows for the user role.
+func (g grant) scope() store.Scope {
+	sc := store.Scope{Tenant: g.who.Tenant}
+	if !g.who.Has(config.RoleViewer) {
+		sc.Principal = g.who.ID()
+	}
+	return sc
+}
+
+// owner is what the sessions and tasks the request creates record.
+func (g grant) owner() store.Owner {
+	return store.Owner{Tenant: g.who.Tenant, Principal: g.who.ID()}
+}
+
+// admit decides a request to a route needing role, from the current
+// snapshot, answering 401 or 403 itself when it fails:
+//   - a server without credentials admits everyone, as the anonymous admin;
+//   - a request with a bearer token must present a valid key or JWT (401
+//     names the check that failed, never the token);
+//   - without a token, 401 when server.auth.require is true, else the
+//     anonymous user;
+//   - then the role must be at least role (403), and admin-plane routes
+//     serve the main tenant's principals only (403).
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, role config.Role) (grant, bool) {
 	snap, release, ok := s.snapshot(w)
 	if !ok {
 		release()
 		return grant{}, false
 	}
-	keys := len(snap.Config.Server.Auth.APIKeys)
-	key, valid := authenticate(snap, r.Header.Get("Authorization"))
-	g := grant{keyed: keys > 0, key: key, limit: snap.Config.Server.MaxBodyBytes}
-	release()
+	defer release()
+	auth := snap.Config.Server.Auth
+	g := grant{limit: snap.Config.Server.MaxBodyBytes}
+	if role == metricsRole {
+		role = config.RoleViewer
+		if snap.Config.Server.Metrics.Public {
+			return grant{who: identity.Anonymous(config.RoleUser), limit: g.limit}, true
+		}
+	}
+	token, presented := bearer(r.Header.Get("Authorization"))
 	switch {
-	case keys == 0:
-		return g, true // open: no keys configured
-	case !valid:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="hector"`)
-		writeError(w, http.StatusUnauthorized, "unauthorized", "a valid API key is required: Authorization: Bearer KEY")
+	case !auth.Credentials():
+		g.who = identity.Anonymous(admin) // open: nothing to check against
+	case presented:
+		who, err := authenticate(r.Context(), snap, token)
+		if err != nil {
+			unauthorized(w, err.Error())
+			return g, false
+		}
+		g.who = who
+	case auth.Required():
+		unauthorized(w, "a credential is required: Authorization: Bearer KEY (an API key or a JWT)")
 		return g, false
-	case !hasRole(key, role):
-		writeError(w, http.StatusForbidden, "forbidden", "this needs the "+string(role)+" role; the key "+key.Name+" has "+string(key.Role))
+	default:
+		g.who = identity.Anonymous(config.RoleUser)
+	}
+	switch {
+	case !g.who.Has(role):
+		writeError(w, http.StatusForbidden, "forbidden", "this needs the "+string(role)+" role; "+g.who.ID()+" has "+string(g.who.Role))
+		return g, false
+	case role != config.RoleUser && g.who.Tenant != "":
+		writeError(w, http.StatusForbidden, "forbidden", "this route serves the main tenant; "+g.who.ID()+" belongs to tenant "+strconv.Quote(g.who.Tenant))
 		return g, false
 	}
 	return g, true
 }
 
-func hasRole(key config.APIKey, role config.Role) bool {
-	return slices.Index(config.Roles, key.Role) >= slices.Index(config.Roles, role)
+func unauthorized(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="hector"`)
+	writeError(w, http.StatusUnauthorized, "unauthorized", msg)
 }
 
 // acceptsBody refuses, with 415, a request body whose media type the route

@@ -73,7 +73,7 @@ func writeHTTPError(w http.ResponseWriter, err error) {
 func lookupAgent(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) (*agent.Agent, bool) {
 	name := r.PathValue("name")
 	ag, ok := snap.Agents[name]
-	if !ok {
+	if !ok || !mainTenant(r) {
 		writeError(w, http.StatusNotFound, "agent_not_found", fmt.Sprintf("no agent named %q", name))
 	}
 	return ag, ok
@@ -103,14 +103,21 @@ func (s *Server) pinned(h func(http.ResponseWriter, *http.Request, *snapshot.Sna
 	}
 }
 
-// health is public. Once keys exist, the error texts (of the
-// configuration source, the database) are only for a caller with a key:
-// they describe the infrastructure.
+// health is public. Once credentials exist, the error texts (of the
+// configuration source, the database) are only for a caller with a valid
+// one: they describe the infrastructure.
 func (s *Server) health(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	// Checked only when there is an error to show: probes hit /health often.
 	detail := func() bool {
-		_, keyed := authenticate(snap, r.Header.Get("Authorization"))
-		return keyed || len(snap.Config.Server.Auth.APIKeys) == 0
+		if !snap.Config.Server.Auth.Credentials() {
+			return true
+		}
+		token, ok := bearer(r.Header.Get("Authorization"))
+		if !ok {
+			return false
+		}
+		_, err := authenticate(r.Context(), snap, token)
+		return err == nil
 	}
 	cfg := map[string]any{"version": snap.Version, "hash": snap.Hash, "source": snap.Source,
 		"applied_at": snap.AppliedAt.UTC().Format(time.RFC3339Nano), "status": "ok"}
@@ -162,7 +169,9 @@ func info(snap *snapshot.Snapshot, name string) agentInfo {
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	names := make([]string, 0, len(snap.Agents))
 	for n := range snap.Agents {
-		names = append(names, n)
+		if mainTenant(r) {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	out := make([]agentInfo, len(names))
@@ -275,13 +284,17 @@ func readMessageRequest(w http.ResponseWriter, r *http.Request, snap *snapshot.S
 	return req, true
 }
 
-// history loads a session's messages, checking it belongs to agent. Its
-// errors are *httpError (see writeHTTPError).
-func (s *Server) history(ctx context.Context, st *store.Store, id, agentName string) ([]llm.Message, error) {
+// history loads a session's messages, checking it belongs to agent and
+// that the caller, whose scope is sc, may see it (another's session is
+// 404, so ids cannot be probed). Its errors are *httpError (see
+// writeHTTPError).
+func (s *Server) history(ctx context.Context, st *store.Store, id, agentName string, sc store.Scope) ([]llm.Message, error) {
 	sess, err := st.Session(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, nil
+	case err == nil && !sc.Sees(sess.Owner):
+		return nil, &httpError{http.StatusNotFound, "session_not_found", fmt.Sprintf("no session %q", id)}
 	case err != nil:
 		s.Log.Error("load session", "session", id, "error", err)
 		return nil, errUnavailable
@@ -329,7 +342,7 @@ func turnRequest(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot
 func (s *Server) getSession(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	id := r.PathValue("id")
 	sess, err := snap.Store.Session(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || err == nil && !grantOf(r).scope().Sees(sess.Owner) {
 		writeError(w, http.StatusNotFound, "session_not_found", fmt.Sprintf("no session %q", id))
 		return
 	}

@@ -6,13 +6,17 @@ import (
 	"github.com/hector-run/hector/internal/config"
 )
 
-// Who may call a route once server.auth.api_keys lists keys. Without keys
-// every route is open (the server warns when it listens beyond loopback).
+// Who may call a route once credentials (API keys or JWT issuers) are
+// configured. Without any every route is open (the server warns when it
+// listens beyond loopback). Sessions and tasks are further scoped by owner
+// (see grant.scope): a user sees its own, stronger roles its tenant's.
 const (
-	public   config.Role = "public"            // never needs a key: /health and agent cards
-	anyRole              = config.RoleViewer   // any valid key: talking to agents, reading tasks and sessions
-	operator             = config.RoleOperator // changes what runs: cancel, approve, reload, rollback, requeue
-	admin                = config.RoleAdmin    // writes the configuration
+	public      config.Role = "public"            // never needs a credential: /health and agent cards
+	metricsRole config.Role = "metrics"           // viewer, or public with server.metrics.public
+	user                    = config.RoleUser     // talks to agents; its own sessions and tasks
+	viewer                  = config.RoleViewer   // reads everything of its tenant, the configuration and metrics
+	operator                = config.RoleOperator // changes what runs: cancel, approve, reload, rollback, requeue
+	admin                   = config.RoleAdmin    // writes the configuration
 )
 
 // route is one entry of the route table: the method and pattern, the role
@@ -43,27 +47,27 @@ const (
 func (s *Server) routes() []route {
 	return []route{
 		{"GET /health", public, jsonBody, s.pinned(s.health)},
-		{"GET /metrics", anyRole, jsonBody, s.Metrics.Handler().ServeHTTP},
+		{"GET /metrics", metricsRole, jsonBody, s.Metrics.Handler().ServeHTTP},
 
-		{"GET /v1/agents", anyRole, jsonBody, s.pinned(s.listAgents)},
-		{"GET /v1/agents/{name}", anyRole, jsonBody, s.pinned(s.getAgent)},
+		{"GET /v1/agents", user, jsonBody, s.pinned(s.listAgents)},
+		{"GET /v1/agents/{name}", user, jsonBody, s.pinned(s.getAgent)},
 		// One snapshot per request: a reload during a turn does not affect
 		// it; the next message, of any session, uses whatever is current.
-		{"POST /v1/agents/{name}/messages", anyRole, jsonBody, s.pinned(s.postMessage)},
-		{"GET /v1/sessions/{id}", anyRole, jsonBody, s.pinned(s.getSession)},
+		{"POST /v1/agents/{name}/messages", user, jsonBody, s.pinned(s.postMessage)},
+		{"GET /v1/sessions/{id}", user, jsonBody, s.pinned(s.getSession)},
 
-		{"POST /v1/agents/{name}/tasks", anyRole, jsonBody, s.pinned(s.createTask)},
-		{"GET /v1/tasks", anyRole, jsonBody, s.pinned(s.listTasks)},
-		{"GET /tasks", anyRole, jsonBody, s.pinned(s.listTasks)},
-		{"GET /v1/tasks/{id}", anyRole, jsonBody, s.pinned(s.getTask)},
-		{"POST /v1/tasks/{id}/cancel", operator, jsonBody, s.pinned(s.cancelTask)},
+		{"POST /v1/agents/{name}/tasks", user, jsonBody, s.pinned(s.createTask)},
+		{"GET /v1/tasks", user, jsonBody, s.pinned(s.listTasks)},
+		{"GET /tasks", user, jsonBody, s.pinned(s.listTasks)},
+		{"GET /v1/tasks/{id}", user, jsonBody, s.pinned(s.getTask)},
+		{"POST /v1/tasks/{id}/cancel", user, jsonBody, s.pinned(s.cancelTask)},
 		// Approvals decide what a tool may do. /tasks/... are the same
 		// routes without the version prefix.
 		{"POST /v1/tasks/{id}/approve", operator, jsonBody, s.pinned(s.approveTask)},
 		{"POST /v1/tasks/{id}/reject", operator, jsonBody, s.pinned(s.rejectTask)},
 		{"POST /tasks/{id}/approve", operator, jsonBody, s.pinned(s.approveTask)},
 		{"POST /tasks/{id}/reject", operator, jsonBody, s.pinned(s.rejectTask)},
-		{"GET /admin/tasks/dlq", anyRole, jsonBody, s.pinned(s.deadLetters)},
+		{"GET /admin/tasks/dlq", viewer, jsonBody, s.pinned(s.deadLetters)},
 		{"POST /admin/tasks/{id}/requeue", operator, jsonBody, s.pinned(s.requeueTask)},
 
 		// Cards are public, as A2A intends (with keys they name the bearer
@@ -72,19 +76,19 @@ func (s *Server) routes() []route {
 		{"GET /.well-known/agent-card.json", public, jsonBody, s.pinned(s.rootCard)},
 		{"GET /agents/{name}/.well-known/agent-card.json", public, jsonBody, s.pinned(s.agentCard)},
 		{"GET /a2a/{name}/.well-known/agent-card.json", public, jsonBody, s.pinned(s.agentCard)},
-		{"/a2a/{name}", anyRole, protocolBody, s.serveA2A},
-		{"/a2a/{name}/{rest...}", anyRole, protocolBody, s.serveA2A},
+		{"/a2a/{name}", user, protocolBody, s.serveA2A},
+		{"/a2a/{name}/{rest...}", user, protocolBody, s.serveA2A},
 
-		{"GET /admin/config", anyRole, jsonBody, s.getConfig},
+		{"GET /admin/config", viewer, jsonBody, s.getConfig},
 		{"PUT /admin/config", admin, documentBody, s.putConfig},
 		{"POST /admin/config/validate", operator, documentBody, s.validateConfig},
 		{"POST /admin/reload", operator, jsonBody, s.adminReload},
-		{"GET /admin/config/history", anyRole, jsonBody, s.pinned(s.configHistory)},
-		{"GET /admin/config/versions/{version}", anyRole, jsonBody, s.pinned(s.configVersion)},
-		{"GET /admin/config/diff", anyRole, jsonBody, s.pinned(s.configDiff)},
+		{"GET /admin/config/history", viewer, jsonBody, s.pinned(s.configHistory)},
+		{"GET /admin/config/versions/{version}", viewer, jsonBody, s.pinned(s.configVersion)},
+		{"GET /admin/config/diff", viewer, jsonBody, s.pinned(s.configDiff)},
 		// A rollback that changes server.auth needs admin (see configRollback).
 		{"POST /admin/config/rollback/{version}", operator, jsonBody, s.configRollback},
-		{"GET /admin/config/events", anyRole, jsonBody, s.configEvents},
-		{"GET /admin/config/outcomes", anyRole, jsonBody, s.configOutcomes},
+		{"GET /admin/config/events", viewer, jsonBody, s.configEvents},
+		{"GET /admin/config/outcomes", viewer, jsonBody, s.configOutcomes},
 	}
 }

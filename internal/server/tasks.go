@@ -33,11 +33,12 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request, snap *snapsh
 	if !ok {
 		return
 	}
-	if _, err := s.history(r.Context(), snap.Store, req.SessionID, ag.Name); err != nil {
+	g := grantOf(r)
+	if _, err := s.history(r.Context(), snap.Store, req.SessionID, ag.Name, g.scope()); err != nil {
 		writeHTTPError(w, err)
 		return
 	}
-	t := &store.Task{ID: store.NewTaskID(), Agent: ag.Name, SessionID: req.SessionID, Input: req.Message, MaxAttempts: s.Queue.MaxAttempts()}
+	t := &store.Task{ID: store.NewTaskID(), Agent: ag.Name, SessionID: req.SessionID, Owner: g.owner(), Input: req.Message, MaxAttempts: s.Queue.MaxAttempts()}
 	if err := snap.Store.CreateTask(r.Context(), t); err != nil {
 		s.Log.Error("create task", "error", err)
 		errUnavailable.write(w)
@@ -71,10 +72,12 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request, snap *snapshot.
 	writeJSON(w, http.StatusOK, taskView{t, steps})
 }
 
+// loadTask reads the task the path names, when the caller may see it:
+// another principal's task is 404 like one that does not exist.
 func (s *Server) loadTask(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) (*store.Task, bool) {
 	id := r.PathValue("id")
 	t, err := snap.Store.GetTask(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || err == nil && !grantOf(r).scope().Sees(t.Owner) {
 		writeError(w, http.StatusNotFound, "task_not_found", fmt.Sprintf("no task %q", id))
 		return nil, false
 	}
@@ -97,7 +100,8 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request, snap *snaps
 // writeTaskList serves ?status=&agent=&limit=&page_token=.
 func (s *Server) writeTaskList(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot, dead bool) {
 	q := r.URL.Query()
-	f := store.TaskFilter{State: store.TaskState(q.Get("status")), Agent: q.Get("agent"), PageToken: q.Get("page_token"), Dead: dead}
+	sc := grantOf(r).scope()
+	f := store.TaskFilter{State: store.TaskState(q.Get("status")), Agent: q.Get("agent"), PageToken: q.Get("page_token"), Dead: dead, Scope: &sc}
 	if f.State != "" && !slices.Contains(store.TaskStates, f.State) {
 		writeError(w, http.StatusBadRequest, "invalid_parameter",
 			fmt.Sprintf("parameter status: %q is not one of %s", f.State, strings.Join(store.TaskStateNames(), ", ")))
@@ -127,10 +131,6 @@ func (s *Server) writeTaskList(w http.ResponseWriter, r *http.Request, snap *sna
 	writeJSON(w, http.StatusOK, map[string]any{"tasks": tasks, "next_page_token": next})
 }
 
-func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
-	s.changeTask(w, r, snap, snap.Store.CancelTask)
-}
-
 func (s *Server) requeueTask(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	s.changeTask(w, r, snap, snap.Store.RequeueTask)
 	if s.Queue != nil {
@@ -138,7 +138,26 @@ func (s *Server) requeueTask(w http.ResponseWriter, r *http.Request, snap *snaps
 	}
 }
 
+// cancelTask cancels a task: its owner may, and the operator role may
+// cancel any task of its tenant.
+func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
+	t, ok := s.loadTask(w, r, snap)
+	if !ok {
+		return
+	}
+	if g := grantOf(r); t.Principal != g.who.ID() && !g.who.Has(operator) {
+		writeError(w, http.StatusForbidden, "forbidden", "cancelling another principal's task needs the operator role; "+g.who.ID()+" has "+string(g.who.Role))
+		return
+	}
+	s.changeTask(w, r, snap, snap.Store.CancelTask)
+}
+
+// changeTask applies change to the task the path names, once loadTask
+// found the caller may see it.
 func (s *Server) changeTask(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot, change func(ctx context.Context, id string) (*store.Task, error)) {
+	if _, ok := s.loadTask(w, r, snap); !ok {
+		return
+	}
 	id := r.PathValue("id")
 	t, err := change(r.Context(), id)
 	switch {
@@ -191,7 +210,7 @@ func (s *Server) waitForApproval(r *http.Request, snap *snapshot.Snapshot, agent
 	if s.Queue != nil {
 		maxAttempts = s.Queue.MaxAttempts()
 	}
-	t := &store.Task{ID: store.NewTaskID(), Agent: agentName, SessionID: req.SessionID, Input: req.Message, MaxAttempts: maxAttempts}
+	t := &store.Task{ID: store.NewTaskID(), Agent: agentName, SessionID: req.SessionID, Owner: grantOf(r).owner(), Input: req.Message, MaxAttempts: maxAttempts}
 	a := store.Approval{CallID: wait.Call.ID, Tool: wait.Call.Name, Arguments: wait.Call.Arguments, Prompt: wait.Prompt, RequestedAt: time.Now().UTC()}
 	if err := snap.Store.CreateWaitingTask(context.WithoutCancel(r.Context()), t, turn, a); err != nil {
 		s.Log.Error("create waiting task", "error", err)

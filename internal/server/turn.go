@@ -75,7 +75,8 @@ func (s *Server) runTurn(w http.ResponseWriter, r *http.Request, snap *snapshot.
 		}
 		defer lease.Release() // a no-op once the append gave it back
 	}
-	history, err := s.history(ctx, snap.Store, req.SessionID, ag.Name)
+	g := grantOf(r)
+	history, err := s.history(ctx, snap.Store, req.SessionID, ag.Name, g.scope())
 	if err != nil {
 		writeHTTPError(w, err)
 		return
@@ -97,9 +98,13 @@ func (s *Server) runTurn(w http.ResponseWriter, r *http.Request, snap *snapshot.
 		s.Log.Warn("turn failed", "agent", ag.Name, "error", err)
 		view.failed(err)
 	default:
-		save := func() error { return snap.Store.AppendTurn(ctx, req.SessionID, ag.Name, snap.Version, res.Messages) }
+		save := func() error {
+			return snap.Store.AppendTurn(ctx, req.SessionID, ag.Name, g.owner(), snap.Version, res.Messages)
+		}
 		if lease != nil {
-			save = func() error { return snap.Store.AppendTurnReleasing(ctx, lease, ag.Name, snap.Version, res.Messages) }
+			save = func() error {
+				return snap.Store.AppendTurnReleasing(ctx, lease, ag.Name, g.owner(), snap.Version, res.Messages)
+			}
 		}
 		if err := save(); err != nil {
 			s.Log.Error("store turn", "session", req.SessionID, "error", err)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hector-run/hector/internal/agent"
 	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/identity"
 	"github.com/hector-run/hector/internal/llm"
 	"github.com/hector-run/hector/internal/remote"
 	"github.com/hector-run/hector/internal/store"
@@ -37,11 +38,13 @@ type Snapshot struct {
 	Agents    map[string]*agent.Agent
 	LLMs      map[string]llm.Client
 	Tools     map[string]tool.Tool
+	// Issuers verify the JWTs of server.auth.jwt, in its order.
+	Issuers identity.Set
 	// Store is the database in effect; DatabaseURL is its (secret-bearing) URL.
 	Store       *store.Store
 	DatabaseURL string
 
-	handles map[string]*shared // "llm:NAME" and "database", with their cross-snapshot refcount
+	handles map[string]*shared // "llm:NAME", "jwt:NAME" and "database", with their cross-snapshot refcount
 
 	refs    atomic.Int64 // readers plus one for being current; 0 = drained
 	held    []*shared    // resources this snapshot holds one reference to
@@ -207,6 +210,10 @@ func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options
 		s.own(key, c)
 		s.LLMs[name] = c
 	}
+	if err := s.buildIssuers(prev); err != nil {
+		s.Discard()
+		return nil, err
+	}
 	for name, tc := range cfg.Tools {
 		if prev != nil {
 			if old, ok := prev.Config.Tools[name]; ok && old.Equal(tc) {
@@ -240,6 +247,29 @@ func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options
 		s.Agents[name] = newAgent(name, cfg, s)
 	}
 	return s, nil
+}
+
+// buildIssuers makes a JWT issuer for each of server.auth.jwt, reusing
+// prev's when its configuration is unchanged, so its cached keys and
+// refresh survive the reload.
+func (s *Snapshot) buildIssuers(prev *Snapshot) error {
+	for i, ic := range s.Config.Server.Auth.JWT {
+		key := "jwt:" + ic.Name
+		if prev != nil {
+			if j := slices.IndexFunc(prev.Config.Server.Auth.JWT, func(o config.JWTIssuer) bool { return o == ic }); j >= 0 && prev.handles[key] != nil {
+				s.reuse(key, prev)
+				s.Issuers = append(s.Issuers, prev.Issuers[j])
+				continue
+			}
+		}
+		is, err := identity.NewIssuer(ic, nil)
+		if err != nil {
+			return config.Errors{{Path: fmt.Sprintf("server.auth.jwt[%d]", i), Message: err.Error()}}
+		}
+		s.own(key, is)
+		s.Issuers = append(s.Issuers, is)
+	}
+	return nil
 }
 
 // newAgent builds cfg's agent name on s's LLM clients and tools.

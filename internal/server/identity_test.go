@@ -1,0 +1,242 @@
+package server_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/hector-run/hector/internal/reload"
+	"github.com/hector-run/hector/internal/server"
+)
+
+const userKey = "user-key-0123456789abc"
+
+// identityConfig has a key of each role and one JWT issuer.
+func identityConfig(p *idp, extra string) string {
+	return fmt.Sprintf(`llms: {e: {provider: echo}}
+agents: {a: {llm: e}}
+server:
+  port: 0
+  auth:
+    api_keys:
+      - {name: uma, key: %s, role: user}
+      - {name: vera, key: %s, role: viewer}
+      - {name: otto, key: %s, role: operator}
+      - {name: ada, key: %s, role: admin}
+    jwt:
+      - {issuer: %s, audience: %s, jwks_url: %s}
+%s`, userKey, viewerKey, operatorKey, adminKey, p.issuer, testAudience, p.url(), extra)
+}
+
+// TestRoleMatrix walks the route table: once credentials exist, every
+// route but the public ones answers 401 without a valid credential (a
+// wrong key, an expired JWT, one from an unknown issuer) and 403 to a
+// role below the route's or to another tenant on a main-tenant route, and
+// admits a strong enough one, key or JWT alike.
+func TestRoleMatrix(t *testing.T) {
+	p := newIDP(t, "https://idp.test")
+	other := newIDP(t, "https://other.test")
+	h := newHector(t, identityConfig(p, ""))
+	creds := []struct{ name, token, role, tenant string }{
+		{"none", "", "", ""},
+		{"wrong key", "wrong-key-0123456789", "", ""},
+		{"expired JWT", p.token("r1", jwt.MapClaims{"sub": "x", "role": "admin", "exp": time.Now().Add(-time.Hour).Unix()}), "", ""},
+		{"unknown issuer", other.token("r1", jwt.MapClaims{"sub": "x", "role": "admin"}), "", ""},
+		{"user key", userKey, "user", ""},
+		{"viewer key", viewerKey, "viewer", ""},
+		{"operator key", operatorKey, "operator", ""},
+		{"admin key", adminKey, "admin", ""},
+		{"user JWT", p.token("e1", jwt.MapClaims{"sub": "u"}), "user", ""},
+		{"admin JWT", p.token("r1", jwt.MapClaims{"sub": "a", "role": []string{"viewer", "admin"}}), "admin", ""},
+		{"other tenant's admin JWT", p.token("r1", jwt.MapClaims{"sub": "t", "role": "admin", "tenant_id": "acme"}), "admin", "acme"},
+	}
+	rank := map[string]int{"": -1, "user": 0, "viewer": 1, "metrics": 1, "operator": 2, "admin": 3}
+	fill := strings.NewReplacer("{name}", "a", "{id}", "t_x", "{version}", "1", "{rest...}", "v1/message:send")
+	routes := server.RouteTable()
+	if len(routes) < 30 {
+		t.Fatalf("only %d routes", len(routes))
+	}
+	for _, rt := range routes {
+		if _, known := rank[rt.Role]; !known && rt.Role != server.Public {
+			t.Fatalf("route %s has role %q, which this test does not know", rt.Pattern, rt.Role)
+		}
+		method, path, ok := strings.Cut(rt.Pattern, " ")
+		if !ok {
+			method, path = "POST", rt.Pattern
+		}
+		path = fill.Replace(path)
+		if strings.HasPrefix(path, "/admin/config/diff") {
+			path += "?from=1"
+		}
+		for _, c := range creds {
+			resp, body := h.call(method, path, c.token, identityConfig(p, ""), "If-Match", `"nope"`)
+			var want int
+			switch {
+			case rt.Role == server.Public:
+			case c.role == "":
+				want = 401
+			case rank[c.role] < rank[rt.Role]:
+				want = 403
+			case c.tenant != "" && rt.Role != "user":
+				want = 403
+			}
+			if want != 0 && resp.StatusCode != want {
+				t.Errorf("%s %s as %s: %d, want %d (%s)", method, path, c.name, resp.StatusCode, want, body)
+			}
+			if want == 0 && (resp.StatusCode == 401 || resp.StatusCode == 403) {
+				t.Errorf("%s %s as %s: %d, want access (%s)", method, path, c.name, resp.StatusCode, body)
+			}
+			if want == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+				t.Errorf("401 without WWW-Authenticate")
+			}
+			if c.token != "" && strings.Contains(body, c.token) {
+				t.Errorf("%s %s as %s: the answer quotes the credential", method, path, c.name)
+			}
+		}
+	}
+	// The scheme's name is case-insensitive; a key with spaces around it
+	// is the key.
+	for _, hdr := range []string{"bearer " + viewerKey, "BEARER  " + viewerKey + " "} {
+		if resp, body := h.call("GET", "/v1/agents", "", "", "Authorization", hdr); resp.StatusCode != 200 {
+			t.Errorf("Authorization %q: %d %s", hdr, resp.StatusCode, body)
+		}
+	}
+	if resp, _ := h.call("GET", "/v1/agents", "", "", "Authorization", "Basic "+viewerKey); resp.StatusCode != 401 {
+		t.Errorf("a key in another scheme was accepted: %d", resp.StatusCode)
+	}
+}
+
+// A 401 for a JWT names the check that failed, never the token.
+func TestJWTRefusalsNameTheCheck(t *testing.T) {
+	p := newIDP(t, "https://idp.test")
+	h := newHector(t, identityConfig(p, ""))
+	for _, c := range []struct {
+		claims jwt.MapClaims
+		want   string
+	}{
+		{jwt.MapClaims{"sub": "x", "exp": time.Now().Add(-time.Hour).Unix()}, "expired"},
+		{jwt.MapClaims{"sub": "x", "nbf": time.Now().Add(time.Hour).Unix()}, "not yet valid"},
+		{jwt.MapClaims{"sub": "x", "aud": "someone-else"}, "audience"},
+		{jwt.MapClaims{"sub": "x", "iss": "https://evil.test"}, "issuer"},
+		{jwt.MapClaims{}, "subject"},
+	} {
+		tok := p.token("r1", c.claims)
+		resp, body := h.call("GET", "/v1/agents", tok, "")
+		if resp.StatusCode != 401 || !strings.Contains(body, c.want) || strings.Contains(body, tok) {
+			t.Errorf("%v: %d %s", c.claims, resp.StatusCode, body)
+		}
+	}
+	// alg none is refused.
+	none := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "x", "iss": p.issuer, "aud": testAudience, "exp": time.Now().Add(time.Hour).Unix()})
+	tok, _ := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
+	if resp, body := h.call("GET", "/v1/agents", tok, ""); resp.StatusCode != 401 || !strings.Contains(body, "algorithm") {
+		t.Errorf("alg none: %d %s", resp.StatusCode, body)
+	}
+}
+
+// Keys rotate at the provider without a refused request, and the issuer
+// configuration applies live.
+func TestJWTRotationAndLiveIssuerChange(t *testing.T) {
+	p := newIDP(t, "https://idp.test")
+	h := newHector(t, identityConfig(p, ""))
+	old := p.token("r1", jwt.MapClaims{"sub": "alice"})
+	if resp, body := h.call("GET", "/v1/agents", old, ""); resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	p.add("r2", rsaKey(t)) // the provider publishes a new key and signs with it
+	fresh := p.token("r2", jwt.MapClaims{"sub": "alice"})
+	for _, tok := range []string{fresh, old} {
+		if resp, body := h.call("GET", "/v1/agents", tok, ""); resp.StatusCode != 200 {
+			t.Fatalf("during rotation: %d %s", resp.StatusCode, body)
+		}
+	}
+	// A new audience applies at once: the old audience's tokens are refused.
+	h.write(strings.Replace(identityConfig(p, ""), "audience: "+testAudience, "audience: hector-v2", 1))
+	if o := h.next(); o.Result != reload.Applied {
+		t.Fatalf("%+v", o)
+	}
+	if resp, body := h.call("GET", "/v1/agents", fresh, ""); resp.StatusCode != 401 || !strings.Contains(body, "audience") {
+		t.Fatalf("after the audience changed: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := h.call("GET", "/v1/agents", p.token("r2", jwt.MapClaims{"sub": "alice", "aud": "hector-v2"}), ""); resp.StatusCode != 200 {
+		t.Fatalf("new audience: %d %s", resp.StatusCode, body)
+	}
+}
+
+// Principals own their sessions and tasks: a user sees, continues and
+// cancels only its own (another's is 404, like one that does not exist);
+// viewers see all of their tenant; another tenant sees none.
+func TestPrincipalsOwnTheirData(t *testing.T) {
+	p := newIDP(t, "https://idp.test")
+	h := newHector(t, identityConfig(p, ""))
+	bob := p.token("e1", jwt.MapClaims{"sub": "bob"})
+	acme := p.token("r1", jwt.MapClaims{"sub": "carol", "role": "admin", "tenant_id": "acme"})
+	// uma (a user key) talks to the agent and starts a task.
+	resp, body := h.call("POST", "/v1/agents/a/messages", userKey, `{"message":"mine","session_id":"uma-s"}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	resp, body = h.call("POST", "/v1/agents/a/tasks", userKey, `{"message":"task","session_id":"uma-t"}`)
+	var task struct{ ID, Owner string }
+	_ = json.Unmarshal([]byte(body), &task)
+	if resp.StatusCode != 202 || task.Owner != "uma" {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/v1/sessions/uma-s", ""},
+		{"POST", "/v1/agents/a/messages", `{"message":"hijack","session_id":"uma-s"}`},
+		{"POST", "/v1/agents/a/tasks", `{"message":"hijack","session_id":"uma-s"}`},
+		{"GET", "/v1/tasks/" + task.ID, ""},
+		{"POST", "/v1/tasks/" + task.ID + "/cancel", ""},
+	} {
+		for who, tok := range map[string]string{"bob": bob, "acme's admin": acme} {
+			if resp, body := h.call(c.method, c.path, tok, c.body); resp.StatusCode != 404 {
+				t.Errorf("%s %s as %s: %d, want 404 (%s)", c.method, c.path, who, resp.StatusCode, body)
+			}
+		}
+	}
+	count := func(tok string) int {
+		_, body := h.call("GET", "/v1/tasks", tok, "")
+		var list struct{ Tasks []json.RawMessage }
+		_ = json.Unmarshal([]byte(body), &list)
+		return len(list.Tasks)
+	}
+	if n := count(bob); n != 0 {
+		t.Errorf("bob lists %d tasks", n)
+	}
+	if n := count(acme); n != 0 {
+		t.Errorf("another tenant lists %d tasks", n)
+	}
+	if n := count(userKey); n != 1 {
+		t.Errorf("uma lists %d tasks", n)
+	}
+	if n := count(viewerKey); n != 1 {
+		t.Errorf("a viewer lists %d tasks", n)
+	}
+	if _, body := h.call("GET", "/v1/agents", acme, ""); strings.Contains(body, `"a"`) {
+		t.Errorf("another tenant sees the main tenant's agents: %s", body)
+	}
+	if resp, _ := h.call("GET", "/v1/sessions/uma-s", viewerKey, ""); resp.StatusCode != 200 {
+		t.Errorf("a viewer cannot read a session of its tenant: %d", resp.StatusCode)
+	}
+	if resp, body := h.call("POST", "/v1/tasks/"+task.ID+"/cancel", viewerKey, ""); resp.StatusCode != 403 {
+		t.Errorf("a viewer cancelled another's task: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := h.call("POST", "/v1/tasks/"+task.ID+"/cancel", userKey, ""); resp.StatusCode != 200 && resp.StatusCode != 409 {
+		t.Errorf("the owner cannot cancel its task: %d %s", resp.StatusCode, body)
+	}
+	// bob's own session is his: uma cannot read it.
+	if resp, body := h.call("POST", "/v1/agents/a/messages", bob, `{"message":"bob's","session_id":"bob-s"}`); resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if resp, _ := h.call("GET", "/v1/sessions/bob-s", userKey, ""); resp.StatusCode != 404 {
+		t.Errorf("uma reads bob's session: %d", resp.StatusCode)
+	}
+	if _, body := h.call("GET", "/v1/sessions/bob-s", bob, ""); !strings.Contains(body, `"owner":"https://idp.test:bob"`) {
+		t.Errorf("bob's session does not record him: %s", body)
+	}
+}
