@@ -1,12 +1,15 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2aclient"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/hector-run/hector/internal/reload"
@@ -238,5 +241,107 @@ func TestPrincipalsOwnTheirData(t *testing.T) {
 	}
 	if _, body := h.call("GET", "/v1/sessions/bob-s", bob, ""); !strings.Contains(body, `"owner":"https://idp.test:bob"`) {
 		t.Errorf("bob's session does not record him: %s", body)
+	}
+}
+
+// Over A2A too, a principal sees only its own tasks and contexts, and
+// another tenant reaches no agent of the main one.
+func TestA2APrincipalsOwnTheirTasks(t *testing.T) {
+	p := newIDP(t, "https://idp.test")
+	h := newHector(t, identityConfig(p, ""))
+	bob := p.token("e1", jwt.MapClaims{"sub": "bob"})
+	acme := p.token("r1", jwt.MapClaims{"sub": "carol", "role": "admin", "tenant_id": "acme"})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	as := func(tok string) context.Context {
+		return a2aclient.AttachServiceParams(ctx, a2aclient.ServiceParams{"Authorization": {"Bearer " + tok}})
+	}
+	c := h.a2aClient("a", a2a.TransportProtocolJSONRPC, a2a.Version)
+	res, err := c.SendMessage(as(userKey), userMessage("uma's"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := res.(*a2a.Task)
+	if _, err := c.GetTask(as(bob), &a2a.GetTaskRequest{ID: task.ID}); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("bob read uma's task: %v", err)
+	}
+	if _, err := c.CancelTask(as(bob), &a2a.CancelTaskRequest{ID: task.ID}); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("bob cancelled uma's task: %v", err)
+	}
+	for ev, err := range c.SubscribeToTask(as(bob), &a2a.SubscribeToTaskRequest{ID: task.ID}) {
+		if err == nil {
+			t.Errorf("bob subscribed to uma's task: %v", ev)
+		}
+		break
+	}
+	list, err := c.ListTasks(as(bob), &a2a.ListTasksRequest{})
+	if err != nil || len(list.Tasks) != 0 || list.TotalSize != 0 {
+		t.Errorf("bob lists %+v %v", list, err)
+	}
+	if list, err := c.ListTasks(as(userKey), &a2a.ListTasksRequest{}); err != nil || len(list.Tasks) != 1 {
+		t.Errorf("uma lists %+v %v", list, err)
+	}
+	hijack := userMessage("into uma's context")
+	hijack.Message.ContextID = task.ContextID
+	if _, err := c.SendMessage(as(bob), hijack); err == nil || !strings.Contains(err.Error(), "not yours") {
+		t.Errorf("bob wrote into uma's context: %v", err)
+	}
+	if _, err := c.GetTask(as(viewerKey), &a2a.GetTaskRequest{ID: task.ID}); err != nil {
+		t.Errorf("a viewer cannot read a task of its tenant: %v", err)
+	}
+	if resp, body := h.call("POST", "/a2a/a", acme, `{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"`+string(task.ID)+`"}}`); resp.StatusCode != 404 {
+		t.Errorf("another tenant reached the main tenant's agent: %d %s", resp.StatusCode, body)
+	}
+}
+
+// The seed's server.auth works as written: enabled, jwks_url, and a plain
+// key, which is an admin key and draws a warning in the reload outcome.
+func TestSeedAuthServes(t *testing.T) {
+	p := newIDP(t, "https://idp.test")
+	seed := fmt.Sprintf(`llms: {e: {provider: echo}}
+agents: {a: {llm: e}}
+server:
+  port: 0
+  auth:
+    enabled: true
+    jwks_url: %s
+    api_keys:
+      - %s
+`, p.url(), adminKey)
+	h := newHector(t, seed)
+	if resp, body := h.call("GET", "/v1/agents", p.token("r1", jwt.MapClaims{"sub": "s"}), ""); resp.StatusCode != 200 {
+		t.Fatalf("seed JWT: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := h.call("GET", "/v1/agents", "", ""); resp.StatusCode != 401 {
+		t.Fatalf("no credential: %d", resp.StatusCode)
+	}
+	resp, body := h.call("POST", "/admin/reload", adminKey, "")
+	if o := outcomeOf(t, body); resp.StatusCode != 200 || o.Actor != "key-1" {
+		t.Fatalf("plain key as admin: %d %s", resp.StatusCode, body)
+	}
+	resp, body = h.call("GET", "/admin/config/outcomes", adminKey, "")
+	if resp.StatusCode != 200 || !strings.Contains(body, "server.auth.api_keys[0]") || !strings.Contains(body, "role admin") {
+		t.Fatalf("no warning for the plain key in the startup outcome: %d %s", resp.StatusCode, body)
+	}
+}
+
+// require: false admits callers without a credential as the anonymous
+// user; stronger routes still need one. metrics.public opens /metrics.
+func TestAnonymousUserAndPublicMetrics(t *testing.T) {
+	p := newIDP(t, "https://idp.test")
+	h := newHector(t, identityConfig(p, "    require: false\n  metrics: {public: true}\n"))
+	if resp, body := h.call("POST", "/v1/agents/a/messages", "", `{"message":"hi"}`); resp.StatusCode != 200 {
+		t.Fatalf("anonymous turn: %d %s", resp.StatusCode, body)
+	}
+	for _, path := range []string{"/admin/config", "/admin/tasks/dlq"} {
+		if resp, _ := h.call("GET", path, "", ""); resp.StatusCode != 403 {
+			t.Errorf("%s without a credential: %d, want 403", path, resp.StatusCode)
+		}
+	}
+	if resp, _ := h.call("GET", "/v1/agents", "wrong-key-0123456789", ""); resp.StatusCode != 401 {
+		t.Errorf("a wrong key is still refused: %d", resp.StatusCode)
+	}
+	if resp, _ := h.call("GET", "/metrics", "", ""); resp.StatusCode != 200 {
+		t.Errorf("public metrics: %d", resp.StatusCode)
 	}
 }
