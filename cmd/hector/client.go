@@ -19,6 +19,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/reload"
 	"github.com/hector-run/hector/internal/store"
 )
@@ -124,7 +125,7 @@ func printOutcomes(w io.Writer, rows [][2]any) {
 	_ = tw.Flush()
 }
 
-// reloadCmd: hector reload [--json] [--server URL] | --broker nats://...
+// reloadCmd: hector reload [--json] [--server URL] | --broker nats://... --key-file FILE
 func reloadCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("reload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -133,11 +134,23 @@ func reloadCmd(args []string, stdout, stderr io.Writer) int {
 	broker := fs.String("broker", "", "reload every instance listening on this NATS URL instead of one server")
 	wait := fs.Duration("wait", 3*time.Second, "with --broker: how long to collect answers")
 	expect := fs.Int("expect", 0, "with --broker: stop waiting once this many instances answered")
+	keyFile := fs.String("key-file", os.Getenv("HECTOR_RELOAD_BROKER_KEY_FILE"),
+		"with --broker: sign the request with the first key in this file, as the servers' --reload-broker-key-file (env HECTOR_RELOAD_BROKER_KEY_FILE)")
 	if pos, err := parse(fs, args); err != nil || len(pos) > 0 {
 		return 2
 	}
 	if *broker != "" {
-		return fleetReload(*broker, *wait, *expect, *asJSON, stdout, stderr)
+		if *keyFile == "" {
+			return fail(stderr, "reload", errors.New("--broker needs --key-file: servers act only on signed fleet reloads"))
+		}
+		keys, warning, err := reload.ReadKeyFile(*keyFile)
+		if err != nil {
+			return fail(stderr, "reload", err)
+		}
+		if warning != "" {
+			fmt.Fprintln(stderr, "hector reload: warning:", warning)
+		}
+		return fleetReload(*broker, keys[0], *wait, *expect, *asJSON, stdout, stderr)
 	}
 	_, body, err := c.do("POST", "/admin/reload", nil)
 	if err != nil {
@@ -155,10 +168,11 @@ func reloadCmd(args []string, stdout, stderr io.Writer) int {
 	return exitFor(o.Result)
 }
 
-func fleetReload(url string, wait time.Duration, expect int, asJSON bool, stdout, stderr io.Writer) int {
+func fleetReload(url string, key reload.Key, wait time.Duration, expect int, asJSON bool, stdout, stderr io.Writer) int {
 	nc, err := nats.Connect(url, nats.Name("hector reload"), nats.Timeout(5*time.Second))
 	if err != nil {
-		return fail(stderr, "reload", fmt.Errorf("%w: broker %s: %v", errNoAnswer, url, err))
+		return fail(stderr, "reload", fmt.Errorf("%w: broker %s: %s", errNoAnswer, config.RedactURL(url),
+			strings.ReplaceAll(err.Error(), url, config.RedactURL(url))))
 	}
 	defer nc.Close()
 	id := make([]byte, 8)
@@ -177,7 +191,9 @@ func fleetReload(url string, wait time.Duration, expect int, asJSON bool, stdout
 	defer sub.Unsubscribe()
 	host, _ := os.Hostname()
 	req, _ := json.Marshal(reload.ReloadRequest{CorrelationID: corr, Actor: "cli@" + host})
-	if err := nc.Publish(reload.ReloadSubject, req); err != nil {
+	msg := &nats.Msg{Subject: reload.ReloadSubject, Data: req, Header: nats.Header{}}
+	msg.Header.Set(reload.SignatureHeader, reload.Sign(key, req, time.Now()))
+	if err := nc.PublishMsg(msg); err != nil {
 		return fail(stderr, "reload", err)
 	}
 	_ = nc.Flush()

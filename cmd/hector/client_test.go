@@ -3,8 +3,12 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/hector-run/hector/internal/reload"
 )
@@ -37,7 +41,7 @@ func TestReloadAndConfigCommands(t *testing.T) {
 	if code, out, _ = runCLI("reload", "--server", url, "--api-key", opKey); code != 2 || !strings.Contains(out, `unknown llm "nope"`) {
 		t.Fatalf("rejected reload: %d %s", code, out)
 	}
-	if code, _, errOut = runCLI("reload", "--server", url); code != 2 || !strings.Contains(errOut, "valid API key") {
+	if code, _, errOut = runCLI("reload", "--server", url); code != 2 || !strings.Contains(errOut, "credential is required") {
 		t.Fatalf("without a key: %d %s", code, errOut)
 	}
 	if code, _, errOut = runCLI("reload", "--server", "http://127.0.0.1:1"); code != 1 || !strings.Contains(errOut, "no answer") {
@@ -77,28 +81,68 @@ func natsURL(t *testing.T) string {
 	return u
 }
 
+// writeKeyFile writes a fleet reload key file (mode 0600) and returns its path.
+func writeKeyFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "reload.keys")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const fleetSecret = "fleet-key-0123456789abcdef0123456789abcdef"
+
 // TestFleetReloadOverNATS runs three servers that share one configuration
-// file and the machine's NATS server; one `hector reload --broker` reloads
-// all three and lists each answer.
+// file and the machine's NATS server; one signed `hector reload --broker`
+// reloads all three and lists each answer. An unsigned request is ignored.
 func TestFleetReloadOverNATS(t *testing.T) {
 	bin := buildBinary(t)
 	nurl := natsURL(t)
+	keys := writeKeyFile(t, "ops:"+fleetSecret+"\n")
 	cfg := writeConfig(t, "llms: {e: {provider: echo}}\nagents: {a: {llm: e, instruction: old}}\nserver: {port: 0}\n")
 	var procs []*proc
 	for i := 0; i < 3; i++ {
-		p := startServe(t, bin, "--config", cfg, "--config-watch=false", "--database", "sqlite://h.db", "--reload-broker", nurl)
+		p := startServe(t, bin, "--config", cfg, "--config-watch=false", "--database", "sqlite://h.db", "--reload-broker", nurl,
+			"--reload-broker-key-file", keys)
 		p.waitFor(t, func(l string) bool { return strings.Contains(l, "answering fleet reloads") })
 		procs = append(procs, p)
 	}
 	_ = os.WriteFile(cfg, []byte("llms: {e: {provider: echo}}\nagents: {a: {llm: e, instruction: new}}\nserver: {port: 0}\n"), 0o600)
-	code, out, errOut := runCLI("reload", "--broker", nurl, "--expect", "3", "--wait", "10s", "--json")
+
+	// Unsigned: no server reloads or answers, each logs why.
+	nc, err := nats.Connect(nurl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ackSub, _ := nc.SubscribeSync(reload.ReloadAckSubject)
+	_ = nc.Publish(reload.ReloadSubject, []byte(`{"correlation_id":"unsigned-`+t.Name()+`"}`))
+	_ = nc.Flush()
+	for _, p := range procs {
+		p.waitFor(t, func(l string) bool {
+			return strings.Contains(l, "ignoring fleet reload request") && strings.Contains(l, "unsigned")
+		})
+	}
+	for {
+		m, err := ackSub.NextMsg(300 * time.Millisecond)
+		if err != nil {
+			break
+		}
+		if strings.Contains(string(m.Data), "unsigned-"+t.Name()) {
+			t.Fatalf("unsigned request answered: %s", m.Data)
+		}
+	}
+
+	code, out, errOut := runCLI("reload", "--broker", nurl, "--key-file", keys, "--expect", "3", "--wait", "10s", "--json")
 	var acks []reload.ReloadAck
 	if err := json.Unmarshal([]byte(out), &acks); err != nil || code != 0 || len(acks) != 3 {
 		t.Fatalf("%d %s %s", code, out, errOut)
 	}
 	seen := map[string]bool{}
 	for _, a := range acks {
-		if a.Outcome.Result != reload.Applied || a.Outcome.Version != 2 || a.Outcome.Trigger != "broker" {
+		if a.Outcome.Result != reload.Applied || a.Outcome.Version != 2 || a.Outcome.Trigger != "broker" ||
+			!strings.HasPrefix(a.Outcome.Actor, "broker:ops/cli@") {
 			t.Errorf("%+v", a)
 		}
 		seen[a.Instance] = true
@@ -112,8 +156,39 @@ func TestFleetReloadOverNATS(t *testing.T) {
 		}
 	}
 	// The table form, and no-ops on a second round.
-	code, out, _ = runCLI("reload", "--broker", nurl, "--expect", "3", "--wait", "10s")
+	code, out, _ = runCLI("reload", "--broker", nurl, "--key-file", keys, "--expect", "3", "--wait", "10s")
 	if code != 0 || strings.Count(out, "noop") != 3 {
 		t.Fatalf("%d %s", code, out)
+	}
+}
+
+// TestReloadBrokerNeedsAKey: neither a broker nor a fleet reload runs
+// without a key file, and a bad key file names neither its secret.
+func TestReloadBrokerNeedsAKey(t *testing.T) {
+	cfg := writeConfig(t, "llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nserver: {port: 0}\n")
+	code, _, errOut := runCLI("serve", "--config", cfg, "--reload-broker", "nats://u:hunter2@127.0.0.1:1")
+	if code != 2 || !strings.Contains(errOut, "--reload-broker needs --reload-broker-key-file") || strings.Contains(errOut, "hunter2") {
+		t.Fatalf("serve without a key file: %d %s", code, errOut)
+	}
+	t.Setenv("HECTOR_RELOAD_BROKER", "nats://127.0.0.1:1")
+	if code, _, errOut = runCLI("serve", "--config", cfg); code != 2 || !strings.Contains(errOut, "HECTOR_RELOAD_BROKER needs --reload-broker-key-file") {
+		t.Fatalf("serve without a key file, from the environment: %d %s", code, errOut)
+	}
+	short := writeKeyFile(t, "ops:too-short-secret\n")
+	if code, _, errOut = runCLI("serve", "--config", cfg, "--reload-broker-key-file", short); code != 2 ||
+		!strings.Contains(errOut, "at least 32") || strings.Contains(errOut, "too-short-secret") {
+		t.Fatalf("serve with a short key: %d %s", code, errOut)
+	}
+	if code, _, errOut = runCLI("reload", "--broker", "nats://127.0.0.1:1"); code != 2 || !strings.Contains(errOut, "--key-file") {
+		t.Fatalf("reload without a key file: %d %s", code, errOut)
+	}
+	if code, _, errOut = runCLI("reload", "--broker", "nats://u:hunter2@127.0.0.1:1", "--key-file", short); code != 2 ||
+		strings.Contains(errOut, "too-short-secret") || strings.Contains(errOut, "hunter2") {
+		t.Fatalf("reload with a short key: %d %s", code, errOut)
+	}
+	good := writeKeyFile(t, fleetSecret+"\n")
+	if code, _, errOut = runCLI("reload", "--broker", "nats://u:hunter2@127.0.0.1:1", "--key-file", good, "--wait", "1ms"); code != 1 ||
+		!strings.Contains(errOut, "no answer") || strings.Contains(errOut, "hunter2") {
+		t.Fatalf("reload, NATS unreachable: %d %s", code, errOut)
 	}
 }

@@ -19,17 +19,17 @@ func TestDocumentedFlagsExist(t *testing.T) {
 		"config-type", "config-endpoints", "config-username", "config-password", "config-token", "config-ca", "config-cert",
 		"config-key", "config-poll-interval", "format", "no-validate", "if-version", "config-source", "origin",
 		"queue-workers", "queue-max-retries", "queue-initial-delay", "queue-max-delay", "queue-stale-threshold", "status", "agent", "limit", "reason",
-		"config-max-bytes", "config-history"} {
+		"config-max-bytes", "config-history", "reload-broker-key-file", "key-file"} {
 		known[f] = true
 	}
 	// The list above must match the real flag sets.
 	for _, args := range [][]string{
 		{"serve", "--config", "x", "--config-watch=false", "--config-debounce", "1s", "--database", "sqlite://x", "extra"},
 		{"validate", "--json"},
-		{"serve", "--config-cache", "x", "--config-fallback", "bogus", "--reload-broker", "nats://x", "--config-history", "1"},
+		{"serve", "--config-cache", "x", "--config-fallback", "bogus", "--reload-broker", "nats://x", "--reload-broker-key-file", "x", "--config-history", "1"},
 		{"config", "put", "--config-type", "bogus", "--config-max-bytes", "1"},
 		{"reload", "--server", "http://127.0.0.1:1", "--api-key", "k", "--timeout", "1ms", "--json"},
-		{"reload", "--broker", "nats://127.0.0.1:1", "--wait", "1ms", "--expect", "1"},
+		{"reload", "--broker", "nats://127.0.0.1:1", "--key-file", "x", "--wait", "1ms", "--expect", "1"},
 		{"serve", "--config-type", "bogus", "--config-endpoints", "x", "--config-username", "u", "--config-password", "p",
 			"--config-token", "t", "--config-ca", "c", "--config-cert", "c", "--config-key", "k", "--config-poll-interval", "1s"},
 		{"config", "get", "--config-type", "bogus", "--config-endpoints", "x", "--config-username", "u", "--config-password", "p",

@@ -14,6 +14,7 @@ import (
 	"github.com/hector-run/hector/internal/app"
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/queue"
+	"github.com/hector-run/hector/internal/reload"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -103,7 +104,8 @@ func serve(args []string, stderr io.Writer) int {
 	cache := fs.String("config-cache", ".hector/config.last-good", "keep the last applied configuration here (mode 0600); empty disables")
 	fallback := fs.String("config-fallback", "none", "when the configuration cannot be read at startup: none (refuse to start) or last-good (start from --config-cache)")
 	history := fs.Int("config-history", 1000, "applied configuration versions kept in the database's history, newest first (at least 1)")
-	broker := fs.String("reload-broker", "", "answer fleet reloads on this NATS URL (subject hector.control.reload)")
+	broker := fs.String("reload-broker", "", "answer fleet reloads on this NATS URL (subject hector.control.reload); needs --reload-broker-key-file")
+	brokerKeyFile := fs.String("reload-broker-key-file", "", "accept fleet reloads signed with a key in this file: one per line, [NAME:]SECRET of at least 32 bytes")
 	workers := fs.Int("queue-workers", 0, "tasks run at once by this instance; overrides queue.workers (default 4)")
 	retries := fs.Int("queue-max-retries", 0, "retries before a task fails to the dead-letter list; overrides queue.max_retries (default 3)")
 	initial := fs.Duration("queue-initial-delay", 0, "wait before the first retry, doubling with jitter; overrides queue.initial_delay (default 1s)")
@@ -111,7 +113,7 @@ func serve(args []string, stderr io.Writer) int {
 	stale := fs.Duration("queue-stale-threshold", 0, "take over running tasks whose worker has not heartbeated for this long; overrides queue.stale_threshold (default 5m)")
 	for name, variable := range map[string]string{"config-watch": "HECTOR_CONFIG_WATCH", "database": "HECTOR_DATABASE",
 		"config-cache": "HECTOR_CONFIG_CACHE", "config-fallback": "HECTOR_CONFIG_FALLBACK", "reload-broker": "HECTOR_RELOAD_BROKER",
-		"config-history": "HECTOR_CONFIG_HISTORY", "queue-workers": "HECTOR_QUEUE_WORKERS", "queue-max-retries": "HECTOR_QUEUE_MAX_RETRIES",
+		"reload-broker-key-file": "HECTOR_RELOAD_BROKER_KEY_FILE", "config-history": "HECTOR_CONFIG_HISTORY", "queue-workers": "HECTOR_QUEUE_WORKERS", "queue-max-retries": "HECTOR_QUEUE_MAX_RETRIES",
 		"queue-initial-delay": "HECTOR_QUEUE_INITIAL_DELAY", "queue-max-delay": "HECTOR_QUEUE_MAX_DELAY",
 		"queue-stale-threshold": "HECTOR_QUEUE_STALE_THRESHOLD"} {
 		env.bind(name, variable)
@@ -131,6 +133,11 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	if *fallback != "none" && *fallback != "last-good" {
 		fmt.Fprintf(stderr, "hector serve: %s must be none or last-good, got %q\n", env.name("config-fallback"), *fallback)
+		return 2
+	}
+	brokerKeys, keyWarning, err := readBrokerKeys(env, *broker, *brokerKeyFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "hector serve:", err)
 		return 2
 	}
 	set := map[string]bool{}
@@ -198,12 +205,32 @@ func serve(args []string, stderr io.Writer) int {
 	err = app.Run(ctx, app.Options{Source: source, Watch: *watch,
 		DatabaseURL: *db, ConfigCache: *cache, FallbackToCache: *fallback == "last-good", ReloadBroker: *broker,
 		Version: version, LogOutput: stderr, Reload: reloads, QueueOverride: override, ConfigHistory: *history,
-		Warnings: src.exposedCredentials()})
+		ReloadBrokerKeys: brokerKeys, Warnings: append(src.exposedCredentials(), keyWarning...)})
 	if err != nil {
 		fmt.Fprintln(stderr, "hector:", err)
 		return 1
 	}
 	return 0
+}
+
+// readBrokerKeys reads the fleet reload keys when --reload-broker is set:
+// a broker without keys is refused, as unsigned reloads are never accepted.
+func readBrokerKeys(env *envFlags, broker, keyFile string) ([]reload.Key, []string, error) {
+	if broker == "" {
+		return nil, nil, nil
+	}
+	if keyFile == "" {
+		return nil, nil, fmt.Errorf("%s needs %s: fleet reloads must be signed with a shared key (create one with: openssl rand -hex 32 > FILE; chmod 600 FILE)",
+			env.name("reload-broker"), env.name("reload-broker-key-file"))
+	}
+	keys, warning, err := reload.ReadKeyFile(keyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", env.name("reload-broker-key-file"), err)
+	}
+	if warning != "" {
+		return keys, []string{warning}, nil
+	}
+	return keys, nil, nil
 }
 
 func validate(args []string, stdout, stderr io.Writer) int {

@@ -41,8 +41,10 @@ type Options struct {
 	// FallbackToCache starts from ConfigCache when the source is unreadable.
 	FallbackToCache bool
 	// ReloadBroker, if set, is a NATS URL on which the server answers fleet
-	// reload requests (subject hector.control.reload).
-	ReloadBroker string
+	// reload requests (subject hector.control.reload) signed with one of
+	// ReloadBrokerKeys, which must then hold at least one key.
+	ReloadBroker     string
+	ReloadBrokerKeys []reload.Key
 	// InstanceID names this process in broker answers; default host-pid.
 	InstanceID string
 	Version    string    // reported by /health
@@ -78,7 +80,7 @@ type Options struct {
 //
 // It returns an error when startup fails: the configuration is unreadable
 // or invalid, the database cannot be opened, the address cannot be bound,
-// the reload broker's URL is unusable. Nothing is left running then.
+// the reload broker has no key or its URL is unusable. Nothing is left running then.
 //
 // Run owns everything it starts, and o.Source too: a Source that is an
 // io.Closer is closed when Run returns, either way. The caller owes nothing
@@ -168,7 +170,8 @@ func Run(ctx context.Context, o Options) error {
 	if o.ReloadBroker != "" {
 		// Before the queue and the loop start, so that a failure leaves
 		// nothing running; requests wait for the loop.
-		stopBroker, err := reload.StartBroker(loopCtx, o.ReloadBroker, o.InstanceID, rec, log)
+		stopBroker, err := reload.StartBroker(loopCtx, reload.BrokerOptions{URL: o.ReloadBroker, Instance: o.InstanceID,
+			Keys: o.ReloadBrokerKeys, Refused: metrics.BrokerRefused}, rec, log)
 		if err != nil {
 			srv.Shutdown()
 			return err

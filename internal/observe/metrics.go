@@ -32,6 +32,7 @@ type Metrics struct {
 	requestSecs    *prometheus.HistogramVec
 	taskAttempts   *prometheus.CounterVec
 	pushes         *prometheus.CounterVec
+	brokerRefused  *prometheus.CounterVec
 }
 
 // NewMetrics returns Hector's metrics, registered with the Go runtime and
@@ -58,7 +59,9 @@ func NewMetrics() *Metrics {
 		[]string{"outcome"})
 	m.pushes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hector_a2a_push_notifications_total",
 		Help: "A2A push notifications this instance sent, by result: delivered, or failed (after 3 tries)."}, []string{"result"})
-	m.reg.MustRegister(m.reloads, m.reloadDuration, m.version, m.validationErrs, m.backendErrs, m.lastSuccess,
+	m.brokerRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hector_reload_broker_refused_total",
+		Help: "Fleet reload requests this instance ignored, by reason: unsigned, bad_signature, stale, replayed, malformed."}, []string{"reason"})
+	m.reg.MustRegister(m.reloads, m.reloadDuration, m.version, m.validationErrs, m.backendErrs, m.lastSuccess, m.brokerRefused,
 		m.requests, m.requestSecs, m.taskAttempts, m.pushes, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -104,6 +107,12 @@ func (m *Metrics) Reload(r Reload) {
 // named source; wire it to reload.Reconciler.OnSourceError.
 func (m *Metrics) SourceError(source string) {
 	m.backendErrs.WithLabelValues(backend(source)).Inc()
+}
+
+// BrokerRefused counts a fleet reload request the broker ignored, by
+// reason; wire it to reload.BrokerOptions.Refused.
+func (m *Metrics) BrokerRefused(reason string) {
+	m.brokerRefused.WithLabelValues(reason).Inc()
 }
 
 // TaskAttempt counts a task attempt by how it ended (completed, retried,
