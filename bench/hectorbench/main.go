@@ -4,6 +4,7 @@
 //	roundtrip  message round trip with an instant fake LLM, 1 and 32 clients
 //	reload     requests during 100 reloads vs the same load without reloads
 //	watch      file write-to-applied latency, debounce subtracted
+//	auth       what an API key and a JWT add per request, against no auth
 //
 // Every server it starts (Hector itself and the fake LLM) runs in this
 // process on 127.0.0.1 and stops when the suite ends.
@@ -30,7 +31,7 @@ import (
 )
 
 func main() {
-	suite := flag.String("suite", "all", "roundtrip, reload, watch or all")
+	suite := flag.String("suite", "all", "roundtrip, reload, watch, auth or all")
 	duration := flag.Duration("duration", 5*time.Second, "length of each timed load run")
 	writes := flag.Int("writes", 100, "file writes for the watch suite and reloads for the reload suite")
 	flag.Parse()
@@ -46,6 +47,7 @@ func main() {
 	run("roundtrip", func() error { return roundTrip(*duration) })
 	run("reload", func() error { return reloadUnderLoad(*duration, *writes) })
 	run("watch", func() error { return watchLatency(*writes) })
+	run("auth", func() error { return authCost(*duration) })
 }
 
 // instance is an in-process Hector on a temporary config and database.

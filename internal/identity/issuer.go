@@ -67,8 +67,11 @@ type Issuer struct {
 	closeOnce sync.Once
 }
 
-// keySet is one fetched JWKS.
-type keySet struct{ kf keyfunc.Keyfunc }
+// keySet is one fetched JWKS, and the tokens verified with it.
+type keySet struct {
+	kf   keyfunc.Keyfunc
+	seen verified
+}
 
 // NewIssuer returns an Issuer for cfg and starts fetching its keys in the
 // background; it does not wait for the network. Empty or zero fields of cfg
