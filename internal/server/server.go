@@ -115,7 +115,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 // failed, and nothing is left open then. Call it once, after the first
 // snapshot is committed; later address changes go through ListenerApplier,
 // and Shutdown stops what Listen started. When the current configuration
-// lists no API keys and its host is beyond loopback, it logs a warning that
+// has no credentials (API keys or JWT issuers) and its host is beyond loopback, it logs a warning that
 // every route is open.
 func (s *Server) Listen(addr string) error {
 	ln, err := net.Listen("tcp", addr)
@@ -123,8 +123,8 @@ func (s *Server) Listen(addr string) error {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	s.serve(ln)
-	if snap := s.Runtime.Current(); snap != nil && len(snap.Config.Server.Auth.APIKeys) == 0 && !isLoopback(snap.Config.Server.Host) {
-		s.Log.Warn("NO API KEYS: every route (agents, tools, tasks, sessions, /admin) is open to anyone who can reach this address; configure server.auth.api_keys",
+	if snap := s.Runtime.Current(); snap != nil && !snap.Config.Server.Auth.Credentials() && !isLoopback(snap.Config.Server.Host) {
+		s.Log.Warn("NO API KEYS: every route (agents, tools, tasks, sessions, /admin) is open to anyone who can reach this address; configure server.auth.api_keys or server.auth.jwt",
 			"host", snap.Config.Server.Host)
 	}
 	return nil
