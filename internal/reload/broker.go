@@ -130,7 +130,7 @@ func StartBroker(ctx context.Context, o BrokerOptions, rec *Reconciler, log *slo
 		if err != nil {
 			return // shutting down
 		}
-		b, _ := json.Marshal(ReloadAck{CorrelationID: req.CorrelationID, Instance: o.Instance, Outcome: out})
+		b, _ := json.Marshal(ReloadAck{CorrelationID: req.CorrelationID, Instance: o.Instance, Outcome: rec.Public(out)})
 		if err := nc.Publish(ackSubject, b); err != nil {
 			log.Warn("reload ack not sent", "error", redactErr(err, o.URL))
 		}

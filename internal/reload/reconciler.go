@@ -517,6 +517,25 @@ func (r *Reconciler) AppliedWithHash() ([]byte, string) {
 	return r.applied, r.hash
 }
 
+// PublicHash is hash as API callers see it (store.PublicHash of the
+// current snapshot's database): never the plain hash of a document that
+// may hold literal secrets.
+func (r *Reconciler) PublicHash(hash string) string {
+	snap, release := r.Runtime.Acquire()
+	defer release()
+	if snap == nil || snap.Store == nil {
+		return ""
+	}
+	return snap.Store.PublicHash(hash)
+}
+
+// Public returns o as API callers and fleet acks show it: its hash made
+// public (see PublicHash).
+func (r *Reconciler) Public(o Outcome) Outcome {
+	o.Hash = r.PublicHash(o.Hash)
+	return o
+}
+
 // Outcomes returns the most recent attempts, oldest first.
 func (r *Reconciler) Outcomes() []Outcome {
 	r.mu.Lock()

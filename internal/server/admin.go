@@ -30,7 +30,8 @@ func contentType(format string) string {
 
 // writeOutcome answers with an outcome: 200 when applied or a no-op (or valid
 // for a dry run), 422 when rejected.
-func writeOutcome(w http.ResponseWriter, o reload.Outcome) {
+func (s *Server) writeOutcome(w http.ResponseWriter, o reload.Outcome) {
+	o = s.Reconciler.Public(o)
 	status := http.StatusOK
 	if o.Result == reload.Rejected {
 		status = http.StatusUnprocessableEntity
@@ -46,7 +47,7 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal", "the configuration could not be shown")
 		return
 	}
-	w.Header().Set("ETag", etag(hash))
+	w.Header().Set("ETag", etag(s.Reconciler.PublicHash(hash)))
 	w.Header().Set("X-Hector-Config-Version", strconv.FormatInt(snap.Version, 10))
 	w.Header().Set("Content-Type", contentType(config.DetectFormat(redacted)))
 	_, _ = w.Write(redacted)
@@ -80,18 +81,30 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	o, err := s.Reconciler.Submit(r.Context(), body, reload.TriggerAPI, actor(r), strings.Trim(match, `"`))
+	o, err := s.Reconciler.Submit(r.Context(), body, reload.TriggerAPI, actor(r), s.expectedHash(strings.Trim(match, `"`)))
 	var conflict *reload.PreconditionError
 	switch {
 	case errors.As(err, &conflict):
-		w.Header().Set("ETag", etag(conflict.Current))
+		w.Header().Set("ETag", etag(s.Reconciler.PublicHash(conflict.Current)))
 		writeError(w, http.StatusPreconditionFailed, "precondition_failed", conflict.Error())
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 	default:
-		w.Header().Set("ETag", etag(s.Runtime.Current().Hash))
-		writeOutcome(w, o)
+		w.Header().Set("ETag", etag(s.Reconciler.PublicHash(s.Runtime.Current().Hash)))
+		s.writeOutcome(w, o)
 	}
+}
+
+// expectedHash turns the public hash of an If-Match (the ETag callers
+// see) into the document hash the reconciler compares: the applied
+// document's when they match. Otherwise the tag is passed on unchanged and
+// cannot match, and the reconciler answers the precondition failure. The
+// reconciler checks again in its loop, so a change in between is caught.
+func (s *Server) expectedHash(tag string) string {
+	if _, hash := s.Reconciler.AppliedWithHash(); tag == s.Reconciler.PublicHash(hash) {
+		return hash
+	}
+	return tag
 }
 
 // writable refuses (409) a change the source could not keep: applied but
@@ -110,17 +123,17 @@ func (s *Server) validateConfig(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeOutcome(w, s.Reconciler.DryRun(body))
+	s.writeOutcome(w, s.Reconciler.DryRun(body))
 }
 
 func (s *Server) adminReload(w http.ResponseWriter, r *http.Request) {
 	o, err := s.Reconciler.Reload(r.Context(), reload.TriggerAPI, actor(r), reload.WithGuard(authGuard(r, false)))
-	writeGuarded(w, o, err)
+	s.writeGuarded(w, o, err)
 }
 
 // writeGuarded answers a reload or rollback: 403 when a guard refused it,
 // 503 when the loop did not answer, else the outcome.
-func writeGuarded(w http.ResponseWriter, o reload.Outcome, err error) {
+func (s *Server) writeGuarded(w http.ResponseWriter, o reload.Outcome, err error) {
 	var denied *reload.ForbiddenError
 	switch {
 	case errors.As(err, &denied):
@@ -128,12 +141,12 @@ func writeGuarded(w http.ResponseWriter, o reload.Outcome, err error) {
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 	default:
-		writeOutcome(w, o)
+		s.writeOutcome(w, o)
 	}
 }
 
 // authGuard stops privilege escalation through reloads and rollbacks: a
-// change of server.auth (keys, their roles) needs the admin role, and a
+// change of server.auth (keys, issuers, require) needs the admin role, and a
 // rollback to a version without keys, which opens the whole API, is
 // refused unless an admin forces it (forcing=true: ?force=true).
 func authGuard(r *http.Request, rollback bool) reload.Guard {
@@ -176,6 +189,9 @@ func (s *Server) configHistory(w http.ResponseWriter, r *http.Request, snap *sna
 	if versions == nil {
 		versions = []store.ConfigVersion{}
 	}
+	for i := range versions {
+		versions[i].Hash = snap.Store.PublicHash(versions[i].Hash)
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"versions": versions, "current": snap.Version})
 }
 
@@ -202,6 +218,7 @@ func (s *Server) loadVersion(w http.ResponseWriter, r *http.Request, st *store.S
 func (s *Server) configVersion(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	s.Reconciler.FlushHistory()
 	if cv, ok := s.loadVersion(w, r, snap.Store, "version", r.PathValue("version")); ok {
+		cv.Hash = snap.Store.PublicHash(cv.Hash)
 		writeJSON(w, http.StatusOK, cv)
 	}
 }
@@ -244,11 +261,15 @@ func (s *Server) configRollback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o, err := s.Reconciler.Submit(r.Context(), []byte(cv.Content), reload.TriggerRollback, actor(r), "", reload.WithGuard(authGuard(r, true)))
-	writeGuarded(w, o, err)
+	s.writeGuarded(w, o, err)
 }
 
 func (s *Server) configOutcomes(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"outcomes": s.Reconciler.Outcomes()})
+	outcomes := s.Reconciler.Outcomes()
+	for i, o := range outcomes {
+		outcomes[i] = s.Reconciler.Public(o)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"outcomes": outcomes})
 }
 
 // configEvents streams every reload outcome as a Server-Sent Event

@@ -119,7 +119,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request, snap *snapshot.S
 		_, err := authenticate(r.Context(), snap, token)
 		return err == nil
 	}
-	cfg := map[string]any{"version": snap.Version, "hash": snap.Hash, "source": snap.Source,
+	cfg := map[string]any{"version": snap.Version, "hash": snap.Store.PublicHash(snap.Hash), "source": snap.Source,
 		"applied_at": snap.AppliedAt.UTC().Format(time.RFC3339Nano), "status": "ok"}
 	body := map[string]any{"status": "ok", "version": s.Version, "name": snap.Config.Name, "config": cfg}
 	if s.Reconciler != nil {

@@ -48,7 +48,7 @@ type Server struct {
 // stream (GET /admin/events); a subscriber that is behind misses it. Add it
 // as a reconciler listener (reload.Reconciler.AddListener).
 func (s *Server) PublishOutcome(o reload.Outcome) {
-	s.events.publish(o)
+	s.events.publish(s.Reconciler.Public(o))
 }
 
 func (s *Server) init() {

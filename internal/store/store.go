@@ -45,6 +45,7 @@ type Store struct {
 	pg      bool // PostgreSQL; else SQLite
 	watch   watchers
 	log     *slog.Logger // never nil
+	hashKey []byte       // keys PublicHash; read once at Open
 }
 
 // Option adjusts a Store at Open.
@@ -61,6 +62,10 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	s, err := openURL(ctx, rawURL)
 	if err != nil {
 		return nil, err
+	}
+	if err := s.loadHashKey(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("database %s: %w", config.RedactURL(rawURL), err)
 	}
 	s.log = slog.New(slog.DiscardHandler)
 	for _, o := range opts {
