@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -344,4 +345,56 @@ func TestAnonymousUserAndPublicMetrics(t *testing.T) {
 	if resp, _ := h.call("GET", "/metrics", "", ""); resp.StatusCode != 200 {
 		t.Errorf("public metrics: %d", resp.StatusCode)
 	}
+}
+
+// Requests authenticated with a JWT and with a key keep succeeding while
+// server.auth is rewritten again and again: each rewrite changes the
+// issuer's settings, so each snapshot builds a new issuer that has to
+// fetch the keys before its first verification.
+func TestAuthenticatedRequestsDuringAuthReloads(t *testing.T) {
+	const reloads = 20
+	p := newIDP(t, "https://idp.test")
+	withRefresh := func(i int) string {
+		return strings.Replace(identityConfig(p, ""), "jwks_url: "+p.url()+"}", fmt.Sprintf("jwks_url: %s, refresh_interval: %ds}", p.url(), 60+i), 1)
+	}
+	h := newHector(t, withRefresh(0))
+	tok := p.token("r1", jwt.MapClaims{"sub": "alice"})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var sent, failed int
+	for c := 0; c < 4; c++ {
+		cred := []string{tok, userKey}[c%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, body := h.call("GET", "/v1/agents", cred, "")
+				mu.Lock()
+				sent++
+				if resp.StatusCode != 200 {
+					failed++
+					t.Errorf("during reloads: %d %s", resp.StatusCode, body)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := 1; i <= reloads; i++ {
+		h.write(withRefresh(i))
+		if o := h.next(); o.Result != reload.Applied {
+			t.Fatalf("reload %d: %+v", i, o)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if sent < reloads || failed > 0 {
+		t.Fatalf("%d requests, %d failed", sent, failed)
+	}
+	t.Logf("%d authenticated requests across %d reloads of server.auth, none failed", sent, reloads)
 }
