@@ -89,7 +89,7 @@ func (s *Service) Start(ctx context.Context) {
 }
 
 // Caller describes who sent a request: its principal's name (an API key's
-// name, ISSUER:SUBJECT or "anonymous"), whether it has the operator role
+// name, NAME:SUBJECT or "anonymous"), whether it has the operator role
 // (it may then decide on tool calls and cancel any task it sees), which
 // tasks and contexts it may see, and the owner its new tasks record.
 type Caller struct {

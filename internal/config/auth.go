@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 )
 
@@ -79,7 +80,10 @@ func (v *validator) apiKeys(list []APIKey) {
 			v.oneOf(p+".role", string(k.Role), RoleNames()...)
 		}
 		if strings.Contains(k.Name, ":") {
-			v.fail(p+".name", "must not contain ':' (ISSUER:SUBJECT names the principals of JWTs)")
+			v.fail(p+".name", "must not contain ':' (NAME:SUBJECT names the principals of JWTs)")
+		}
+		if reservedPrincipal(k.Name) {
+			v.fail(p+".name", "%q is reserved", k.Name)
 		}
 		if k.Name != "" {
 			if names[k.Name] {
@@ -117,11 +121,15 @@ func (v *validator) issuers(a Auth) {
 			v.fail(p+".issuer", "issuer %q is configured twice", is.Issuer)
 		}
 		seen[is.Issuer] = true
-		if is.Name != "" {
-			if names[is.Name] {
-				v.fail(p+".name", "name %q is used twice", is.Name)
-			}
-			names[is.Name] = true
+		switch name := issuerName(is, i); {
+		case !validEntityName(name):
+			v.fail(p+".name", "%q is not a valid name (letters, digits, '_', '.', '-'; it names the principals of the issuer's tokens, NAME:SUBJECT)", name)
+		case reservedPrincipal(name):
+			v.fail(p+".name", "%q is reserved", name)
+		case names[name]:
+			v.fail(p+".name", "name %q is used twice (by default an issuer is named after its host): give each issuer a name", name)
+		default:
+			names[name] = true
 		}
 		if is.DefaultRole != "" {
 			v.oneOf(p+".default_role", string(is.DefaultRole), RoleNames()...)
@@ -170,13 +178,27 @@ func authDefaults(a *Auth) {
 	a.Require, a.Enabled = &r, nil
 }
 
-func issuerDefaults(is *JWTIssuer, i int) {
-	if is.Name == "" {
-		is.Name = is.Issuer
-		if is.Name == "" {
-			is.Name = fmt.Sprintf("jwt-%d", i+1)
-		}
+// issuerName is an issuer's name: its own, else the host of its issuer
+// URL (or the issuer itself when it is a plain name), else jwt-N.
+func issuerName(is JWTIssuer, i int) string {
+	switch u, err := url.Parse(is.Issuer); {
+	case is.Name != "":
+		return is.Name
+	case err == nil && u.Hostname() != "":
+		return u.Hostname()
+	case validEntityName(is.Issuer):
+		return is.Issuer
 	}
+	return fmt.Sprintf("jwt-%d", i+1)
+}
+
+// reservedPrincipal reports whether name would make principals collide:
+// "anonymous" is the principal without a credential, and "key" the
+// source of API keys.
+func reservedPrincipal(name string) bool { return name == "anonymous" || name == "key" }
+
+func issuerDefaults(is *JWTIssuer, i int) {
+	is.Name = issuerName(*is, i)
 	if is.RoleClaim == "" {
 		is.RoleClaim = DefaultRoleClaim
 	}

@@ -73,6 +73,10 @@ func TestAuthErrorsNameTheField(t *testing.T) {
 		"server: {auth: {api_keys: [short]}}":                                                  "server.auth.api_keys[0]: must be at least 16 characters",
 		"server: {auth: {api_keys: [{name: 'a:b', key: aaaaaaaaaaaaaaaa, role: user}]}}":       "server.auth.api_keys[0].name: must not contain ':'",
 		"server: {auth: {jwt: {jwks_url: 'https://a/j', default_role: root}}}":                 "server.auth.jwt[0].default_role:",
+		"server: {auth: {jwt: [{issuer: 'https://kc/realms/a', jwks_url: 'https://kc/a'}, {issuer: 'https://kc/realms/b', jwks_url: 'https://kc/b'}]}}": "server.auth.jwt[1].name: name \"kc\" is used twice",
+		"server: {auth: {jwt: {name: key, jwks_url: 'https://a/j'}}}":                                                                                   "server.auth.jwt[0].name: \"key\" is reserved",
+		"server: {auth: {jwt: {name: 'a:b', jwks_url: 'https://a/j'}}}":                                                                                 "server.auth.jwt[0].name: \"a:b\" is not a valid name",
+		"server: {auth: {api_keys: [{name: anonymous, key: aaaaaaaaaaaaaaaa, role: user}]}}":                                                            "server.auth.api_keys[0].name: \"anonymous\" is reserved",
 	} {
 		_, errs := Parse([]byte(doc+"\n"+minimal), env(nil))
 		if errs == nil || !strings.Contains(errs.Error(), want) {

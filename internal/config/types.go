@@ -163,7 +163,7 @@ func (k *APIKey) markScalar()       { k.Plain = true }
 
 // JWTIssuer is one identity provider whose tokens are accepted.
 type JWTIssuer struct {
-	Name            string   `yaml:"name" doc:"Shown in errors and as the principal's source. Default: the issuer, or jwt-N."`
+	Name            string   `yaml:"name" doc:"Names the issuer in errors and in its principals, NAME:SUBJECT. Letters, digits, '_', '.', '-'. Default: the host of the issuer URL, or jwt-N."`
 	Issuer          string   `yaml:"issuer" doc:"The iss claim tokens must carry. Optional only when a single issuer is configured."`
 	Audience        string   `yaml:"audience" doc:"The aud claim tokens must carry. Without it tokens the provider issued to any other service are accepted too (a warning says so)."`
 	JWKSURL         string   `yaml:"jwks_url" secret:"url" doc:"Where the provider publishes its signing keys (JWKS). https, or http on a loopback address."`

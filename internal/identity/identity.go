@@ -41,7 +41,7 @@ func Anonymous(role config.Role) Principal {
 }
 
 // ID names the principal as the owner of sessions and tasks: an API key's
-// name, "anonymous", or ISSUER:SUBJECT for a JWT, so that two providers'
+// name, "anonymous", or NAME:SUBJECT for a JWT, so that two providers'
 // subjects never collide (key names may not contain ':').
 func (p Principal) ID() string {
 	if p.Via == ViaKey || p.Via == ViaNone {

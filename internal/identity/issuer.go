@@ -78,7 +78,7 @@ type keySet struct {
 // take their defaults (config.DefaultRoleClaim and so on; Name defaults to
 // Issuer, then "jwt"; DefaultRole to config.RoleUser). client makes the
 // JWKS requests and stays the caller's; nil means a client with a 10s
-// timeout. The error is for an unusable configuration only (a JWKS URL that
+// timeout that follows redirects only to the same origin. The error is for an unusable configuration only (a JWKS URL that
 // is not an absolute http or https URL).
 func NewIssuer(cfg config.JWTIssuer, client *http.Client) (*Issuer, error) {
 	cfg = withDefaults(cfg)
@@ -86,7 +86,7 @@ func NewIssuer(cfg config.JWTIssuer, client *http.Client) (*Issuer, error) {
 		return nil, fmt.Errorf("jwt issuer %q: %w", cfg.Name, err)
 	}
 	if client == nil {
-		client = &http.Client{Timeout: defaultHTTPTimeout}
+		client = &http.Client{Timeout: defaultHTTPTimeout, CheckRedirect: sameOrigin}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	i := &Issuer{
@@ -105,6 +105,17 @@ func NewIssuer(cfg config.JWTIssuer, client *http.Client) (*Issuer, error) {
 	}
 	go i.run()
 	return i, nil
+}
+
+// sameOrigin follows a JWKS redirect only within the URL's scheme, host
+// and port, at most 5 times: the keys that decide who may do anything are
+// not taken from wherever a redirect points, nor over http after https.
+func sameOrigin(req *http.Request, via []*http.Request) error {
+	first := via[0].URL
+	if len(via) >= 5 || req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
+		return errors.New("the JWKS URL redirects elsewhere")
+	}
+	return nil
 }
 
 // withDefaults fills the empty and zero fields of cfg.

@@ -2,6 +2,8 @@ package identity
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -49,5 +51,24 @@ func TestVerifiedMemoryIsBounded(t *testing.T) {
 	}
 	if n := len(v.tokens); n > maxVerified {
 		t.Fatalf("%d tokens remembered, limit %d", n, maxVerified)
+	}
+}
+
+// The keys are not taken from another origin a JWKS URL redirects to.
+func TestJWKSRedirectsStayOnOrigin(t *testing.T) {
+	r1, _, _, _ := keys(t)
+	elsewhere := newJWKSServer(t, r1)
+	redirect := httptest.NewServer(http.RedirectHandler(elsewhere.URL+"/jwks.json", http.StatusFound))
+	t.Cleanup(redirect.Close)
+	iss, err := NewIssuer(config.JWTIssuer{Issuer: testIss, Audience: testAud, JWKSURL: redirect.URL + "/jwks.json"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = iss.Close() })
+	if _, err := iss.Verify(context.Background(), r1.sign(t, claims(nil))); checkOf(t, err) != CheckKeysUnavailable {
+		t.Fatalf("keys fetched through a cross-origin redirect: %v", err)
+	}
+	if n := elsewhere.requests.Load(); n != 0 {
+		t.Fatalf("the other origin was asked %d times", n)
 	}
 }

@@ -121,6 +121,10 @@ func (q *Queue) run(base context.Context, a *attempt) {
 		return
 	}
 	defer unlock()
+	if err := mayContinue(ctx, a); err != nil {
+		q.finish(a, store.TaskOutcome{State: store.TaskFailed, Error: err.Error(), Dead: true})
+		return
+	}
 	history, turn, err := q.resume(ctx, a)
 	if err != nil {
 		q.interrupted(base, ctx, a, err)
@@ -191,6 +195,21 @@ func (q *Queue) resume(ctx context.Context, a *attempt) (history, turn []llm.Mes
 		}
 	}
 	return history, turn, nil
+}
+
+// mayContinue refuses a task whose session, made after the task was
+// queued, belongs to another principal: the task would read that
+// conversation and add to it. The check runs under the session's lease;
+// storing the turn checks again (store.Owner.MayContinue).
+func mayContinue(ctx context.Context, a *attempt) error {
+	sess, err := a.st.Session(ctx, a.task.SessionID)
+	if errors.Is(err, store.ErrNotFound) || err == nil && sess.Owner.MayContinue(a.task.Owner) {
+		return nil
+	}
+	if err != nil {
+		return nil // the history read that follows reports it and retries
+	}
+	return fmt.Errorf("session %q belongs to another principal; the task may not continue it", a.task.SessionID)
 }
 
 // save checkpoints one message of the turn.

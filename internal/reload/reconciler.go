@@ -253,7 +253,8 @@ func WithGuard(g Guard) Option { return func(r *request) { r.guard = g } }
 type PreconditionError struct{ Expected, Current string }
 
 func (e *PreconditionError) Error() string {
-	return fmt.Sprintf("the configuration changed since it was read: If-Match %q, current %q", e.Expected, e.Current)
+	// No hash is quoted: callers see only keyed hashes (the ETag header).
+	return "the configuration changed since it was read: GET /admin/config returns the current document and its ETag"
 }
 
 func (r *Reconciler) init() {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -97,14 +98,15 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 
 // expectedHash turns the public hash of an If-Match (the ETag callers
 // see) into the document hash the reconciler compares: the applied
-// document's when they match. Otherwise the tag is passed on unchanged and
-// cannot match, and the reconciler answers the precondition failure. The
-// reconciler checks again in its loop, so a change in between is caught.
+// document's when they match. Any other tag becomes one no document hash
+// equals, so the reconciler answers the precondition failure, and a plain
+// hash sent as a guess is refused like any stale tag. The reconciler
+// checks again in its loop, so a change in between is caught.
 func (s *Server) expectedHash(tag string) string {
 	if _, hash := s.Reconciler.AppliedWithHash(); tag == s.Reconciler.PublicHash(hash) {
 		return hash
 	}
-	return tag
+	return "stale:" + tag
 }
 
 // writable refuses (409) a change the source could not keep: applied but
@@ -153,12 +155,16 @@ func authGuard(r *http.Request, rollback bool) reload.Guard {
 	mayChangeAuth := isAdmin(r)
 	forced := rollback && mayChangeAuth && r.URL.Query().Get("force") == "true"
 	return func(cur, next *config.Config) error {
-		if cur == nil || reflect.DeepEqual(cur.Server.Auth, next.Server.Auth) {
+		if cur == nil {
+			return nil
+		}
+		path := accessChange(&cur.Server, &next.Server)
+		if path == "" {
 			return nil
 		}
 		if !mayChangeAuth {
-			return &reload.ForbiddenError{Path: "server.auth",
-				Reason: "this change alters server.auth (who may use the API), which needs the admin role"}
+			return &reload.ForbiddenError{Path: path,
+				Reason: "this change alters " + path + " (who may use the API), which needs the admin role"}
 		}
 		opens := cur.Server.Auth.Required() && !next.Server.Auth.Required() || cur.Server.Auth.Credentials() && !next.Server.Auth.Credentials()
 		if rollback && opens && !forced {
@@ -167,6 +173,21 @@ func authGuard(r *http.Request, rollback bool) reload.Guard {
 		}
 		return nil
 	}
+}
+
+// accessChange names the first section deciding who may use the API that
+// differs between cur and next: server.auth, server.metrics (public
+// metrics) or server.cors (which web pages may call); "" when none does.
+func accessChange(cur, next *config.Server) string {
+	switch {
+	case !reflect.DeepEqual(cur.Auth, next.Auth):
+		return "server.auth"
+	case cur.Metrics != next.Metrics:
+		return "server.metrics"
+	case !slices.Equal(cur.CORS.AllowedOrigins, next.CORS.AllowedOrigins):
+		return "server.cors"
+	}
+	return ""
 }
 
 func (s *Server) configHistory(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {

@@ -21,7 +21,7 @@ import (
 type grantKey struct{}
 
 // actor returns who made the request, as reload outcomes and approvals
-// record it: an API key's name, ISSUER:SUBJECT of a JWT, or "anonymous".
+// record it: an API key's name, NAME:SUBJECT of a JWT, or "anonymous".
 func actor(r *http.Request) string { return grantOf(r).who.ID() }
 
 // grantOf returns what admit found for the request.

@@ -75,8 +75,9 @@ func lookupAgent(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot
 	ag, ok := snap.Agents[name]
 	if !ok || !mainTenant(r) {
 		writeError(w, http.StatusNotFound, "agent_not_found", fmt.Sprintf("no agent named %q", name))
+		return nil, false
 	}
-	return ag, ok
+	return ag, true
 }
 
 // snapshot acquires the current snapshot for the request; the caller must
@@ -284,17 +285,21 @@ func readMessageRequest(w http.ResponseWriter, r *http.Request, snap *snapshot.S
 	return req, true
 }
 
-// history loads a session's messages, checking it belongs to agent and
-// that the caller, whose scope is sc, may see it (another's session is
-// 404, so ids cannot be probed). Its errors are *httpError (see
+// history loads the messages of a session the caller g is about to
+// continue, checking it belongs to agent and that g may continue it: a
+// session g cannot see is 404, like one that does not exist; one it sees
+// but does not own (a viewer's look at a user's session) is 403, since
+// only its owner adds turns. Its errors are *httpError (see
 // writeHTTPError).
-func (s *Server) history(ctx context.Context, st *store.Store, id, agentName string, sc store.Scope) ([]llm.Message, error) {
+func (s *Server) history(ctx context.Context, st *store.Store, id, agentName string, g grant) ([]llm.Message, error) {
 	sess, err := st.Session(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, nil
-	case err == nil && !sc.Sees(sess.Owner):
+	case err == nil && !g.scope().Sees(sess.Owner):
 		return nil, &httpError{http.StatusNotFound, "session_not_found", fmt.Sprintf("no session %q", id)}
+	case err == nil && !sess.Owner.MayContinue(g.owner()):
+		return nil, &httpError{http.StatusForbidden, "forbidden", fmt.Sprintf("session %q belongs to %s: only its owner continues it", id, sess.Principal)}
 	case err != nil:
 		s.Log.Error("load session", "session", id, "error", err)
 		return nil, errUnavailable

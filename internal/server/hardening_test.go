@@ -87,7 +87,15 @@ func TestReloadChangingAuthNeedsAdmin(t *testing.T) {
 	if o := outcomeOf(t, body); resp.StatusCode != 200 || o.Result != reload.Applied {
 		t.Fatalf("admin reload: %d %s", resp.StatusCode, body)
 	}
-	// A reload that leaves server.auth alone is an operator's to make.
+	// Opening /metrics or letting a web origin call the API is an admin's
+	// decision too.
+	for extra, path := range map[string]string{"  metrics: {public: true}\n": "server.metrics", "  cors: {allowed_origins: ['https://evil.example']}\n": "server.cors"} {
+		h.write(strings.Replace(authConfig("two"), "role: viewer", "role: admin", 1) + extra)
+		if resp, body := h.call("POST", "/admin/reload", operatorKey, ""); resp.StatusCode != 403 || !strings.Contains(body, path) {
+			t.Fatalf("operator reload changing %s: %d %s", path, resp.StatusCode, body)
+		}
+	}
+	// A reload that leaves them alone is an operator's to make.
 	h.write(strings.Replace(authConfig("three"), "role: viewer", "role: admin", 1))
 	resp, body = h.call("POST", "/admin/reload", operatorKey, "")
 	if o := outcomeOf(t, body); resp.StatusCode != 200 || o.Result != reload.Applied {

@@ -13,6 +13,7 @@ import (
 	"github.com/a2aproject/a2a-go/v2/a2aclient"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/hector-run/hector/internal/llm/llmtest"
 	"github.com/hector-run/hector/internal/reload"
 	"github.com/hector-run/hector/internal/server"
 )
@@ -190,6 +191,24 @@ func TestPrincipalsOwnTheirData(t *testing.T) {
 	if resp.StatusCode != 202 || task.Owner != "uma" {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
+	// Another tenant's turn on an existing agent is refused before it runs:
+	// the answer is the error alone, and nothing is stored.
+	if resp, body := h.call("POST", "/v1/agents/a/messages", acme, `{"message":"cross","session_id":"acme-s"}`); resp.StatusCode != 404 || strings.Contains(body, "cross") || strings.Contains(body, "reply") {
+		t.Errorf("another tenant's turn: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := h.call("POST", "/v1/agents/a/tasks", acme, `{"message":"cross"}`); resp.StatusCode != 404 || strings.Contains(body, `"id"`) {
+		t.Errorf("another tenant's task: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := h.call("GET", "/v1/sessions/acme-s", adminKey, ""); resp.StatusCode != 404 {
+		t.Errorf("another tenant's refused turn was stored: %d", resp.StatusCode)
+	}
+	// A viewer reads uma's session but may not write into it.
+	if resp, body := h.call("POST", "/v1/agents/a/messages", viewerKey, `{"message":"injected","session_id":"uma-s"}`); resp.StatusCode != 403 {
+		t.Errorf("a viewer continued uma's session: %d %s", resp.StatusCode, body)
+	}
+	if _, body := h.call("GET", "/v1/sessions/uma-s", viewerKey, ""); strings.Contains(body, "injected") {
+		t.Errorf("a viewer's message reached uma's session: %s", body)
+	}
 	for _, c := range []struct{ method, path, body string }{
 		{"GET", "/v1/sessions/uma-s", ""},
 		{"POST", "/v1/agents/a/messages", `{"message":"hijack","session_id":"uma-s"}`},
@@ -240,7 +259,7 @@ func TestPrincipalsOwnTheirData(t *testing.T) {
 	if resp, _ := h.call("GET", "/v1/sessions/bob-s", userKey, ""); resp.StatusCode != 404 {
 		t.Errorf("uma reads bob's session: %d", resp.StatusCode)
 	}
-	if _, body := h.call("GET", "/v1/sessions/bob-s", bob, ""); !strings.Contains(body, `"owner":"https://idp.test:bob"`) {
+	if _, body := h.call("GET", "/v1/sessions/bob-s", bob, ""); !strings.Contains(body, `"owner":"idp.test:bob"`) {
 		t.Errorf("bob's session does not record him: %s", body)
 	}
 }
@@ -397,4 +416,54 @@ func TestAuthenticatedRequestsDuringAuthReloads(t *testing.T) {
 		t.Fatalf("%d requests, %d failed", sent, failed)
 	}
 	t.Logf("%d authenticated requests across %d reloads of server.auth, none failed", sent, reloads)
+}
+
+// A task queued on a session id nobody has yet may not continue the
+// session if another principal makes it first: it fails when it runs,
+// without reading or writing that conversation.
+func TestQueuedTaskCannotTakeAnotherPrincipalsSession(t *testing.T) {
+	p := newIDP(t, "https://idp.test")
+	fake := llmtest.NewOpenAI(t)
+	cfg := strings.Replace(a2aConfig(fake.URL, ""), "server: {port: 0, shutdown_timeout: 5s}", fmt.Sprintf(`server:
+  port: 0
+  auth:
+    api_keys: [{name: uma, key: %s, role: user}, {name: otto, key: %s, role: operator}]
+    jwt: {issuer: %s, audience: %s, jwks_url: %s}`, userKey, operatorKey, p.issuer, testAudience, p.url()), 1)
+	h := newHector(t, cfg)
+	bob := p.token("e1", jwt.MapClaims{"sub": "bob"})
+	fake.Push(llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "pay", Args: `{"command":"echo x"}`}}})
+	resp, body := h.call("POST", "/v1/agents/assistant/messages", bob, `{"message":"pay","session_id":"later"}`)
+	var waiting struct {
+		TaskID string `json:"task_id"`
+	}
+	_ = json.Unmarshal([]byte(body), &waiting)
+	if resp.StatusCode != 202 || waiting.TaskID == "" {
+		t.Fatalf("bob's turn did not wait for approval: %d %s", resp.StatusCode, body)
+	}
+	fake.Push(llmtest.Reply{Text: "uma's secret plan"})
+	if resp, body := h.call("POST", "/v1/agents/assistant/messages", userKey, `{"message":"my plan","session_id":"later"}`); resp.StatusCode != 200 {
+		t.Fatalf("uma's turn: %d %s", resp.StatusCode, body)
+	}
+	fake.Push(llmtest.Reply{Text: "paid"})
+	if resp, body := h.call("POST", "/v1/tasks/"+waiting.TaskID+"/approve", operatorKey, ""); resp.StatusCode != 200 {
+		t.Fatalf("approve: %d %s", resp.StatusCode, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body = h.call("GET", "/v1/tasks/"+waiting.TaskID, bob, "")
+		if strings.Contains(body, `"state":"failed"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the task did not fail: %s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(body, "belongs to another principal") || strings.Contains(body, "secret plan") {
+		t.Fatalf("task: %s", body)
+	}
+	_, body = h.call("GET", "/v1/sessions/later", userKey, "")
+	if strings.Contains(body, "paid") || strings.Contains(body, `"pay"`) {
+		t.Fatalf("bob's task wrote into uma's session: %s", body)
+	}
 }

@@ -60,7 +60,8 @@ func TestSessionTurnsDoNotInterleave(t *testing.T) {
 			q.Start(ctx)
 			t.Cleanup(func() { cancel(); q.Wait() })
 
-			task := &store.Task{ID: store.NewTaskID(), Agent: "a", SessionID: "shared", Input: "from the task", MaxAttempts: 1}
+			task := &store.Task{ID: store.NewTaskID(), Agent: "a", SessionID: "shared", Input: "from the task", MaxAttempts: 1,
+				Owner: store.Owner{Principal: "anonymous"}} // the REST caller of this keyless server
 			if err := workerStore.CreateTask(context.Background(), task); err != nil {
 				t.Fatal(err)
 			}

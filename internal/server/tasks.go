@@ -34,7 +34,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request, snap *snapsh
 		return
 	}
 	g := grantOf(r)
-	if _, err := s.history(r.Context(), snap.Store, req.SessionID, ag.Name, g.scope()); err != nil {
+	if _, err := s.history(r.Context(), snap.Store, req.SessionID, ag.Name, g); err != nil {
 		writeHTTPError(w, err)
 		return
 	}

@@ -76,7 +76,7 @@ func (s *Server) runTurn(w http.ResponseWriter, r *http.Request, snap *snapshot.
 		defer lease.Release() // a no-op once the append gave it back
 	}
 	g := grantOf(r)
-	history, err := s.history(ctx, snap.Store, req.SessionID, ag.Name, g.scope())
+	history, err := s.history(ctx, snap.Store, req.SessionID, ag.Name, g)
 	if err != nil {
 		writeHTTPError(w, err)
 		return

@@ -6,7 +6,9 @@ import (
 
 // Two stores on one database (instances of a fleet, or a restart) key the
 // public hash alike; it is not the plain hash.
-func TestPublicHashIsKeyedPerDatabase(t *testing.T) { eachDatabase(t, testPublicHashIsKeyedPerDatabase) }
+func TestPublicHashIsKeyedPerDatabase(t *testing.T) {
+	eachDatabase(t, testPublicHashIsKeyedPerDatabase)
+}
 
 func testPublicHashIsKeyedPerDatabase(t *testing.T, url string) {
 	a, b := open(t, url), open(t, url)

@@ -29,8 +29,29 @@ func testOwnersAreRecordedAndScoped(t *testing.T, url string) {
 	if err := s.AppendTurn(ctx, "s-alice", "a", eve, 1, msg); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("cross-tenant append: %v", err)
 	}
+	// Nor another principal of the same tenant.
+	if err := s.AppendTurn(ctx, "s-alice", "a", bob, 1, msg); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("another principal's append: %v", err)
+	}
 	if h, _ := s.History(ctx, "s-alice"); len(h) != 1 {
-		t.Fatalf("the other tenant's append changed the session: %d messages", len(h))
+		t.Fatalf("another's append changed the session: %d messages", len(h))
+	}
+	// A session from before owners were recorded is adopted by the first
+	// principal of its tenant that continues it.
+	if err := s.AppendTurn(ctx, "legacy", "a", Owner{Tenant: "acme"}, 1, msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendTurn(ctx, "legacy", "a", bob, 1, msg); err != nil {
+		t.Fatal(err)
+	}
+	if sess, _ := s.Session(ctx, "legacy"); sess.Owner != bob {
+		t.Fatalf("legacy session not adopted: %+v", sess.Owner)
+	}
+	if err := s.AppendTurn(ctx, "legacy", "a", alice, 1, msg); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("an adopted session taken again: %v", err)
+	}
+	if !(Owner{Tenant: "acme"}).MayContinue(bob) || alice.MayContinue(bob) || (Owner{Tenant: "evil"}).MayContinue(bob) {
+		t.Fatal("MayContinue")
 	}
 	for i, o := range []Owner{alice, alice, bob, eve} {
 		tk := &Task{ID: NewTaskID(), Agent: "a", SessionID: NewSessionID(), Input: "x", MaxAttempts: 1, Owner: o}

@@ -31,6 +31,14 @@ func (sc Scope) Sees(o Owner) bool {
 	return o.Tenant == sc.Tenant && (sc.Principal == "" || o.Principal == sc.Principal)
 }
 
+// MayContinue reports whether a principal, by, may add turns to a session
+// owned by o: its owner, within the same tenant. A session from before
+// owners were recorded (no principal) is adopted by the first principal
+// of its tenant that continues it.
+func (o Owner) MayContinue(by Owner) bool {
+	return o.Tenant == by.Tenant && (o.Principal == "" || o.Principal == by.Principal)
+}
+
 // Session is a conversation with one agent.
 type Session struct {
 	ID    string `json:"id"`
@@ -106,9 +114,9 @@ func (s *Store) History(ctx context.Context, sessionID string) ([]llm.Message, e
 
 // AppendTurn atomically appends msgs to a session, creating the session for
 // agent, owned by owner, if it does not exist. configVersion records which
-// configuration produced the messages. A session of another tenant is
-// ErrNotFound, and is not changed: callers check who may continue a
-// session before running its turn, and the tenant is enforced here too.
+// configuration produced the messages. A session owner may not continue
+// (Owner.MayContinue) is ErrNotFound and is not changed: callers check
+// before running the turn, and the statement enforces it again.
 func (s *Store) AppendTurn(ctx context.Context, sessionID, agent string, owner Owner, configVersion int64, msgs []llm.Message) error {
 	defer s.lockWrite()()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -130,14 +138,17 @@ func (s *Store) appendTurn(ctx context.Context, tx *sql.Tx, sessionID, agent str
 	ts := now()
 	// On PostgreSQL the upsert locks the session row until commit, so
 	// concurrent turns on one session number their messages in turn.
+	// The WHERE is Owner.MayContinue: nobody appends to another's session.
 	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (id, agent, tenant, owner, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at WHERE sessions.tenant = excluded.tenant`),
+		ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at,
+			owner = CASE WHEN sessions.owner = '' THEN excluded.owner ELSE sessions.owner END
+		WHERE sessions.tenant = excluded.tenant AND (sessions.owner = excluded.owner OR sessions.owner = '')`),
 		sessionID, agent, owner.Tenant, owner.Principal, ts, ts)
 	if err != nil {
 		return fmt.Errorf("append to %s: %w", sessionID, err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return fmt.Errorf("append to %s: %w", sessionID, ErrNotFound) // another tenant's session
+		return fmt.Errorf("append to %s: %w", sessionID, ErrNotFound) // another principal's session
 	}
 	var seq int
 	if err := tx.QueryRowContext(ctx, s.q(`SELECT COALESCE(MAX(seq), 0) FROM messages WHERE session_id = ?`), sessionID).Scan(&seq); err != nil {
