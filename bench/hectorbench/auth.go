@@ -6,12 +6,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -84,7 +82,7 @@ func authCost(d time.Duration) error {
 		for _, n := range []int{1, 32} {
 			var baseRPS float64
 			for i, row := range rows {
-				send := func() (*http.Response, error) {
+				send := func(int, int) (*http.Response, error) {
 					r, _ := http.NewRequest(req.method, row.base+req.path, strings.NewReader(req.body))
 					r.Header.Set("Content-Type", "application/json")
 					if row.cred != "" {
@@ -92,8 +90,8 @@ func authCost(d time.Duration) error {
 					}
 					return client.Do(r)
 				}
-				loadFunc(8, 300*time.Millisecond, send) // warm up
-				res := loadFunc(n, d, send)
+				loadFunc(8, 300*time.Millisecond, nil, send) // warm up
+				res := loadFunc(n, d, nil, send)
 				if i == 0 {
 					baseRPS = res.rps()
 				}
@@ -105,43 +103,4 @@ func authCost(d time.Duration) error {
 		}
 	}
 	return nil
-}
-
-// loadFunc runs send from n clients for d, counting anything but 200 as
-// failed.
-func loadFunc(n int, d time.Duration, send func() (*http.Response, error)) loadResult {
-	var mu sync.Mutex
-	var res loadResult
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(d)
-	begin := time.Now()
-	for c := 0; c < n; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			var failed int64
-			for time.Now().Before(deadline) {
-				t0 := time.Now()
-				resp, err := send()
-				if err != nil {
-					failed++
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					failed++
-					continue
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			res.latencies, res.failed = append(res.latencies, mine...), res.failed+failed
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	res.elapsed = time.Since(begin)
-	return res
 }

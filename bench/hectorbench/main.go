@@ -21,7 +21,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hector-run/hector/internal/app"
@@ -121,56 +120,63 @@ func load(base string, n int, d time.Duration, stop <-chan struct{}) loadResult 
 // the client's own (as a client continuing a conversation names its
 // session), so the server takes the session's lease for the turn.
 func loadSessions(base string, n int, d time.Duration, stop <-chan struct{}, named bool) loadResult {
+	begin := time.Now()
+	return loadFunc(n, d, stop, func(c, i int) (*http.Response, error) {
+		body := `{"message":"hi"}`
+		if named {
+			body = fmt.Sprintf(`{"message":"hi","session_id":"bench-%d-%d-%d"}`, begin.UnixNano(), c, i)
+		}
+		return client.Post(base+"/v1/agents/a/messages", "application/json", strings.NewReader(body))
+	})
+}
+
+// loadFunc runs send(client, i) from n clients until stop is closed (or
+// for d when stop is nil), counting anything but 200 as failed.
+func loadFunc(n int, d time.Duration, stop <-chan struct{}, send func(c, i int) (*http.Response, error)) loadResult {
 	var mu sync.Mutex
 	var res loadResult
-	var failed atomic.Int64
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(d)
+	running := func() bool {
+		if stop == nil {
+			return time.Now().Before(deadline)
+		}
+		select {
+		case <-stop:
+			return false
+		default:
+			return true
+		}
+	}
 	begin := time.Now()
 	for c := 0; c < n; c++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var mine []time.Duration
-			for i := 0; ; i++ {
-				if stop != nil {
-					select {
-					case <-stop:
-						mu.Lock()
-						res.latencies = append(res.latencies, mine...)
-						mu.Unlock()
-						return
-					default:
-					}
-				} else if time.Now().After(deadline) {
-					mu.Lock()
-					res.latencies = append(res.latencies, mine...)
-					mu.Unlock()
-					return
-				}
-				body := `{"message":"hi"}`
-				if named {
-					body = fmt.Sprintf(`{"message":"hi","session_id":"bench-%d-%d-%d"}`, begin.UnixNano(), c, i)
-				}
+			var failed int64
+			for i := 0; running(); i++ {
 				t0 := time.Now()
-				resp, err := client.Post(base+"/v1/agents/a/messages", "application/json", strings.NewReader(body))
+				resp, err := send(c, i)
 				if err != nil {
-					failed.Add(1)
+					failed++
 					continue
 				}
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != 200 {
-					failed.Add(1)
+					failed++
 					continue
 				}
 				mine = append(mine, time.Since(t0))
 			}
+			mu.Lock()
+			res.latencies, res.failed = append(res.latencies, mine...), res.failed+failed
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
 	res.elapsed = time.Since(begin)
-	res.failed = failed.Load()
 	return res
 }
 

@@ -95,6 +95,11 @@ func (h *hector) a2aClient(agent string, binding a2a.TransportProtocol, version 
 	return nil
 }
 
+// bearer is ctx with the A2A client sending Authorization: Bearer token.
+func bearer(ctx context.Context, token string) context.Context {
+	return a2aclient.AttachServiceParams(ctx, a2aclient.ServiceParams{"Authorization": {"Bearer " + token}})
+}
+
 func userMessage(text string) *a2a.SendMessageRequest {
 	return &a2a.SendMessageRequest{Message: a2a.NewMessage(a2a.MessageRoleUser, a2a.NewTextPart(text))}
 }
@@ -511,9 +516,7 @@ func TestA2AApprovalNeedsOperator(t *testing.T) {
 	fake.Push(llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "pay", Args: `{"command":"echo x"}`}}}, llmtest.Reply{Text: "ok"})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	withKey := func(key string) context.Context {
-		return a2aclient.AttachServiceParams(ctx, a2aclient.ServiceParams{"Authorization": {"Bearer " + key}})
-	}
+	withKey := func(key string) context.Context { return bearer(ctx, key) }
 	c := h.a2aClient("assistant", a2a.TransportProtocolJSONRPC, a2a.Version)
 	if _, err := c.SendMessage(ctx, userMessage("no key")); err == nil {
 		t.Fatal("a call without a key succeeded")
@@ -1474,9 +1477,7 @@ func TestA2APushConfigsBelongToTheirRegistrant(t *testing.T) {
 	fake.Push(llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "pay", Args: `{"command":"echo x"}`}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	as := func(key string) context.Context {
-		return a2aclient.AttachServiceParams(ctx, a2aclient.ServiceParams{"Authorization": {"Bearer " + key}})
-	}
+	as := func(key string) context.Context { return bearer(ctx, key) }
 	c := h.a2aClient("assistant", a2a.TransportProtocolJSONRPC, a2a.Version)
 	res, err := c.SendMessage(as(viewerKey), userMessage("pay"))
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
-	"github.com/a2aproject/a2a-go/v2/a2aclient"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/hector-run/hector/internal/llm/llmtest"
@@ -273,9 +272,7 @@ func TestA2APrincipalsOwnTheirTasks(t *testing.T) {
 	acme := p.token("r1", jwt.MapClaims{"sub": "carol", "role": "admin", "tenant_id": "acme"})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	as := func(tok string) context.Context {
-		return a2aclient.AttachServiceParams(ctx, a2aclient.ServiceParams{"Authorization": {"Bearer " + tok}})
-	}
+	as := func(tok string) context.Context { return bearer(ctx, tok) }
 	c := h.a2aClient("a", a2a.TransportProtocolJSONRPC, a2a.Version)
 	res, err := c.SendMessage(as(userKey), userMessage("uma's"))
 	if err != nil {
