@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -150,7 +151,7 @@ func reloadCmd(args []string, stdout, stderr io.Writer) int {
 		if warning != "" {
 			fmt.Fprintln(stderr, "hector reload: warning:", warning)
 		}
-		return fleetReload(*broker, keys[0], *wait, *expect, *asJSON, stdout, stderr)
+		return fleetReload(*broker, keys, *wait, *expect, *asJSON, stdout, stderr)
 	}
 	_, body, err := c.do("POST", "/admin/reload", nil)
 	if err != nil {
@@ -168,7 +169,12 @@ func reloadCmd(args []string, stdout, stderr io.Writer) int {
 	return exitFor(o.Result)
 }
 
-func fleetReload(url string, key reload.Key, wait time.Duration, expect int, asJSON bool, stdout, stderr io.Writer) int {
+// fleetReload publishes a request signed with keys[0] and collects the
+// acks that come back signed with one of keys; others are ignored and
+// counted, since anyone allowed to publish on the ack subject could
+// otherwise report reloads that never happened.
+func fleetReload(url string, keys []reload.Key, wait time.Duration, expect int, asJSON bool, stdout, stderr io.Writer) int {
+	key := keys[0]
 	nc, err := nats.Connect(url, nats.Name("hector reload"), nats.Timeout(5*time.Second))
 	if err != nil {
 		return fail(stderr, "reload", fmt.Errorf("%w: broker %s: %s", errNoAnswer, config.RedactURL(url),
@@ -179,11 +185,18 @@ func fleetReload(url string, key reload.Key, wait time.Duration, expect int, asJ
 	_, _ = rand.Read(id)
 	corr := hex.EncodeToString(id)
 	acks := make(chan reload.ReloadAck, 256)
+	verify := reload.AckVerifier(keys, reload.DefaultMaxSkew)
+	var forged atomic.Int64
 	sub, err := nc.Subscribe(reload.ReloadAckSubject, func(m *nats.Msg) {
 		var a reload.ReloadAck
-		if json.Unmarshal(m.Data, &a) == nil && a.CorrelationID == corr {
-			acks <- a
+		if json.Unmarshal(m.Data, &a) != nil || a.CorrelationID != corr {
+			return
 		}
+		if verify(m.Header.Get(reload.SignatureHeader), m.Data) != nil {
+			forged.Add(1)
+			return
+		}
+		acks <- a
 	})
 	if err != nil {
 		return fail(stderr, "reload", err)
@@ -207,6 +220,9 @@ collect:
 		case <-deadline:
 			break collect
 		}
+	}
+	if n := forged.Load(); n > 0 {
+		fmt.Fprintf(stderr, "hector reload: ignored %d answer(s) not signed with a key of the key file\n", n)
 	}
 	sort.Slice(got, func(i, j int) bool { return got[i].Instance < got[j].Instance })
 	if asJSON {

@@ -134,7 +134,21 @@ func TestFleetReloadOverNATS(t *testing.T) {
 		}
 	}
 
+	// Whoever can publish acks cannot answer for the fleet: a forger sees
+	// the request and answers it without a key; the client ignores it.
+	forger, _ := nc.Subscribe(reload.ReloadSubject, func(m *nats.Msg) {
+		var req reload.ReloadRequest
+		if json.Unmarshal(m.Data, &req) == nil {
+			b, _ := json.Marshal(reload.ReloadAck{CorrelationID: req.CorrelationID, Instance: "forger", Outcome: reload.Outcome{Result: reload.Applied}})
+			_ = nc.Publish(reload.ReloadAckSubject, b)
+		}
+	})
+	_ = nc.Flush()
 	code, out, errOut := runCLI("reload", "--broker", nurl, "--key-file", keys, "--expect", "3", "--wait", "10s", "--json")
+	_ = forger.Unsubscribe()
+	if strings.Contains(out, "forger") || !strings.Contains(errOut, "ignored 1 answer(s) not signed") {
+		t.Fatalf("a forged ack was believed: %s %s", out, errOut)
+	}
 	var acks []reload.ReloadAck
 	if err := json.Unmarshal([]byte(out), &acks); err != nil || code != 0 || len(acks) != 3 {
 		t.Fatalf("%d %s %s", code, out, errOut)

@@ -131,7 +131,9 @@ func StartBroker(ctx context.Context, o BrokerOptions, rec *Reconciler, log *slo
 			return // shutting down
 		}
 		b, _ := json.Marshal(ReloadAck{CorrelationID: req.CorrelationID, Instance: o.Instance, Outcome: rec.Public(out)})
-		if err := nc.Publish(ackSubject, b); err != nil {
+		ack := &nats.Msg{Subject: ackSubject, Data: b, Header: nats.Header{}}
+		ack.Header.Set(SignatureHeader, Sign(keyNamed(o.Keys, key), b, time.Now())) // with the request's key
+		if err := nc.PublishMsg(ack); err != nil {
 			log.Warn("reload ack not sent", "error", redactErr(err, o.URL))
 		}
 	})
@@ -149,6 +151,16 @@ func StartBroker(ctx context.Context, o BrokerOptions, rec *Reconciler, log *slo
 		_ = sub.Unsubscribe()
 		nc.Close()
 	}, nil
+}
+
+// keyNamed returns the key called name (one check just matched it).
+func keyNamed(keys []Key, name string) Key {
+	for _, k := range keys {
+		if k.Name == name {
+			return k
+		}
+	}
+	return Key{}
 }
 
 // redactErr keeps a NATS error from carrying the URL's credentials.

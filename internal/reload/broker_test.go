@@ -71,9 +71,13 @@ func startBrokerRig(t *testing.T, keys ...Key) *brokerRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.nc.Close)
+	verify := AckVerifier(keys, DefaultMaxSkew)
 	sub, err := r.nc.Subscribe(r.subject+".ack", func(m *nats.Msg) {
 		var a ReloadAck
 		if json.Unmarshal(m.Data, &a) == nil {
+			if err := verify(m.Header.Get(SignatureHeader), m.Data); err != nil {
+				t.Errorf("ack not signed with a configured key: %v", err) // instances sign their acks
+			}
 			r.acks <- a
 		}
 	})

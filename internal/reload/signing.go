@@ -140,6 +140,20 @@ func Sign(key Key, body []byte, t time.Time) string {
 	return "t=" + ms + ",v1=" + hex.EncodeToString(mac(key.Secret, ms, body))
 }
 
+// AckVerifier checks the signatures of fleet reload acks with keys: an
+// instance signs its ack with the key that signed the request, so a
+// client trusts only answers from holders of a key. Acks more than skew
+// from now, or seen before, are refused like requests.
+func AckVerifier(keys []Key, skew time.Duration) func(header string, body []byte) error {
+	v := &verifier{keys: keys, skew: skew, maxReplay: 10_000, now: time.Now}
+	return func(header string, body []byte) error {
+		if _, reason, detail := v.check(header, body); reason != "" {
+			return fmt.Errorf("%s: %s", reason, detail)
+		}
+		return nil
+	}
+}
+
 // verifier checks signed requests and remembers, for the window, each
 // signature it accepted so that a message is acted on once.
 type verifier struct {
