@@ -286,6 +286,10 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(base))
 	f.Add([]byte(`{"agents": {"a": {"llm": "e"}}, "llms": {"e": {"provider": "echo"}}}`))
 	f.Add([]byte("a: &x [*x]\n"))
+	// server.auth's short forms: plain keys, one issuer without the list,
+	// the seed's one-issuer shorthand.
+	f.Add([]byte(base + "server: {auth: {api_keys: [aaaaaaaaaaaaaaaa, {name: b, key: bbbbbbbbbbbbbbbb, role: user}], jwt: {issuer: i, jwks_url: 'https://i/j'}}}\n"))
+	f.Add([]byte(base + "server: {auth: {enabled: true, jwks_url: 'https://i/j', audience: h, api_keys: [{}]}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		doc, errs := Parse(data, env(map[string]string{"A": "1"}))
 		if errs == nil && doc == nil {
