@@ -269,7 +269,8 @@ func TestExamplesValid(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("no examples found")
 	}
-	vars := map[string]string{"OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k"}
+	vars := map[string]string{"OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k",
+		"HECTOR_ADMIN_KEY": "admin-key-0123456789", "HECTOR_APP_KEY": "app-key-0123456789"}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {

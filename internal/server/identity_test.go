@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/hector-run/hector/internal/app"
 	"github.com/hector-run/hector/internal/llm/llmtest"
 	"github.com/hector-run/hector/internal/reload"
 	"github.com/hector-run/hector/internal/server"
@@ -462,5 +464,31 @@ func TestQueuedTaskCannotTakeAnotherPrincipalsSession(t *testing.T) {
 	_, body = h.call("GET", "/v1/sessions/later", userKey, "")
 	if strings.Contains(body, "paid") || strings.Contains(body, `"pay"`) {
 		t.Fatalf("bob's task wrote into uma's session: %s", body)
+	}
+}
+
+// examples/identity.yaml serves as its comments say (its identity
+// provider is not reachable here; the keys are enough to show it).
+func TestIdentityExampleServes(t *testing.T) {
+	b, err := os.ReadFile("../../examples/identity.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"HECTOR_ADMIN_KEY": adminKey, "HECTOR_APP_KEY": userKey}
+	h := newHectorWith(t, strings.Replace(string(b), "server:\n", "server:\n  port: 0\n", 1), func(o *app.Options) {
+		o.Env = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	})
+	for _, c := range []struct {
+		method, path, key, body string
+		want                    int
+	}{
+		{"GET", "/v1/agents", "", "", 401},
+		{"POST", "/v1/agents/assistant/messages", userKey, `{"message":"hi"}`, 200},
+		{"GET", "/admin/config", userKey, "", 403},
+		{"GET", "/admin/config", adminKey, "", 200},
+	} {
+		if resp, body := h.call(c.method, c.path, c.key, c.body); resp.StatusCode != c.want {
+			t.Errorf("%s %s: %d, want %d (%s)", c.method, c.path, resp.StatusCode, c.want, body)
+		}
 	}
 }
