@@ -33,3 +33,14 @@ func TestValidateWarnings(t *testing.T) {
 		t.Fatalf("no empty warnings list: %s", out)
 	}
 }
+
+// The original Hector's plain key validates, with a warning that it is an
+// admin key and how to name it.
+func TestValidateWarnsOfPlainKeys(t *testing.T) {
+	f := writeConfig(t, "llms:\n  e: {provider: echo}\nagents:\n  a: {llm: e}\nserver:\n  auth:\n    api_keys:\n      - plain-key-0123456789\n")
+	code, out, _ := runCLI("validate", f)
+	if code != 0 || !strings.Contains(out, f+`:8:9: warning: server.auth.api_keys[0]: a key written as a plain string has role admin`) ||
+		strings.Contains(out, "plain-key-0123456789") {
+		t.Fatalf("%d %s", code, out)
+	}
+}

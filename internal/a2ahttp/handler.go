@@ -305,7 +305,7 @@ func (s *Service) acceptAs(ctx context.Context, req *a2a.SendMessageRequest, id 
 		if _, ok := snap.Agents[c.agent]; !ok {
 			return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("agent %q is not in the configuration (version %d)", c.agent, snap.Version))
 		}
-		if sess, err := snap.Store.Session(ctx, t.SessionID); err == nil && !sess.Owner.MayContinue(c.Owner) {
+		if sess, err := snap.Store.Session(ctx, t.SessionID); err == nil && (!c.Scope.Sees(sess.Owner) || !sess.Owner.MayContinue(c.Owner)) {
 			return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("message.contextId: context %q is not yours; choose another contextId", t.SessionID))
 		} else if err == nil && sess.Agent != c.agent {
 			return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("message.contextId: context %q belongs to agent %q", t.SessionID, sess.Agent))

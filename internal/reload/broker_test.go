@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/hector-run/hector/internal/config"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -180,6 +181,9 @@ func TestBrokerSignedRequestReloads(t *testing.T) {
 	r := startBrokerRig(t, k)
 	r.publish(r.request(&k, "c1", time.Now()))
 	a := r.ack("c1")
+	if a.Outcome.Hash == "" || a.Outcome.Hash == config.Hash([]byte(doc("one"))) {
+		t.Errorf("the ack shows the plain hash of the document: %+v", a.Outcome)
+	}
 	if a.Instance != "i1" || a.Outcome.Trigger != TriggerBroker || a.Outcome.Actor != "broker:ops/tester" || a.Outcome.Result != NoOp {
 		t.Fatalf("%+v", a)
 	}

@@ -50,6 +50,25 @@ func TestRollbackCannotEscalate(t *testing.T) {
 	if !strings.Contains(body, `"actor":"otto"`) || !strings.Contains(body, "needs the admin role") {
 		t.Fatalf("outcomes: %s", body)
 	}
+	// So is a version that keeps its keys but requires none.
+	applied := func() reload.Outcome { // skipping the refusals above
+		for {
+			if o := h.next(); o.Result == reload.Applied {
+				return o
+			}
+		}
+	}
+	h.write(strings.Replace(authConfig("lenient"), "  auth:\n", "  auth:\n    require: false\n", 1)) // v4
+	if o := applied(); o.Version != 4 {
+		t.Fatalf("%+v", o)
+	}
+	h.write(authConfig("keyed")) // v5
+	if o := applied(); o.Version != 5 {
+		t.Fatalf("%+v", o)
+	}
+	if resp, body := h.call("POST", "/admin/config/rollback/4", adminKey, ""); resp.StatusCode != 403 || !strings.Contains(body, "force=true") {
+		t.Fatalf("admin rollback to v4 (require: false) unforced: %d %s", resp.StatusCode, body)
+	}
 	// An admin rolling back to the keyless version must force it.
 	resp, body := h.call("POST", "/admin/config/rollback/1", adminKey, "")
 	if resp.StatusCode != 403 || !strings.Contains(body, "force=true") {
@@ -306,5 +325,12 @@ func TestKeylessWarningBeyondLoopback(t *testing.T) {
 		func(o *app.Options) { o.LogOutput = &logs })
 	if !strings.Contains(logs.String(), "NO API KEYS: every route (agents, tools, tasks, sessions, /admin) is open") {
 		t.Fatalf("logs:\n%s", logs.String())
+	}
+	// A JWT issuer is a credential: no warning then.
+	var quiet syncBuffer
+	newHectorWith(t, "llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nserver: {host: 0.0.0.0, port: 0, auth: {jwt: {audience: h, jwks_url: 'http://127.0.0.1:9/jwks'}}}\n",
+		func(o *app.Options) { o.LogOutput = &quiet })
+	if strings.Contains(quiet.String(), "NO API KEYS") {
+		t.Fatalf("warned with a JWT issuer configured:\n%s", quiet.String())
 	}
 }

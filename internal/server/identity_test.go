@@ -14,9 +14,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/hector-run/hector/internal/app"
+	"github.com/hector-run/hector/internal/llm"
 	"github.com/hector-run/hector/internal/llm/llmtest"
 	"github.com/hector-run/hector/internal/reload"
 	"github.com/hector-run/hector/internal/server"
+	"github.com/hector-run/hector/internal/store"
 )
 
 const userKey = "user-key-0123456789abc"
@@ -293,6 +295,13 @@ func TestA2APrincipalsOwnTheirTasks(t *testing.T) {
 		}
 		break
 	}
+	hook := &a2a.PushConfig{TaskID: task.ID, ID: "bob", URL: "https://hooks.example.com/x"}
+	if _, err := c.CreateTaskPushConfig(as(bob), hook); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("bob registered a webhook on uma's task: %v", err)
+	}
+	if _, err := c.ListTaskPushConfigs(as(bob), &a2a.ListTaskPushConfigRequest{TaskID: task.ID}); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("bob listed the webhooks of uma's task: %v", err)
+	}
 	list, err := c.ListTasks(as(bob), &a2a.ListTasksRequest{})
 	if err != nil || len(list.Tasks) != 0 || list.TotalSize != 0 {
 		t.Errorf("bob lists %+v %v", list, err)
@@ -490,5 +499,65 @@ func TestIdentityExampleServes(t *testing.T) {
 		if resp, body := h.call(c.method, c.path, c.key, c.body); resp.StatusCode != c.want {
 			t.Errorf("%s %s: %d, want %d (%s)", c.method, c.path, resp.StatusCode, c.want, body)
 		}
+	}
+}
+
+// An issuer whose settings a reload leaves alone keeps its keys: the
+// reload fetches nothing, and its tokens keep verifying at once.
+func TestUnchangedIssuerSurvivesReloads(t *testing.T) {
+	p := newIDP(t, "https://idp.test")
+	h := newHector(t, identityConfig(p, ""))
+	tok := p.token("r1", jwt.MapClaims{"sub": "alice"})
+	if resp, _ := h.call("GET", "/v1/agents", tok, ""); resp.StatusCode != 200 {
+		t.Fatal(resp.StatusCode)
+	}
+	fetched := p.served.Load()
+	for i := 1; i <= 3; i++ {
+		h.write(strings.Replace(identityConfig(p, ""), "agents: {a: {llm: e}}", fmt.Sprintf("agents: {a: {llm: e, instruction: v%d}}", i), 1))
+		if o := h.next(); o.Result != reload.Applied {
+			t.Fatalf("%+v", o)
+		}
+		if resp, _ := h.call("GET", "/v1/agents", tok, ""); resp.StatusCode != 200 {
+			t.Fatal(resp.StatusCode)
+		}
+	}
+	if n := p.served.Load(); n != fetched {
+		t.Fatalf("reloads that left the issuer alone fetched its keys %d more times", n-fetched)
+	}
+}
+
+// Sessions from before owners were recorded are seen by viewers and
+// adopted by the first of them to continue one; a user sees none.
+func TestLegacySessionsAreAdopted(t *testing.T) {
+	p := newIDP(t, "https://idp.test")
+	h := newHector(t, identityConfig(p, ""))
+	st, err := store.Open(context.Background(), h.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.AppendTurn(context.Background(), "old", "a", store.Owner{}, 1, []llm.Message{{Role: llm.RoleUser, Content: "before 0009"}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := h.call("GET", "/v1/sessions/old", userKey, ""); resp.StatusCode != 404 {
+		t.Errorf("a user reads an unowned session: %d", resp.StatusCode)
+	}
+	if resp, _ := h.call("POST", "/v1/agents/a/messages", userKey, `{"message":"mine?","session_id":"old"}`); resp.StatusCode != 404 {
+		t.Errorf("a user adopts an unowned session: %d", resp.StatusCode)
+	}
+	c := h.a2aClient("a", a2a.TransportProtocolJSONRPC, a2a.Version)
+	msg := userMessage("mine?")
+	msg.Message.ContextID = "old"
+	if _, err := c.SendMessage(bearer(context.Background(), userKey), msg); err == nil || !strings.Contains(err.Error(), "not yours") {
+		t.Errorf("a user adopts an unowned session over A2A: %v", err)
+	}
+	if resp, body := h.call("POST", "/v1/agents/a/messages", viewerKey, `{"message":"adopted","session_id":"old"}`); resp.StatusCode != 200 {
+		t.Fatalf("a viewer continues an unowned session: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := h.call("POST", "/v1/agents/a/messages", operatorKey, `{"message":"too","session_id":"old"}`); resp.StatusCode != 403 {
+		t.Errorf("an adopted session is continued by another: %d", resp.StatusCode)
+	}
+	if _, body := h.call("GET", "/v1/sessions/old", viewerKey, ""); !strings.Contains(body, `"owner":"vera"`) || !strings.Contains(body, "before 0009") {
+		t.Errorf("not adopted by vera: %s", body)
 	}
 }

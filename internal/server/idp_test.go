@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ type idp struct {
 	issuer string
 	mu     sync.Mutex
 	keys   map[string]crypto.Signer
+	served atomic.Int64 // JWKS requests answered
 }
 
 const testAudience = "hector"
@@ -38,6 +40,7 @@ func newIDP(t *testing.T, issuer string) *idp {
 	p.add("r1", rsaKey(t))
 	p.add("e1", ecKey(t))
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.served.Add(1)
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(p.jwks())
 	}))
