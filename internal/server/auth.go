@@ -64,10 +64,9 @@ func authenticate(ctx context.Context, snap *snapshot.Snapshot, token string) (i
 	given := sha256.Sum256([]byte(token))
 	var found config.APIKey
 	match := 0
-	for _, k := range snap.Config.Server.Auth.APIKeys {
-		want := sha256.Sum256([]byte(k.Key))
+	for i, want := range snap.KeyDigests {
 		if subtle.ConstantTimeCompare(given[:], want[:]) == 1 {
-			found, match = k, 1
+			found, match = snap.Config.Server.Auth.APIKeys[i], 1
 		}
 	}
 	switch {

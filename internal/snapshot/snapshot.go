@@ -9,6 +9,7 @@ package snapshot
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,6 +41,9 @@ type Snapshot struct {
 	Tools     map[string]tool.Tool
 	// Issuers verify the JWTs of server.auth.jwt, in its order.
 	Issuers identity.Set
+	// KeyDigests are the SHA-256 of server.auth.api_keys' keys, in their
+	// order, so a request hashes only the key it presents.
+	KeyDigests [][sha256.Size]byte
 	// Store is the database in effect; DatabaseURL is its (secret-bearing) URL.
 	Store       *store.Store
 	DatabaseURL string
@@ -209,6 +213,9 @@ func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options
 		}
 		s.own(key, c)
 		s.LLMs[name] = c
+	}
+	for _, k := range cfg.Server.Auth.APIKeys {
+		s.KeyDigests = append(s.KeyDigests, sha256.Sum256([]byte(k.Key)))
 	}
 	if err := s.buildIssuers(prev); err != nil {
 		s.Discard()
