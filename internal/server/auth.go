@@ -132,7 +132,8 @@ func (g grant) owner() store.Owner {
 // snapshot, answering 401 or 403 itself when it fails:
 //   - a server without credentials admits everyone, as the anonymous admin;
 //   - a request with a bearer token must present a valid key or JWT (401
-//     names the check that failed, never the token);
+//     names the check that failed, never the token; 503 when the JWT's
+//     issuer has no keys because its JWKS could not be fetched);
 //   - without a token, 401 when server.auth.require is true, else the
 //     anonymous user;
 //   - then the role must be at least role (403), and admin-plane routes
@@ -158,7 +159,15 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, role config.Role)
 		g.who = identity.Anonymous(admin) // open: nothing to check against
 	case presented:
 		who, err := authenticate(r.Context(), snap, token)
-		if err != nil {
+		var je *identity.Error
+		switch {
+		case errors.As(err, &je) && je.Check == identity.CheckKeysUnavailable:
+			// Not the token's fault: the provider's keys could not be
+			// fetched. 503, so clients retry rather than sign in again.
+			w.Header().Set("Retry-After", "10")
+			writeError(w, http.StatusServiceUnavailable, "identity_unavailable", err.Error())
+			return g, false
+		case err != nil:
 			unauthorized(w, err.Error())
 			return g, false
 		}

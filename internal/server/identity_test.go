@@ -561,3 +561,19 @@ func TestLegacySessionsAreAdopted(t *testing.T) {
 		t.Errorf("not adopted by vera: %s", body)
 	}
 }
+
+// A JWT whose issuer's keys cannot be fetched is the server's problem, not
+// the token's: 503 with Retry-After, so the client retries.
+func TestJWTWithKeysUnavailableIs503(t *testing.T) {
+	p := newIDP(t, "https://idp.test")
+	tok := p.token("r1", jwt.MapClaims{"sub": "alice"})
+	cfg := strings.Replace(identityConfig(p, ""), p.url(), "http://127.0.0.1:1/jwks.json", 1) // nothing listens there
+	h := newHector(t, cfg)
+	resp, body := h.call("GET", "/v1/agents", tok, "")
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "keys unavailable") || strings.Contains(body, tok) {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if resp, _ := h.call("GET", "/v1/agents", userKey, ""); resp.StatusCode != 200 {
+		t.Fatalf("API keys stop working when the provider is down: %d", resp.StatusCode)
+	}
+}
