@@ -97,14 +97,12 @@ func (v *validator) apiKeys(list []APIKey) {
 // issuers checks each JWT issuer, the shorthand as server.auth.
 func (v *validator) issuers(a Auth) {
 	all := a.Issuers()
+	short := len(all) - len(a.JWT) // 1 when the shorthand is the first entry
 	seen, names := map[string]bool{}, map[string]bool{}
 	for i, is := range all {
-		p := fmt.Sprintf("server.auth.jwt[%d]", i)
-		if a.JWKSURL != "" {
-			p = fmt.Sprintf("server.auth.jwt[%d]", i-1)
-			if i == 0 {
-				p = "server.auth"
-			}
+		p := "server.auth" // the shorthand's keys sit there
+		if i >= short {
+			p = fmt.Sprintf("server.auth.jwt[%d]", i-short)
 		}
 		switch u, ok := httpURL(is.JWKSURL); {
 		case is.JWKSURL == "":

@@ -203,11 +203,8 @@ func (q *Queue) resume(ctx context.Context, a *attempt) (history, turn []llm.Mes
 // storing the turn checks again (store.Owner.MayContinue).
 func mayContinue(ctx context.Context, a *attempt) error {
 	sess, err := a.st.Session(ctx, a.task.SessionID)
-	if errors.Is(err, store.ErrNotFound) || err == nil && sess.Owner.MayContinue(a.task.Owner) {
-		return nil
-	}
-	if err != nil {
-		return nil // the history read that follows reports it and retries
+	if err != nil || sess.Owner.MayContinue(a.task.Owner) {
+		return nil // no session yet; or a failed read, which the history read that follows reports
 	}
 	return fmt.Errorf("session %q belongs to another principal; the task may not continue it", a.task.SessionID)
 }

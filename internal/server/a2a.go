@@ -64,9 +64,9 @@ func (s *Server) serveA2A(w http.ResponseWriter, r *http.Request) {
 		release()
 		return
 	}
-	_, exists := snap.Config.Agents[name]
+	_, exists := agentsFor(r, snap)[name]
 	release()
-	if !exists || !mainTenant(r) {
+	if !exists {
 		writeError(w, http.StatusNotFound, "agent_not_found", "no agent "+name)
 		return
 	}

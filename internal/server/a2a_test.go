@@ -46,6 +46,17 @@ server: {port: 0, shutdown_timeout: 5s}
 %s`, url, extra)
 }
 
+// newA2ARig serves a2aConfig on a fake LLM and returns it, the server, a
+// context that ends within 20s and a JSON-RPC 1.0 client of assistant.
+func newA2ARig(t *testing.T) (*llmtest.Server, *hector, context.Context, *a2aclient.Client) {
+	t.Helper()
+	fake := llmtest.NewOpenAI(t)
+	h := newHector(t, a2aConfig(fake.URL, ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return fake, h, ctx, h.a2aClient("assistant", a2a.TransportProtocolJSONRPC, a2a.Version)
+}
+
 // keyedA2AConfig is a2aConfig with two keys: vera (viewer) and otto
 // (operator).
 func keyedA2AConfig(url, extra string) string {
@@ -685,11 +696,7 @@ func TestA2APushNotifications(t *testing.T) {
 // streams from another: the stream completes, and the new agent's card
 // and endpoint work at once.
 func TestA2AReloadAddsAgentWhileStreaming(t *testing.T) {
-	fake := llmtest.NewOpenAI(t)
-	h := newHector(t, a2aConfig(fake.URL, ""))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c := h.a2aClient("assistant", a2a.TransportProtocolJSONRPC, a2a.Version)
+	fake, h, ctx, c := newA2ARig(t)
 	fake.Push(llmtest.Reply{Text: "long answer", Delay: 600 * time.Millisecond})
 	events := make(chan a2a.Event, 100)
 	errc := make(chan error, 1)
@@ -1314,11 +1321,7 @@ func TestA2APushDeliveriesRunConcurrently(t *testing.T) {
 // TestA2APushSSRFRanges: a webhook on any special-purpose range is refused
 // when registered, the ranges net.IP's predicates miss included.
 func TestA2APushSSRFRanges(t *testing.T) {
-	fake := llmtest.NewOpenAI(t)
-	h := newHector(t, a2aConfig(fake.URL, ""))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c := h.a2aClient("assistant", a2a.TransportProtocolJSONRPC, a2a.Version)
+	fake, _, ctx, c := newA2ARig(t)
 	task := waitingTask(t, fake, c)
 	for _, host := range []string{
 		"100.64.0.1", "100.100.100.200", "100.127.255.254", // shared address space, a cloud metadata address

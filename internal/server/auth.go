@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hector-run/hector/internal/agent"
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/identity"
 	"github.com/hector-run/hector/internal/snapshot"
@@ -33,9 +34,15 @@ func grantOf(r *http.Request) grant {
 	return g
 }
 
-// mainTenant reports whether the request's principal belongs to the main
-// tenant, whose agents this document declares.
-func mainTenant(r *http.Request) bool { return grantOf(r).who.Tenant == "" }
+// agentsFor returns the agents the request's principal may reach in snap:
+// the document's for the main tenant, none for another (its apps are
+// not built yet). Every route that names or lists agents asks here.
+func agentsFor(r *http.Request, snap *snapshot.Snapshot) map[string]*agent.Agent {
+	if grantOf(r).who.Tenant != "" {
+		return nil
+	}
+	return snap.Agents
+}
 
 // isAdmin reports whether the request may do what the admin role may:
 // always on a server without credentials.

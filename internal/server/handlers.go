@@ -72,8 +72,8 @@ func writeHTTPError(w http.ResponseWriter, err error) {
 // writes a 404 and returns false.
 func lookupAgent(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) (*agent.Agent, bool) {
 	name := r.PathValue("name")
-	ag, ok := snap.Agents[name]
-	if !ok || !mainTenant(r) {
+	ag, ok := agentsFor(r, snap)[name]
+	if !ok {
 		writeError(w, http.StatusNotFound, "agent_not_found", fmt.Sprintf("no agent named %q", name))
 		return nil, false
 	}
@@ -168,11 +168,10 @@ func info(snap *snapshot.Snapshot, name string) agentInfo {
 }
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
-	names := make([]string, 0, len(snap.Agents))
-	for n := range snap.Agents {
-		if mainTenant(r) {
-			names = append(names, n)
-		}
+	agents := agentsFor(r, snap)
+	names := make([]string, 0, len(agents))
+	for n := range agents {
+		names = append(names, n)
 	}
 	sort.Strings(names)
 	out := make([]agentInfo, len(names))
