@@ -209,6 +209,11 @@ func TestReloadBrokerNeedsAKey(t *testing.T) {
 		!strings.Contains(errOut, "at least 32") || strings.Contains(errOut, "too-short-secret") {
 		t.Fatalf("serve with a short key: %d %s", code, errOut)
 	}
+	t.Setenv("HECTOR_RELOAD_BROKER_KEY_FILE", short) // the key file from the environment is read too
+	if code, _, errOut = runCLI("serve", "--config", cfg); code != 2 || !strings.Contains(errOut, "HECTOR_RELOAD_BROKER_KEY_FILE") || !strings.Contains(errOut, "at least 32") {
+		t.Fatalf("serve with a short key from the environment: %d %s", code, errOut)
+	}
+	t.Setenv("HECTOR_RELOAD_BROKER_KEY_FILE", "")
 	if code, _, errOut = runCLI("reload", "--broker", "nats://127.0.0.1:1"); code != 2 || !strings.Contains(errOut, "--key-file") {
 		t.Fatalf("reload without a key file: %d %s", code, errOut)
 	}
