@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -248,4 +249,181 @@ func (c *Consul) Write(data []byte) error {
 		}
 		return nil
 	})
+}
+
+// ConsulApps is the catalog of a Consul source: the keys under the apps/
+// sibling of its key (hector/config: hector/apps/NAME). Keys below the
+// prefix that are not app names are ignored. Watch runs blocking queries
+// on the prefix, as Consul.Watch does on its key, and reports the apps
+// that changed or went away since the last answer. It shares the source's
+// clients and their failover.
+type ConsulApps struct {
+	c      *Consul
+	Prefix string
+}
+
+// Apps returns the catalog beside the source's key.
+func (c *Consul) Apps() Catalog { return &ConsulApps{c: c, Prefix: appsPrefix(c.Key)} }
+
+// Name implements Catalog: "consul:PREFIX".
+func (a *ConsulApps) Name() string { return "consul:" + a.Prefix }
+
+// AppSource implements Catalog: "consul:PREFIX" and the app.
+func (a *ConsulApps) AppSource(app string) string { return "consul:" + a.Prefix + app }
+
+// list runs one (blocking, when index > 0) query on the prefix and returns
+// every app and the answer's index.
+func (a *ConsulApps) list(ctx context.Context, index uint64) (map[string]Revision, uint64, error) {
+	cl, err := a.c.client()
+	if err != nil {
+		return nil, 0, err
+	}
+	a.c.queries.Add(1)
+	addr := a.c.address()
+	q := (&api.QueryOptions{WaitIndex: index, WaitTime: a.c.waitTime()}).WithContext(ctx)
+	pairs, meta, err := cl.KV().List(a.Prefix, q)
+	if err != nil {
+		a.c.failover()
+		return nil, 0, fmt.Errorf("consul list %s from %s: %w", a.Prefix, RedactEndpoint(addr), unwrapCtx(ctx, err))
+	}
+	apps := make(map[string]Revision, len(pairs))
+	for _, p := range pairs {
+		if app, ok := strings.CutPrefix(p.Key, a.Prefix); ok && CheckAppName(app) == nil {
+			apps[app] = sized(a.AppSource(app), p.Value, a.c.MaxBytes)
+		}
+	}
+	return apps, meta.LastIndex, nil
+}
+
+// List implements Catalog, trying each address in turn like Consul.Load.
+func (a *ConsulApps) List(ctx context.Context) (map[string]Revision, error) {
+	var apps map[string]Revision
+	err := a.c.eachAddress(ctx, func(ctx context.Context) (err error) {
+		apps, _, err = a.list(ctx, 0)
+		return err
+	})
+	return apps, err
+}
+
+// Load implements Catalog.
+func (a *ConsulApps) Load(ctx context.Context, app string) Revision {
+	if err := CheckAppName(app); err != nil {
+		return Revision{Source: a.Name(), Err: err}
+	}
+	var rev Revision
+	err := a.c.eachAddress(ctx, func(ctx context.Context) error {
+		pair, err := a.get(ctx, app)
+		switch {
+		case err != nil:
+			return err
+		case pair == nil:
+			rev = appNotFound(a.AppSource(app), app)
+		default:
+			rev = sized(a.AppSource(app), pair.Value, a.c.MaxBytes)
+		}
+		return nil
+	})
+	if err != nil {
+		return Revision{Source: a.AppSource(app), Err: err}
+	}
+	return rev
+}
+
+// get reads one app's pair (nil when absent), failing over on error.
+func (a *ConsulApps) get(ctx context.Context, app string) (*api.KVPair, error) {
+	cl, err := a.c.client()
+	if err != nil {
+		return nil, err
+	}
+	a.c.queries.Add(1)
+	addr := a.c.address()
+	pair, _, err := cl.KV().Get(a.Prefix+app, (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		a.c.failover()
+		return nil, fmt.Errorf("consul get %s%s from %s: %w", a.Prefix, app, RedactEndpoint(addr), unwrapCtx(ctx, err))
+	}
+	return pair, nil
+}
+
+// Watch implements Catalog.
+func (a *ConsulApps) Watch(ctx context.Context, notify func(app string, rev Revision)) error {
+	minInterval := a.c.MinInterval
+	if minInterval <= 0 {
+		minInterval = 100 * time.Millisecond
+	}
+	report := newAppReport(notify)
+	gone := func(app string) Revision { return appNotFound(a.AppSource(app), app) }
+	var index uint64
+	for {
+		started := time.Now()
+		apps, next, err := a.list(ctx, index)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		if next < index {
+			next = 0 // the index went backwards: start over
+		}
+		index = next
+		if report.all(apps, gone) {
+			continue // ask again at once
+		}
+		if wait := minInterval - time.Since(started); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
+		}
+	}
+}
+
+// Put implements Catalog, tried on each address in turn.
+func (a *ConsulApps) Put(ctx context.Context, app string, data []byte) error {
+	if err := CheckAppName(app); err != nil {
+		return err
+	}
+	return a.c.eachAddress(ctx, func(ctx context.Context) error {
+		cl, err := a.c.client()
+		if err != nil {
+			return err
+		}
+		addr := a.c.address()
+		if _, err := cl.KV().Put(&api.KVPair{Key: a.Prefix + app, Value: data}, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+			a.c.failover()
+			return fmt.Errorf("consul put %s%s to %s: %w", a.Prefix, app, RedactEndpoint(addr), unwrapCtx(ctx, err))
+		}
+		return nil
+	})
+}
+
+// Delete implements Catalog, tried on each address in turn.
+func (a *ConsulApps) Delete(ctx context.Context, app string) error {
+	if err := CheckAppName(app); err != nil {
+		return err
+	}
+	var absent bool
+	err := a.c.eachAddress(ctx, func(ctx context.Context) error {
+		pair, err := a.get(ctx, app)
+		if err != nil || pair == nil {
+			absent = pair == nil && err == nil
+			return err
+		}
+		cl, err := a.c.client()
+		if err != nil {
+			return err
+		}
+		addr := a.c.address()
+		if _, err := cl.KV().Delete(a.Prefix+app, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+			a.c.failover()
+			return fmt.Errorf("consul delete %s%s from %s: %w", a.Prefix, app, RedactEndpoint(addr), unwrapCtx(ctx, err))
+		}
+		return nil
+	})
+	if err == nil && absent {
+		return fmt.Errorf("consul key %s%s: %w", a.Prefix, app, ErrNotFound)
+	}
+	return err
 }

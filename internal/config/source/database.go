@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
@@ -537,4 +538,211 @@ func (d *Database) true() string {
 		return "true"
 	}
 	return "1"
+}
+
+// DatabaseApps is the catalog of a Database source: the documents named
+// with the apps/ sibling of its document's name ("default": "apps/NAME";
+// "prod/config": "prod/apps/NAME"). Documents under the prefix whose rest
+// is not an app name are ignored. Writes are versioned and recorded in the
+// history like Database.Put's. On PostgreSQL, Watch listens to the
+// hector_config notifications on one connection for the whole catalog; on
+// SQLite it polls the names and versions under the prefix. It shares the
+// source's connection pool; closing the source closes it.
+type DatabaseApps struct {
+	d      *Database
+	Prefix string
+}
+
+// Apps returns the catalog beside the source's document.
+func (d *Database) Apps() Catalog { return &DatabaseApps{d: d, Prefix: appsPrefix(d.Document)} }
+
+// Name implements Catalog: "database:PREFIX".
+func (a *DatabaseApps) Name() string { return "database:" + a.Prefix }
+
+// AppSource implements Catalog: "database:PREFIX" and the app.
+func (a *DatabaseApps) AppSource(app string) string { return "database:" + a.Prefix + app }
+
+// doc returns a Database for one app's document on the source's pool.
+func (a *DatabaseApps) doc(ctx context.Context, app string) (*Database, error) {
+	if err := CheckAppName(app); err != nil {
+		return nil, err
+	}
+	db, err := a.d.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d := a.d
+	return &Database{URL: d.URL, Document: a.Prefix + app, Timeout: d.Timeout, Actor: d.Actor, MaxBytes: d.MaxBytes, db: db}, nil
+}
+
+// app returns the app a document's name stands for, and false for others.
+func (a *DatabaseApps) app(name string) (string, bool) {
+	app, ok := strings.CutPrefix(name, a.Prefix)
+	return app, ok && CheckAppName(app) == nil
+}
+
+// list reads the apps with one query (content too, or only versions) and
+// returns their documents and versions.
+func (a *DatabaseApps) list(ctx context.Context, content bool) (map[string]Revision, map[string]int64, error) {
+	db, err := a.d.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.d.timeout())
+	defer cancel()
+	cols := "name, version, ''"
+	if content {
+		cols = "name, version, content"
+	}
+	// substr, not LIKE: the prefix may hold _ or %.
+	rows, err := db.QueryContext(ctx, a.d.q(`SELECT `+cols+` FROM config_documents WHERE substr(name, 1, ?) = ?`),
+		utf8.RuneCountInString(a.Prefix), a.Prefix)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config database list %q: %w", a.Prefix, unwrapCtx(ctx, err))
+	}
+	defer rows.Close()
+	apps, versions := map[string]Revision{}, map[string]int64{}
+	for rows.Next() {
+		var name, text string
+		var v int64
+		if err := rows.Scan(&name, &v, &text); err != nil {
+			return nil, nil, fmt.Errorf("config database list %q: %w", a.Prefix, err)
+		}
+		if app, ok := a.app(name); ok {
+			apps[app], versions[app] = sized(a.AppSource(app), []byte(text), a.d.MaxBytes), v
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("config database list %q: %w", a.Prefix, unwrapCtx(ctx, err))
+	}
+	return apps, versions, nil
+}
+
+// List implements Catalog: one query.
+func (a *DatabaseApps) List(ctx context.Context) (map[string]Revision, error) {
+	apps, _, err := a.list(ctx, true)
+	return apps, err
+}
+
+// Load implements Catalog.
+func (a *DatabaseApps) Load(ctx context.Context, app string) Revision {
+	d, err := a.doc(ctx, app)
+	if err != nil {
+		return Revision{Source: a.AppSource(app), Err: err}
+	}
+	return d.Load(ctx)
+}
+
+// Put implements Catalog: Database.Put of the app's document at any
+// version, recorded in the history with the source's Actor.
+func (a *DatabaseApps) Put(ctx context.Context, app string, data []byte) error {
+	d, err := a.doc(ctx, app)
+	if err != nil {
+		return err
+	}
+	_, err = d.Put(ctx, data, -1, a.d.Actor)
+	return err
+}
+
+// Delete implements Catalog: Database.Delete of the app's document.
+func (a *DatabaseApps) Delete(ctx context.Context, app string) error {
+	d, err := a.doc(ctx, app)
+	if err != nil {
+		return err
+	}
+	return d.Delete(ctx, a.d.Actor)
+}
+
+// Watch implements Catalog.
+func (a *DatabaseApps) Watch(ctx context.Context, notify func(app string, rev Revision)) error {
+	if _, err := a.d.open(ctx); err != nil {
+		return err
+	}
+	if a.d.postgres() {
+		return a.listen(ctx, notify)
+	}
+	return a.poll(ctx, notify)
+}
+
+// listen reports every app once the LISTEN connection is up, then reads
+// each app whose document a notification names.
+func (a *DatabaseApps) listen(ctx context.Context, notify func(string, Revision)) error {
+	report := newAppReport(notify)
+	gone := func(app string) Revision { return appNotFound(a.AppSource(app), app) }
+	ready := func() error {
+		apps, err := a.List(ctx)
+		if err == nil {
+			report.all(apps, gone)
+		}
+		return err
+	}
+	err := pg.Listen(ctx, a.d.URL, "hector_config", ready, func(payload string) error {
+		app, ok := a.app(payload)
+		if !ok {
+			return nil
+		}
+		rev := a.Load(ctx, app)
+		if !watchable(rev.Err) {
+			return rev.Err
+		}
+		report.set(app, rev)
+		return nil
+	}, nil)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("config database listen: %w", err)
+}
+
+// poll lists the apps' versions every PollInterval and reads the apps
+// whose version changed.
+func (a *DatabaseApps) poll(ctx context.Context, notify func(string, Revision)) error {
+	interval := a.d.PollInterval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	report := newAppReport(notify)
+	gone := func(app string) Revision { return appNotFound(a.AppSource(app), app) }
+	apps, last, err := a.list(ctx, true)
+	for ; err == nil; _, last, err = a.changes(ctx, last, report) {
+		if apps != nil {
+			report.all(apps, gone)
+			apps = nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("config database poll: %w", err)
+}
+
+// changes polls the versions, reports the apps whose version differs from
+// last (reading them) and those gone, and returns the new versions.
+func (a *DatabaseApps) changes(ctx context.Context, last map[string]int64, report *appReport) (bool, map[string]int64, error) {
+	_, versions, err := a.list(ctx, false)
+	if err != nil {
+		return false, last, err
+	}
+	news := false
+	for app, v := range versions {
+		if last[app] == v {
+			continue
+		}
+		rev := a.Load(ctx, app)
+		if !watchable(rev.Err) {
+			return news, last, rev.Err
+		}
+		news = report.set(app, rev) || news
+	}
+	for app := range last {
+		if _, ok := versions[app]; !ok {
+			news = report.set(app, appNotFound(a.AppSource(app), app)) || news
+		}
+	}
+	return news, versions, nil
 }

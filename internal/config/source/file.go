@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -157,13 +159,7 @@ func (f *File) Watch(ctx context.Context, notify func(Revision)) error {
 	// Re-read once now that the watch is in place: a change made between the
 	// caller's Load and this point would otherwise go unseen.
 	notify(f.Load(ctx))
-	debounce := f.Debounce
-	if debounce <= 0 {
-		debounce = DefaultDebounce
-	}
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	var burstStart time.Time // zero when no read is pending
+	b := newBurst(f.Debounce)
 	for {
 		select {
 		case <-ctx.Done():
@@ -175,28 +171,293 @@ func (f *File) Watch(ctx context.Context, notify func(Revision)) error {
 			if !names[filepath.Clean(ev.Name)] {
 				continue // another file in the same directory: a log, a capture, an editor's swap file
 			}
-			now := time.Now()
-			if burstStart.IsZero() {
-				burstStart = now
-			}
-			wait := debounce
-			if deadline := burstStart.Add(2 * debounce); now.Add(wait).After(deadline) {
-				wait = deadline.Sub(now)
-			}
-			timer.Reset(wait)
+			b.event()
 		case err, ok := <-w.Errors:
 			if !ok {
 				return fmt.Errorf("watch %s: watcher closed", f.Path)
 			}
 			notify(Revision{Source: f.Name(), Err: fmt.Errorf("watch %s: %w", f.Path, err)})
-		case <-timer.C:
-			burstStart = time.Time{}
+		case <-b.timer.C:
+			b.start = time.Time{}
 			followTarget()
 			rev := f.Load(ctx)
 			if errors.Is(rev.Err, fs.ErrNotExist) {
 				continue // mid-swap or deleted: keep serving; a re-create is another event
 			}
 			notify(rev)
+		}
+	}
+}
+
+// appExts are the file names an app's document may have, the one Put
+// creates first.
+var appExts = []string{".yaml", ".yml", ".json"}
+
+// FileApps is the catalog of a File: the files of the apps directory beside
+// the main file (/etc/hector/hector.yaml: /etc/hector/apps/NAME.yaml, or
+// .yml or .json). Files that are hidden, an editor's temporary or backup
+// files, or whose base name is not an app name are ignored; two files for
+// one app are an error on that app's revision. Watch uses one fsnotify
+// watcher for the whole directory.
+type FileApps struct {
+	Dir      string
+	Debounce time.Duration
+	MaxBytes int64
+}
+
+// Apps returns the catalog of the apps directory beside the file.
+func (f *File) Apps() Catalog {
+	return &FileApps{Dir: filepath.Join(filepath.Dir(f.Path), "apps"), Debounce: f.Debounce, MaxBytes: f.MaxBytes}
+}
+
+// Name implements Catalog: "file:DIR".
+func (c *FileApps) Name() string { return "file:" + c.Dir }
+
+// AppSource implements Catalog: the app's existing file, else NAME.yaml.
+func (c *FileApps) AppSource(app string) string {
+	if paths := c.files(app); len(paths) == 1 {
+		return "file:" + paths[0]
+	}
+	return "file:" + filepath.Join(c.Dir, app+".yaml")
+}
+
+// appFile returns the app a directory entry's name stands for, and false
+// for files that are not an app's document.
+func appFile(name string) (string, bool) {
+	if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "#") || strings.HasSuffix(name, "~") {
+		return "", false
+	}
+	ext := filepath.Ext(name)
+	if !slices.Contains(appExts, ext) {
+		return "", false
+	}
+	app := strings.TrimSuffix(name, ext)
+	return app, CheckAppName(app) == nil
+}
+
+// files returns the paths of an app's documents that exist.
+func (c *FileApps) files(app string) []string {
+	var out []string
+	for _, ext := range appExts {
+		p := filepath.Join(c.Dir, app+ext)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// read returns the revision of an app stored in paths (not found when a
+// file vanished since it was listed).
+func (c *FileApps) read(app string, paths []string) Revision {
+	switch len(paths) {
+	case 0:
+		return appNotFound(c.AppSource(app), app)
+	case 1:
+	default:
+		return Revision{Source: "file:" + paths[0], Err: fmt.Errorf("app %q has several files (%s): keep one", app, strings.Join(paths, ", "))}
+	}
+	f := &File{Path: paths[0], MaxBytes: c.MaxBytes}
+	data, err := f.read()
+	if errors.Is(err, fs.ErrNotExist) {
+		return appNotFound(f.Name(), app)
+	}
+	if err != nil {
+		return Revision{Source: f.Name(), Err: err}
+	}
+	return NewRevision(f.Name(), data)
+}
+
+// List implements Catalog.
+func (c *FileApps) List(context.Context) (map[string]Revision, error) {
+	entries, err := os.ReadDir(c.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]Revision{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", c.Dir, err)
+	}
+	paths := map[string][]string{}
+	for _, e := range entries {
+		if app, ok := appFile(e.Name()); ok && !e.IsDir() {
+			paths[app] = append(paths[app], filepath.Join(c.Dir, e.Name()))
+		}
+	}
+	out := make(map[string]Revision, len(paths))
+	for app, ps := range paths {
+		if rev := c.read(app, ps); !errors.Is(rev.Err, ErrNotFound) {
+			out[app] = rev
+		}
+	}
+	return out, nil
+}
+
+// Load implements Catalog.
+func (c *FileApps) Load(_ context.Context, app string) Revision {
+	if err := CheckAppName(app); err != nil {
+		return Revision{Source: c.Name(), Err: err}
+	}
+	return c.read(app, c.files(app))
+}
+
+// Put implements Catalog: it replaces the app's file atomically (its
+// existing .yml or .json file, else NAME.yaml), creating the directory
+// (0700) and the file (0600) when missing.
+func (c *FileApps) Put(_ context.Context, app string, data []byte) error {
+	if err := CheckAppName(app); err != nil {
+		return err
+	}
+	paths := c.files(app)
+	if len(paths) > 1 {
+		return fmt.Errorf("app %q has several files (%s): keep one", app, strings.Join(paths, ", "))
+	}
+	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+		return err
+	}
+	path := filepath.Join(c.Dir, app+".yaml")
+	if len(paths) == 1 {
+		path = paths[0]
+	}
+	return (&File{Path: path}).Write(data)
+}
+
+// Delete implements Catalog: it removes every file of the app.
+func (c *FileApps) Delete(_ context.Context, app string) error {
+	if err := CheckAppName(app); err != nil {
+		return err
+	}
+	paths := c.files(app)
+	if len(paths) == 0 {
+		return fmt.Errorf("app %q in %s: %w", app, c.Dir, ErrNotFound)
+	}
+	for _, p := range paths {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// burst is File's debounce: a read waits for events to stop for d, but
+// happens at most 2×d after the first event of a burst.
+type burst struct {
+	d     time.Duration
+	timer *time.Timer
+	start time.Time // zero when no read is pending
+}
+
+func newBurst(d time.Duration) *burst {
+	if d <= 0 {
+		d = DefaultDebounce
+	}
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &burst{d: d, timer: t}
+}
+
+// event schedules the read for an event that just happened.
+func (b *burst) event() {
+	now := time.Now()
+	if b.start.IsZero() {
+		b.start = now
+	}
+	wait := b.d
+	if deadline := b.start.Add(2 * b.d); now.Add(wait).After(deadline) {
+		wait = deadline.Sub(now)
+	}
+	b.timer.Reset(wait)
+}
+
+// dirWatch keeps one fsnotify watcher on dir, or on its parent while dir
+// does not exist, so that creating dir is noticed.
+type dirWatch struct {
+	w        *fsnotify.Watcher
+	dir      string
+	watching string // dir, its parent, or "" for neither
+}
+
+// arm watches dir when it exists, else its parent.
+func (d *dirWatch) arm() error {
+	if d.watching == d.dir {
+		return nil
+	}
+	parent := filepath.Dir(d.dir)
+	if d.watching != parent && d.w.Add(d.dir) != nil {
+		if err := d.w.Add(parent); err != nil {
+			return fmt.Errorf("watch %s: %w", parent, err)
+		}
+		d.watching = parent
+	}
+	if d.watching == parent {
+		if d.w.Add(d.dir) != nil { // not created yet
+			return nil
+		}
+		_ = d.w.Remove(parent)
+	}
+	d.watching = d.dir
+	return nil
+}
+
+// relevant reports whether an event concerns the directory itself or one
+// of its app files; a removed or renamed directory is no longer watched.
+func (d *dirWatch) relevant(ev fsnotify.Event) bool {
+	name := filepath.Clean(ev.Name)
+	if name == d.dir {
+		if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+			_ = d.w.Remove(d.dir)
+			if d.watching == d.dir {
+				d.watching = ""
+			}
+		}
+		return true
+	}
+	_, ok := appFile(filepath.Base(name))
+	return ok && filepath.Dir(name) == d.dir
+}
+
+// Watch implements Catalog with one watcher on the apps directory (on its
+// parent until the directory exists). After each burst of events it lists
+// the directory again and reports the apps whose documents changed and, as
+// not found, those whose files went away.
+func (c *FileApps) Watch(ctx context.Context, notify func(app string, rev Revision)) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", c.Dir, err)
+	}
+	defer w.Close()
+	dw := &dirWatch{w: w, dir: filepath.Clean(c.Dir)}
+	report := newAppReport(notify)
+	gone := func(app string) Revision { return appNotFound(c.AppSource(app), app) }
+	b := newBurst(c.Debounce)
+	for armed := false; ; {
+		if !armed {
+			if err := dw.arm(); err != nil {
+				return err
+			}
+			apps, err := c.List(ctx)
+			if err != nil {
+				return err
+			}
+			report.all(apps, gone)
+			armed = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev, ok := <-w.Events:
+			if !ok {
+				return fmt.Errorf("watch %s: watcher closed", c.Dir)
+			}
+			if dw.relevant(ev) {
+				b.event()
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				err = errors.New("watcher closed")
+			}
+			return fmt.Errorf("watch %s: %w", c.Dir, err)
+		case <-b.timer.C:
+			b.start, armed = time.Time{}, false
 		}
 	}
 }

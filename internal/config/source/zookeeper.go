@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -233,7 +234,7 @@ func (z *ZooKeeper) Write(data []byte) error {
 	_, err = call(z, func() (struct{}, error) {
 		_, err := conn.Set(z.Path, data, -1)
 		if errors.Is(err, zk.ErrNoNode) {
-			err = z.create(conn, data)
+			err = z.create(conn, z.Path, data)
 		}
 		return struct{}{}, err
 	})
@@ -243,21 +244,22 @@ func (z *ZooKeeper) Write(data []byte) error {
 	return nil
 }
 
-func (z *ZooKeeper) create(conn *zk.Conn, data []byte) error {
+// create creates the node at path with data, and its missing parents.
+func (z *ZooKeeper) create(conn *zk.Conn, path string, data []byte) error {
 	acl := zk.WorldACL(zk.PermAll)
 	if user, pass, ok := strings.Cut(z.Digest, ":"); ok {
 		acl = zk.DigestACL(zk.PermAll, user, pass)
 	}
-	parts := strings.Split(strings.Trim(z.Path, "/"), "/")
+	parts := strings.Split(strings.Trim(path, "/"), "/")
 	for i := 1; i < len(parts); i++ {
 		p := "/" + strings.Join(parts[:i], "/")
 		if _, err := conn.Create(p, nil, 0, acl); err != nil && !errors.Is(err, zk.ErrNodeExists) {
 			return err
 		}
 	}
-	_, err := conn.Create(z.Path, data, 0, acl)
+	_, err := conn.Create(path, data, 0, acl)
 	if errors.Is(err, zk.ErrNodeExists) {
-		_, err = conn.Set(z.Path, data, -1)
+		_, err = conn.Set(path, data, -1)
 	}
 	return err
 }
@@ -337,3 +339,288 @@ func (c *clampConn) clamp(t time.Time) time.Time {
 func (c *clampConn) SetReadDeadline(t time.Time) error  { return c.Conn.SetReadDeadline(c.clamp(t)) }
 func (c *clampConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.clamp(t)) }
 func (c *clampConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadline(c.clamp(t)) }
+
+// ZooKeeperApps is the catalog of a ZooKeeper source: the children of the
+// apps/ sibling of its node (/hector/config: /hector/apps/NAME). Children
+// that are not app names are ignored. Watch sets one children watch on the
+// apps node (an exists watch while it is absent) and one data watch per
+// app, each re-armed only after it fired; ZooKeeper multiplexes them all on
+// the source's one session.
+type ZooKeeperApps struct {
+	z   *ZooKeeper
+	Dir string
+}
+
+// Apps returns the catalog beside the source's node.
+func (z *ZooKeeper) Apps() Catalog {
+	return &ZooKeeperApps{z: z, Dir: strings.TrimSuffix(appsPrefix(z.Path), "/")}
+}
+
+// Name implements Catalog: "zookeeper:DIR".
+func (a *ZooKeeperApps) Name() string { return "zookeeper:" + a.Dir }
+
+// AppSource implements Catalog: "zookeeper:DIR/APP".
+func (a *ZooKeeperApps) AppSource(app string) string { return "zookeeper:" + a.path(app) }
+
+func (a *ZooKeeperApps) path(app string) string { return a.Dir + "/" + app }
+
+// session connects and waits for a session.
+func (a *ZooKeeperApps) session(ctx context.Context) (*zk.Conn, chan struct{}, error) {
+	conn, changed, err := a.z.connect()
+	if err == nil {
+		err = a.z.ready(ctx, conn, changed)
+	}
+	return conn, changed, err
+}
+
+// revision is the revision of an app's node read with err.
+func (a *ZooKeeperApps) revision(app string, data []byte, err error) Revision {
+	switch {
+	case errors.Is(err, zk.ErrNoNode):
+		return appNotFound(a.AppSource(app), app)
+	case err != nil:
+		return Revision{Source: a.AppSource(app), Err: fmt.Errorf("zookeeper get %s: %w", a.path(app), err)}
+	}
+	return sized(a.AppSource(app), data, a.z.MaxBytes)
+}
+
+// List implements Catalog.
+func (a *ZooKeeperApps) List(ctx context.Context) (map[string]Revision, error) {
+	conn, _, err := a.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names, err := call(a.z, func() ([]string, error) { n, _, err := conn.Children(a.Dir); return n, err })
+	if errors.Is(err, zk.ErrNoNode) {
+		return map[string]Revision{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("zookeeper children %s: %w", a.Dir, err)
+	}
+	apps := make(map[string]Revision, len(names))
+	for _, app := range names {
+		if CheckAppName(app) != nil {
+			continue
+		}
+		data, err := call(a.z, func() ([]byte, error) { d, _, err := conn.Get(a.path(app)); return d, err })
+		if errors.Is(err, zk.ErrNoNode) {
+			continue // removed since listed
+		}
+		if err != nil {
+			return nil, fmt.Errorf("zookeeper get %s: %w", a.path(app), err)
+		}
+		apps[app] = a.revision(app, data, nil)
+	}
+	return apps, nil
+}
+
+// Load implements Catalog.
+func (a *ZooKeeperApps) Load(ctx context.Context, app string) Revision {
+	if err := CheckAppName(app); err != nil {
+		return Revision{Source: a.Name(), Err: err}
+	}
+	conn, _, err := a.session(ctx)
+	if err != nil {
+		return Revision{Source: a.AppSource(app), Err: err}
+	}
+	data, err := call(a.z, func() ([]byte, error) { d, _, err := conn.Get(a.path(app)); return d, err })
+	return a.revision(app, data, err)
+}
+
+// Put implements Catalog: it creates the node and its parents as needed.
+func (a *ZooKeeperApps) Put(ctx context.Context, app string, data []byte) error {
+	if err := CheckAppName(app); err != nil {
+		return err
+	}
+	conn, _, err := a.session(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = call(a.z, func() (struct{}, error) {
+		_, err := conn.Set(a.path(app), data, -1)
+		if errors.Is(err, zk.ErrNoNode) {
+			err = a.z.create(conn, a.path(app), data)
+		}
+		return struct{}{}, err
+	})
+	if err != nil {
+		return fmt.Errorf("zookeeper set %s: %w", a.path(app), err)
+	}
+	return nil
+}
+
+// Delete implements Catalog.
+func (a *ZooKeeperApps) Delete(ctx context.Context, app string) error {
+	if err := CheckAppName(app); err != nil {
+		return err
+	}
+	conn, _, err := a.session(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = call(a.z, func() (struct{}, error) { return struct{}{}, conn.Delete(a.path(app), -1) })
+	if errors.Is(err, zk.ErrNoNode) {
+		return fmt.Errorf("zookeeper node %s: %w", a.path(app), ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("zookeeper delete %s: %w", a.path(app), err)
+	}
+	return nil
+}
+
+// zkFired is a one-shot watch that fired: the apps node's children watch
+// (app "") or an app's data watch.
+type zkFired struct {
+	app string
+	err error
+	gen int
+}
+
+// zkAppsWatch is the state of one ZooKeeperApps.Watch: the watches armed
+// and what their nodes held when armed.
+type zkAppsWatch struct {
+	a        *ZooKeeperApps
+	conn     *zk.Conn
+	fired    chan zkFired
+	done     chan struct{}
+	dirArmed bool
+	gen      int                 // bumped when a lost session ends every watch
+	names    []string            // the valid children at the last read
+	armed    map[string]Revision // apps with a data watch, read when armed
+}
+
+// forward sends the watch's event to fired, until the Watch ends.
+func (w *zkAppsWatch) forward(events <-chan zk.Event, app string) {
+	gen := w.gen
+	go func() {
+		select {
+		case ev := <-events:
+			select {
+			case w.fired <- zkFired{app: app, err: ev.Err, gen: gen}:
+			case <-w.done:
+			}
+		case <-w.done:
+		}
+	}()
+}
+
+// armDir reads the apps node's children with a watch, or watches for the
+// node to be created while it does not exist.
+func (w *zkAppsWatch) armDir() error {
+	type result struct {
+		names  []string
+		events <-chan zk.Event
+		retry  bool
+	}
+	for {
+		r, err := call(w.a.z, func() (result, error) {
+			names, _, events, err := w.conn.ChildrenW(w.a.Dir)
+			if errors.Is(err, zk.ErrNoNode) {
+				var ok bool
+				ok, _, events, err = w.conn.ExistsW(w.a.Dir)
+				return result{events: events, retry: ok}, err
+			}
+			return result{names: names, events: events}, err
+		})
+		if err != nil {
+			return fmt.Errorf("zookeeper watch %s: %w", w.a.Dir, err)
+		}
+		if r.retry { // created in between: list it
+			continue
+		}
+		w.names = slices.DeleteFunc(r.names, func(n string) bool { return CheckAppName(n) != nil })
+		w.dirArmed = true
+		w.forward(r.events, "")
+		return nil
+	}
+}
+
+// armApps sets a data watch on every listed app that has none.
+func (w *zkAppsWatch) armApps() error {
+	type result struct {
+		data   []byte
+		events <-chan zk.Event
+	}
+	for _, app := range w.names {
+		if _, ok := w.armed[app]; ok {
+			continue
+		}
+		r, err := call(w.a.z, func() (result, error) {
+			data, _, events, err := w.conn.GetW(w.a.path(app))
+			return result{data, events}, err
+		})
+		if errors.Is(err, zk.ErrNoNode) {
+			continue // removed: the children watch fires
+		}
+		if err != nil {
+			return fmt.Errorf("zookeeper watch %s: %w", w.a.path(app), err)
+		}
+		w.armed[app] = w.a.revision(app, r.data, nil)
+		w.forward(r.events, app)
+	}
+	return nil
+}
+
+// current is every listed app with its document.
+func (w *zkAppsWatch) current() map[string]Revision {
+	apps := make(map[string]Revision, len(w.names))
+	for _, app := range w.names {
+		if rev, ok := w.armed[app]; ok {
+			apps[app] = rev
+		}
+	}
+	return apps
+}
+
+// disarm forgets the watch that fired, so the next round reads and arms it
+// again; a watch ended by a lost session forgets them all (and the other
+// watches of that session, ending the same way, are then ignored).
+func (w *zkAppsWatch) disarm(f zkFired) error {
+	switch {
+	case errors.Is(f.err, zk.ErrClosing):
+		return f.err
+	case f.gen != w.gen:
+	case f.err != nil:
+		w.dirArmed, w.armed = false, map[string]Revision{}
+		w.gen++
+	case f.app == "":
+		w.dirArmed = false
+	default:
+		delete(w.armed, f.app)
+	}
+	return nil
+}
+
+// Watch implements Catalog.
+func (a *ZooKeeperApps) Watch(ctx context.Context, notify func(app string, rev Revision)) error {
+	conn, changed, err := a.z.connect()
+	if err != nil {
+		return err
+	}
+	w := &zkAppsWatch{a: a, conn: conn, fired: make(chan zkFired), done: make(chan struct{}), armed: map[string]Revision{}}
+	defer close(w.done)
+	report := newAppReport(notify)
+	gone := func(app string) Revision { return appNotFound(a.AppSource(app), app) }
+	for {
+		if err := a.z.ready(ctx, conn, changed); err != nil {
+			return err
+		}
+		if !w.dirArmed {
+			if err := w.armDir(); err != nil {
+				return err
+			}
+		}
+		if err := w.armApps(); err != nil {
+			return err
+		}
+		report.all(w.current(), gone)
+		select {
+		case f := <-w.fired:
+			if err := w.disarm(f); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
