@@ -47,6 +47,28 @@ func (s *Service) pinned(f func(*snapshot.Snapshot) error) error {
 	return f(snap)
 }
 
+// hasAgent checks that the caller's tenant (the main one or an app) has
+// the caller's agent now.
+func (s *Service) hasAgent(c caller) error {
+	rt := s.Runtime
+	if t := c.Owner.Tenant; t != "" {
+		rt = nil
+		if s.Tenants != nil {
+			rt = s.Tenants.Runtime(t)
+		}
+	}
+	var snap *snapshot.Snapshot
+	release := func() {}
+	if rt != nil {
+		snap, release = rt.Acquire()
+	}
+	defer release()
+	if snap == nil || snap.Agents[c.agent] == nil {
+		return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("agent %q is not in the configuration", c.agent))
+	}
+	return nil
+}
+
 // load reads a task of the caller's agent, and its checkpoints.
 func (s *Service) load(ctx context.Context, id a2a.TaskID) (*store.Task, []store.Step, error) {
 	return s.read(ctx, id, true)
@@ -301,10 +323,10 @@ func (s *Service) acceptAs(ctx context.Context, req *a2a.SendMessageRequest, id 
 	if t.SessionID == "" {
 		t.SessionID = store.NewSessionID()
 	}
+	if err := s.hasAgent(c); err != nil {
+		return nil, err
+	}
 	err := s.pinned(func(snap *snapshot.Snapshot) error {
-		if _, ok := snap.Agents[c.agent]; !ok {
-			return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("agent %q is not in the configuration (version %d)", c.agent, snap.Version))
-		}
 		if sess, err := snap.Store.Session(ctx, t.SessionID); err == nil && (!c.Scope.Sees(sess.Owner) || !sess.Owner.MayContinue(c.Owner)) {
 			return a2a.NewError(a2a.ErrInvalidParams, fmt.Sprintf("message.contextId: context %q is not yours; choose another contextId", t.SessionID))
 		} else if err == nil && sess.Agent != c.agent {

@@ -43,7 +43,12 @@ type Queue interface {
 
 // Service serves A2A. Set the fields, then call Start once.
 type Service struct {
+	// Runtime is the main configuration's: its store holds every tenant's
+	// tasks, and its a2a section sets the push policy.
 	Runtime *snapshot.Runtime
+	// Tenants, if set, finds the runtime whose agents serve an app's
+	// callers (Caller.Owner.Tenant); without it only the main tenant's.
+	Tenants snapshot.Tenants
 	Queue   Queue
 	Log     *slog.Logger
 	// PollInterval bounds how long a waiting request or stream takes to
@@ -186,8 +191,11 @@ func BaseURL(snap *snapshot.Snapshot, r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-// Card is the agent card of agent name, served from base.
-func Card(snap *snapshot.Snapshot, name, base string) *a2a.AgentCard {
+// Card is the agent card of agent name of snap (the main configuration's
+// or an app's), served from base (BaseURL, plus /apps/APP for an app's).
+// secured says the endpoints need a bearer credential (the main
+// configuration has keys or issuers).
+func Card(snap *snapshot.Snapshot, name, base string, secured bool) *a2a.AgentCard {
 	ac := snap.Config.Agents[name]
 	endpoint := base + "/a2a/" + name
 	desc := ac.Description
@@ -209,9 +217,9 @@ func Card(snap *snapshot.Snapshot, name, base string) *a2a.AgentCard {
 		DefaultOutputModes: []string{"text/plain", "application/json"},
 		Skills:             []a2a.AgentSkill{{ID: name, Name: name, Description: desc, Tags: append([]string{"hector"}, sortedCopy(ac.Tools)...)}},
 	}
-	if len(snap.Config.Server.Auth.APIKeys) > 0 {
+	if secured {
 		card.SecuritySchemes = a2a.NamedSecuritySchemes{"bearer": a2a.HTTPAuthSecurityScheme{Scheme: "Bearer",
-			Description: "A Hector API key (server.auth.api_keys); deciding on tool calls needs the operator role."}}
+			Description: "A Hector API key (server.auth.api_keys) or a JWT of a configured issuer; deciding on tool calls needs the operator role."}}
 		card.SecurityRequirements = a2a.SecurityRequirementsOptions{{"bearer": a2a.SecuritySchemeScopes{}}}
 	}
 	return card

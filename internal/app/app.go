@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hector-run/hector/internal/a2ahttp"
+	"github.com/hector-run/hector/internal/apps"
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/config/source"
 	"github.com/hector-run/hector/internal/live"
@@ -156,6 +157,20 @@ func Run(ctx context.Context, o Options) error {
 	defer rt.Close()
 	snap := rt.Current()
 	cfg := snap.Config
+	loopCtx, stopLoop := context.WithCancel(context.Background())
+	defer stopLoop()
+	var registry *apps.Registry
+	if cat, ok := source.AppsOf(src); ok {
+		registry = &apps.Registry{Catalog: cat, Main: rt, Env: o.Env, Log: log, HistoryLimit: o.ConfigHistory}
+		registry.Start(loopCtx) // before serving: every valid app serves from the first request
+		defer registry.Close()  // before rt closes: the apps borrow its store
+		srv.Apps, q.Tenants, srv.A2A.Tenants = registry, registry, registry
+		rec.AddListener(func(out reload.Outcome) {
+			if out.Result == reload.Applied {
+				go registry.Rebase() // the apps follow a move of the main database
+			}
+		})
+	}
 	if err := srv.Listen(cfg.Server.Addr()); err != nil {
 		return err
 	}
@@ -165,8 +180,6 @@ func Run(ctx context.Context, o Options) error {
 		o.Ready(srv.Addr())
 	}
 
-	loopCtx, stopLoop := context.WithCancel(context.Background())
-	defer stopLoop()
 	if o.ReloadBroker != "" {
 		// Before the queue and the loop start, so that a failure leaves
 		// nothing running; requests wait for the loop.
@@ -183,6 +196,9 @@ func Run(ctx context.Context, o Options) error {
 	q.Start(queueCtx)
 	srv.A2A.Start(queueCtx)
 	loopDone := make(chan struct{})
+	if registry != nil && o.Watch {
+		go registry.Run(loopCtx)
+	}
 	go func() {
 		defer close(loopDone)
 		if o.Watch {

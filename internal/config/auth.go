@@ -82,6 +82,11 @@ func (v *validator) apiKeys(list []APIKey) {
 		if strings.Contains(k.Name, ":") {
 			v.fail(p+".name", "must not contain ':' (NAME:SUBJECT names the principals of JWTs)")
 		}
+		if k.App != "" {
+			if err := CheckAppName(k.App); err != nil {
+				v.fail(p+".app", "%s", err)
+			}
+		}
 		if reservedPrincipal(k.Name) {
 			v.fail(p+".name", "%q is reserved", k.Name)
 		}

@@ -150,3 +150,23 @@ func syntaxError(err error) Error {
 	}
 	return e
 }
+
+// ServerWide are the top-level sections that configure the process rather
+// than its agents: the listener and its auth, the database, logging, the
+// task queue and the A2A endpoints. Only the main document sets them; an
+// app's document may not (see AppErrors).
+var ServerWide = []string{"server", "database", "logger", "queue", "a2a"}
+
+// AppErrors lists, with their positions, the server-wide sections d sets,
+// for a document that is an app's: an app has its own agents, tools and
+// LLMs but shares the process's listener, database and identity issuers.
+func (d *Document) AppErrors() Errors {
+	var errs Errors
+	for _, section := range ServerWide {
+		if p, ok := d.Pos(section); ok {
+			errs = append(errs, Error{Path: section, Line: p.Line, Column: p.Col,
+				Message: "an app's document may not set " + section + ": it is server-wide, and only the main configuration sets it"})
+		}
+	}
+	return errs
+}

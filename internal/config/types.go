@@ -151,6 +151,9 @@ type Auth struct {
 type APIKey struct {
 	Name string `yaml:"name" doc:"The key's principal: shown as the actor in reload outcomes and history, and owner of the sessions and tasks it creates. Default key-N (its position, from 1)."`
 	Key  string `yaml:"key" secret:"true" doc:"The bearer token, at least 16 characters. Write it as ${VAR}."`
+	// App binds the key to one app: its holder is a principal of that
+	// tenant, reaching that app's agents, sessions and tasks only.
+	App  string `yaml:"app" doc:"Bind the key to one app (tenant, see /admin/apps): its holder reaches that app's agents, sessions and tasks only, and no admin route. Default: the main configuration."`
 	Role Role   `yaml:"role" enum:"user,viewer,operator,admin" doc:"user talks to agents and sees only its own sessions and tasks; viewer also reads every session, task, the configuration and metrics; operator also cancels tasks, decides approvals, reloads, validates, rolls back and requeues; admin also writes the configuration and changes server.auth."`
 
 	// Plain is set when the key was written as a plain string (the

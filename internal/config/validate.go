@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -467,4 +468,17 @@ func (v *validator) httpPolicy(s Server) {
 	if s.MaxConnsPerIP < 0 {
 		v.fail("server.max_connections_per_client", "must not be negative")
 	}
+}
+
+// appName is what an app may be called: it is a path segment in URLs
+// (/apps/{app}/...), a file name and a key segment.
+var appName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// CheckAppName returns an error naming the rule when name cannot be an
+// app's (tenant's) name.
+func CheckAppName(name string) error {
+	if !appName.MatchString(name) {
+		return fmt.Errorf("app name %q: use 1 to 63 lowercase letters, digits, '-' and '_', starting with a letter or digit", name)
+	}
+	return nil
 }

@@ -57,7 +57,12 @@ func (s Settings) Backoff(attempt int) time.Duration {
 
 // Queue runs tasks. Set the fields, then Start.
 type Queue struct {
+	// Runtime is the main configuration's: its store holds every tenant's
+	// tasks, and its queue section sets the queue's settings.
 	Runtime *snapshot.Runtime
+	// Tenants, if set, finds the runtime whose agents run a task of an app
+	// (the task's tenant); without it only the main tenant's tasks run.
+	Tenants snapshot.Tenants
 	Log     *slog.Logger
 	// Instance names this process in task leases (lease owner
 	// INSTANCE/wN).

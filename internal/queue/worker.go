@@ -10,6 +10,7 @@ import (
 	"github.com/hector-run/hector/internal/agent"
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm"
+	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/store"
 	"github.com/hector-run/hector/internal/tool"
 )
@@ -96,17 +97,56 @@ func (q *Queue) claim(ctx context.Context, owner string) (a *attempt, release fu
 	if task == nil {
 		return nil, nil, false
 	}
-	a = &attempt{st: snap.Store, task: task, owner: owner, settings: settings, version: snap.Version,
+	a = &attempt{st: snap.Store, task: task, owner: owner, settings: settings,
 		log: q.Log.With("task", task.ID, "agent", task.Agent, "attempt", task.Attempts, "worker", owner)}
-	if _, ok := snap.Agents[task.Agent]; !ok {
-		msg := fmt.Sprintf("agent %q is not in the configuration (version %d): it was removed or renamed", task.Agent, snap.Version)
-		q.finish(a, store.TaskOutcome{State: store.TaskFailed, Error: msg, Dead: true})
+	if task.Tenant != "" {
+		a.log = a.log.With("app", task.Tenant)
+	}
+	if !q.runnable(a) {
 		return nil, nil, true
 	}
 	// The task's database stays the one it was claimed from, also if a
 	// reload moves the configuration to another.
 	a.st, release = snap.RetainStore()
 	return a, release, true
+}
+
+// runtime is the runtime whose agents run tasks of tenant; nil when the
+// tenant has no app.
+func (q *Queue) runtime(tenant string) *snapshot.Runtime {
+	switch {
+	case tenant == "":
+		return q.Runtime
+	case q.Tenants == nil:
+		return nil
+	}
+	return q.Tenants.Runtime(tenant)
+}
+
+// runnable checks that a's agent exists in its tenant's configuration,
+// and stamps a with that configuration's version. Otherwise it settles the
+// task and reports false: failed when the app or the agent is gone,
+// retried later when the app has no valid configuration yet.
+func (q *Queue) runnable(a *attempt) bool {
+	task := a.task
+	rt := q.runtime(task.Tenant)
+	if rt == nil {
+		q.finish(a, store.TaskOutcome{State: store.TaskFailed, Dead: true, Error: fmt.Sprintf("app %q does not exist: it was deleted", task.Tenant)})
+		return false
+	}
+	snap, release := rt.Acquire()
+	defer release()
+	switch {
+	case snap == nil:
+		q.retry(a, fmt.Errorf("app %q has no valid configuration", task.Tenant))
+		return false
+	case snap.Agents[task.Agent] == nil:
+		msg := fmt.Sprintf("agent %q is not in the configuration (version %d): it was removed or renamed", task.Agent, snap.Version)
+		q.finish(a, store.TaskOutcome{State: store.TaskFailed, Error: msg, Dead: true})
+		return false
+	}
+	a.version = snap.Version
+	return true
 }
 
 // run runs a claimed attempt to its end: under heartbeat, holding the
@@ -254,9 +294,16 @@ func (q *Queue) steps(ctx context.Context, a *attempt, history, turn []llm.Messa
 // step makes one model call with the current configuration's agent,
 // holding that snapshot for the call only.
 func (q *Queue) step(ctx context.Context, a *attempt, history, turn []llm.Message, hooks agent.Hooks) (*agent.Result, error) {
-	snap, release := q.Runtime.Acquire()
+	rt := q.runtime(a.task.Tenant)
+	if rt == nil {
+		return nil, fmt.Errorf("app %q was deleted while the task ran", a.task.Tenant)
+	}
+	snap, release := rt.Acquire()
 	defer release()
-	if snap == nil {
+	switch {
+	case snap == nil && a.task.Tenant != "":
+		return nil, fmt.Errorf("app %q stopped while the task ran", a.task.Tenant)
+	case snap == nil:
 		return nil, context.Canceled
 	}
 	ag, ok := snap.Agents[a.task.Agent]

@@ -247,7 +247,7 @@ func TestHistoryRetention(t *testing.T) {
 	h.rec.FlushHistory()
 	snap, release := h.rt.Acquire()
 	defer release()
-	vs, err := snap.Store.ConfigVersions(context.Background(), 100)
+	vs, err := snap.Store.ConfigVersions(context.Background(), "", 100)
 	if err != nil || len(vs) != 3 || vs[0].Version != 6 || vs[2].Version != 4 {
 		t.Fatalf("history with a limit of 3 after 6 versions: %+v %v", vs, err)
 	}

@@ -130,6 +130,11 @@ type Reconciler struct {
 	// keeps, newest first; older ones are deleted as new ones are
 	// recorded. 0 means DefaultHistoryLimit.
 	HistoryLimit int
+	// App, when set, names the app (tenant) whose document this
+	// reconciler applies: its history is the app's, and its document may
+	// not set the server-wide sections (config.ServerWide). BuildOptions
+	// must then lend it the main configuration's store.
+	App string
 
 	mailbox  chan source.Revision // capacity 1: the newest revision wins
 	requests chan request
@@ -269,9 +274,15 @@ func (r *Reconciler) init() {
 // error then lists every problem. With FallbackToCache, an unreadable source
 // falls back to the last known good document at CachePath.
 func (r *Reconciler) Start(ctx context.Context) (Outcome, error) {
+	return r.StartAs(ctx, TriggerStartup, "")
+}
+
+// StartAs is Start recording trigger and actor in the outcome and the
+// history: an app created through the API starts as TriggerAPI by its
+// creator.
+func (r *Reconciler) StartAs(ctx context.Context, trigger Trigger, actor string) (Outcome, error) {
 	r.init()
 	rev := r.Source.Load(ctx)
-	trigger := TriggerStartup
 	if rev.Err != nil && r.FallbackToCache && r.CachePath != "" {
 		data, err := os.ReadFile(r.CachePath)
 		if err == nil {
@@ -285,7 +296,7 @@ func (r *Reconciler) Start(ctx context.Context) (Outcome, error) {
 			rev.Err = fmt.Errorf("%w (and no last known good configuration at %s: %v)", rev.Err, r.CachePath, err)
 		}
 	}
-	out := r.apply(ctx, rev, trigger, "", false, nil)
+	out := r.apply(ctx, rev, trigger, actor, false, nil)
 	if out.Result != Applied {
 		return out, out.Errors
 	}
@@ -487,6 +498,9 @@ func (r *Reconciler) DryRun(data []byte) Outcome {
 	var doc *config.Document
 	if err == nil {
 		doc, errs = config.Parse(full, r.Env)
+		if errs == nil && r.App != "" {
+			errs = doc.AppErrors()
+		}
 	} else {
 		errs = asErrors(err, "(document)")
 	}
@@ -642,6 +656,11 @@ func (r *Reconciler) commit(ctx context.Context, rev source.Revision, cur *snaps
 		return
 	}
 	plan := doc.PlanFrom(curCfg, curHash)
+	if r.App != "" { // the defaults of sections an app cannot set are not its changes
+		for _, section := range config.ServerWide {
+			delete(plan, section)
+		}
+	}
 	clock.mark("plan")
 	next, err := r.build(ctx, rev, doc.Config, cur, plan)
 	clock.mark("build")
@@ -676,6 +695,9 @@ func (r *Reconciler) parse(rev source.Revision, out *Outcome) (*config.Document,
 	doc, errs := r.parser.ParseHashed(rev.Data, rev.Hash, r.Env, &ps)
 	out.Stages["parse"] = float64(ps.Decode.Microseconds()) / 1000
 	out.Stages["validate"] = float64(ps.Validate.Microseconds()) / 1000
+	if errs == nil && r.App != "" {
+		errs = doc.AppErrors()
+	}
 	if errs != nil {
 		out.Errors = errs
 		return nil, false
@@ -728,7 +750,7 @@ func (r *Reconciler) build(ctx context.Context, rev source.Revision, cfg *config
 // (cur nil) there is nothing to continue from, and number returns the
 // database's error: the caller must then Discard next.
 func (r *Reconciler) number(ctx context.Context, next, cur *snapshot.Snapshot) error {
-	last, lastHash, err := next.Store.LatestConfigRecord(ctx)
+	last, lastHash, err := next.Store.LatestConfigRecord(ctx, r.App)
 	switch {
 	case err != nil && cur == nil:
 		return err
@@ -793,7 +815,7 @@ func (r *Reconciler) swap(next *snapshot.Snapshot, prepared []Prepared, rev sour
 func (r *Reconciler) remember(snap *snapshot.Snapshot, rev source.Revision, format string, out Outcome) {
 	redact := r.parser.RedactLater(rev.Data) // the 1 MB of a large document is built in the background
 	plan, _ := json.Marshal(out.Applied)
-	row := store.ConfigVersion{Version: out.Version, Hash: rev.Hash, Source: rev.Source, Trigger: string(out.Trigger),
+	row := store.ConfigVersion{App: r.App, Version: out.Version, Hash: rev.Hash, Source: rev.Source, Trigger: string(out.Trigger),
 		Actor: out.Actor, Format: format, Plan: plan, AppliedAt: snap.AppliedAt}
 	release, held := snap.Retain() // keep its store open until the row is written
 	cache, data := r.CachePath, rev.Data

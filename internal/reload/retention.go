@@ -18,7 +18,7 @@ func (r *Reconciler) prune(st *store.Store) {
 	if keep <= 0 {
 		keep = DefaultHistoryLimit
 	}
-	if n, err := st.PruneConfigVersions(context.Background(), keep); err != nil {
+	if n, err := st.PruneConfigVersions(context.Background(), r.App, keep); err != nil {
 		r.Log.Warn("config history not pruned", "keep", keep, "error", err)
 	} else if n > 0 {
 		r.Log.Debug("config history pruned", "deleted", n, "keep", keep)

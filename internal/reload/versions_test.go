@@ -81,7 +81,7 @@ func TestInstancesShareVersionNumbers(t *testing.T) {
 				}
 			}
 			st := rtA.Current().Store
-			rows, err := st.ConfigVersions(context.Background(), 10)
+			rows, err := st.ConfigVersions(context.Background(), "", 10)
 			if err != nil || len(rows) != 4 {
 				t.Fatalf("%d rows, %v", len(rows), err)
 			}

@@ -15,10 +15,10 @@ import (
 // rootCard is the card of the only agent, or, with several, an index of
 // their cards.
 func (s *Server) rootCard(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
-	base := a2ahttp.BaseURL(snap, r)
+	base, secured := s.cardBase(r, snap)
 	if len(snap.Config.Agents) == 1 {
 		for name := range snap.Config.Agents {
-			a2ahttp.CardHandler(a2ahttp.Card(snap, name, base)).ServeHTTP(w, r)
+			a2ahttp.CardHandler(a2ahttp.Card(snap, name, base, secured)).ServeHTTP(w, r)
 		}
 		return
 	}
@@ -46,7 +46,24 @@ func (s *Server) agentCard(w http.ResponseWriter, r *http.Request, snap *snapsho
 		writeError(w, http.StatusNotFound, "agent_not_found", "no agent "+name)
 		return
 	}
-	a2ahttp.CardHandler(a2ahttp.Card(snap, name, a2ahttp.BaseURL(snap, r))).ServeHTTP(w, r)
+	base, secured := s.cardBase(r, snap)
+	a2ahttp.CardHandler(a2ahttp.Card(snap, name, base, secured)).ServeHTTP(w, r)
+}
+
+// cardBase is the URL the agents of snap (the main configuration's or an
+// app's) are served under, and whether their endpoints need a
+// credential: both are the main configuration's (a2a.public_url,
+// server.auth), with /apps/APP added for an app's agents.
+func (s *Server) cardBase(r *http.Request, snap *snapshot.Snapshot) (string, bool) {
+	main := s.Runtime.Current()
+	if main == nil {
+		main = snap
+	}
+	base := a2ahttp.BaseURL(main, r)
+	if snap.App != "" {
+		base += "/apps/" + snap.App
+	}
+	return base, main.Config.Server.Auth.Credentials()
 }
 
 // serveA2A checks the key and the agent, then hands the request to the
@@ -59,12 +76,9 @@ func (s *Server) serveA2A(w http.ResponseWriter, r *http.Request) {
 	g := grantOf(r)
 	caller := a2ahttp.Caller{Name: g.who.ID(), MayApprove: g.who.Has(operator), Scope: g.scope(), Owner: g.owner()}
 	name := r.PathValue("name")
-	snap, release, ok := s.snapshot(w)
-	if !ok {
-		release()
-		return
-	}
-	_, exists := agentsFor(r, snap)[name]
+	rt, _ := s.tenantRuntime(r)
+	snap, release := rt.Acquire()
+	exists := snap != nil && agentsFor(r, snap)[name] != nil
 	release()
 	if !exists {
 		writeError(w, http.StatusNotFound, "agent_not_found", "no agent "+name)
@@ -81,7 +95,11 @@ func (s *Server) serveA2A(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 		}
 	}()
-	s.A2A.Serve(w, r.WithContext(ctx), name, "/a2a/"+name, caller)
+	prefix := "/a2a/" + name
+	if app := r.PathValue("app"); app != "" {
+		prefix = "/apps/" + app + prefix
+	}
+	s.A2A.Serve(w, r.WithContext(ctx), name, prefix, caller)
 }
 
 // turnErrorCode is the error code of a failed turn: remote_agent_error

@@ -22,6 +22,14 @@ import (
 
 func etag(hash string) string { return `"` + hash + `"` }
 
+// configPath is where p's document is read and written.
+func configPath(p plane) string {
+	if p.app == "" {
+		return "/admin/config"
+	}
+	return "/admin/apps/" + p.app
+}
+
 func contentType(format string) string {
 	if format == "json" {
 		return "application/json"
@@ -31,8 +39,8 @@ func contentType(format string) string {
 
 // writeOutcome answers with an outcome: 200 when applied or a no-op (or valid
 // for a dry run), 422 when rejected.
-func (s *Server) writeOutcome(w http.ResponseWriter, o reload.Outcome) {
-	o = s.Reconciler.Public(o)
+func (s *Server) writeOutcome(w http.ResponseWriter, p plane, o reload.Outcome) {
+	o = p.rec.Public(o)
 	status := http.StatusOK
 	if o.Result == reload.Rejected {
 		status = http.StatusUnprocessableEntity
@@ -40,15 +48,19 @@ func (s *Server) writeOutcome(w http.ResponseWriter, o reload.Outcome) {
 	writeJSON(w, status, o)
 }
 
-func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
-	snap := s.Runtime.Current()
-	doc, hash := s.Reconciler.AppliedWithHash() // together, so If-Match with this ETag means this document
+func (s *Server) getConfig(w http.ResponseWriter, r *http.Request, p plane) {
+	snap := p.rt.Current()
+	doc, hash := p.rec.AppliedWithHash() // together, so If-Match with this ETag means this document
 	redacted, err := config.Redact(doc)
-	if err != nil || snap == nil {
+	if snap == nil {
+		unavailableApp(w, p.app)
+		return
+	}
+	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal", "the configuration could not be shown")
 		return
 	}
-	w.Header().Set("ETag", etag(s.Reconciler.PublicHash(hash)))
+	w.Header().Set("ETag", etag(p.rec.PublicHash(hash)))
 	w.Header().Set("X-Hector-Config-Version", strconv.FormatInt(snap.Version, 10))
 	w.Header().Set("Content-Type", contentType(config.DetectFormat(redacted)))
 	_, _ = w.Write(redacted)
@@ -68,31 +80,31 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 // putConfig replaces the configuration. The caller must send the ETag of the
 // configuration it edited in If-Match (optimistic concurrency, checked inside
 // the reconciler's loop so two writers cannot both win).
-func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
+func (s *Server) putConfig(w http.ResponseWriter, r *http.Request, p plane) {
 	match := strings.TrimPrefix(r.Header.Get("If-Match"), "W/")
 	if match == "" {
 		writeError(w, http.StatusPreconditionRequired, "if_match_required",
-			"send If-Match with the ETag from GET /admin/config, so a concurrent change is not overwritten")
+			"send If-Match with the ETag from GET "+configPath(p)+", so a concurrent change is not overwritten")
 		return
 	}
-	if !s.writable(w) {
+	if !s.writable(w, p) {
 		return
 	}
 	body, ok := readBody(w, r)
 	if !ok {
 		return
 	}
-	o, err := s.Reconciler.Submit(r.Context(), body, reload.TriggerAPI, actor(r), s.expectedHash(strings.Trim(match, `"`)))
+	o, err := p.rec.Submit(r.Context(), body, reload.TriggerAPI, actor(r), s.expectedHash(p, strings.Trim(match, `"`)))
 	var conflict *reload.PreconditionError
 	switch {
 	case errors.As(err, &conflict):
-		w.Header().Set("ETag", etag(s.Reconciler.PublicHash(conflict.Current)))
+		w.Header().Set("ETag", etag(p.rec.PublicHash(conflict.Current)))
 		writeError(w, http.StatusPreconditionFailed, "precondition_failed", conflict.Error())
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 	default:
-		w.Header().Set("ETag", etag(s.Reconciler.PublicHash(s.Runtime.Current().Hash)))
-		s.writeOutcome(w, o)
+		w.Header().Set("ETag", etag(p.rec.PublicHash(p.rt.Current().Hash)))
+		s.writeOutcome(w, p, o)
 	}
 }
 
@@ -102,8 +114,8 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 // equals, so the reconciler answers the precondition failure, and a plain
 // hash sent as a guess is refused like any stale tag. The reconciler
 // checks again in its loop, so a change in between is caught.
-func (s *Server) expectedHash(tag string) string {
-	if _, hash := s.Reconciler.AppliedWithHash(); tag == s.Reconciler.PublicHash(hash) {
+func (s *Server) expectedHash(p plane, tag string) string {
+	if _, hash := p.rec.AppliedWithHash(); tag == p.rec.PublicHash(hash) {
 		return hash
 	}
 	return "stale:" + tag
@@ -111,31 +123,31 @@ func (s *Server) expectedHash(tag string) string {
 
 // writable refuses (409) a change the source could not keep: applied but
 // not written back, the next read of the source would undo it.
-func (s *Server) writable(w http.ResponseWriter) bool {
-	if _, ok := s.Reconciler.Source.(source.Writer); ok {
+func (s *Server) writable(w http.ResponseWriter, p plane) bool {
+	if _, ok := p.rec.Source.(source.Writer); ok {
 		return true
 	}
 	writeError(w, http.StatusConflict, "source_not_writable", fmt.Sprintf(
-		"the configuration comes from %s, which cannot be written through this API; change it there", s.Reconciler.Source.Name()))
+		"the configuration comes from %s, which cannot be written through this API; change it there", p.rec.Source.Name()))
 	return false
 }
 
-func (s *Server) validateConfig(w http.ResponseWriter, r *http.Request) {
+func (s *Server) validateConfig(w http.ResponseWriter, r *http.Request, p plane) {
 	body, ok := readBody(w, r)
 	if !ok {
 		return
 	}
-	s.writeOutcome(w, s.Reconciler.DryRun(body))
+	s.writeOutcome(w, p, p.rec.DryRun(body))
 }
 
-func (s *Server) adminReload(w http.ResponseWriter, r *http.Request) {
-	o, err := s.Reconciler.Reload(r.Context(), reload.TriggerAPI, actor(r), reload.WithGuard(authGuard(r, false)))
-	s.writeGuarded(w, o, err)
+func (s *Server) adminReload(w http.ResponseWriter, r *http.Request, p plane) {
+	o, err := p.rec.Reload(r.Context(), reload.TriggerAPI, actor(r), reload.WithGuard(authGuard(r, false)))
+	s.writeGuarded(w, p, o, err)
 }
 
 // writeGuarded answers a reload or rollback: 403 when a guard refused it,
 // 503 when the loop did not answer, else the outcome.
-func (s *Server) writeGuarded(w http.ResponseWriter, o reload.Outcome, err error) {
+func (s *Server) writeGuarded(w http.ResponseWriter, p plane, o reload.Outcome, err error) {
 	var denied *reload.ForbiddenError
 	switch {
 	case errors.As(err, &denied):
@@ -143,7 +155,7 @@ func (s *Server) writeGuarded(w http.ResponseWriter, o reload.Outcome, err error
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 	default:
-		s.writeOutcome(w, o)
+		s.writeOutcome(w, p, o)
 	}
 }
 
@@ -190,8 +202,8 @@ func accessChange(cur, next *config.Server) string {
 	return ""
 }
 
-func (s *Server) configHistory(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
-	s.Reconciler.FlushHistory()
+func (s *Server) configHistory(w http.ResponseWriter, r *http.Request, p plane, snap *snapshot.Snapshot) {
+	p.rec.FlushHistory()
 	limit := 100
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -201,7 +213,7 @@ func (s *Server) configHistory(w http.ResponseWriter, r *http.Request, snap *sna
 		}
 		limit = n
 	}
-	versions, err := snap.Store.ConfigVersions(r.Context(), limit)
+	versions, err := snap.Store.ConfigVersions(r.Context(), p.app, limit)
 	if err != nil {
 		s.Log.Error("config history", "error", err)
 		errUnavailable.write(w)
@@ -217,13 +229,13 @@ func (s *Server) configHistory(w http.ResponseWriter, r *http.Request, snap *sna
 }
 
 // loadVersion reads the version named by a path or query parameter.
-func (s *Server) loadVersion(w http.ResponseWriter, r *http.Request, st *store.Store, param, raw string) (store.ConfigVersion, bool) {
+func (s *Server) loadVersion(w http.ResponseWriter, r *http.Request, p plane, st *store.Store, param, raw string) (store.ConfigVersion, bool) {
 	v, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || v < 1 {
 		writeError(w, http.StatusBadRequest, "invalid_parameter", fmt.Sprintf("parameter %q must be a version number, got %q", param, raw))
 		return store.ConfigVersion{}, false
 	}
-	cv, err := st.GetConfigVersion(r.Context(), v)
+	cv, err := st.GetConfigVersion(r.Context(), p.app, v)
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "version_not_found", fmt.Sprintf("no configuration version %d", v))
 		return cv, false
@@ -236,26 +248,26 @@ func (s *Server) loadVersion(w http.ResponseWriter, r *http.Request, st *store.S
 	return cv, true
 }
 
-func (s *Server) configVersion(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
-	s.Reconciler.FlushHistory()
-	if cv, ok := s.loadVersion(w, r, snap.Store, "version", r.PathValue("version")); ok {
+func (s *Server) configVersion(w http.ResponseWriter, r *http.Request, p plane, snap *snapshot.Snapshot) {
+	p.rec.FlushHistory()
+	if cv, ok := s.loadVersion(w, r, p, snap.Store, "version", r.PathValue("version")); ok {
 		cv.Hash = snap.Store.PublicHash(cv.Hash)
 		writeJSON(w, http.StatusOK, cv)
 	}
 }
 
-func (s *Server) configDiff(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
-	s.Reconciler.FlushHistory()
+func (s *Server) configDiff(w http.ResponseWriter, r *http.Request, p plane, snap *snapshot.Snapshot) {
+	p.rec.FlushHistory()
 	q := r.URL.Query()
 	to := q.Get("to")
 	if to == "" {
 		to = strconv.FormatInt(snap.Version, 10)
 	}
-	a, ok := s.loadVersion(w, r, snap.Store, "from", q.Get("from"))
+	a, ok := s.loadVersion(w, r, p, snap.Store, "from", q.Get("from"))
 	if !ok {
 		return
 	}
-	b, ok := s.loadVersion(w, r, snap.Store, "to", to)
+	b, ok := s.loadVersion(w, r, p, snap.Store, "to", to)
 	if !ok {
 		return
 	}
@@ -266,29 +278,30 @@ func (s *Server) configDiff(w http.ResponseWriter, r *http.Request, snap *snapsh
 // configRollback re-applies a stored version through the normal pipeline
 // (and writes it back to a writable source). Its redacted secrets are
 // restored from the running configuration.
-func (s *Server) configRollback(w http.ResponseWriter, r *http.Request) {
-	if !s.writable(w) {
+func (s *Server) configRollback(w http.ResponseWriter, r *http.Request, p plane) {
+	if !s.writable(w, p) {
 		return
 	}
-	s.Reconciler.FlushHistory()
-	snap, release, ok := s.snapshot(w)
-	if !ok {
+	p.rec.FlushHistory()
+	snap, release := p.rt.Acquire()
+	if snap == nil {
 		release()
+		unavailableApp(w, p.app)
 		return
 	}
-	cv, ok := s.loadVersion(w, r, snap.Store, "version", r.PathValue("version"))
+	cv, ok := s.loadVersion(w, r, p, snap.Store, "version", r.PathValue("version"))
 	release()
 	if !ok {
 		return
 	}
-	o, err := s.Reconciler.Submit(r.Context(), []byte(cv.Content), reload.TriggerRollback, actor(r), "", reload.WithGuard(authGuard(r, true)))
-	s.writeGuarded(w, o, err)
+	o, err := p.rec.Submit(r.Context(), []byte(cv.Content), reload.TriggerRollback, actor(r), "", reload.WithGuard(authGuard(r, true)))
+	s.writeGuarded(w, p, o, err)
 }
 
-func (s *Server) configOutcomes(w http.ResponseWriter, r *http.Request) {
-	outcomes := s.Reconciler.Outcomes()
+func (s *Server) configOutcomes(w http.ResponseWriter, r *http.Request, p plane) {
+	outcomes := p.rec.Outcomes()
 	for i, o := range outcomes {
-		outcomes[i] = s.Reconciler.Public(o)
+		outcomes[i] = p.rec.Public(o)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"outcomes": outcomes})
 }

@@ -35,10 +35,11 @@ func grantOf(r *http.Request) grant {
 }
 
 // agentsFor returns the agents the request's principal may reach in snap:
-// the document's for the main tenant, none for another (its apps are
-// not built yet). Every route that names or lists agents asks here.
+// snap's when snap is its tenant's configuration (the main one, or its
+// app's), none otherwise (a tenant without an app). Every route that
+// names or lists agents asks here.
 func agentsFor(r *http.Request, snap *snapshot.Snapshot) map[string]*agent.Agent {
-	if grantOf(r).who.Tenant != "" {
+	if tenantOf(r) != snap.App {
 		return nil
 	}
 	return snap.Agents
@@ -78,7 +79,7 @@ func authenticate(ctx context.Context, snap *snapshot.Snapshot, token string) (i
 	}
 	switch {
 	case match == 1:
-		return identity.Principal{Subject: found.Name, Role: found.Role, Via: identity.ViaKey}, nil
+		return identity.Principal{Subject: found.Name, Tenant: found.App, Role: found.Role, Via: identity.ViaKey}, nil
 	case len(snap.Issuers) > 0 && identity.LooksLikeJWT(token):
 		return snap.Issuers.Verify(ctx, token)
 	}

@@ -62,7 +62,7 @@ func (h *hector) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	opts := app.Options{ConfigPath: h.cfgPath, Watch: true, Debounce: 20 * time.Millisecond, DatabaseURL: h.dbURL,
-		Version: "test", LogOutput: io.Discard, Env: func(string) (string, bool) { return "", false },
+		Version: "test", LogOutput: testLog(), Env: func(string) (string, bool) { return "", false },
 		Reload: h.reloads, Ready: func(addr string) { ready <- addr }, OnOutcome: func(o reload.Outcome) { h.outcomes <- o }}
 	if h.mod != nil {
 		h.mod(&opts)
@@ -523,4 +523,11 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func testLog() io.Writer {
+	if os.Getenv("HECTOR_TEST_LOG") != "" {
+		return os.Stderr
+	}
+	return io.Discard
 }

@@ -94,13 +94,19 @@ func (s *Server) snapshot(w http.ResponseWriter) (snap *snapshot.Snapshot, relea
 // pinned adapts a handler that works on one snapshot: the current snapshot
 // is acquired when the request starts and released when the handler
 // returns, so a reload during the request never changes what it sees.
+//
+// The snapshot is the request's tenant's (tenantRuntime): an app's for a
+// principal bound to an app, the main configuration's otherwise.
 func (s *Server) pinned(h func(http.ResponseWriter, *http.Request, *snapshot.Snapshot)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		snap, release, ok := s.snapshot(w)
+		rt, app := s.tenantRuntime(r)
+		snap, release := rt.Acquire()
 		defer release()
-		if ok {
-			h(w, r, snap)
+		if snap == nil {
+			unavailableApp(w, app)
+			return
 		}
+		h(w, r, snap)
 	}
 }
 

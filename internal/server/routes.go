@@ -45,10 +45,24 @@ const (
 // table: tests walk it, and the README's endpoint tables are checked
 // against it.
 func (s *Server) routes() []route {
-	return []route{
+	all := []route{
 		{"GET /health", public, jsonBody, s.pinned(s.health)},
 		{"GET /metrics", metricsRole, jsonBody, s.Metrics.Handler().ServeHTTP},
+	}
+	agents := s.agentRoutes()
+	all = append(all, agents...)
+	// The same routes for one app, by name: for its own principals, and
+	// for admins of the main tenant acting in it (see enterApp).
+	for _, rt := range agents {
+		all = append(all, s.inApp(rt))
+	}
+	return append(all, s.adminRoutes()...)
+}
 
+// agentRoutes reach agents, sessions and tasks: the request's tenant's
+// (the main configuration's, or its app's; see tenantRuntime).
+func (s *Server) agentRoutes() []route {
+	return []route{
 		{"GET /v1/agents", user, jsonBody, s.pinned(s.listAgents)},
 		{"GET /v1/agents/{name}", user, jsonBody, s.pinned(s.getAgent)},
 		// One snapshot per request: a reload during a turn does not affect
@@ -67,8 +81,6 @@ func (s *Server) routes() []route {
 		{"POST /v1/tasks/{id}/reject", operator, jsonBody, s.pinned(s.rejectTask)},
 		{"POST /tasks/{id}/approve", operator, jsonBody, s.pinned(s.approveTask)},
 		{"POST /tasks/{id}/reject", operator, jsonBody, s.pinned(s.rejectTask)},
-		{"GET /admin/tasks/dlq", viewer, jsonBody, s.pinned(s.deadLetters)},
-		{"POST /admin/tasks/{id}/requeue", operator, jsonBody, s.pinned(s.requeueTask)},
 
 		// Cards are public, as A2A intends (with keys they name the bearer
 		// scheme). The endpoints need any key; deciding on a tool call over
@@ -78,17 +90,39 @@ func (s *Server) routes() []route {
 		{"GET /a2a/{name}/.well-known/agent-card.json", public, jsonBody, s.pinned(s.agentCard)},
 		{"/a2a/{name}", user, protocolBody, s.serveA2A},
 		{"/a2a/{name}/{rest...}", user, protocolBody, s.serveA2A},
+	}
+}
 
-		{"GET /admin/config", viewer, jsonBody, s.getConfig},
-		{"PUT /admin/config", admin, documentBody, s.putConfig},
-		{"POST /admin/config/validate", operator, documentBody, s.validateConfig},
-		{"POST /admin/reload", operator, jsonBody, s.adminReload},
-		{"GET /admin/config/history", viewer, jsonBody, s.pinned(s.configHistory)},
-		{"GET /admin/config/versions/{version}", viewer, jsonBody, s.pinned(s.configVersion)},
-		{"GET /admin/config/diff", viewer, jsonBody, s.pinned(s.configDiff)},
+// adminRoutes manage the main configuration, the apps' (/admin/apps/{app}
+// is the app's /admin/config), and the task queue.
+func (s *Server) adminRoutes() []route {
+	return []route{
+		{"GET /admin/tasks/dlq", viewer, jsonBody, s.pinned(s.deadLetters)},
+		{"POST /admin/tasks/{id}/requeue", operator, jsonBody, s.pinned(s.requeueTask)},
+
+		{"GET /admin/config", viewer, jsonBody, s.onPlane(s.getConfig)},
+		{"PUT /admin/config", admin, documentBody, s.onPlane(s.putConfig)},
+		{"POST /admin/config/validate", operator, documentBody, s.onPlane(s.validateConfig)},
+		{"POST /admin/reload", operator, jsonBody, s.onPlane(s.adminReload)},
+		{"GET /admin/config/history", viewer, jsonBody, s.onPlaneSnapshot(s.configHistory)},
+		{"GET /admin/config/versions/{version}", viewer, jsonBody, s.onPlaneSnapshot(s.configVersion)},
+		{"GET /admin/config/diff", viewer, jsonBody, s.onPlaneSnapshot(s.configDiff)},
 		// A rollback that changes server.auth needs admin (see configRollback).
-		{"POST /admin/config/rollback/{version}", operator, jsonBody, s.configRollback},
+		{"POST /admin/config/rollback/{version}", operator, jsonBody, s.onPlane(s.configRollback)},
 		{"GET /admin/config/events", viewer, jsonBody, s.configEvents},
-		{"GET /admin/config/outcomes", viewer, jsonBody, s.configOutcomes},
+		{"GET /admin/config/outcomes", viewer, jsonBody, s.onPlane(s.configOutcomes)},
+
+		{"GET /admin/apps", viewer, jsonBody, s.listApps},
+		{"POST /admin/apps", admin, jsonBody, s.createApp},
+		{"GET /admin/apps/{app}", viewer, jsonBody, s.onPlane(s.getConfig)},
+		{"PUT /admin/apps/{app}", admin, documentBody, s.onPlane(s.putConfig)},
+		{"DELETE /admin/apps/{app}", admin, jsonBody, s.deleteApp},
+		{"POST /admin/apps/{app}/validate", operator, documentBody, s.onPlane(s.validateConfig)},
+		{"POST /admin/apps/{app}/reload", operator, jsonBody, s.onPlane(s.adminReload)},
+		{"GET /admin/apps/{app}/history", viewer, jsonBody, s.onPlaneSnapshot(s.configHistory)},
+		{"GET /admin/apps/{app}/versions/{version}", viewer, jsonBody, s.onPlaneSnapshot(s.configVersion)},
+		{"GET /admin/apps/{app}/diff", viewer, jsonBody, s.onPlaneSnapshot(s.configDiff)},
+		{"POST /admin/apps/{app}/rollback/{version}", operator, jsonBody, s.onPlane(s.configRollback)},
+		{"GET /admin/apps/{app}/outcomes", viewer, jsonBody, s.onPlane(s.configOutcomes)},
 	}
 }

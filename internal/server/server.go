@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hector-run/hector/internal/a2ahttp"
+	"github.com/hector-run/hector/internal/apps"
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/observe"
 	"github.com/hector-run/hector/internal/reload"
@@ -25,6 +26,9 @@ type Server struct {
 	Reconciler *reload.Reconciler // for the /admin API
 	Queue      Queue              // for the task routes; nil: none
 	A2A        *a2ahttp.Service   // the A2A endpoints; nil: none
+	// Apps are the tenants' configurations (/admin/apps, and the agents
+	// of principals bound to an app); nil: the main configuration only.
+	Apps *apps.Registry
 	// Metrics counts the requests and serves /metrics; nil: metrics of
 	// this server's own (only its requests).
 	Metrics *observe.Metrics

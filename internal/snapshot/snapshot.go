@@ -47,6 +47,9 @@ type Snapshot struct {
 	// Store is the database in effect; DatabaseURL is its (secret-bearing) URL.
 	Store       *store.Store
 	DatabaseURL string
+	// App is the app (tenant) whose configuration this is; "" is the main
+	// configuration's.
+	App string
 
 	handles map[string]*shared // "llm:NAME", "jwt:NAME" and "database", with their cross-snapshot refcount
 
@@ -156,6 +159,13 @@ type Options struct {
 	// from prev without comparing each one: a one-agent edit of 10,000
 	// agents then builds one agent. A wrong plan builds a wrong snapshot.
 	Plan config.Plan
+	// Store, when set, is lent: the snapshot uses it instead of opening
+	// database.url, and never closes it. The lender must keep it open
+	// until every snapshot built on it has drained (an app's snapshots
+	// borrow the main configuration's store).
+	Store *store.Store
+	// App is stamped on the snapshot (Snapshot.App).
+	App string
 }
 
 // EffectiveDatabaseURL is the database a snapshot of cfg uses: the override,
@@ -181,11 +191,15 @@ func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options
 	s := &Snapshot{Config: cfg, Agents: make(map[string]*agent.Agent, len(cfg.Agents)), LLMs: make(map[string]llm.Client, len(cfg.LLMs)),
 		Tools: make(map[string]tool.Tool, len(cfg.Tools)), drained: make(chan struct{}), handles: make(map[string]*shared, len(cfg.LLMs)+len(cfg.Tools)+1)}
 	s.refs.Store(1)
+	s.App = opts.App
 	s.DatabaseURL = opts.EffectiveDatabaseURL(cfg)
-	if prev != nil && prev.DatabaseURL == s.DatabaseURL {
+	switch {
+	case opts.Store != nil:
+		s.Store, s.DatabaseURL = opts.Store, ""
+	case prev != nil && prev.DatabaseURL == s.DatabaseURL:
 		s.reuse("database", prev)
 		s.Store = prev.Store
-	} else {
+	default:
 		var storeOpts []store.Option
 		if opts.Log != nil {
 			storeOpts = append(storeOpts, store.WithLog(opts.Log))
@@ -395,3 +409,10 @@ func (r *Runtime) Close() {
 
 // newLLM builds LLM clients; tests replace it to observe Close.
 var newLLM = llm.New
+
+// Tenants finds the runtime that serves a tenant: the main
+// configuration's for "", an app's for the app's name, nil for a tenant
+// without one. The apps registry implements it.
+type Tenants interface {
+	Runtime(tenant string) *Runtime
+}

@@ -12,6 +12,9 @@ import (
 // ConfigVersion is one applied configuration. Content has its secrets
 // redacted before it reaches the store.
 type ConfigVersion struct {
+	// App is the app (tenant) whose configuration this is; "" is the main
+	// configuration. Each app numbers its versions on its own.
+	App       string          `json:"app,omitempty"`
 	Version   int64           `json:"version"`
 	Hash      string          `json:"hash"`
 	Source    string          `json:"source"`
@@ -37,15 +40,15 @@ func (s *Store) SaveConfigVersion(ctx context.Context, v ConfigVersion) error {
 	if plan == "" {
 		plan = "{}"
 	}
-	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO config_versions (version, hash, source, trigger, actor, format, content, plan, applied_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (version) DO NOTHING`),
-		v.Version, v.Hash, v.Source, v.Trigger, v.Actor, v.Format, v.Content, plan, v.AppliedAt.UTC().Format(time.RFC3339Nano))
+	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO config_versions (app, version, hash, source, trigger, actor, format, content, plan, applied_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (app, version) DO NOTHING`),
+		v.App, v.Version, v.Hash, v.Source, v.Trigger, v.Actor, v.Format, v.Content, plan, v.AppliedAt.UTC().Format(time.RFC3339Nano))
 	if err != nil {
 		return fmt.Errorf("save config version %d: %w", v.Version, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		var hash string
-		if err := s.db.QueryRowContext(ctx, s.q(`SELECT hash FROM config_versions WHERE version = ?`), v.Version).Scan(&hash); err != nil {
+		if err := s.db.QueryRowContext(ctx, s.q(`SELECT hash FROM config_versions WHERE app = ? AND version = ?`), v.App, v.Version).Scan(&hash); err != nil {
 			return fmt.Errorf("save config version %d: %w", v.Version, err)
 		}
 		if hash != v.Hash {
@@ -55,12 +58,12 @@ func (s *Store) SaveConfigVersion(ctx context.Context, v ConfigVersion) error {
 	return nil
 }
 
-// LatestConfigRecord returns the highest recorded version and its hash
+// LatestConfigRecord returns app's highest recorded version and its hash
 // (0 and "" when none).
-func (s *Store) LatestConfigRecord(ctx context.Context) (int64, string, error) {
+func (s *Store) LatestConfigRecord(ctx context.Context, app string) (int64, string, error) {
 	var v int64
 	var hash string
-	err := s.db.QueryRowContext(ctx, `SELECT version, hash FROM config_versions ORDER BY version DESC LIMIT 1`).Scan(&v, &hash)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT version, hash FROM config_versions WHERE app = ? ORDER BY version DESC LIMIT 1`), app).Scan(&v, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", nil
 	}
@@ -70,14 +73,14 @@ func (s *Store) LatestConfigRecord(ctx context.Context) (int64, string, error) {
 	return v, hash, nil
 }
 
-// ConfigVersions lists recorded versions, newest first, without content.
-// limit <= 0 means 100.
-func (s *Store) ConfigVersions(ctx context.Context, limit int) ([]ConfigVersion, error) {
+// ConfigVersions lists app's recorded versions, newest first, without
+// content. limit <= 0 means 100.
+func (s *Store) ConfigVersions(ctx context.Context, app string, limit int) ([]ConfigVersion, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT version, hash, source, trigger, actor, format, '', plan, applied_at
-		FROM config_versions ORDER BY version DESC LIMIT ?`), limit)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT app, version, hash, source, trigger, actor, format, '', plan, applied_at
+		FROM config_versions WHERE app = ? ORDER BY version DESC LIMIT ?`), app, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list config versions: %w", err)
 	}
@@ -93,10 +96,11 @@ func (s *Store) ConfigVersions(ctx context.Context, limit int) ([]ConfigVersion,
 	return out, rows.Err()
 }
 
-// GetConfigVersion returns one version with its content, or ErrNotFound.
-func (s *Store) GetConfigVersion(ctx context.Context, version int64) (ConfigVersion, error) {
-	row := s.db.QueryRowContext(ctx, s.q(`SELECT version, hash, source, trigger, actor, format, content, plan, applied_at
-		FROM config_versions WHERE version = ?`), version)
+// GetConfigVersion returns one of app's versions with its content, or
+// ErrNotFound.
+func (s *Store) GetConfigVersion(ctx context.Context, app string, version int64) (ConfigVersion, error) {
+	row := s.db.QueryRowContext(ctx, s.q(`SELECT app, version, hash, source, trigger, actor, format, content, plan, applied_at
+		FROM config_versions WHERE app = ? AND version = ?`), app, version)
 	v, err := scanVersion(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, ErrNotFound
@@ -107,25 +111,25 @@ func (s *Store) GetConfigVersion(ctx context.Context, version int64) (ConfigVers
 func scanVersion(row interface{ Scan(...any) error }) (ConfigVersion, error) {
 	var v ConfigVersion
 	var plan, at string
-	if err := row.Scan(&v.Version, &v.Hash, &v.Source, &v.Trigger, &v.Actor, &v.Format, &v.Content, &plan, &at); err != nil {
+	if err := row.Scan(&v.App, &v.Version, &v.Hash, &v.Source, &v.Trigger, &v.Actor, &v.Format, &v.Content, &plan, &at); err != nil {
 		return v, err
 	}
 	v.Plan, v.AppliedAt = json.RawMessage(plan), parseTime(at)
 	return v, nil
 }
 
-// PruneConfigVersions deletes all but the newest keep versions and returns
+// PruneConfigVersions deletes all but app's newest keep versions and returns
 // how many it deleted. keep must be at least 1: the version serving is
 // always among the newest, so it is never deleted.
-func (s *Store) PruneConfigVersions(ctx context.Context, keep int) (int64, error) {
+func (s *Store) PruneConfigVersions(ctx context.Context, app string, keep int) (int64, error) {
 	if keep < 1 {
 		return 0, fmt.Errorf("prune config versions: keep must be at least 1, got %d", keep)
 	}
 	defer s.lockWrite()()
 	// The oldest version kept is the keep-th newest; with fewer versions
 	// than that the subquery is empty and nothing is deleted.
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM config_versions WHERE version <
-		(SELECT version FROM config_versions ORDER BY version DESC LIMIT 1 OFFSET ?)`), keep-1)
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM config_versions WHERE app = ? AND version <
+		(SELECT version FROM config_versions WHERE app = ? ORDER BY version DESC LIMIT 1 OFFSET ?)`), app, app, keep-1)
 	if err != nil {
 		return 0, fmt.Errorf("prune config versions: %w", err)
 	}

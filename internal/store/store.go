@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -75,6 +76,11 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 }
 
 func openURL(ctx context.Context, rawURL string) (*Store, error) {
+	return openURLUpTo(ctx, rawURL, math.MaxInt)
+}
+
+// openURLUpTo is openURL applying the migrations up to last only.
+func openURLUpTo(ctx context.Context, rawURL string, last int) (*Store, error) {
 	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") {
 		db, err := sql.Open("pgx", rawURL)
 		if err != nil {
@@ -86,7 +92,7 @@ func openURL(ctx context.Context, rawURL string) (*Store, error) {
 		db.SetMaxIdleConns(16)
 		db.SetConnMaxIdleTime(5 * time.Minute)
 		s := &Store{db: db, url: rawURL, pg: true}
-		if err := s.migrate(ctx); err != nil {
+		if err := s.migrateUpTo(ctx, last); err != nil {
 			db.Close()
 			return nil, err
 		}
@@ -115,7 +121,7 @@ func openURL(ctx context.Context, rawURL string) (*Store, error) {
 		return nil, fmt.Errorf("database: open %s: %w", path, err)
 	}
 	s := &Store{db: db, url: rawURL}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrateUpTo(ctx, last); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -155,9 +161,11 @@ func (s *Store) Close() error {
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
-// migrate applies, in order and each in its own transaction, every embedded
+// migrateUpTo applies, in order and each in its own transaction, every embedded
 // migration not yet recorded in schema_migrations.
-func (s *Store) migrate(ctx context.Context) error {
+// It stops after migration last (tests upgrade databases made by older
+// versions that way).
+func (s *Store) migrateUpTo(ctx context.Context, last int) error {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("database %s: %w", config.RedactURL(s.url), err)
@@ -185,6 +193,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		version, err := strconv.Atoi(strings.SplitN(filepath.Base(f), "_", 2)[0])
 		if err != nil {
 			return fmt.Errorf("migration %s: name must start with a number", f)
+		}
+		if version > last {
+			break
 		}
 		if err := s.applyMigration(ctx, conn, f, version); err != nil {
 			return fmt.Errorf("database: migration %s: %w", filepath.Base(f), err)

@@ -153,8 +153,8 @@ func TestConfigVersionRecordedOnce(t *testing.T) {
 		if err := s.SaveConfigVersion(ctx, other); !errors.Is(err, ErrVersionTaken) {
 			t.Fatalf("other content: %v", err)
 		}
-		got, err := s.GetConfigVersion(ctx, 1)
-		last, hash, lerr := s.LatestConfigRecord(ctx)
+		got, err := s.GetConfigVersion(ctx, "", 1)
+		last, hash, lerr := s.LatestConfigRecord(ctx, "")
 		if err != nil || got.Hash != "h1" || lerr != nil || last != 1 || hash != "h1" {
 			t.Fatalf("%+v %v; latest %d %q %v", got, err, last, hash, lerr)
 		}

@@ -708,3 +708,36 @@ func (s *Store) PurgeTasks(ctx context.Context, before time.Time) (int64, error)
 	}
 	return n, nil
 }
+
+// PurgeTenant deletes everything stored for tenant — its tasks with their
+// steps and webhooks, its sessions with their messages and leases, and its
+// configuration history (app tenant) — in one transaction. The main
+// tenant ("") cannot be purged.
+func (s *Store) PurgeTenant(ctx context.Context, tenant string) error {
+	if tenant == "" {
+		return errors.New("purge: the main tenant cannot be purged")
+	}
+	defer s.lockWrite()()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("purge tenant %s: %w", tenant, err)
+	}
+	defer tx.Rollback()
+	for _, q := range []string{
+		`DELETE FROM task_push_configs WHERE task_id IN (SELECT id FROM tasks WHERE tenant = ?)`,
+		`DELETE FROM task_steps WHERE task_id IN (SELECT id FROM tasks WHERE tenant = ?)`,
+		`DELETE FROM tasks WHERE tenant = ?`,
+		`DELETE FROM messages WHERE session_id IN (SELECT id FROM sessions WHERE tenant = ?)`,
+		`DELETE FROM session_locks WHERE session_id IN (SELECT id FROM sessions WHERE tenant = ?)`,
+		`DELETE FROM sessions WHERE tenant = ?`,
+		`DELETE FROM config_versions WHERE app = ?`,
+	} {
+		if _, err := tx.ExecContext(ctx, s.q(q), tenant); err != nil {
+			return fmt.Errorf("purge tenant %s: %w", tenant, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("purge tenant %s: %w", tenant, err)
+	}
+	return nil
+}

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/hector-run/hector/internal/config"
 )
 
 // Catalog is where the documents of apps (tenants) live beside a main
@@ -46,18 +47,9 @@ type Catalog interface {
 	Delete(ctx context.Context, app string) error
 }
 
-// appName is what an app may be called: it is a path segment in URLs
-// (/apps/{app}/...), a file name and a key segment.
-var appName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-
 // CheckAppName returns an error naming the rule when name cannot be an
-// app's name.
-func CheckAppName(name string) error {
-	if !appName.MatchString(name) {
-		return fmt.Errorf("app name %q: use 1 to 63 lowercase letters, digits, '-' and '_', starting with a letter or digit", name)
-	}
-	return nil
-}
+// app's name (config.CheckAppName).
+func CheckAppName(name string) error { return config.CheckAppName(name) }
 
 // AppsOf returns the catalog of apps kept beside src's main document, and
 // false when src has none. An Overlay has none: its layers are one main

@@ -1,0 +1,416 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2aclient"
+	"github.com/a2aproject/a2a-go/v2/a2aclient/agentcard"
+	a2av0 "github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/hector-run/hector/internal/app"
+)
+
+const (
+	alphaKey = "alpha-user-key-0123456789"
+	betaKey  = "beta-user-key-0123456789"
+)
+
+// appsConfig is identityConfig with two keys bound to apps alpha and beta.
+func appsConfig(p *idp) string {
+	return strings.Replace(identityConfig(p, ""), "      - {name: ada,", fmt.Sprintf(
+		"      - {name: al, key: %s, role: user, app: alpha}\n      - {name: bea, key: %s, role: user, app: beta}\n      - {name: ada,", alphaKey, betaKey), 1)
+}
+
+// appDoc is an app's document with one echo agent.
+func appDoc(agent string) string {
+	return fmt.Sprintf("llms: {e: {provider: echo}}\nagents: {%s: {llm: e, description: %s's agent}}\n", agent, agent)
+}
+
+// writeApp stores an app's document as a file in the apps/ directory
+// beside the main configuration (the file catalog).
+func (h *hector) writeApp(name, doc string) {
+	h.t.Helper()
+	dir := filepath.Join(h.dir, "apps")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		h.t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, []byte(doc), 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name+".yaml")); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// eventually retries f for up to 5 s until it returns "".
+func eventually(t *testing.T, what string, f func() string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		msg := f()
+		if msg == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s", what, msg)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func agentNames(t *testing.T, body string) []string {
+	t.Helper()
+	var out struct{ Agents []struct{ Name string } }
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		t.Fatalf("not an agent list: %s", body)
+	}
+	var names []string
+	for _, a := range out.Agents {
+		names = append(names, a.Name)
+	}
+	return names
+}
+
+// newAppsHector starts Hector with appsConfig and app alpha's document
+// already in apps/ (loaded at startup); beta is created through the API.
+func newAppsHector(t *testing.T) (*hector, *idp) {
+	t.Helper()
+	p := newIDP(t, "https://idp.test")
+	h := newHectorWith(t, appsConfig(p), func(o *app.Options) {
+		dir := filepath.Join(filepath.Dir(o.ConfigPath), "apps")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "alpha.yaml"), []byte(appDoc("alpha-agent")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	body, _ := json.Marshal(map[string]string{"name": "beta", "config": appDoc("beta-agent")})
+	if resp, out := h.call("POST", "/admin/apps", adminKey, string(body), "Content-Type", "application/json"); resp.StatusCode != 201 {
+		t.Fatalf("create beta: %d %s", resp.StatusCode, out)
+	}
+	return h, p
+}
+
+// Two apps and the main configuration, reached by keys bound to apps and
+// by JWTs naming a tenant: nobody reaches another tenant's agents,
+// sessions or tasks, and ids from one are 404 in the other.
+func TestAppsAreIsolated(t *testing.T) {
+	h, p := newAppsHector(t)
+	betaJWT := p.token("r1", jwt.MapClaims{"sub": "bo", "tenant_id": "beta"})
+	nowhere := p.token("r1", jwt.MapClaims{"sub": "x", "tenant_id": "nowhere", "role": "admin"})
+	for _, c := range []struct {
+		who, token string
+		want       string
+	}{
+		{"alpha's key", alphaKey, "alpha-agent"},
+		{"beta's key", betaKey, "beta-agent"},
+		{"a JWT of tenant beta", betaJWT, "beta-agent"},
+		{"a main-tenant key", userKey, "a"},
+		{"a JWT of a tenant without an app", nowhere, ""},
+	} {
+		resp, body := h.call("GET", "/v1/agents", c.token, "")
+		if got := strings.Join(agentNames(t, body), ","); resp.StatusCode != 200 || got != c.want {
+			t.Errorf("%s lists agents %q (%d), want %q", c.who, got, resp.StatusCode, c.want)
+		}
+	}
+	turn := func(token, agent string) (int, string) {
+		resp, body := h.call("POST", "/v1/agents/"+agent+"/messages", token, `{"message":"hi"}`, "Content-Type", "application/json")
+		var r struct{ SessionID string `json:"session_id"` }
+		_ = json.Unmarshal([]byte(body), &r)
+		return resp.StatusCode, r.SessionID
+	}
+	status, alphaSession := turn(alphaKey, "alpha-agent")
+	if status != 200 || alphaSession == "" {
+		t.Fatalf("alpha's turn: %d", status)
+	}
+	if status, _ := turn(betaKey, "alpha-agent"); status != 404 {
+		t.Errorf("beta talked to alpha's agent: %d", status)
+	}
+	if status, _ := turn(userKey, "alpha-agent"); status != 404 {
+		t.Errorf("the main tenant talked to alpha's agent: %d", status)
+	}
+	if status, _ := turn(alphaKey, "a"); status != 404 {
+		t.Errorf("alpha talked to the main configuration's agent: %d", status)
+	}
+	for _, tok := range []string{betaKey, betaJWT, userKey, viewerKey, adminKey} {
+		if resp, body := h.call("GET", "/v1/sessions/"+alphaSession, tok, ""); resp.StatusCode != 404 {
+			t.Errorf("another tenant read alpha's session: %d %s", resp.StatusCode, body)
+		}
+	}
+	if resp, body := h.call("GET", "/v1/sessions/"+alphaSession, alphaKey, ""); resp.StatusCode != 200 {
+		t.Errorf("alpha cannot read its session: %d %s", resp.StatusCode, body)
+	}
+	// Continuing alpha's session from beta is refused like any other
+	// principal's session.
+	resp, body := h.call("POST", "/v1/agents/beta-agent/messages", betaKey, `{"message":"hi","session_id":"`+alphaSession+`"}`, "Content-Type", "application/json")
+	if resp.StatusCode == 200 || strings.Contains(body, "alpha") {
+		t.Errorf("beta continued alpha's session: %d %s", resp.StatusCode, body)
+	}
+	resp, body = h.call("POST", "/v1/agents/beta-agent/tasks", betaJWT, `{"message":"work"}`, "Content-Type", "application/json")
+	var task struct{ ID string }
+	if err := json.Unmarshal([]byte(body), &task); resp.StatusCode != 202 || err != nil || task.ID == "" {
+		t.Fatalf("beta's task: %d %s", resp.StatusCode, body)
+	}
+	eventually(t, "beta's task completes", func() string {
+		_, body := h.call("GET", "/v1/tasks/"+task.ID, betaJWT, "")
+		if !strings.Contains(body, `"completed"`) {
+			return body
+		}
+		return ""
+	})
+	for _, tok := range []string{alphaKey, userKey, adminKey} {
+		if resp, _ := h.call("GET", "/v1/tasks/"+task.ID, tok, ""); resp.StatusCode != 404 {
+			t.Errorf("another tenant read beta's task: %d", resp.StatusCode)
+		}
+		if _, body := h.call("GET", "/v1/tasks", tok, ""); strings.Contains(body, task.ID) {
+			t.Errorf("another tenant lists beta's task: %s", body)
+		}
+	}
+	if _, body := h.call("GET", "/v1/tasks", betaKey, ""); strings.Contains(body, task.ID) {
+		t.Errorf("beta's key lists the task of beta's JWT user (a user sees only its own): %s", body)
+	}
+	// Admin routes serve the main tenant only, also to an app's admins.
+	if resp, _ := h.call("GET", "/admin/apps", betaJWT, ""); resp.StatusCode != 403 {
+		t.Errorf("an app's principal listed the apps: %d", resp.StatusCode)
+	}
+}
+
+// An admin of the main tenant reaches an app's agents through
+// /apps/{app}/...; an app's card names the app's URLs; nobody else gets
+// in that way.
+func TestAdminsActInAnApp(t *testing.T) {
+	h, _ := newAppsHector(t)
+	resp, body := h.call("GET", "/apps/alpha/v1/agents", adminKey, "")
+	if got := strings.Join(agentNames(t, body), ","); resp.StatusCode != 200 || got != "alpha-agent" {
+		t.Errorf("the admin lists alpha's agents %q (%d)", got, resp.StatusCode)
+	}
+	for _, c := range []struct{ who, token string }{{"a main-tenant user", userKey}, {"a main-tenant viewer", viewerKey}, {"beta's key", betaKey}} {
+		if resp, _ := h.call("GET", "/apps/alpha/v1/agents", c.token, ""); resp.StatusCode != 404 {
+			t.Errorf("%s reached alpha through /apps/alpha: %d", c.who, resp.StatusCode)
+		}
+	}
+	if resp, _ := h.call("GET", "/apps/alpha/v1/agents", alphaKey, ""); resp.StatusCode != 200 {
+		t.Errorf("alpha's own key under /apps/alpha: %d", resp.StatusCode)
+	}
+	if resp, _ := h.call("GET", "/apps/nowhere/v1/agents", adminKey, ""); resp.StatusCode != 404 {
+		t.Errorf("an unknown app: %d", resp.StatusCode)
+	}
+	resolver := &agentcard.Resolver{CardParser: a2av0.NewAgentCardParser()}
+	card, err := resolver.Resolve(context.Background(), h.base+"/apps/alpha/agents/alpha-agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := h.base + "/apps/alpha/a2a/alpha-agent"
+	if card.SupportedInterfaces[0].URL != want || card.SecuritySchemes == nil {
+		t.Fatalf("alpha's card: %+v, want URL %s and a bearer scheme", card.SupportedInterfaces[0], want)
+	}
+	if _, err := resolver.Resolve(context.Background(), h.base+"/agents/alpha-agent"); err == nil {
+		t.Error("alpha's agent has a card among the main configuration's")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var iface *a2a.AgentInterface
+	for _, i := range card.SupportedInterfaces {
+		if i.ProtocolBinding == a2a.TransportProtocolJSONRPC && i.ProtocolVersion == a2a.Version {
+			iface = i
+		}
+	}
+	c, err := a2aclient.NewFromEndpoints(ctx, []*a2a.AgentInterface{iface})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.SendMessage(bearer(ctx, adminKey), userMessage("from the admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.(*a2a.Task).ID
+	if _, err := c.GetTask(bearer(ctx, adminKey), &a2a.GetTaskRequest{ID: id}); err != nil {
+		t.Errorf("the admin reads its task in alpha: %v", err)
+	}
+	if _, err := c.GetTask(bearer(ctx, alphaKey), &a2a.GetTaskRequest{ID: id}); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("alpha's user read the admin's task: %v", err)
+	}
+	if resp, body := h.call("POST", "/a2a/alpha-agent", alphaKey, `{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"`+string(id)+`"}}`,
+		"Content-Type", "application/json"); resp.StatusCode != 200 || !strings.Contains(body, "not found") {
+		t.Errorf("alpha's user through /a2a: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := h.call("POST", "/a2a/alpha-agent", betaKey, `{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"`+string(id)+`"}}`,
+		"Content-Type", "application/json"); resp.StatusCode != 404 {
+		t.Errorf("beta reached alpha's agent over A2A: %d", resp.StatusCode)
+	}
+}
+
+// agentsOf lists the agents the admin sees in app (through /apps/{app}).
+func (h *hector) agentsOf(app string) (int, string) {
+	h.t.Helper()
+	resp, body := h.call("GET", "/apps/"+app+"/v1/agents", adminKey, "")
+	if resp.StatusCode != 200 {
+		return resp.StatusCode, ""
+	}
+	return 200, strings.Join(agentNames(h.t, body), ",")
+}
+
+// App documents apply live from the apps/ directory and through the API,
+// each with its own versions and history; an invalid one is rejected for
+// its app alone; a deleted app stops serving and keeps its data until
+// purged.
+func TestAppDocumentsApplyLive(t *testing.T) {
+	h, _ := newAppsHector(t)
+	// Through the API, with If-Match like /admin/config.
+	resp, _ := h.call("GET", "/admin/apps/alpha", adminKey, "")
+	tag := resp.Header.Get("ETag")
+	if resp.StatusCode != 200 || tag == "" {
+		t.Fatalf("GET /admin/apps/alpha: %d, ETag %q", resp.StatusCode, tag)
+	}
+	resp, body := h.call("PUT", "/admin/apps/alpha", adminKey, appDoc("alpha-agent")+"server: {port: 1}\n", "If-Match", tag, "Content-Type", "application/yaml")
+	if resp.StatusCode != 422 || !strings.Contains(body, `"path":"server"`) || !strings.Contains(body, "server-wide") {
+		t.Errorf("an app document with a server section: %d %s", resp.StatusCode, body)
+	}
+	resp, body = h.call("PUT", "/admin/apps/alpha", adminKey, appDoc("alpha-two"), "If-Match", tag, "Content-Type", "application/yaml")
+	if o := outcomeOf(t, body); resp.StatusCode != 200 || o.Result != "applied" || o.Version != 2 {
+		t.Fatalf("PUT alpha: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := h.call("PUT", "/admin/apps/alpha", adminKey, appDoc("alpha-three"), "If-Match", tag, "Content-Type", "application/yaml"); resp.StatusCode != 412 {
+		t.Errorf("a stale If-Match: %d", resp.StatusCode)
+	}
+	if b, _ := os.ReadFile(filepath.Join(h.dir, "apps", "alpha.yaml")); !strings.Contains(string(b), "alpha-two") {
+		t.Errorf("the API's change did not reach apps/alpha.yaml: %s", b)
+	}
+	// Through the directory: a broken document is rejected for alpha only.
+	h.writeApp("alpha", "agents: {x: {llm: missing}}\n")
+	eventually(t, "alpha's broken file is rejected", func() string {
+		_, body := h.call("GET", "/admin/apps/alpha/outcomes", adminKey, "")
+		if !strings.Contains(body, `"rejected"`) || !strings.Contains(body, "missing") {
+			return body
+		}
+		return ""
+	})
+	if _, got := h.agentsOf("alpha"); got != "alpha-two" {
+		t.Errorf("alpha after a broken document serves %q", got)
+	}
+	if _, got := h.agentsOf("beta"); got != "beta-agent" {
+		t.Errorf("beta serves %q", got)
+	}
+	if r := h.send("a", "", "still here"); r.status != 200 {
+		t.Errorf("the main configuration: %d", r.status)
+	}
+	h.writeApp("gamma", appDoc("gamma-agent"))
+	eventually(t, "gamma, a new file, serves", func() string {
+		if _, got := h.agentsOf("gamma"); got != "gamma-agent" {
+			return fmt.Sprintf("serves %q", got)
+		}
+		return ""
+	})
+	_, body = h.call("GET", "/admin/apps", adminKey, "")
+	for _, want := range []string{`"name":"alpha","status":"serving","version":2`, `"name":"beta"`, `"name":"gamma"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("GET /admin/apps lacks %s: %s", want, body)
+		}
+	}
+	// History and rollback per app.
+	_, body = h.call("GET", "/admin/apps/alpha/history", adminKey, "")
+	var hist struct {
+		Versions []struct {
+			Version int64
+			App     string
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &hist); err != nil || len(hist.Versions) != 2 || hist.Versions[0].App != "alpha" {
+		t.Fatalf("alpha's history: %s", body)
+	}
+	resp, body = h.call("POST", "/admin/apps/alpha/rollback/1", operatorKey, "")
+	if o := outcomeOf(t, body); resp.StatusCode != 200 || o.Result != "applied" || o.Version != 3 {
+		t.Fatalf("rollback alpha to 1: %d %s", resp.StatusCode, body)
+	}
+	if _, got := h.agentsOf("alpha"); got != "alpha-agent" {
+		t.Errorf("alpha after the rollback serves %q", got)
+	}
+	if resp, _ := h.call("GET", "/admin/apps/gamma/versions/2", adminKey, ""); resp.StatusCode != 404 {
+		t.Errorf("gamma's version 2 (alpha has one): %d", resp.StatusCode)
+	}
+	if _, body := h.call("GET", "/admin/config/history", adminKey, ""); strings.Contains(body, "alpha") {
+		t.Errorf("the main history shows an app's versions: %s", body)
+	}
+	// A file removed from the directory stops the app.
+	if err := os.Remove(filepath.Join(h.dir, "apps", "gamma.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "gamma, removed, stops", func() string {
+		if status, _ := h.agentsOf("gamma"); status != 404 {
+			return fmt.Sprint(status)
+		}
+		return ""
+	})
+}
+
+// Deleting an app stops it at once and keeps its data; purging deletes it.
+func TestDeletedAppKeepsItsDataUntilPurged(t *testing.T) {
+	h, _ := newAppsHector(t)
+	resp, body := h.call("POST", "/v1/agents/beta-agent/messages", betaKey, `{"message":"hi"}`, "Content-Type", "application/json")
+	var r struct{ SessionID string `json:"session_id"` }
+	if err := json.Unmarshal([]byte(body), &r); resp.StatusCode != 200 || err != nil {
+		t.Fatalf("beta's turn: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := h.call("DELETE", "/admin/apps/beta", operatorKey, ""); resp.StatusCode != 403 {
+		t.Errorf("an operator deleted an app: %d", resp.StatusCode)
+	}
+	if resp, body := h.call("DELETE", "/admin/apps/beta", adminKey, ""); resp.StatusCode != 200 {
+		t.Fatalf("delete beta: %d %s", resp.StatusCode, body)
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "apps", "beta.yaml")); !os.IsNotExist(err) {
+		t.Errorf("beta's document is still in apps/: %v", err)
+	}
+	if status, _ := h.agentsOf("beta"); status != 404 {
+		t.Errorf("beta's agents after the delete: %d", status)
+	}
+	if resp, body := h.call("POST", "/v1/agents/beta-agent/messages", betaKey, `{"message":"hi"}`, "Content-Type", "application/json"); resp.StatusCode != 404 {
+		t.Errorf("a turn with beta's agent after the delete: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := h.call("GET", "/v1/sessions/"+r.SessionID, betaKey, ""); resp.StatusCode != 200 {
+		t.Errorf("beta's session is gone before the purge: %d", resp.StatusCode)
+	}
+	if resp, _ := h.call("DELETE", "/admin/apps/beta", adminKey, ""); resp.StatusCode != 404 {
+		t.Errorf("deleting beta twice: %d", resp.StatusCode)
+	}
+	// Re-created, the app finds its data, and its history continues.
+	body2, _ := json.Marshal(map[string]any{"name": "beta", "config": map[string]any{
+		"llms": map[string]any{"e": map[string]string{"provider": "echo"}}, "agents": map[string]any{"beta-agent": map[string]string{"llm": "e"}}}})
+	resp, body = h.call("POST", "/admin/apps", adminKey, string(body2), "Content-Type", "application/json")
+	if o := outcomeOf(t, body); resp.StatusCode != 201 || o.Version != 2 {
+		t.Fatalf("re-create beta from a JSON object: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := h.call("POST", "/admin/apps", adminKey, string(body2), "Content-Type", "application/json"); resp.StatusCode != 409 {
+		t.Errorf("create an existing app: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := h.call("DELETE", "/admin/apps/beta?purge=true", adminKey, ""); resp.StatusCode != 200 {
+		t.Fatalf("purge beta: %d", resp.StatusCode)
+	}
+	if resp, _ := h.call("GET", "/v1/sessions/"+r.SessionID, betaKey, ""); resp.StatusCode != 404 {
+		t.Errorf("beta's session after the purge: %d", resp.StatusCode)
+	}
+	for _, c := range []struct{ body, want string }{
+		{`{"name":"Bad Name","config":"agents: {}"}`, "invalid_name"},
+		{`{"name":"ok"}`, `\"config\" is required`},
+		{`{"name":"ok","config":"agents: {x: {llm: nope}}"}`, "nope"},
+		{`{"name":"ok","config":"llms: {e: {provider: echo}}\nagents: {x: {llm: e}}\ndatabase: {url: 'sqlite://x.db'}"}`, "server-wide"},
+	} {
+		resp, body := h.call("POST", "/admin/apps", adminKey, c.body, "Content-Type", "application/json")
+		if resp.StatusCode/100 != 4 || !strings.Contains(body, c.want) {
+			t.Errorf("POST /admin/apps %s: %d %s, want %s", c.body, resp.StatusCode, body, c.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "apps", "ok.yaml")); !os.IsNotExist(err) {
+		t.Errorf("a rejected app's document was stored: %v", err)
+	}
+}
