@@ -126,7 +126,9 @@ func TestAppsAreIsolated(t *testing.T) {
 	}
 	turn := func(token, agent string) (int, string) {
 		resp, body := h.call("POST", "/v1/agents/"+agent+"/messages", token, `{"message":"hi"}`, "Content-Type", "application/json")
-		var r struct{ SessionID string `json:"session_id"` }
+		var r struct {
+			SessionID string `json:"session_id"`
+		}
 		_ = json.Unmarshal([]byte(body), &r)
 		return resp.StatusCode, r.SessionID
 	}
@@ -358,7 +360,9 @@ func TestAppDocumentsApplyLive(t *testing.T) {
 func TestDeletedAppKeepsItsDataUntilPurged(t *testing.T) {
 	h, _ := newAppsHector(t)
 	resp, body := h.call("POST", "/v1/agents/beta-agent/messages", betaKey, `{"message":"hi"}`, "Content-Type", "application/json")
-	var r struct{ SessionID string `json:"session_id"` }
+	var r struct {
+		SessionID string `json:"session_id"`
+	}
 	if err := json.Unmarshal([]byte(body), &r); resp.StatusCode != 200 || err != nil {
 		t.Fatalf("beta's turn: %d %s", resp.StatusCode, body)
 	}
