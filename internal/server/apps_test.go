@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -417,4 +418,65 @@ func TestDeletedAppKeepsItsDataUntilPurged(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(h.dir, "apps", "ok.yaml")); !os.IsNotExist(err) {
 		t.Errorf("a rejected app's document was stored: %v", err)
 	}
+}
+
+// Requests to an app succeed, every one, while its document is replaced
+// over and over, other apps come and go, and the main configuration
+// reloads.
+func TestAppRequestsDuringAppReloads(t *testing.T) {
+	h, p := newAppsHector(t)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var served int
+	var failures []string
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, body := h.call("POST", "/v1/agents/alpha-agent/messages", alphaKey, `{"message":"hi"}`, "Content-Type", "application/json")
+				mu.Lock()
+				served++
+				if resp.StatusCode != 200 {
+					failures = append(failures, fmt.Sprintf("%d %s", resp.StatusCode, body))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := 0; i < 20; i++ {
+		doc := fmt.Sprintf("llms: {e: {provider: echo}}\nagents: {alpha-agent: {llm: e, description: version %d}}\n", i)
+		resp, _ := h.call("GET", "/admin/apps/alpha", adminKey, "")
+		if resp, body := h.call("PUT", "/admin/apps/alpha", adminKey, doc, "If-Match", resp.Header.Get("ETag"), "Content-Type", "application/yaml"); resp.StatusCode != 200 {
+			t.Errorf("PUT alpha %d: %d %s", i, resp.StatusCode, body)
+		}
+		gamma := fmt.Sprintf(`{"name":"gamma%d","config":"llms: {e: {provider: echo}}\nagents: {g: {llm: e}}"}`, i)
+		if resp, body := h.call("POST", "/admin/apps", adminKey, gamma, "Content-Type", "application/json"); resp.StatusCode != 201 {
+			t.Errorf("create gamma%d: %d %s", i, resp.StatusCode, body)
+		}
+		if i%2 == 1 {
+			if resp, _ := h.call("DELETE", fmt.Sprintf("/admin/apps/gamma%d", i-1), adminKey, ""); resp.StatusCode != 200 {
+				t.Errorf("delete gamma%d: %d", i-1, resp.StatusCode)
+			}
+		}
+		if i%5 == 0 {
+			h.write(strings.Replace(appsConfig(p), "agents: {a: {llm: e}}", fmt.Sprintf("agents: {a: {llm: e, description: main %d}}", i), 1))
+			h.next()
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Fatalf("%d of %d requests failed during reloads; first: %s", len(failures), served, failures[0])
+	}
+	if served < 20 {
+		t.Fatalf("only %d requests were served", served)
+	}
+	t.Logf("%d requests, all 200, during 20 app reloads, 20 creates, 10 deletes and 4 main reloads", served)
 }

@@ -63,9 +63,13 @@ func TestRoleMatrix(t *testing.T) {
 		{"other tenant's admin JWT", p.token("r1", jwt.MapClaims{"sub": "t", "role": "admin", "tenant_id": "acme"}), "admin", "acme"},
 	}
 	rank := map[string]int{"": -1, "user": 0, "viewer": 1, "metrics": 1, "operator": 2, "admin": 3}
-	fill := strings.NewReplacer("{name}", "a", "{id}", "t_x", "{version}", "1", "{rest...}", "v1/message:send")
+	fill := strings.NewReplacer("{name}", "a", "{id}", "t_x", "{version}", "1", "{rest...}", "v1/message:send", "{app}", "acme")
+	if resp, body := h.call("POST", "/admin/apps", adminKey, `{"name":"acme","config":"llms: {e: {provider: echo}}\nagents: {a: {llm: e}}"}`,
+		"Content-Type", "application/json"); resp.StatusCode != 201 {
+		t.Fatalf("create app acme: %d %s", resp.StatusCode, body)
+	}
 	routes := server.RouteTable()
-	if len(routes) < 30 {
+	if len(routes) < 60 {
 		t.Fatalf("only %d routes", len(routes))
 	}
 	for _, rt := range routes {
