@@ -5,6 +5,7 @@
 //	reload     requests during 100 reloads vs the same load without reloads
 //	watch      file write-to-applied latency, debounce subtracted
 //	auth       what an API key and a JWT add per request, against no auth
+//	apps       heap per app at 1, 100 and 1,000 apps; app turns against main ones
 //
 // Every server it starts (Hector itself and the fake LLM) runs in this
 // process on 127.0.0.1 and stops when the suite ends.
@@ -30,7 +31,7 @@ import (
 )
 
 func main() {
-	suite := flag.String("suite", "all", "roundtrip, reload, watch, auth or all")
+	suite := flag.String("suite", "all", "roundtrip, reload, watch, auth, apps or all")
 	duration := flag.Duration("duration", 5*time.Second, "length of each timed load run")
 	writes := flag.Int("writes", 100, "file writes for the watch suite and reloads for the reload suite")
 	flag.Parse()
@@ -47,6 +48,7 @@ func main() {
 	run("reload", func() error { return reloadUnderLoad(*duration, *writes) })
 	run("watch", func() error { return watchLatency(*writes) })
 	run("auth", func() error { return authCost(*duration) })
+	run("apps", func() error { return appsCost(*duration) })
 }
 
 // instance is an in-process Hector on a temporary config and database.
