@@ -189,3 +189,42 @@ func testAppsAreWatchedLive(t *testing.T, b backend) {
 		t.Errorf("the main history holds %d versions; none were recorded for it here", len(main))
 	}
 }
+
+// When the main configuration moves to another database, the apps restart
+// on it: their history continues there.
+func TestAppsFollowTheMainDatabase(t *testing.T) {
+	dir := t.TempDir()
+	cat := (&source.File{Path: filepath.Join(dir, "hector.yaml")}).Apps()
+	if err := cat.Put(context.Background(), "alpha", appDoc("a1")); err != nil {
+		t.Fatal(err)
+	}
+	main := mainRuntime(t, "sqlite://"+filepath.Join(dir, "one.db"))
+	r := &apps.Registry{Catalog: cat, Main: main, Env: noEnv, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r.Start(ctx)
+	defer r.Close()
+	r.Rebase() // the same database: nothing to do
+	before := r.Get("alpha")
+	doc, _ := config.Parse([]byte("llms: {e: {provider: echo}}\nagents: {main: {llm: e}}\n"), noEnv)
+	next, err := snapshot.Build(ctx, doc.Config, main.Current(), snapshot.Options{DatabaseURL: "sqlite://" + filepath.Join(dir, "two.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next.Version = 2
+	main.Commit(next)
+	r.Rebase()
+	after := r.Get("alpha")
+	if after == before {
+		t.Fatal("alpha was not restarted on the new database")
+	}
+	snap, release := after.Runtime.Acquire()
+	defer release()
+	if snap == nil || snap.Store != next.Store || agentsOf(r, "alpha") != "a1" {
+		t.Fatalf("alpha after the move: %+v", snap)
+	}
+	after.Reconciler.FlushHistory()
+	if vs, err := next.Store.ConfigVersions(ctx, "alpha", 0); err != nil || len(vs) != 1 {
+		t.Fatalf("alpha's history in the new database: %+v %v", vs, err)
+	}
+}

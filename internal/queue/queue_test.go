@@ -594,3 +594,59 @@ func TestIdleWorkersGoQuiet(t *testing.T) {
 		t.Fatalf("%d claim attempts in a second of idleness", n)
 	}
 }
+
+// tenants maps app names to runtimes for a queue's Tenants.
+type tenants map[string]*snapshot.Runtime
+
+func (m tenants) Runtime(tenant string) *snapshot.Runtime { return m[tenant] }
+
+// A task runs on its tenant's agents: an app's task on the app's
+// configuration, sharing the main store. A task of an app that no longer
+// exists fails naming it; one of an app without a valid configuration
+// waits for a retry.
+func TestTasksRunOnTheirTenantsAgents(t *testing.T) {
+	e := newEnv(t, "sqlite://"+filepath.Join(t.TempDir(), "h.db"), "workers: 1, max_retries: 1, initial_delay: 1h")
+	d, errs := config.Parse([]byte(fmt.Sprintf("llms: {m: {provider: openai, model: m, api_key: k, base_url: %s/v1, max_retries: 0}}\nagents: {a: {llm: m, instruction: the shop's agent}}\n", e.llm.URL)),
+		func(string) (string, bool) { return "", false })
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	snap, err := snapshot.Build(context.Background(), d.Config, nil, snapshot.Options{Store: e.st, App: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap.Version = 7
+	shop := &snapshot.Runtime{}
+	shop.Commit(snap)
+	t.Cleanup(shop.Close)
+	q := &Queue{Runtime: e.rt, Tenants: tenants{"shop": shop, "broken": {}}, Log: quiet(), Instance: "i1", PollInterval: 20 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	q.Start(ctx)
+	t.Cleanup(func() { cancel(); q.Wait() })
+	create := func(id, tenant string) {
+		t.Helper()
+		task := &store.Task{ID: id, Agent: "a", SessionID: "s_" + id, Input: "hi", MaxAttempts: q.MaxAttempts(), Owner: store.Owner{Tenant: tenant, Principal: "p"}}
+		if err := e.st.CreateTask(context.Background(), task); err != nil {
+			t.Fatal(err)
+		}
+		q.Wake()
+	}
+	create("t_shop", "shop")
+	done := e.wait("t_shop", 5*time.Second, state(store.TaskCompleted))
+	if reqs := e.llm.Requests(); len(reqs) != 1 || reqs[0].System != "the shop's agent" {
+		t.Fatalf("the shop's task reached the model as %+v", reqs)
+	}
+	_ = done
+	if msgs, err := e.st.Messages(context.Background(), "s_t_shop"); err != nil || len(msgs) == 0 || msgs[0].ConfigVersion != 7 {
+		t.Errorf("the shop's turn is not stored as the app's version 7: %+v %v", msgs, err)
+	}
+	create("t_gone", "gone")
+	if failed := e.wait("t_gone", 5*time.Second, state(store.TaskFailed)); !failed.Dead || !strings.Contains(failed.Error, `app "gone" does not exist`) {
+		t.Errorf("a task of a deleted app: %+v", failed)
+	}
+	create("t_broken", "broken")
+	waiting := e.wait("t_broken", 5*time.Second, func(t *store.Task) bool { return t.Attempts == 1 && t.State == store.TaskPending })
+	if !strings.Contains(waiting.Error, `app "broken" has no valid configuration`) {
+		t.Errorf("a task of an app without a valid configuration: %+v", waiting)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/hector-run/hector/internal/app"
+	"github.com/hector-run/hector/internal/config/source"
 )
 
 const (
@@ -479,4 +480,44 @@ func TestAppRequestsDuringAppReloads(t *testing.T) {
 		t.Fatalf("only %d requests were served", served)
 	}
 	t.Logf("%d requests, all 200, during 20 app reloads, 20 creates, 10 deletes and 4 main reloads", served)
+}
+
+// An app whose document was never valid exists, answers 503 naming
+// itself, and serves once a valid document arrives.
+func TestAppWithoutAValidDocument(t *testing.T) {
+	h, _ := newAppsHector(t)
+	h.writeApp("gamma", "agents: {g: {llm: missing}}\n")
+	eventually(t, "gamma is listed as invalid", func() string {
+		if _, body := h.call("GET", "/admin/apps", adminKey, ""); !strings.Contains(body, `"name":"gamma","status":"invalid"`) {
+			return body
+		}
+		return ""
+	})
+	resp, body := h.call("GET", "/apps/gamma/v1/agents", adminKey, "")
+	if resp.StatusCode != 503 || !strings.Contains(body, "app_unavailable") || !strings.Contains(body, "gamma") {
+		t.Errorf("an app without a valid document: %d %s", resp.StatusCode, body)
+	}
+	h.writeApp("gamma", appDoc("g"))
+	eventually(t, "gamma serves once valid", func() string {
+		if _, got := h.agentsOf("gamma"); got != "g" {
+			return fmt.Sprintf("serves %q", got)
+		}
+		return ""
+	})
+}
+
+// Without a place for app documents (layered configuration files), the
+// apps API says so.
+func TestLayeredConfigurationKeepsNoApps(t *testing.T) {
+	p := newIDP(t, "https://idp.test")
+	h := newHectorWith(t, identityConfig(p, ""), func(o *app.Options) {
+		o.Source = &source.Overlay{Sources: []source.Source{&source.File{Path: o.ConfigPath}}}
+	})
+	resp, body := h.call("GET", "/admin/apps", adminKey, "")
+	if resp.StatusCode != 404 || !strings.Contains(body, "apps_unavailable") {
+		t.Errorf("GET /admin/apps on a layered configuration: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := h.call("GET", "/apps/x/v1/agents", adminKey, ""); resp.StatusCode != 404 {
+		t.Errorf("an app route on a layered configuration: %d %s", resp.StatusCode, body)
+	}
 }
