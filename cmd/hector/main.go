@@ -34,6 +34,9 @@ Usage:
                                  consul, etcd, zookeeper, database), no server needed
   hector tasks list|show ID|cancel ID|dlq|requeue ID [flags]
                                  inspect and manage a running server's durable tasks
+  hector apps list|show|create|put|delete|history|rollback [NAME] [FILE|V] [flags]
+                                 list, create, change, roll back and delete a running
+                                 server's apps (tenants), each its own configuration
   hector version                 print the version
 
 Run 'hector COMMAND --help' for a command's flags.
@@ -59,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return configCmd(args[1:], stdout, stderr)
 	case "tasks":
 		return tasksCmd(args[1:], stdout, stderr)
+	case "apps":
+		return appsCmd(args[1:], os.Stdin, stdout, stderr)
 	case "schema":
 		b, err := config.Schema()
 		if err != nil {
