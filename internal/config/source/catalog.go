@@ -13,10 +13,10 @@ import (
 
 // Catalog is where the documents of apps (tenants) live beside a main
 // configuration document: the files of an apps/ directory next to the
-// main file, the keys or znodes under the apps/ sibling of the main key
-// (main /hector/production/config: apps /hector/production/apps/NAME),
-// or the database documents named the same way (main "default": apps
-// "apps/NAME").
+// main file, the keys or znodes under KEY/apps/ of the main key (main
+// /hector/production: apps /hector/production/apps/NAME), or the
+// database documents named the same way (main "default": apps
+// "default/apps/NAME").
 //
 // One watch covers every app, so a thousand apps cost one watch, not a
 // thousand. A Catalog only fetches, stores and watches: validation and
@@ -53,7 +53,7 @@ func CheckAppName(name string) error { return config.CheckAppName(name) }
 
 // AppsOf returns the catalog of apps kept beside src's main document, and
 // false when src has none. An Overlay has none: its layers are one main
-// document merged from several places, and which layer's apps/ sibling
+// document merged from several places, and which layer's apps/ prefix
 // would hold the apps is not something the overlay can decide.
 func AppsOf(src Source) (Catalog, bool) {
 	if a, ok := src.(interface{ Apps() Catalog }); ok {
@@ -62,14 +62,12 @@ func AppsOf(src Source) (Catalog, bool) {
 	return nil, false
 }
 
-// appsPrefix is the apps/ sibling of a main key, ending in "/":
-// "/hector/production/config" gives "/hector/production/apps/", "default"
-// gives "apps/".
+// appsPrefix is where the apps of a main key live, ending in "/": under
+// the key, so that each deployment's key has its own apps
+// ("/hector/production" gives "/hector/production/apps/", "default"
+// gives "default/apps/").
 func appsPrefix(key string) string {
-	if i := strings.LastIndex(key, "/"); i >= 0 {
-		return key[:i+1] + "apps/"
-	}
-	return "apps/"
+	return strings.TrimSuffix(key, "/") + "/apps/"
 }
 
 // appNotFound is the revision of an app that is not stored.

@@ -45,28 +45,28 @@ func catalogBackends() map[string]catalogBackend {
 				}
 			}
 		}},
-		"etcd": {name: "etcd:/hector/production/apps/", invalid: "x/y", open: func(t *testing.T) Source {
+		"etcd": {name: "etcd:/hector/production/config/apps/", invalid: "x/y", open: func(t *testing.T) Source {
 			return spec(Spec{Type: "etcd", Key: "/hector/production/config", Endpoints: []string{testsvc.Etcd(t).Addr()}})(t)
 		}, raw: func(t *testing.T, src Source, rel string, data []byte) {
 			e := src.(*Etcd)
-			write(t, &Etcd{Key: "/hector/production/apps/" + rel, Config: e.Config}, data)
+			write(t, &Etcd{Key: "/hector/production/config/apps/" + rel, Config: e.Config}, data)
 		}},
-		"consul": {name: "consul:hector/apps/", invalid: "x/y", open: func(t *testing.T) Source {
+		"consul": {name: "consul:hector/config/apps/", invalid: "x/y", open: func(t *testing.T) Source {
 			return spec(Spec{Type: "consul", Endpoints: []string{testsvc.Consul(t).Addr()}})(t)
 		}, raw: func(t *testing.T, src Source, rel string, data []byte) {
-			write(t, &Consul{Key: "hector/apps/" + rel, Addresses: src.(*Consul).Addresses}, data)
+			write(t, &Consul{Key: "hector/config/apps/" + rel, Addresses: src.(*Consul).Addresses}, data)
 		}},
-		"zookeeper": {name: "zookeeper:/hector/apps", invalid: "Bad", open: func(t *testing.T) Source {
+		"zookeeper": {name: "zookeeper:/hector/config/apps", invalid: "Bad", open: func(t *testing.T) Source {
 			return spec(Spec{Type: "zookeeper", Endpoints: []string{testsvc.ZooKeeper(t).Addr()}})(t)
 		}, raw: func(t *testing.T, src Source, rel string, data []byte) {
-			write(t, &ZooKeeper{Path: "/hector/apps/" + rel, Servers: src.(*ZooKeeper).Servers}, data)
+			write(t, &ZooKeeper{Path: "/hector/config/apps/" + rel, Servers: src.(*ZooKeeper).Servers}, data)
 		}},
-		"sqlite": {name: "database:prod/apps/", invalid: "x/y", open: func(t *testing.T) Source {
+		"sqlite": {name: "database:prod/config/apps/", invalid: "x/y", open: func(t *testing.T) Source {
 			return spec(Spec{Type: "database", Key: "prod/config", Endpoints: []string{"sqlite://" + filepath.Join(t.TempDir(), "c.db")}, PollInterval: 20 * time.Millisecond})(t)
-		}, raw: rawDatabase("prod/apps/")},
-		"postgres": {name: "database:apps/", invalid: "x/y", open: func(t *testing.T) Source {
+		}, raw: rawDatabase("prod/config/apps/")},
+		"postgres": {name: "database:default/apps/", invalid: "x/y", open: func(t *testing.T) Source {
 			return spec(Spec{Type: "database", Endpoints: []string{testsvc.Postgres(t)}})(t)
-		}, raw: rawDatabase("apps/")},
+		}, raw: rawDatabase("default/apps/")},
 	}
 }
 

@@ -251,8 +251,8 @@ func (c *Consul) Write(data []byte) error {
 	})
 }
 
-// ConsulApps is the catalog of a Consul source: the keys under the apps/
-// sibling of its key (hector/config: hector/apps/NAME). Keys below the
+// ConsulApps is the catalog of a Consul source: the keys under KEY/apps/
+// of its key (hector/production: hector/production/apps/NAME). Keys below the
 // prefix that are not app names are ignored. Watch runs blocking queries
 // on the prefix, as Consul.Watch does on its key, and reports the apps
 // that changed or went away since the last answer. It shares the source's

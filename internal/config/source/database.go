@@ -541,8 +541,8 @@ func (d *Database) true() string {
 }
 
 // DatabaseApps is the catalog of a Database source: the documents named
-// with the apps/ sibling of its document's name ("default": "apps/NAME";
-// "prod/config": "prod/apps/NAME"). Documents under the prefix whose rest
+// NAME/apps/APP after its document's name ("default":
+// "default/apps/APP"). Documents under the prefix whose rest
 // is not an app name are ignored. Writes are versioned and recorded in the
 // history like Database.Put's. On PostgreSQL, Watch listens to the
 // hector_config notifications on one connection for the whole catalog; on

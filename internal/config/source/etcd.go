@@ -225,9 +225,8 @@ func unwrapCtx(ctx context.Context, err error) error {
 	return err
 }
 
-// EtcdApps is the catalog of an Etcd source: the keys under the apps/
-// sibling of its key (/hector/production/config:
-// /hector/production/apps/NAME). Keys below the prefix that are not app
+// EtcdApps is the catalog of an Etcd source: the keys under KEY/apps/
+// of its key (/hector/production: /hector/production/apps/NAME). Keys below the prefix that are not app
 // names (a nested a/b) are ignored. It shares the source's client; closing
 // the source closes it.
 type EtcdApps struct {

@@ -341,7 +341,7 @@ func (c *clampConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWrite
 func (c *clampConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadline(c.clamp(t)) }
 
 // ZooKeeperApps is the catalog of a ZooKeeper source: the children of the
-// apps/ sibling of its node (/hector/config: /hector/apps/NAME). Children
+// apps child of its node (/hector/production: /hector/production/apps/NAME). Children
 // that are not app names are ignored. Watch sets one children watch on the
 // apps node (an exists watch while it is absent) and one data watch per
 // app, each re-armed only after it fired; ZooKeeper multiplexes them all on
@@ -351,7 +351,7 @@ type ZooKeeperApps struct {
 	Dir string
 }
 
-// Apps returns the catalog beside the source's node.
+// Apps returns the catalog under the source's node.
 func (z *ZooKeeper) Apps() Catalog {
 	return &ZooKeeperApps{z: z, Dir: strings.TrimSuffix(appsPrefix(z.Path), "/")}
 }
