@@ -161,7 +161,8 @@ func Run(ctx context.Context, o Options) error {
 	defer stopLoop()
 	var registry *apps.Registry
 	if cat, ok := source.AppsOf(src); ok {
-		registry = &apps.Registry{Catalog: cat, Main: rt, Env: o.Env, Log: log, HistoryLimit: o.ConfigHistory}
+		registry = &apps.Registry{Catalog: cat, Main: rt, Env: o.Env, Log: log, HistoryLimit: o.ConfigHistory,
+			OnCatalogError: func(error) { metrics.SourceError(cat.Name()) }}
 		registry.Start(loopCtx) // before serving: every valid app serves from the first request
 		defer registry.Close()  // before rt closes: the apps borrow its store
 		srv.Apps, q.Tenants, srv.A2A.Tenants = registry, registry, registry

@@ -62,6 +62,9 @@ type Registry struct {
 	// OnOutcome, if set, sees every outcome of every app (see
 	// reload.Reconciler.AddListener for what it may do).
 	OnOutcome func(app string, o reload.Outcome)
+	// OnCatalogError, if set, is called for every failed list or watch of
+	// the catalog (metrics count them).
+	OnCatalogError func(err error)
 
 	ops sync.Mutex // serialises starting, creating, deleting and rebasing apps
 
@@ -71,6 +74,9 @@ type Registry struct {
 	lent        *store.Store    // the main store the apps use
 	releaseLent func()
 	closed      bool // by Close; guarded by ops
+
+	catalogMu sync.Mutex
+	catalog   CatalogStatus
 
 	pendingMu sync.Mutex
 	pending   map[string]source.Revision // catalog news not yet handled
@@ -93,6 +99,7 @@ func (r *Registry) Start(ctx context.Context) {
 	r.lend()
 	list, err := r.Catalog.List(ctx)
 	if err != nil {
+		r.catalogFailed(err)
 		r.Log.Error("apps not listed; they start when the catalog answers", "catalog", r.Catalog.Name(), "error", err)
 		return
 	}
@@ -254,14 +261,25 @@ func (r *Registry) Run(ctx context.Context) {
 	go r.handle(ctx)
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
+		if r.degraded() {
+			// A catalog with no app reports nothing once watched: a
+			// successful list says it recovered.
+			if _, err := r.Catalog.List(ctx); err == nil {
+				r.catalogOK()
+			}
+		}
 		healthy := false
 		err := r.Catalog.Watch(ctx, func(app string, rev source.Revision) {
-			healthy = true
+			if !healthy {
+				healthy = true
+				r.catalogOK()
+			}
 			r.notify(app, rev)
 		})
 		if ctx.Err() != nil {
 			return
 		}
+		r.catalogFailed(err)
 		if healthy {
 			backoff = 50 * time.Millisecond
 		}
@@ -273,6 +291,62 @@ func (r *Registry) Run(ctx context.Context) {
 		}
 		backoff = min(backoff*2, 2*time.Second)
 	}
+}
+
+// CatalogStatus is the health of the catalog as last seen, and how many
+// apps serve: "ok", or "degraded" with the error and since when (running
+// apps keep serving their last documents meanwhile).
+type CatalogStatus struct {
+	Status  string    `json:"status"`
+	Error   string    `json:"error,omitempty"`
+	Since   time.Time `json:"since"`
+	Serving int       `json:"serving"` // apps with an applied document
+	Invalid int       `json:"invalid"` // apps whose document was never valid
+}
+
+// Status reports the catalog's health and the apps' counts.
+func (r *Registry) Status() CatalogStatus {
+	r.catalogMu.Lock()
+	st := r.catalog
+	r.catalogMu.Unlock()
+	if st.Status == "" {
+		st.Status = "ok"
+	}
+	for _, a := range r.List() {
+		if a.Runtime.Current() != nil {
+			st.Serving++
+		} else {
+			st.Invalid++
+		}
+	}
+	return st
+}
+
+func (r *Registry) catalogFailed(err error) {
+	if r.OnCatalogError != nil {
+		r.OnCatalogError(err)
+	}
+	r.catalogMu.Lock()
+	defer r.catalogMu.Unlock()
+	if r.catalog.Status != "degraded" {
+		r.catalog.Since = time.Now()
+	}
+	r.catalog.Status, r.catalog.Error = "degraded", err.Error()
+}
+
+func (r *Registry) degraded() bool {
+	r.catalogMu.Lock()
+	defer r.catalogMu.Unlock()
+	return r.catalog.Status == "degraded"
+}
+
+func (r *Registry) catalogOK() {
+	r.catalogMu.Lock()
+	defer r.catalogMu.Unlock()
+	if r.catalog.Status == "degraded" {
+		r.Log.Info("apps catalog recovered", "catalog", r.Catalog.Name(), "degraded_for", time.Since(r.catalog.Since).Round(time.Millisecond))
+	}
+	r.catalog = CatalogStatus{Status: "ok", Since: time.Now()}
 }
 
 // notify queues a catalog report; the newest per app wins.

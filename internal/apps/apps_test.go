@@ -228,3 +228,43 @@ func TestAppsFollowTheMainDatabase(t *testing.T) {
 		t.Fatalf("alpha's history in the new database: %+v %v", vs, err)
 	}
 }
+
+// While etcd is down the apps keep serving their last documents and the
+// registry reports the catalog degraded; once etcd is back it recovers
+// and changes apply again.
+func TestAppsServeWhileTheCatalogIsDown(t *testing.T) {
+	etcd := testsvc.Etcd(t)
+	cfg := source.NewEtcdConfig([]string{etcd.Addr()})
+	main := &source.Etcd{Key: "/hector/production", Config: cfg}
+	t.Cleanup(func() { main.Close() })
+	other := &source.Etcd{Key: "/hector/production", Config: cfg}
+	t.Cleanup(func() { other.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := other.Apps().Put(ctx, "alpha", appDoc("a1")); err != nil {
+		t.Fatal(err)
+	}
+	var errs sync.Map
+	r := &apps.Registry{Catalog: main.Apps(), Main: mainRuntime(t, "sqlite://"+filepath.Join(t.TempDir(), "h.db")), Env: noEnv,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), OnCatalogError: func(err error) { errs.Store("seen", err) }}
+	r.Start(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; r.Close() })
+	if st := r.Status(); st.Status != "ok" || st.Serving != 1 {
+		t.Fatalf("status at start: %+v", st)
+	}
+	etcd.Stop()
+	eventually(t, "the catalog is reported degraded", func() bool { return r.Status().Status == "degraded" })
+	if _, seen := errs.Load("seen"); !seen {
+		t.Error("OnCatalogError was not called")
+	}
+	if got := agentsOf(r, "alpha"); got != "a1" {
+		t.Fatalf("alpha while etcd is down serves %q", got)
+	}
+	etcd.Start()
+	eventually(t, "the catalog recovers", func() bool { return r.Status().Status == "ok" })
+	if err := other.Apps().Put(ctx, "alpha", appDoc("a2")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "alpha's change after the outage applies", func() bool { return agentsOf(r, "alpha") == "a2" })
+}

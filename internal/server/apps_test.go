@@ -521,3 +521,52 @@ func TestLayeredConfigurationKeepsNoApps(t *testing.T) {
 		t.Errorf("an app route on a layered configuration: %d %s", resp.StatusCode, body)
 	}
 }
+
+// /health counts the apps, and reports a catalog that cannot be read as
+// degraded (the error only to a caller with a credential); it recovers
+// when the catalog answers again. (TestAppsServeWhileTheCatalogIsDown
+// shows the apps serving meanwhile.)
+func TestHealthReportsTheApps(t *testing.T) {
+	h, _ := newAppsHector(t)
+	h.writeApp("gamma", "agents: {g: {llm: missing}}\n")
+	health := func(key string) map[string]any {
+		_, body := h.call("GET", "/health", key, "")
+		var out map[string]any
+		_ = json.Unmarshal([]byte(body), &out)
+		return out
+	}
+	eventually(t, "health counts two serving apps and one invalid", func() string {
+		if apps := fmt.Sprint(health("")["apps"]); apps != "map[invalid:1 serving:2 status:ok]" {
+			return apps
+		}
+		return ""
+	})
+	dir := filepath.Join(h.dir, "apps")
+	if err := os.Rename(dir, dir+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "health reports the catalog degraded", func() string {
+		if out := health(adminKey); out["status"] != "degraded" || !strings.Contains(fmt.Sprint(out["apps"]), "not a directory") {
+			return fmt.Sprint(out)
+		}
+		return ""
+	})
+	if apps := fmt.Sprint(health("")["apps"]); strings.Contains(apps, "not a directory") {
+		t.Errorf("the catalog's error is shown without a credential: %s", apps)
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dir+".away", dir); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "health recovers", func() string {
+		if out := health(""); out["status"] != "ok" {
+			return fmt.Sprint(out)
+		}
+		return ""
+	})
+}

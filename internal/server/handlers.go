@@ -140,6 +140,20 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request, snap *snapshot.S
 			body["status"] = "degraded"
 		}
 	}
+	if s.Apps != nil {
+		// A degraded catalog is reported like a degraded source: the apps
+		// keep serving their last documents.
+		st := s.Apps.Status()
+		apps := map[string]any{"status": st.Status, "serving": st.Serving, "invalid": st.Invalid}
+		if st.Status != "ok" {
+			apps["since"] = st.Since.UTC().Format(time.RFC3339Nano)
+			if detail() {
+				apps["error"] = config.RedactText(st.Error)
+			}
+			body["status"] = "degraded"
+		}
+		body["apps"] = apps
+	}
 	if s.Queue != nil {
 		qs := s.Queue.Settings()
 		body["queue"] = map[string]any{"workers": qs.Workers, "max_retries": qs.MaxRetries, "initial_delay": qs.InitialDelay.String(),
