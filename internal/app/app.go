@@ -217,6 +217,11 @@ func Run(ctx context.Context, o Options) error {
 				if _, err := rec.Reload(loopCtx, reload.TriggerSIGHUP, "signal"); err != nil {
 					log.Warn("reload not run", "error", err)
 				}
+				if registry != nil {
+					if err := registry.Resync(loopCtx); err != nil {
+						log.Warn("apps not reloaded", "error", err)
+					}
+				}
 			}()
 		}
 	}

@@ -396,6 +396,37 @@ func (r *Registry) changed(app string, rev source.Revision) {
 	}
 }
 
+// Resync lists the catalog now and applies what changed, as the watch
+// would: new apps start, removed ones stop, the others re-read their
+// documents. It is how apps follow their documents without a watch
+// (--config-watch=false: on SIGHUP). A failed list changes nothing and
+// is returned.
+func (r *Registry) Resync(ctx context.Context) error {
+	list, err := r.Catalog.List(ctx)
+	if err != nil {
+		r.catalogFailed(err)
+		return fmt.Errorf("apps not re-read from %s: %w", r.Catalog.Name(), err)
+	}
+	r.catalogOK()
+	r.ops.Lock()
+	defer r.ops.Unlock()
+	for _, a := range r.List() {
+		if _, ok := list[a.Name]; !ok {
+			r.changed(a.Name, source.Revision{Err: source.ErrNotFound})
+		}
+	}
+	for app, rev := range list {
+		if a := r.Get(app); a != nil {
+			if _, err := a.Reconciler.Reload(ctx, reload.TriggerSIGHUP, "signal"); err != nil {
+				r.Log.Warn("app not reloaded", "app", app, "error", err)
+			}
+			continue
+		}
+		r.changed(app, rev)
+	}
+	return nil
+}
+
 // Rebase restarts every app on the main configuration's current store
 // when the main configuration moved to another database (database.url
 // changed); otherwise it does nothing. Call it after each applied main

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hector-run/hector/internal/app"
 	"github.com/hector-run/hector/internal/config/source"
+	"github.com/hector-run/hector/internal/llm/llmtest"
 )
 
 const (
@@ -85,10 +86,13 @@ func agentNames(t *testing.T, body string) []string {
 
 // newAppsHector starts Hector with appsConfig and app alpha's document
 // already in apps/ (loaded at startup); beta is created through the API.
-func newAppsHector(t *testing.T) (*hector, *idp) {
+func newAppsHector(t *testing.T, mods ...func(*app.Options)) (*hector, *idp) {
 	t.Helper()
 	p := newIDP(t, "https://idp.test")
 	h := newHectorWith(t, appsConfig(p), func(o *app.Options) {
+		for _, m := range mods {
+			m(o)
+		}
 		dir := filepath.Join(filepath.Dir(o.ConfigPath), "apps")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
@@ -569,4 +573,84 @@ func TestHealthReportsTheApps(t *testing.T) {
 		}
 		return ""
 	})
+}
+
+// Without a watch (--config-watch=false), SIGHUP re-reads the apps too:
+// changed, new and removed documents apply.
+func TestSIGHUPReloadsTheApps(t *testing.T) {
+	h, _ := newAppsHector(t, func(o *app.Options) { o.Watch = false })
+	h.writeApp("alpha", appDoc("alpha-two"))
+	h.writeApp("gamma", appDoc("gamma-agent"))
+	time.Sleep(100 * time.Millisecond) // no watch: nothing applies by itself
+	if _, got := h.agentsOf("alpha"); got != "alpha-agent" {
+		t.Fatalf("alpha changed without a watch or a signal: %q", got)
+	}
+	h.reloads <- struct{}{}
+	eventually(t, "SIGHUP applies alpha's change and starts gamma", func() string {
+		_, a := h.agentsOf("alpha")
+		_, g := h.agentsOf("gamma")
+		if a != "alpha-two" || g != "gamma-agent" {
+			return fmt.Sprintf("alpha %q, gamma %q", a, g)
+		}
+		return ""
+	})
+	if err := os.Remove(filepath.Join(h.dir, "apps", "gamma.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	h.reloads <- struct{}{}
+	eventually(t, "SIGHUP stops gamma", func() string {
+		if status, _ := h.agentsOf("gamma"); status != 404 {
+			return fmt.Sprint(status)
+		}
+		return ""
+	})
+}
+
+// A turn in flight when its app is deleted finishes; the next one is 404.
+// A streamed turn follows the same tenancy as a plain one.
+func TestDeletingAnAppLetsInFlightTurnsFinish(t *testing.T) {
+	h, _ := newAppsHector(t)
+	fake := llmtest.NewOpenAI(t)
+	release := make(chan struct{})
+	fake.Respond = func(llmtest.Request) llmtest.Reply {
+		<-release
+		return llmtest.Reply{Text: "finished"}
+	}
+	doc := fmt.Sprintf("llms: {m: {provider: openai, model: m, api_key: k, base_url: %s/v1, max_retries: 0}}\nagents: {slow: {llm: m}}\n", fake.URL)
+	body, _ := json.Marshal(map[string]string{"name": "alpha", "config": doc})
+	if resp, _ := h.call("DELETE", "/admin/apps/alpha", adminKey, ""); resp.StatusCode != 200 {
+		t.Fatal(resp.StatusCode)
+	}
+	if resp, out := h.call("POST", "/admin/apps", adminKey, string(body), "Content-Type", "application/json"); resp.StatusCode != 201 {
+		t.Fatalf("re-create alpha: %d %s", resp.StatusCode, out)
+	}
+	resp, _ := h.call("POST", "/v1/agents/slow/messages", betaKey, `{"message":"x"}`, "Content-Type", "application/json", "Accept", "text/event-stream")
+	if resp.StatusCode != 404 {
+		t.Errorf("beta streamed a turn of alpha's agent: %d", resp.StatusCode)
+	}
+	type result struct {
+		status int
+		body   string
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, body := h.call("POST", "/v1/agents/slow/messages", alphaKey, `{"message":"x"}`, "Content-Type", "application/json")
+		done <- result{resp.StatusCode, body}
+	}()
+	eventually(t, "the turn reaches the model", func() string {
+		if len(fake.Requests()) == 0 {
+			return "no request yet"
+		}
+		return ""
+	})
+	if resp, body := h.call("DELETE", "/admin/apps/alpha", adminKey, ""); resp.StatusCode != 200 {
+		t.Fatalf("delete alpha: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := h.call("POST", "/v1/agents/slow/messages", alphaKey, `{"message":"x"}`, "Content-Type", "application/json"); resp.StatusCode != 404 {
+		t.Errorf("a new turn after the delete: %d", resp.StatusCode)
+	}
+	close(release)
+	if r := <-done; r.status != 200 || !strings.Contains(r.body, "finished") {
+		t.Fatalf("the turn in flight during the delete: %d %s", r.status, r.body)
+	}
 }
