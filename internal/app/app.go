@@ -162,7 +162,11 @@ func Run(ctx context.Context, o Options) error {
 	var registry *apps.Registry
 	if cat, ok := source.AppsOf(src); ok {
 		registry = &apps.Registry{Catalog: cat, Main: rt, Env: o.Env, Log: log, HistoryLimit: o.ConfigHistory,
-			OnCatalogError: func(error) { metrics.SourceError(cat.Name()) }}
+			OnCatalogError: func(error) { metrics.SourceError(cat.Name()) },
+			OnOutcome: func(_ string, out reload.Outcome) {
+				metrics.AppReload(string(out.Result))
+				srv.PublishOutcome(out) // on /admin/config/events, with its app named
+			}}
 		registry.Start(loopCtx) // before serving: every valid app serves from the first request
 		defer registry.Close()  // before rt closes: the apps borrow its store
 		srv.Apps, q.Tenants, srv.A2A.Tenants = registry, registry, registry

@@ -125,7 +125,8 @@ func (r *Registry) lend() {
 }
 
 // start builds and starts app name's reconciler, applying its document
-// now, and registers it. The caller holds ops.
+// now, and registers it, in place of a running app of that name if any
+// (which the caller then stops). The caller holds ops.
 func (r *Registry) start(name string, trigger reload.Trigger, actor string) (*App, reload.Outcome) {
 	a := r.newApp(name)
 	out, err := a.Reconciler.StartAs(r.ctx, trigger, actor)
@@ -156,17 +157,44 @@ func (r *Registry) newApp(name string) *App {
 	return &App{Name: name, Runtime: rec.Runtime, Reconciler: rec, src: src, done: make(chan struct{})}
 }
 
-// stop unregisters a, so new requests no longer reach it, stops its
-// reconciler and retires its snapshot: requests in flight finish on it,
-// and its LLM clients close after the last. The caller holds ops.
-func (r *Registry) stop(a *App) {
+// stop unregisters a (unless another app took its place), so new
+// requests no longer reach it, stops its reconciler and retires its
+// snapshot: requests in flight finish on it, and its LLM clients close
+// after the last. It returns that snapshot (nil when it had none), whose
+// Drained says when the last request left. The caller holds ops.
+func (r *Registry) stop(a *App) *snapshot.Snapshot {
 	r.mu.Lock()
-	delete(r.apps, a.Name)
+	if r.apps[a.Name] == a {
+		delete(r.apps, a.Name)
+	}
 	r.mu.Unlock()
 	a.cancel()
 	<-a.done
 	a.Reconciler.FlushHistory()
+	last := a.Runtime.Current()
 	a.Runtime.Close()
+	return last
+}
+
+// drainTimeout bounds how long a purge, a move of the database or Close
+// waits for an app's requests in flight.
+const drainTimeout = 30 * time.Second
+
+// awaitDrained waits until every snapshot of snaps has drained, or
+// drainTimeout has passed; it reports whether they all drained.
+func awaitDrained(snaps []*snapshot.Snapshot) bool {
+	deadline := time.After(drainTimeout)
+	for _, s := range snaps {
+		if s == nil {
+			continue
+		}
+		select {
+		case <-s.Drained():
+		case <-deadline:
+			return false
+		}
+	}
+	return true
 }
 
 // Get returns the running app name, or nil.
@@ -212,7 +240,10 @@ func (r *Registry) Create(ctx context.Context, name string, data []byte, trigger
 	}
 	r.ops.Lock()
 	defer r.ops.Unlock()
-	if r.Get(name) != nil {
+	switch {
+	case r.closed:
+		return reload.Outcome{}, errors.New("the server is shutting down")
+	case r.Get(name) != nil:
 		return reload.Outcome{}, fmt.Errorf("app %q: %w", name, ErrExists)
 	}
 	if out := r.newApp(name).Reconciler.DryRun(data); out.Result == reload.Rejected {
@@ -223,7 +254,15 @@ func (r *Registry) Create(ctx context.Context, name string, data []byte, trigger
 	if err := r.Catalog.Put(wctx, name, data); err != nil {
 		return reload.Outcome{}, fmt.Errorf("app %q not stored in %s: %w", name, r.Catalog.Name(), err)
 	}
-	_, out := r.start(name, trigger, actor)
+	a, out := r.start(name, trigger, actor)
+	if out.Result != reload.Applied {
+		// Refused after the dry run (too large for the source, a build
+		// that failed): nothing of it stays.
+		r.stop(a)
+		if err := r.Catalog.Delete(wctx, name); err != nil && !errors.Is(err, source.ErrNotFound) {
+			r.Log.Error("a rejected app's document could not be removed", "app", name, "error", err)
+		}
+	}
 	return out, nil
 }
 
@@ -238,17 +277,25 @@ func (r *Registry) Delete(ctx context.Context, name string, purge bool) error {
 	if a == nil {
 		return fmt.Errorf("app %q: %w", name, ErrNotFound)
 	}
+	// Stopped first, so that no change it is applying writes its document
+	// back after the delete.
+	last := r.stop(a)
 	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
 	if err := r.Catalog.Delete(wctx, name); err != nil && !errors.Is(err, source.ErrNotFound) {
+		r.start(name, reload.TriggerStartup, "") // it is still stored: it still runs
 		return fmt.Errorf("app %q not deleted from %s: %w", name, r.Catalog.Name(), err)
 	}
-	r.stop(a)
 	r.Log.Info("app deleted", "app", name, "purge", purge)
-	if purge {
-		if err := r.lent.PurgeTenant(ctx, name); err != nil {
-			return fmt.Errorf("app %q deleted, but its data was not purged: %w", name, err)
-		}
+	if !purge {
+		return nil
+	}
+	// Requests in flight would store their turns after the purge.
+	if !awaitDrained([]*snapshot.Snapshot{last}) {
+		return fmt.Errorf("app %q deleted, but its data was not purged: requests still ran after %s; delete it again with purge", name, drainTimeout)
+	}
+	if err := r.lent.PurgeTenant(ctx, name); err != nil {
+		return fmt.Errorf("app %q deleted, but its data was not purged: %w", name, err)
 	}
 	return nil
 }
@@ -384,15 +431,19 @@ func (r *Registry) handle(ctx context.Context) {
 func (r *Registry) changed(app string, rev source.Revision) {
 	a := r.Get(app)
 	switch {
+	case r.closed:
 	case errors.Is(rev.Err, source.ErrNotFound):
 		if a != nil {
 			r.stop(a)
 			r.Log.Info("app removed from the catalog; its data is kept", "app", app)
 		}
-	case a == nil:
-		r.start(app, reload.TriggerWatch, "")
-	default:
+	case a != nil:
 		a.src.feed(rev)
+	case errors.Is(r.Catalog.Load(r.ctx, app).Err, source.ErrNotFound):
+		// News of a document deleted since (an app created and deleted
+		// through the API before its watch event was handled).
+	default:
+		r.start(app, reload.TriggerWatch, "")
 	}
 }
 
@@ -437,15 +488,20 @@ func (r *Registry) Rebase() {
 	if cur := r.Main.Current(); r.closed || cur == nil || cur.Store == r.lent {
 		return
 	}
-	running := r.List()
-	for _, a := range running {
-		r.stop(a)
-	}
-	r.releaseLent()
+	old := r.releaseLent
 	r.lend()
+	// Each app is replaced in place, so that it never stops serving:
+	// requests and tasks reach the old app until the new one is current.
+	running := r.List()
+	retired := make([]*snapshot.Snapshot, 0, len(running))
 	for _, a := range running {
 		r.start(a.Name, reload.TriggerStartup, "")
+		retired = append(retired, r.stop(a))
 	}
+	go func() { // the old store stays open for the old apps' requests in flight
+		awaitDrained(retired)
+		old()
+	}()
 	r.Log.Info("apps moved to the main configuration's new database", "apps", len(running))
 }
 
@@ -456,10 +512,12 @@ func (r *Registry) Close() {
 	r.ops.Lock()
 	defer r.ops.Unlock()
 	r.closed = true
+	var retired []*snapshot.Snapshot
 	for _, a := range r.List() {
-		r.stop(a)
+		retired = append(retired, r.stop(a))
 	}
 	if r.releaseLent != nil {
+		awaitDrained(retired)
 		r.releaseLent()
 	}
 }

@@ -212,8 +212,13 @@ func TestAppsFollowTheMainDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	next.Version = 2
+	inflight, done := before.Runtime.Acquire() // a request of alpha's still running
 	main.Commit(next)
 	r.Rebase()
+	if err := inflight.Store.Ping(ctx); err != nil {
+		t.Errorf("the old database closed under a request in flight: %v", err)
+	}
+	done()
 	after := r.Get("alpha")
 	if after == before {
 		t.Fatal("alpha was not restarted on the new database")

@@ -33,6 +33,7 @@ type Metrics struct {
 	taskAttempts   *prometheus.CounterVec
 	pushes         *prometheus.CounterVec
 	brokerRefused  *prometheus.CounterVec
+	appReloads     *prometheus.CounterVec
 }
 
 // NewMetrics returns Hector's metrics, registered with the Go runtime and
@@ -61,7 +62,10 @@ func NewMetrics() *Metrics {
 		Help: "A2A push notifications this instance sent, by result: delivered, or failed (after 3 tries)."}, []string{"result"})
 	m.brokerRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hector_reload_broker_refused_total",
 		Help: "Fleet reload requests this instance ignored, by reason: unsigned, bad_signature, stale, replayed, malformed."}, []string{"reason"})
-	m.reg.MustRegister(m.reloads, m.reloadDuration, m.version, m.validationErrs, m.backendErrs, m.lastSuccess, m.brokerRefused,
+	m.appReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hector_app_reloads_total",
+		Help: "Reload attempts of the apps' documents by result (applied, rejected, noop); the main configuration's are hector_config_reloads_total."},
+		[]string{"result"})
+	m.reg.MustRegister(m.appReloads, m.reloads, m.reloadDuration, m.version, m.validationErrs, m.backendErrs, m.lastSuccess, m.brokerRefused,
 		m.requests, m.requestSecs, m.taskAttempts, m.pushes, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -108,6 +112,9 @@ func (m *Metrics) Reload(r Reload) {
 func (m *Metrics) SourceError(source string) {
 	m.backendErrs.WithLabelValues(backend(source)).Inc()
 }
+
+// AppReload counts one reload attempt of an app's document, by result.
+func (m *Metrics) AppReload(result string) { m.appReloads.WithLabelValues(result).Inc() }
 
 // BrokerRefused counts a fleet reload request the broker ignored, by
 // reason; wire it to reload.BrokerOptions.Refused.

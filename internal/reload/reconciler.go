@@ -62,6 +62,9 @@ const (
 
 // Outcome reports one reload attempt.
 type Outcome struct {
+	// App is the app (tenant) whose document this was; "" for the main
+	// configuration.
+	App       string        `json:"app,omitempty"`
 	Result    Result        `json:"result"`
 	Version   int64         `json:"version"` // the version serving after this attempt
 	Hash      string        `json:"hash,omitempty"`
@@ -901,6 +904,7 @@ func writeCache(path string, data []byte) error {
 // record keeps out among the Outcomes, logs it, and hands it to the
 // listeners. It runs for every attempt, on the goroutine that made it.
 func (r *Reconciler) record(out Outcome) {
+	out.App = r.App
 	r.mu.Lock()
 	r.outcomes = append(r.outcomes, out)
 	if len(r.outcomes) > historySize {

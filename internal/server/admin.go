@@ -98,12 +98,17 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request, p plane) {
 	var conflict *reload.PreconditionError
 	switch {
 	case errors.As(err, &conflict):
-		w.Header().Set("ETag", etag(p.rec.PublicHash(conflict.Current)))
-		writeError(w, http.StatusPreconditionFailed, "precondition_failed", conflict.Error())
+		if conflict.Current != "" {
+			w.Header().Set("ETag", etag(p.rec.PublicHash(conflict.Current)))
+		}
+		writeError(w, http.StatusPreconditionFailed, "precondition_failed",
+			"the configuration changed since it was read: GET "+configPath(p)+" returns the current document and its ETag")
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 	default:
-		w.Header().Set("ETag", etag(p.rec.PublicHash(p.rt.Current().Hash)))
+		if cur := p.rt.Current(); cur != nil { // nil: an app whose document was never valid, and still is not
+			w.Header().Set("ETag", etag(p.rec.PublicHash(cur.Hash)))
+		}
 		s.writeOutcome(w, p, o)
 	}
 }
@@ -114,8 +119,16 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request, p plane) {
 // equals, so the reconciler answers the precondition failure, and a plain
 // hash sent as a guess is refused like any stale tag. The reconciler
 // checks again in its loop, so a change in between is caught.
+//
+// "*" matches whatever document is applied (RFC 9110 §13.1.1): the way to
+// replace the document of an app that has none applied yet, which has no
+// ETag to send.
 func (s *Server) expectedHash(p plane, tag string) string {
-	if _, hash := p.rec.AppliedWithHash(); tag == p.rec.PublicHash(hash) {
+	_, hash := p.rec.AppliedWithHash()
+	switch {
+	case tag == "*":
+		return hash // "" (nothing applied) checks nothing
+	case hash != "" && tag == p.rec.PublicHash(hash):
 		return hash
 	}
 	return "stale:" + tag

@@ -1,9 +1,11 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"github.com/hector-run/hector/internal/app"
 	"github.com/hector-run/hector/internal/config/source"
 	"github.com/hector-run/hector/internal/llm/llmtest"
+	"github.com/hector-run/hector/internal/reload"
 )
 
 const (
@@ -215,9 +218,19 @@ func TestAdminsActInAnApp(t *testing.T) {
 		t.Errorf("an unknown app: %d", resp.StatusCode)
 	}
 	resolver := &agentcard.Resolver{CardParser: a2av0.NewAgentCardParser()}
-	card, err := resolver.Resolve(context.Background(), h.base+"/apps/alpha/agents/alpha-agent")
+	card, err := resolver.Resolve(context.Background(), h.base+"/apps/alpha/agents/alpha-agent", agentcard.WithRequestHeader("Authorization", "Bearer "+alphaKey))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// An app's cards would list its agents: they are its principals'.
+	for _, c := range []struct {
+		who, token, app string
+		want            int
+	}{{"nobody", "", "alpha", 401}, {"nobody", "", "nowhere", 401}, {"beta's key", betaKey, "alpha", 404}, {"beta's key", betaKey, "nowhere", 404},
+		{"a main-tenant user", userKey, "alpha", 404}, {"the admin", adminKey, "alpha", 200}} {
+		if resp, _ := h.call("GET", "/apps/"+c.app+"/.well-known/agent-card.json", c.token, ""); resp.StatusCode != c.want {
+			t.Errorf("%s reads %s's root card: %d, want %d", c.who, c.app, resp.StatusCode, c.want)
+		}
 	}
 	want := h.base + "/apps/alpha/a2a/alpha-agent"
 	if card.SupportedInterfaces[0].URL != want || card.SecuritySchemes == nil {
@@ -653,4 +666,171 @@ func TestDeletingAnAppLetsInFlightTurnsFinish(t *testing.T) {
 	if r := <-done; r.status != 200 || !strings.Contains(r.body, "finished") {
 		t.Fatalf("the turn in flight during the delete: %d %s", r.status, r.body)
 	}
+}
+
+// A document refused after the dry run (here: larger than the source
+// reads) is not kept: the answer is 422 and the app can be created again.
+func TestCreateRefusedAfterTheDryRunKeepsNothing(t *testing.T) {
+	h, _ := newAppsHector(t, func(o *app.Options) { o.Source = &source.File{Path: o.ConfigPath, MaxBytes: 16 << 10} })
+	big := appDoc("big") + "# " + strings.Repeat("x", 20<<10) + "\n"
+	body, _ := json.Marshal(map[string]string{"name": "big", "config": big})
+	resp, out := h.call("POST", "/admin/apps", adminKey, string(body), "Content-Type", "application/json")
+	if resp.StatusCode != 422 || !strings.Contains(out, "over the limit") {
+		t.Fatalf("a document over the source's limit: %d %s", resp.StatusCode, out)
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "apps", "big.yaml")); !os.IsNotExist(err) {
+		t.Errorf("the refused document was kept: %v", err)
+	}
+	if _, list := h.call("GET", "/admin/apps", adminKey, ""); strings.Contains(list, `"big"`) {
+		t.Errorf("the refused app is listed: %s", list)
+	}
+	body, _ = json.Marshal(map[string]string{"name": "big", "config": appDoc("big")})
+	if resp, out := h.call("POST", "/admin/apps", adminKey, string(body), "Content-Type", "application/json"); resp.StatusCode != 201 {
+		t.Errorf("creating it again, smaller: %d %s", resp.StatusCode, out)
+	}
+}
+
+// Purging waits for the app's requests in flight, so none stores a turn
+// after the purge.
+func TestPurgeWaitsForRequestsInFlight(t *testing.T) {
+	h, _ := newAppsHector(t)
+	fake := llmtest.NewOpenAI(t)
+	release := make(chan struct{})
+	fake.Respond = func(llmtest.Request) llmtest.Reply {
+		<-release
+		return llmtest.Reply{Text: "finished"}
+	}
+	doc := fmt.Sprintf("llms: {m: {provider: openai, model: m, api_key: k, base_url: %s/v1, max_retries: 0}}\nagents: {slow: {llm: m}}\n", fake.URL)
+	resp, _ := h.call("GET", "/admin/apps/alpha", adminKey, "")
+	if resp, out := h.call("PUT", "/admin/apps/alpha", adminKey, doc, "If-Match", resp.Header.Get("ETag"), "Content-Type", "application/yaml"); resp.StatusCode != 200 {
+		t.Fatalf("PUT alpha: %d %s", resp.StatusCode, out)
+	}
+	turn := make(chan string, 1)
+	go func() {
+		_, body := h.call("POST", "/v1/agents/slow/messages", alphaKey, `{"message":"x"}`, "Content-Type", "application/json")
+		var r struct {
+			SessionID string `json:"session_id"`
+		}
+		_ = json.Unmarshal([]byte(body), &r)
+		turn <- r.SessionID
+	}()
+	eventually(t, "the turn reaches the model", func() string {
+		if len(fake.Requests()) == 0 {
+			return "no request yet"
+		}
+		return ""
+	})
+	deleted := make(chan int, 1)
+	go func() {
+		resp, _ := h.call("DELETE", "/admin/apps/alpha?purge=true", adminKey, "")
+		deleted <- resp.StatusCode
+	}()
+	select {
+	case code := <-deleted:
+		t.Fatalf("the purge did not wait for the turn in flight: %d", code)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	session := <-turn
+	if code := <-deleted; code != 200 || session == "" {
+		t.Fatalf("delete with purge: %d, session %q", code, session)
+	}
+	if resp, _ := h.call("GET", "/v1/sessions/"+session, alphaKey, ""); resp.StatusCode != 404 {
+		t.Errorf("the turn that finished during the purge was kept: %d", resp.StatusCode)
+	}
+}
+
+// An app's own operator decides its tasks' approvals and requeues its
+// dead letters, within its tenant; the configuration plane stays closed
+// to it.
+func TestAppPrincipalsManageTheirTasks(t *testing.T) {
+	h, p := newAppsHector(t)
+	op := p.token("r1", jwt.MapClaims{"sub": "opa", "role": "operator", "tenant_id": "beta"})
+	if resp, body := h.call("GET", "/admin/tasks/dlq", op, ""); resp.StatusCode != 200 || !strings.Contains(body, `"tasks":[]`) {
+		t.Errorf("beta's operator lists its dead letters: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := h.call("POST", "/v1/tasks/t_nope/approve", op, ""); resp.StatusCode != 404 {
+		t.Errorf("beta's operator approving an unknown task: %d, want 404", resp.StatusCode)
+	}
+	for _, path := range []string{"/admin/config", "/admin/apps", "/admin/apps/beta", "/metrics"} {
+		if resp, _ := h.call("GET", path, op, ""); resp.StatusCode != 403 {
+			t.Errorf("beta's operator reads %s: %d, want 403", path, resp.StatusCode)
+		}
+	}
+}
+
+// Replacing the document of an app that has none applied needs
+// If-Match: * (it has no ETag); an empty tag does not skip the check.
+func TestReplacingANeverValidApp(t *testing.T) {
+	h, _ := newAppsHector(t)
+	h.writeApp("gamma", "agents: {g: {llm: missing}}\n")
+	eventually(t, "gamma is listed", func() string {
+		if _, body := h.call("GET", "/admin/apps", adminKey, ""); !strings.Contains(body, `"name":"gamma"`) {
+			return body
+		}
+		return ""
+	})
+	if resp, body := h.call("PUT", "/admin/apps/gamma", adminKey, "agents: {g: {llm: still-missing}}\n", "If-Match", `""`, "Content-Type", "application/yaml"); resp.StatusCode != 412 {
+		t.Errorf("If-Match \"\": %d %s", resp.StatusCode, body)
+	}
+	if resp, body := h.call("PUT", "/admin/apps/gamma", adminKey, "agents: {g: {llm: still-missing}}\n", "If-Match", "*", "Content-Type", "application/yaml"); resp.StatusCode != 422 {
+		t.Errorf("an invalid document with If-Match *: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := h.call("PUT", "/admin/apps/gamma", adminKey, appDoc("g"), "If-Match", "*", "Content-Type", "application/yaml"); resp.StatusCode != 200 || resp.Header.Get("ETag") == "" {
+		t.Errorf("a valid document with If-Match *: %d %s", resp.StatusCode, body)
+	}
+	if _, got := h.agentsOf("gamma"); got != "g" {
+		t.Errorf("gamma serves %q", got)
+	}
+}
+
+// An app's reloads are counted in hector_app_reloads_total and streamed on
+// /admin/config/events with the app named.
+func TestAppOutcomesAreCountedAndStreamed(t *testing.T) {
+	h, _ := newAppsHector(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", h.base+"/admin/config/events", nil)
+	req.Header.Set("Authorization", "Bearer "+viewerKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := make(chan reload.Outcome, 10)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var o reload.Outcome
+				_ = json.Unmarshal([]byte(d), &o)
+				events <- o
+			}
+		}
+	}()
+	h.writeApp("alpha", appDoc("alpha-two"))
+	for timeout := time.After(5 * time.Second); ; {
+		select {
+		case o := <-events:
+			if o.Result == reload.NoOp {
+				continue // beta's watch starting, for one
+			}
+			if o.App != "alpha" || o.Result != reload.Applied || o.Version != 2 {
+				t.Fatalf("the event of alpha's change: %+v", o)
+			}
+		case <-timeout:
+			t.Fatal("no event for alpha's change")
+		}
+		break
+	}
+	h.writeApp("alpha", "agents: {x: {llm: missing}}\n")
+	eventually(t, "the app reloads are counted", func() string {
+		_, body := h.call("GET", "/metrics", viewerKey, "")
+		for _, want := range []string{`hector_app_reloads_total{result="applied"}`, `hector_app_reloads_total{result="rejected"} 1`} {
+			if !strings.Contains(body, want) {
+				return "no " + want
+			}
+		}
+		return ""
+	})
 }

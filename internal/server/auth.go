@@ -144,8 +144,8 @@ func (g grant) owner() store.Owner {
 //     issuer has no keys because its JWKS could not be fetched);
 //   - without a token, 401 when server.auth.require is true, else the
 //     anonymous user;
-//   - then the role must be at least role (403), and admin-plane routes
-//     serve the main tenant's principals only (403).
+//   - then the role must be at least role (403). (Admin-plane routes
+//     also serve the main tenant's principals only: mainTenant.)
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, role config.Role) (grant, bool) {
 	snap, release, ok := s.snapshot(w)
 	if !ok {
@@ -186,15 +186,24 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, role config.Role)
 	default:
 		g.who = identity.Anonymous(config.RoleUser)
 	}
-	switch {
-	case !g.who.Has(role):
+	if !g.who.Has(role) {
 		writeError(w, http.StatusForbidden, "forbidden", "this needs the "+string(role)+" role; "+g.who.ID()+" has "+string(g.who.Role))
-		return g, false
-	case role != config.RoleUser && g.who.Tenant != "":
-		writeError(w, http.StatusForbidden, "forbidden", "this route serves the main tenant; "+g.who.ID()+" belongs to tenant "+strconv.Quote(g.who.Tenant))
 		return g, false
 	}
 	return g, true
+}
+
+// mainTenant serves h to principals of the main tenant only: the
+// configuration plane and the process's metrics are the operator's, not
+// an app's, whatever role its principals have (403).
+func mainTenant(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if who := grantOf(r).who; who.Tenant != "" {
+			writeError(w, http.StatusForbidden, "forbidden", "this route serves the main tenant; "+who.ID()+" belongs to tenant "+strconv.Quote(who.Tenant))
+			return
+		}
+		h(w, r)
+	}
 }
 
 func unauthorized(w http.ResponseWriter, msg string) {

@@ -47,7 +47,7 @@ const (
 func (s *Server) routes() []route {
 	all := []route{
 		{"GET /health", public, jsonBody, s.pinned(s.health)},
-		{"GET /metrics", metricsRole, jsonBody, s.Metrics.Handler().ServeHTTP},
+		{"GET /metrics", metricsRole, jsonBody, mainTenant(s.Metrics.Handler().ServeHTTP)},
 	}
 	agents := s.agentRoutes()
 	all = append(all, agents...)
@@ -56,11 +56,16 @@ func (s *Server) routes() []route {
 	for _, rt := range agents {
 		all = append(all, s.inApp(rt))
 	}
-	return append(all, s.adminRoutes()...)
+	for _, rt := range s.adminRoutes() {
+		rt.handler = mainTenant(rt.handler)
+		all = append(all, rt)
+	}
+	return all
 }
 
 // agentRoutes reach agents, sessions and tasks: the request's tenant's
-// (the main configuration's, or its app's; see tenantRuntime).
+// (the main configuration's, or its app's; see tenantRuntime), for the
+// principals of every tenant, each within its own.
 func (s *Server) agentRoutes() []route {
 	return []route{
 		{"GET /v1/agents", user, jsonBody, s.pinned(s.listAgents)},
@@ -81,6 +86,8 @@ func (s *Server) agentRoutes() []route {
 		{"POST /v1/tasks/{id}/reject", operator, jsonBody, s.pinned(s.rejectTask)},
 		{"POST /tasks/{id}/approve", operator, jsonBody, s.pinned(s.approveTask)},
 		{"POST /tasks/{id}/reject", operator, jsonBody, s.pinned(s.rejectTask)},
+		{"GET /admin/tasks/dlq", viewer, jsonBody, s.pinned(s.deadLetters)},
+		{"POST /admin/tasks/{id}/requeue", operator, jsonBody, s.pinned(s.requeueTask)},
 
 		// Cards are public, as A2A intends (with keys they name the bearer
 		// scheme). The endpoints need any key; deciding on a tool call over
@@ -93,13 +100,11 @@ func (s *Server) agentRoutes() []route {
 	}
 }
 
-// adminRoutes manage the main configuration, the apps' (/admin/apps/{app}
-// is the app's /admin/config), and the task queue.
+// adminRoutes manage the main configuration and the apps'
+// (/admin/apps/{app} is the app's /admin/config); routes() serves them to
+// the main tenant only.
 func (s *Server) adminRoutes() []route {
 	return []route{
-		{"GET /admin/tasks/dlq", viewer, jsonBody, s.pinned(s.deadLetters)},
-		{"POST /admin/tasks/{id}/requeue", operator, jsonBody, s.pinned(s.requeueTask)},
-
 		{"GET /admin/config", viewer, jsonBody, s.onPlane(s.getConfig)},
 		{"PUT /admin/config", admin, documentBody, s.onPlane(s.putConfig)},
 		{"POST /admin/config/validate", operator, documentBody, s.onPlane(s.validateConfig)},

@@ -55,21 +55,25 @@ func (s *Server) inApp(rt route) route {
 // enterApp admits a request under /apps/{app}/ to that app: a principal
 // of the app, or an admin of the main tenant, who then acts as a
 // principal of the app. Anyone else, and any request for an app that
-// does not exist, gets 404, so app names cannot be probed. Public routes
-// (cards) are served for any existing app.
+// does not exist, gets 404, so app names cannot be probed. An app's cards
+// too need a credential once credentials exist (401 before anything is
+// looked up): they would list the app's agents.
 func (s *Server) enterApp(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	name := r.PathValue("app")
 	notFound := func() (*http.Request, bool) {
 		writeError(w, http.StatusNotFound, "app_not_found", fmt.Sprintf("no app named %q", name))
 		return r, false
 	}
+	g, ok := r.Context().Value(grantKey{}).(grant)
+	if !ok { // a public route (a card): an app's are its principals' once credentials exist
+		if g, ok = s.admit(w, r, user); !ok {
+			return r, false
+		}
+	}
 	if s.Apps == nil || s.Apps.Runtime(name) == nil {
 		return notFound()
 	}
-	g, ok := r.Context().Value(grantKey{}).(grant)
 	switch {
-	case !ok: // a public route
-		return r, true
 	case g.who.Tenant == name:
 	case g.who.Tenant == "" && g.who.Has(admin):
 		g.who.Tenant = name
