@@ -12,11 +12,9 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/reload"
-	"github.com/hector-run/hector/internal/store"
 )
 
 // appsCmd runs `hector apps list|show|create|put|delete|history|rollback`
@@ -156,21 +154,7 @@ func appsCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			_, _ = stdout.Write(body)
 			return 0
 		}
-		var h struct {
-			Versions []store.ConfigVersion
-			Current  int64
-		}
-		_ = json.Unmarshal(body, &h)
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "VERSION\tAPPLIED AT\tTRIGGER\tACTOR\tSOURCE\tHASH")
-		for _, v := range h.Versions {
-			mark := ""
-			if v.Version == h.Current {
-				mark = " *"
-			}
-			fmt.Fprintf(tw, "%d%s\t%s\t%s\t%s\t%s\t%.12s\n", v.Version, mark, v.AppliedAt.Local().Format(time.DateTime), v.Trigger, v.Actor, v.Source, v.Hash)
-		}
-		_ = tw.Flush()
+		printHistory(stdout, body)
 	case "rollback":
 		path := "/admin/apps/" + app + "/rollback/" + url.PathEscape(pos[1])
 		if *force {

@@ -283,21 +283,7 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 			_, _ = stdout.Write(body)
 			return 0
 		}
-		var h struct {
-			Versions []store.ConfigVersion
-			Current  int64
-		}
-		_ = json.Unmarshal(body, &h)
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "VERSION\tAPPLIED AT\tTRIGGER\tACTOR\tSOURCE\tHASH")
-		for _, v := range h.Versions {
-			mark := ""
-			if v.Version == h.Current {
-				mark = " *"
-			}
-			fmt.Fprintf(tw, "%d%s\t%s\t%s\t%s\t%s\t%.12s\n", v.Version, mark, v.AppliedAt.Local().Format(time.DateTime), v.Trigger, v.Actor, v.Source, v.Hash)
-		}
-		_ = tw.Flush()
+		printHistory(stdout, body)
 	case "show":
 		_, body, err := c.do("GET", "/admin/config/versions/"+pos[0], nil)
 		if err != nil {
@@ -335,4 +321,24 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 		return exitFor(o.Result)
 	}
 	return 0
+}
+
+// printHistory prints a history answer (of /admin/config/history or an
+// app's) as a table, * marking the version serving.
+func printHistory(stdout io.Writer, body []byte) {
+	var h struct {
+		Versions []store.ConfigVersion
+		Current  int64
+	}
+	_ = json.Unmarshal(body, &h)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tAPPLIED AT\tTRIGGER\tACTOR\tSOURCE\tHASH")
+	for _, v := range h.Versions {
+		mark := ""
+		if v.Version == h.Current {
+			mark = " *"
+		}
+		fmt.Fprintf(tw, "%d%s\t%s\t%s\t%s\t%s\t%.12s\n", v.Version, mark, v.AppliedAt.Local().Format(time.DateTime), v.Trigger, v.Actor, v.Source, v.Hash)
+	}
+	_ = tw.Flush()
 }
