@@ -368,34 +368,27 @@ func (b *burst) event() {
 	b.timer.Reset(wait)
 }
 
-// dirWatch keeps one fsnotify watcher on dir, or on its parent while dir
-// does not exist, so that creating dir is noticed.
+// dirWatch keeps one fsnotify watcher on dir once it exists. While it
+// does not, nothing is watched and Watch looks for it every
+// absentPoll: watching its parent instead would wake the watch for every
+// write next to the main file (a SQLite database there writes thousands
+// of times a second).
 type dirWatch struct {
 	w        *fsnotify.Watcher
 	dir      string
-	watching string // dir, its parent, or "" for neither
+	watching bool
 }
 
-// arm watches dir when it exists, else its parent.
-func (d *dirWatch) arm() error {
-	if d.watching == d.dir {
-		return nil
+// absentPoll is how often a watch looks for an apps directory that does
+// not exist yet.
+const absentPoll = time.Second
+
+// arm watches dir when it exists; it reports whether it does.
+func (d *dirWatch) arm() bool {
+	if !d.watching && d.w.Add(d.dir) == nil {
+		d.watching = true
 	}
-	parent := filepath.Dir(d.dir)
-	if d.watching != parent && d.w.Add(d.dir) != nil {
-		if err := d.w.Add(parent); err != nil {
-			return fmt.Errorf("watch %s: %w", parent, err)
-		}
-		d.watching = parent
-	}
-	if d.watching == parent {
-		if d.w.Add(d.dir) != nil { // not created yet
-			return nil
-		}
-		_ = d.w.Remove(parent)
-	}
-	d.watching = d.dir
-	return nil
+	return d.watching
 }
 
 // relevant reports whether an event concerns the directory itself or one
@@ -405,9 +398,7 @@ func (d *dirWatch) relevant(ev fsnotify.Event) bool {
 	if name == d.dir {
 		if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
 			_ = d.w.Remove(d.dir)
-			if d.watching == d.dir {
-				d.watching = ""
-			}
+			d.watching = false
 		}
 		return true
 	}
@@ -415,8 +406,8 @@ func (d *dirWatch) relevant(ev fsnotify.Event) bool {
 	return ok && filepath.Dir(name) == d.dir
 }
 
-// Watch implements Catalog with one watcher on the apps directory (on its
-// parent until the directory exists). After each burst of events it lists
+// Watch implements Catalog with one watcher on the apps directory (until
+// it exists, a look for it every absentPoll). After each burst of events it lists
 // the directory again and reports the apps whose documents changed and, as
 // not found, those whose files went away.
 func (c *FileApps) Watch(ctx context.Context, notify func(app string, rev Revision)) error {
@@ -429,10 +420,12 @@ func (c *FileApps) Watch(ctx context.Context, notify func(app string, rev Revisi
 	report := newAppReport(notify)
 	gone := func(app string) Revision { return appNotFound(c.AppSource(app), app) }
 	b := newBurst(c.Debounce)
+	var absent <-chan time.Time // while the directory does not exist
 	for armed := false; ; {
 		if !armed {
-			if err := dw.arm(); err != nil {
-				return err
+			absent = nil
+			if !dw.arm() {
+				absent = time.After(absentPoll)
 			}
 			apps, err := c.List(ctx)
 			if err != nil {
@@ -458,6 +451,8 @@ func (c *FileApps) Watch(ctx context.Context, notify func(app string, rev Revisi
 			return fmt.Errorf("watch %s: %w", c.Dir, err)
 		case <-b.timer.C:
 			b.start, armed = time.Time{}, false
+		case <-absent:
+			armed = false
 		}
 	}
 }
