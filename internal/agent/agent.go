@@ -5,9 +5,11 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/hector-run/hector/internal/config"
+	"time"
 
+	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm"
 	"github.com/hector-run/hector/internal/tool"
 )
@@ -23,7 +25,38 @@ type Agent struct {
 	// Approvals names the tools whose calls a human approves first, with
 	// the prompt shown to the approver.
 	Approvals map[string]string
-	specs     []llm.ToolSpec
+	// Observer, if set, is told how each turn run by RunFrom and each tool
+	// call ends (metrics).
+	Observer Observer
+	specs    []llm.ToolSpec
+}
+
+// Observer is told how turns and tool calls end. Implementations must be
+// safe for concurrent use and must not block.
+type Observer interface {
+	// Turn reports a finished turn: its TurnStatus and duration.
+	Turn(agent, status string, elapsed time.Duration)
+	// ToolCall reports a tool call: ok, error, or rejected (by a human
+	// reviewer), and its duration.
+	ToolCall(tool, outcome string, elapsed time.Duration)
+}
+
+// TurnStatus names how a turn ended, as Observer.Turn reports it:
+// completed, max_iterations, input_required (waiting for an approval),
+// canceled or error.
+func TurnStatus(res *Result, err error) string {
+	var wait *ApprovalRequired
+	switch {
+	case errors.As(err, &wait):
+		return "input_required"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case err != nil:
+		return "error"
+	case res.StopReason == StopMaxIterations:
+		return "max_iterations"
+	}
+	return "completed"
 }
 
 // Decision is a human's verdict on a tool call that needs approval.
@@ -119,7 +152,12 @@ type Hooks struct {
 // toward the limit. A call to a tool in Approvals runs only once approved;
 // a rejected one gives the model an error result naming the reason.
 func (a *Agent) RunFrom(ctx context.Context, history, turn []llm.Message, h Hooks) (*Result, error) {
-	return a.run(ctx, history, turn, h, -1)
+	start := time.Now()
+	res, err := a.run(ctx, history, turn, h, -1)
+	if a.Observer != nil {
+		a.Observer.Turn(a.Name, TurnStatus(res, err), time.Since(start))
+	}
+	return res, err
 }
 
 // Step is RunFrom limited to one model call (and the tool calls it asks
@@ -231,10 +269,15 @@ func (a *Agent) runTools(ctx context.Context, calls []llm.ToolCall, h Hooks, kee
 		}
 		var out string
 		var callErr error
+		start, outcome := time.Now(), "ok"
 		if needs && !d.Approved {
 			callErr = fmt.Errorf("a human reviewer rejected this call: %s", orDefault(d.Reason, "no reason given"))
-		} else {
-			out, callErr = a.call(ctx, call)
+			outcome = "rejected"
+		} else if out, callErr = a.call(ctx, call); callErr != nil {
+			outcome = "error"
+		}
+		if a.Observer != nil {
+			a.Observer.ToolCall(call.Name, outcome, time.Since(start))
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()

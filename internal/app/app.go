@@ -111,9 +111,9 @@ func Run(ctx context.Context, o Options) error {
 		defer c.Close()
 	}
 	rec := &reload.Reconciler{Runtime: rt, Source: src, Env: o.Env, Log: log,
-		BuildOptions: snapshot.Options{DatabaseURL: o.DatabaseURL, Log: log}, CachePath: o.ConfigCache, FallbackToCache: o.FallbackToCache,
-		HistoryLimit: o.ConfigHistory}
+		CachePath: o.ConfigCache, FallbackToCache: o.FallbackToCache, HistoryLimit: o.ConfigHistory}
 	metrics := observe.NewMetrics()
+	rec.BuildOptions = snapshot.Options{DatabaseURL: o.DatabaseURL, Log: log, Metrics: metrics}
 	metrics.TaskStates(store.TaskStateNames(), func(state string) (int, error) {
 		snap, release := rt.Acquire()
 		defer release()
@@ -126,19 +126,19 @@ func Run(ctx context.Context, o Options) error {
 	})
 	srv := &server.Server{Runtime: rt, Reconciler: rec, Metrics: metrics, Log: log, Version: o.Version}
 	q := &queue.Queue{Runtime: rt, Log: log, Instance: o.InstanceID, Override: o.QueueOverride, PollInterval: o.QueuePoll,
-		Observe: func(o queue.Outcome) { metrics.TaskAttempt(string(o)) }}
+		Observe: func(o queue.Outcome) { metrics.TaskAttempt(string(o)) }, OnTurn: metrics.AgentTurn}
 	srv.Queue = q
 	q.Live = &live.Hub{}
 	srv.A2A = &a2ahttp.Service{Runtime: rt, Queue: q, Log: log, Live: q.Live, OnPush: metrics.PushResult}
 	rec.OnSourceError = func(error) { metrics.SourceError(src.Name()) }
-	rec.AddListener(func(out reload.Outcome) { metrics.Reload(out.Metric()) })
+	rec.AddListener(func(out reload.Outcome) { metrics.Reload(out.Metric()); forgetRemoved(metrics, out) })
 	rec.AddListener(srv.PublishOutcome)
 	if o.OnOutcome != nil {
 		rec.AddListener(o.OnOutcome)
 	}
 	rec.Appliers = []reload.Applier{
 		reload.ApplierFunc(func(_, next *config.Config) (reload.Prepared, error) {
-			return reload.Prepared{Commit: func() { logs.Apply(next.Logger) }}, nil
+			return reload.Prepared{Commit: func() { logs.Apply(next.Logger); metrics.SetEnabled(next.Observability.Metrics.On()) }}, nil
 		}),
 		srv.ListenerApplier(),
 		q,
@@ -163,8 +163,10 @@ func Run(ctx context.Context, o Options) error {
 	if cat, ok := source.AppsOf(src); ok {
 		registry = &apps.Registry{Catalog: cat, Main: rt, Env: o.Env, Log: log, HistoryLimit: o.ConfigHistory,
 			OnCatalogError: func(error) { metrics.SourceError(cat.Name()) },
+			Metrics:        metrics,
 			OnOutcome: func(_ string, out reload.Outcome) {
 				metrics.AppReload(string(out.Result))
+				forgetRemoved(metrics, out)
 				srv.PublishOutcome(out) // on /admin/config/events, with its app named
 			}}
 		registry.Start(loopCtx) // before serving: every valid app serves from the first request
@@ -238,4 +240,18 @@ func Run(ctx context.Context, o Options) error {
 	rec.FlushHistory() // history rows and the last-good cache still being written
 	log.Info("stopped")
 	return nil
+}
+
+// forgetRemoved stops exporting the model, agent and tool series of what an
+// applied outcome removed or changed (a changed LLM may have a new model
+// label); what stays keeps its counts.
+func forgetRemoved(m *observe.Metrics, out reload.Outcome) {
+	if out.Result != reload.Applied {
+		return
+	}
+	for _, kind := range []string{"llms", "agents", "tools"} {
+		if ch := out.Applied[kind]; len(ch.Removed)+len(ch.Changed) > 0 {
+			m.Forget(out.App, kind, append(append([]string(nil), ch.Removed...), ch.Changed...))
+		}
+	}
 }

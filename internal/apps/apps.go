@@ -22,6 +22,7 @@ import (
 
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/config/source"
+	"github.com/hector-run/hector/internal/observe"
 	"github.com/hector-run/hector/internal/reload"
 	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/store"
@@ -65,6 +66,9 @@ type Registry struct {
 	// OnCatalogError, if set, is called for every failed list or watch of
 	// the catalog (metrics count them).
 	OnCatalogError func(err error)
+	// Metrics, if set, count the apps' model calls, turns and tool calls;
+	// a removed app's series are deleted.
+	Metrics *observe.Metrics
 
 	ops sync.Mutex // serialises starting, creating, deleting and rebasing apps
 
@@ -150,7 +154,7 @@ func (r *Registry) newApp(name string) *App {
 	src := &appSource{cat: r.Catalog, name: name}
 	log := r.Log.With("app", name)
 	rec := &reload.Reconciler{Runtime: &snapshot.Runtime{}, Source: src, Env: r.Env, Log: log, App: name,
-		HistoryLimit: r.HistoryLimit, BuildOptions: snapshot.Options{Store: r.lent, App: name, Log: log}}
+		HistoryLimit: r.HistoryLimit, BuildOptions: snapshot.Options{Store: r.lent, App: name, Log: log, Metrics: r.Metrics}}
 	if r.OnOutcome != nil {
 		rec.AddListener(func(o reload.Outcome) { r.OnOutcome(name, o) })
 	}
@@ -195,6 +199,13 @@ func awaitDrained(snaps []*snapshot.Snapshot) bool {
 		}
 	}
 	return true
+}
+
+// forget deletes a removed app's metric series.
+func (r *Registry) forget(app string) {
+	if r.Metrics != nil {
+		r.Metrics.ForgetApp(app)
+	}
 }
 
 // Get returns the running app name, or nil.
@@ -287,6 +298,7 @@ func (r *Registry) Delete(ctx context.Context, name string, purge bool) error {
 		return fmt.Errorf("app %q not deleted from %s: %w", name, r.Catalog.Name(), err)
 	}
 	r.Log.Info("app deleted", "app", name, "purge", purge)
+	r.forget(name)
 	if !purge {
 		return nil
 	}
@@ -435,6 +447,7 @@ func (r *Registry) changed(app string, rev source.Revision) {
 	case errors.Is(rev.Err, source.ErrNotFound):
 		if a != nil {
 			r.stop(a)
+			r.forget(app)
 			r.Log.Info("app removed from the catalog; its data is kept", "app", app)
 		}
 	case a != nil:

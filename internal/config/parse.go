@@ -153,9 +153,9 @@ func syntaxError(err error) Error {
 
 // ServerWide are the top-level sections that configure the process rather
 // than its agents: the listener and its auth, the database, logging, the
-// task queue and the A2A endpoints. Only the main document sets them; an
+// task queue, the A2A endpoints and observability. Only the main document sets them; an
 // app's document may not (see AppErrors).
-var ServerWide = []string{"server", "database", "logger", "queue", "a2a"}
+var ServerWide = []string{"server", "database", "logger", "queue", "a2a", "observability"}
 
 // AppErrors lists, with their positions, the server-wide sections d sets,
 // for a document that is an app's: an app has its own agents, tools and

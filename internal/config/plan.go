@@ -7,7 +7,7 @@ import (
 
 // Change lists what a new configuration does to one kind of entity. For the
 // named collections (llms, agents, tools) the lists hold entity names; for
-// the sections (server, database, logger, queue, a2a) Changed holds the keys
+// the sections (server, database, logger, queue, a2a, observability) Changed holds the keys
 // that differ.
 type Change struct {
 	Added   []string `json:"added,omitempty"`
@@ -41,6 +41,7 @@ func Diff(old, new *Config) Plan {
 	add("logger", diffFields(old.Logger, new.Logger))
 	add("queue", diffFields(old.Queue, new.Queue))
 	add("a2a", diffFields(old.A2A, new.A2A))
+	add("observability", diffFields(old.Observability, new.Observability))
 	if old.Name != new.Name {
 		add("name", Change{Changed: []string{"name"}})
 	}

@@ -13,6 +13,7 @@ func TestDiffCoversEverySection(t *testing.T) {
 		{"a2a: {public_url: \"https://agents.example.com\"}\n", "a2a", "public_url"},
 		{"a2a: {push: {allow_private_networks: true}}\n", "a2a", "push"},
 		{"queue: {workers: 2}\n", "queue", "workers"},
+		{"observability: {metrics: {enabled: false}}\n", "observability", "metrics"},
 		{"server: {read_timeout: 5s}\n", "server", "read_timeout"},
 		{"logger: {level: debug}\n", "logger", "level"},
 	} {
@@ -31,7 +32,7 @@ func TestDiffCoversEverySection(t *testing.T) {
 	}
 	// The test above lists sections by hand: a new section of Config must
 	// be planned too.
-	sections := map[string]bool{"llms": true, "agents": true, "tools": true, "server": true, "database": true, "logger": true, "queue": true, "a2a": true, "name": true, "version": true}
+	sections := map[string]bool{"llms": true, "agents": true, "tools": true, "server": true, "database": true, "logger": true, "queue": true, "a2a": true, "observability": true, "name": true, "version": true}
 	ct := reflect.TypeOf(Config{})
 	for i := range ct.NumField() {
 		if key := ct.Field(i).Tag.Get("yaml"); !sections[key] {

@@ -26,7 +26,22 @@ type Config struct {
 	Logger   Logger           `yaml:"logger" doc:"Log level and format; both apply live."`
 	Queue    Queue            `yaml:"queue" doc:"The durable task queue: workers, retries and stale-task recovery. Applies live."`
 	A2A      A2A              `yaml:"a2a" doc:"The A2A protocol endpoints: agent card URLs and push notification policy. Applies live."`
+	// Observability configures what Hector reports about itself.
+	Observability Observability `yaml:"observability" doc:"What Hector reports about itself: metrics. Applies live."`
 }
+
+// Observability configures metrics.
+type Observability struct {
+	Metrics ObservabilityMetrics `yaml:"metrics" doc:"The Prometheus metrics."`
+}
+
+// ObservabilityMetrics switches the metrics on and off.
+type ObservabilityMetrics struct {
+	Enabled *bool `yaml:"enabled" doc:"Record and serve metrics (GET /metrics). Default true; false answers /metrics with 404 and records nothing."`
+}
+
+// On reports whether metrics are enabled (the default).
+func (m ObservabilityMetrics) On() bool { return m.Enabled == nil || *m.Enabled }
 
 // A2A configures how agents are served over the A2A protocol.
 type A2A struct {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,8 @@ type Metrics struct {
 	pushes         *prometheus.CounterVec
 	brokerRefused  *prometheus.CounterVec
 	appReloads     *prometheus.CounterVec
+	agents         agentMetrics
+	off            atomic.Bool // observability.metrics.enabled: false
 }
 
 // NewMetrics returns Hector's metrics, registered with the Go runtime and
@@ -65,6 +68,8 @@ func NewMetrics() *Metrics {
 	m.appReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hector_app_reloads_total",
 		Help: "Reload attempts of the apps' documents by result (applied, rejected, noop); the main configuration's are hector_config_reloads_total."},
 		[]string{"result"})
+	m.agents = newAgentMetrics()
+	m.reg.MustRegister(m.agents.collectors()...)
 	m.reg.MustRegister(m.appReloads, m.reloads, m.reloadDuration, m.version, m.validationErrs, m.backendErrs, m.lastSuccess, m.brokerRefused,
 		m.requests, m.requestSecs, m.taskAttempts, m.pushes, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -76,9 +81,24 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // Handler serves every registered metric in the Prometheus exposition
 // format (the /metrics route).
+//
+// With the metrics switched off (SetEnabled) it answers 404.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.off.Load() {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"error":{"code":"metrics_disabled","message":"metrics are switched off (observability.metrics.enabled: false)"}}` + "\n"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
+
+// SetEnabled switches the recording of model, agent and tool metrics and
+// the /metrics endpoint on or off (observability.metrics.enabled).
+func (m *Metrics) SetEnabled(on bool) { m.off.Store(!on) }
 
 // Reload is one configuration reload attempt, as the metrics count it
 // (reload.Outcome.Metric builds it).

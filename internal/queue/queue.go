@@ -73,6 +73,10 @@ type Queue struct {
 	// Observe, if set, is told how each attempt ended: completed, retried,
 	// failed, canceled, waiting, released or lost.
 	Observe func(outcome Outcome)
+	// OnTurn, if set, is told how each attempt's turn of agent (of tenant
+	// app) ended, as agent.TurnStatus names it, and how long the attempt
+	// took; a turn handed back at shutdown is not reported.
+	OnTurn func(app, agent, status string, elapsed time.Duration)
 	// Live, if set, receives the model's text as it streams, for tasks
 	// that someone in this process follows (an A2A stream).
 	Live *live.Hub

@@ -61,6 +61,7 @@ type attempt struct {
 	settings Settings
 	log      *slog.Logger
 	version  int64 // the configuration version the task was claimed under, recorded with its messages
+	started  time.Time
 }
 
 // runOne claims and runs one task; false when none was runnable. ctx is
@@ -97,7 +98,7 @@ func (q *Queue) claim(ctx context.Context, owner string) (a *attempt, release fu
 	if task == nil {
 		return nil, nil, false
 	}
-	a = &attempt{st: snap.Store, task: task, owner: owner, settings: settings,
+	a = &attempt{st: snap.Store, task: task, owner: owner, settings: settings, started: time.Now(),
 		log: q.Log.With("task", task.ID, "agent", task.Agent, "attempt", task.Attempts, "worker", owner)}
 	if task.Tenant != "" {
 		a.log = a.log.With("app", task.Tenant)
@@ -316,6 +317,9 @@ func (q *Queue) step(ctx context.Context, a *attempt, history, turn []llm.Messag
 // settle stores how the attempt's turn ended: paused for approval,
 // completed with its messages appended to the session, or interrupted.
 func (q *Queue) settle(base, ctx context.Context, a *attempt, res *agent.Result, err error) {
+	if q.OnTurn != nil && base.Err() == nil { // a turn handed back at shutdown goes on elsewhere
+		q.OnTurn(a.task.Tenant, a.task.Agent, agent.TurnStatus(res, err), time.Since(a.started))
+	}
 	var wait *agent.ApprovalRequired
 	if errors.As(err, &wait) {
 		ap := store.Approval{CallID: wait.Call.ID, Tool: wait.Call.Name, Arguments: wait.Call.Arguments, Prompt: wait.Prompt, RequestedAt: time.Now().UTC()}

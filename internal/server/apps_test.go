@@ -180,6 +180,13 @@ func TestAppsAreIsolated(t *testing.T) {
 		}
 		return ""
 	})
+	eventually(t, "beta's task turn is counted as beta's", func() string {
+		_, body := h.call("GET", "/metrics", viewerKey, "")
+		if !strings.Contains(body, `hector_agent_requests_total{agent="beta-agent",app="beta",status="completed"} 1`) {
+			return "not counted"
+		}
+		return ""
+	})
 	for _, tok := range []string{alphaKey, userKey, adminKey} {
 		if resp, _ := h.call("GET", "/v1/tasks/"+task.ID, tok, ""); resp.StatusCode != 404 {
 			t.Errorf("another tenant read beta's task: %d", resp.StatusCode)
@@ -385,6 +392,13 @@ func TestDeletedAppKeepsItsDataUntilPurged(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &r); resp.StatusCode != 200 || err != nil {
 		t.Fatalf("beta's turn: %d %s", resp.StatusCode, body)
 	}
+	appSeries := func(app string) int {
+		_, body := h.call("GET", "/metrics", viewerKey, "")
+		return strings.Count(body, `app="`+app+`"`)
+	}
+	if appSeries("beta") == 0 {
+		t.Error("beta's turn left no series labelled app=\"beta\"")
+	}
 	if resp, _ := h.call("DELETE", "/admin/apps/beta", operatorKey, ""); resp.StatusCode != 403 {
 		t.Errorf("an operator deleted an app: %d", resp.StatusCode)
 	}
@@ -396,6 +410,9 @@ func TestDeletedAppKeepsItsDataUntilPurged(t *testing.T) {
 	}
 	if status, _ := h.agentsOf("beta"); status != 404 {
 		t.Errorf("beta's agents after the delete: %d", status)
+	}
+	if n := appSeries("beta"); n != 0 {
+		t.Errorf("%d series of the deleted app beta are still exported", n)
 	}
 	if resp, body := h.call("POST", "/v1/agents/beta-agent/messages", betaKey, `{"message":"hi"}`, "Content-Type", "application/json"); resp.StatusCode != 404 {
 		t.Errorf("a turn with beta's agent after the delete: %d %s", resp.StatusCode, body)
