@@ -37,6 +37,7 @@ Usage:
   hector apps list|show|create|put|delete|history|rollback [NAME] [FILE|V] [flags]
                                  list, create, change, roll back and delete a running
                                  server's apps (tenants), each its own configuration
+  hector health [flags]          check a running server's /health; exit 0 if ok or degraded
   hector version                 print the version
 
 Run 'hector COMMAND --help' for a command's flags.
@@ -64,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return tasksCmd(args[1:], stdout, stderr)
 	case "apps":
 		return appsCmd(args[1:], os.Stdin, stdout, stderr)
+	case "health":
+		return healthCmd(args[1:], stdout, stderr)
 	case "schema":
 		b, err := config.Schema()
 		if err != nil {
