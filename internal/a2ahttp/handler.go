@@ -13,6 +13,7 @@ import (
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
 
 	"github.com/hector-run/hector/internal/live"
+	"github.com/hector-run/hector/internal/observe"
 	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/store"
 )
@@ -319,7 +320,8 @@ func (s *Service) acceptAs(ctx context.Context, req *a2a.SendMessageRequest, id 
 		}
 	}
 	text, _ := textOf(msg.Parts) // checked
-	t := &store.Task{ID: id, Agent: c.agent, SessionID: msg.ContextID, Owner: c.Owner, Input: text, MessageID: msg.ID, MaxAttempts: s.Queue.MaxAttempts()}
+	t := &store.Task{ID: id, Agent: c.agent, SessionID: msg.ContextID, Owner: c.Owner, Input: text, MessageID: msg.ID, MaxAttempts: s.Queue.MaxAttempts(),
+		TraceParent: observe.TraceParent(ctx)}
 	if t.SessionID == "" {
 		t.SessionID = store.NewSessionID()
 	}

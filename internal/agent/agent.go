@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm"
@@ -25,20 +24,22 @@ type Agent struct {
 	// Approvals names the tools whose calls a human approves first, with
 	// the prompt shown to the approver.
 	Approvals map[string]string
-	// Observer, if set, is told how each turn run by RunFrom and each tool
-	// call ends (metrics).
+	// Observer, if set, sees each turn run by RunFrom and each tool call
+	// (metrics, traces).
 	Observer Observer
 	specs    []llm.ToolSpec
 }
 
-// Observer is told how turns and tool calls end. Implementations must be
-// safe for concurrent use and must not block.
+// Observer sees turns and tool calls begin and end. Each Start returns
+// the context the work runs under (a span's) and a function the agent
+// calls once when it ends. Implementations must be safe for concurrent
+// use and must not block.
 type Observer interface {
-	// Turn reports a finished turn: its TurnStatus and duration.
-	Turn(agent, status string, elapsed time.Duration)
-	// ToolCall reports a tool call: ok, error, or rejected (by a human
-	// reviewer), and its duration.
-	ToolCall(tool, outcome string, elapsed time.Duration)
+	// StartTurn begins a turn of agent; end gets its TurnStatus.
+	StartTurn(ctx context.Context, agent string) (context.Context, func(status string))
+	// StartToolCall begins a tool call; end gets ok, error or rejected
+	// (by a human reviewer), and the result the model will see.
+	StartToolCall(ctx context.Context, call llm.ToolCall) (context.Context, func(outcome, result string))
 }
 
 // TurnStatus names how a turn ended, as Observer.Turn reports it:
@@ -152,11 +153,12 @@ type Hooks struct {
 // toward the limit. A call to a tool in Approvals runs only once approved;
 // a rejected one gives the model an error result naming the reason.
 func (a *Agent) RunFrom(ctx context.Context, history, turn []llm.Message, h Hooks) (*Result, error) {
-	start := time.Now()
-	res, err := a.run(ctx, history, turn, h, -1)
-	if a.Observer != nil {
-		a.Observer.Turn(a.Name, TurnStatus(res, err), time.Since(start))
+	if a.Observer == nil {
+		return a.run(ctx, history, turn, h, -1)
 	}
+	ctx, end := a.Observer.StartTurn(ctx, a.Name)
+	res, err := a.run(ctx, history, turn, h, -1)
+	end(TurnStatus(res, err))
 	return res, err
 }
 
@@ -269,17 +271,19 @@ func (a *Agent) runTools(ctx context.Context, calls []llm.ToolCall, h Hooks, kee
 		}
 		var out string
 		var callErr error
-		start, outcome := time.Now(), "ok"
+		callCtx, end := ctx, func(string, string) {}
+		if a.Observer != nil {
+			callCtx, end = a.Observer.StartToolCall(ctx, call)
+		}
+		outcome := "ok"
 		if needs && !d.Approved {
 			callErr = fmt.Errorf("a human reviewer rejected this call: %s", orDefault(d.Reason, "no reason given"))
 			outcome = "rejected"
-		} else if out, callErr = a.call(ctx, call); callErr != nil {
+		} else if out, callErr = a.call(callCtx, call); callErr != nil {
 			outcome = "error"
 		}
-		if a.Observer != nil {
-			a.Observer.ToolCall(call.Name, outcome, time.Since(start))
-		}
 		if ctx.Err() != nil {
+			end("canceled", "")
 			return ctx.Err()
 		}
 		tm := llm.Message{Role: llm.RoleTool, ToolCallID: call.ID, Name: call.Name, Content: out}
@@ -289,6 +293,7 @@ func (a *Agent) runTools(ctx context.Context, calls []llm.ToolCall, h Hooks, kee
 			// credentials.
 			tm.Content, tm.IsError = "error: "+config.RedactText(callErr.Error()), true
 		}
+		end(outcome, tm.Content)
 		if emit != nil {
 			emit(Event{Type: EventToolResult, ToolID: call.ID, Result: tm.Content, IsError: tm.IsError})
 		}

@@ -50,7 +50,10 @@ type Options struct {
 	InstanceID string
 	Version    string    // reported by /health
 	LogOutput  io.Writer // default os.Stderr
-	Env        config.LookupEnv
+	// TraceOutput is where the stdout span exporter writes
+	// (observability.tracing.exporter: stdout); default os.Stdout.
+	TraceOutput io.Writer
+	Env         config.LookupEnv
 	// Reload triggers a reload per receive (SIGHUP in the CLI).
 	Reload <-chan struct{}
 	// Ready, if set, is called with the bound address once serving.
@@ -93,6 +96,9 @@ func Run(ctx context.Context, o Options) error {
 	if o.Env == nil {
 		o.Env = os.LookupEnv
 	}
+	if o.TraceOutput == nil {
+		o.TraceOutput = os.Stdout
+	}
 	if o.InstanceID == "" {
 		host, _ := os.Hostname()
 		o.InstanceID = fmt.Sprintf("%s-%d", host, os.Getpid())
@@ -113,7 +119,9 @@ func Run(ctx context.Context, o Options) error {
 	rec := &reload.Reconciler{Runtime: rt, Source: src, Env: o.Env, Log: log,
 		CachePath: o.ConfigCache, FallbackToCache: o.FallbackToCache, HistoryLimit: o.ConfigHistory}
 	metrics := observe.NewMetrics()
-	rec.BuildOptions = snapshot.Options{DatabaseURL: o.DatabaseURL, Log: log, Metrics: metrics}
+	tracing := &observe.Tracing{}
+	defer shutdownTracing(tracing, log)
+	rec.BuildOptions = snapshot.Options{DatabaseURL: o.DatabaseURL, Log: log, Metrics: metrics, Tracing: tracing}
 	metrics.TaskStates(store.TaskStateNames(), func(state string) (int, error) {
 		snap, release := rt.Acquire()
 		defer release()
@@ -124,14 +132,18 @@ func Run(ctx context.Context, o Options) error {
 		defer cancel()
 		return snap.Store.CountTasks(ctx, store.TaskState(state))
 	})
-	srv := &server.Server{Runtime: rt, Reconciler: rec, Metrics: metrics, Log: log, Version: o.Version}
+	srv := &server.Server{Runtime: rt, Reconciler: rec, Metrics: metrics, Tracing: tracing, Log: log, Version: o.Version}
 	q := &queue.Queue{Runtime: rt, Log: log, Instance: o.InstanceID, Override: o.QueueOverride, PollInterval: o.QueuePoll,
-		Observe: func(o queue.Outcome) { metrics.TaskAttempt(string(o)) }, OnTurn: metrics.AgentTurn}
+		Observe: func(o queue.Outcome) { metrics.TaskAttempt(string(o)) }, OnTurn: metrics.AgentTurn, Tracing: tracing}
 	srv.Queue = q
 	q.Live = &live.Hub{}
 	srv.A2A = &a2ahttp.Service{Runtime: rt, Queue: q, Log: log, Live: q.Live, OnPush: metrics.PushResult}
 	rec.OnSourceError = func(error) { metrics.SourceError(src.Name()) }
-	rec.AddListener(func(out reload.Outcome) { metrics.Reload(out.Metric()); forgetRemoved(metrics, out) })
+	rec.AddListener(func(out reload.Outcome) {
+		metrics.Reload(out.Metric())
+		forgetRemoved(metrics, out)
+		traceReload(tracing, out)
+	})
 	rec.AddListener(srv.PublishOutcome)
 	if o.OnOutcome != nil {
 		rec.AddListener(o.OnOutcome)
@@ -140,6 +152,7 @@ func Run(ctx context.Context, o Options) error {
 		reload.ApplierFunc(func(_, next *config.Config) (reload.Prepared, error) {
 			return reload.Prepared{Commit: func() { logs.Apply(next.Logger); metrics.SetEnabled(next.Observability.Metrics.On()) }}, nil
 		}),
+		tracingApplier(tracing, o.TraceOutput),
 		srv.ListenerApplier(),
 		q,
 	}
@@ -164,9 +177,11 @@ func Run(ctx context.Context, o Options) error {
 		registry = &apps.Registry{Catalog: cat, Main: rt, Env: o.Env, Log: log, HistoryLimit: o.ConfigHistory,
 			OnCatalogError: func(error) { metrics.SourceError(cat.Name()) },
 			Metrics:        metrics,
+			Tracing:        tracing,
 			OnOutcome: func(_ string, out reload.Outcome) {
 				metrics.AppReload(string(out.Result))
 				forgetRemoved(metrics, out)
+				traceReload(tracing, out)
 				srv.PublishOutcome(out) // on /admin/config/events, with its app named
 			}}
 		registry.Start(loopCtx) // before serving: every valid app serves from the first request

@@ -67,8 +67,9 @@ type Registry struct {
 	// the catalog (metrics count them).
 	OnCatalogError func(err error)
 	// Metrics, if set, count the apps' model calls, turns and tool calls;
-	// a removed app's series are deleted.
+	// a removed app's series are deleted. Tracing, if set, traces them.
 	Metrics *observe.Metrics
+	Tracing *observe.Tracing
 
 	ops sync.Mutex // serialises starting, creating, deleting and rebasing apps
 
@@ -154,7 +155,7 @@ func (r *Registry) newApp(name string) *App {
 	src := &appSource{cat: r.Catalog, name: name}
 	log := r.Log.With("app", name)
 	rec := &reload.Reconciler{Runtime: &snapshot.Runtime{}, Source: src, Env: r.Env, Log: log, App: name,
-		HistoryLimit: r.HistoryLimit, BuildOptions: snapshot.Options{Store: r.lent, App: name, Log: log, Metrics: r.Metrics}}
+		HistoryLimit: r.HistoryLimit, BuildOptions: snapshot.Options{Store: r.lent, App: name, Log: log, Metrics: r.Metrics, Tracing: r.Tracing}}
 	if r.OnOutcome != nil {
 		rec.AddListener(func(o reload.Outcome) { r.OnOutcome(name, o) })
 	}

@@ -27,12 +27,35 @@ type Config struct {
 	Queue    Queue            `yaml:"queue" doc:"The durable task queue: workers, retries and stale-task recovery. Applies live."`
 	A2A      A2A              `yaml:"a2a" doc:"The A2A protocol endpoints: agent card URLs and push notification policy. Applies live."`
 	// Observability configures what Hector reports about itself.
-	Observability Observability `yaml:"observability" doc:"What Hector reports about itself: metrics. Applies live."`
+	Observability Observability `yaml:"observability" doc:"What Hector reports about itself: metrics and OpenTelemetry traces. Applies live."`
 }
 
-// Observability configures metrics.
+// Observability configures metrics and tracing.
 type Observability struct {
 	Metrics ObservabilityMetrics `yaml:"metrics" doc:"The Prometheus metrics."`
+	Tracing Tracing              `yaml:"tracing" doc:"OpenTelemetry traces of turns, model calls, tool calls and reloads, exported over OTLP."`
+}
+
+// Tracing configures OpenTelemetry tracing. The standard OTEL_EXPORTER_OTLP_*
+// environment variables apply to what is not set here.
+type Tracing struct {
+	Enabled        bool              `yaml:"enabled" doc:"Export traces. Default false."`
+	Exporter       string            `yaml:"exporter" enum:"otlp,stdout" doc:"otlp (default) or stdout (spans as JSON on standard output, for trying it out)."`
+	Protocol       string            `yaml:"protocol" enum:"grpc,http" doc:"OTLP transport: grpc (default, port 4317) or http (http/protobuf, port 4318)."`
+	Endpoint       string            `yaml:"endpoint" secret:"url" doc:"The collector: host:port or a URL (http://collector:4318). Default: OTEL_EXPORTER_OTLP_ENDPOINT, else localhost on the protocol's port."`
+	Insecure       bool              `yaml:"insecure" doc:"Send without TLS (an http:// endpoint implies it)."`
+	Headers        map[string]string `yaml:"headers" secret:"values" doc:"Headers sent with every export, such as an API key of a hosted collector (values are redacted when shown)."`
+	SamplingRate   *float64          `yaml:"sampling_rate" doc:"Fraction of new traces kept, 0 to 1. Default 1. A trace a caller started (traceparent) keeps the caller's decision."`
+	ServiceName    string            `yaml:"service_name" doc:"service.name of the spans. Default OTEL_SERVICE_NAME, else hector."`
+	CaptureContent bool              `yaml:"capture_content" doc:"Put the messages sent to and received from models, and tool arguments and results, on the spans (at most 8 KiB each). Default false: they may hold personal data."`
+}
+
+// Rate is the sampling rate in force: sampling_rate, or 1.
+func (t Tracing) Rate() float64 {
+	if t.SamplingRate == nil {
+		return 1
+	}
+	return *t.SamplingRate
 }
 
 // ObservabilityMetrics switches the metrics on and off.

@@ -190,6 +190,7 @@ func validateIn(c *Config, pos posLookup, sorted bool) Errors {
 			v.fail("a2a.public_url", "must be an http or https base URL without query, like https://agents.example.com, got %q", RedactURL(u))
 		}
 	}
+	v.tracing(c.Observability.Tracing)
 	v.oneOf("logger.level", c.Logger.Level, "debug", "info", "warn", "error")
 	v.oneOf("logger.format", c.Logger.Format, "text", "json")
 	v.zeroLimits(c, "", "") // zerolimits.go
@@ -218,6 +219,24 @@ func (v *validator) queue(q Queue) {
 	}
 	if st := q.StaleThreshold; st != 0 {
 		check("queue.stale_threshold", CheckStaleThreshold(st.D()))
+	}
+}
+
+// tracing checks observability.tracing.
+func (v *validator) tracing(t Tracing) {
+	if t.Exporter != "" {
+		v.oneOf("observability.tracing.exporter", t.Exporter, "otlp", "stdout")
+	}
+	if t.Protocol != "" {
+		v.oneOf("observability.tracing.protocol", t.Protocol, "grpc", "http")
+	}
+	if r := t.SamplingRate; r != nil && (*r < 0 || *r > 1) {
+		v.fail("observability.tracing.sampling_rate", "must be from 0 to 1, got %v", *r)
+	}
+	if u := t.Endpoint; strings.Contains(u, "://") {
+		if _, ok := httpURL(u); !ok {
+			v.fail("observability.tracing.endpoint", "must be host:port or an http or https URL, got %q", RedactURL(u))
+		}
 	}
 }
 

@@ -1,5 +1,5 @@
 // Package observe holds what Hector reports about itself: the Prometheus
-// metrics of one process. app.Run creates one Metrics and hands its methods
+// metrics of one process (Metrics) and its OpenTelemetry traces (Tracing). app.Run creates one Metrics and hands its methods
 // to the components that count (the reconciler, the queue, the A2A service,
 // the HTTP server), which take them as plain functions. The package imports
 // no other Hector package, so any component may use it without an import

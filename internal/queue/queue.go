@@ -16,6 +16,7 @@ import (
 
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/live"
+	"github.com/hector-run/hector/internal/observe"
 	"github.com/hector-run/hector/internal/snapshot"
 )
 
@@ -77,6 +78,9 @@ type Queue struct {
 	// app) ended, as agent.TurnStatus names it, and how long the attempt
 	// took; a turn handed back at shutdown is not reported.
 	OnTurn func(app, agent, status string, elapsed time.Duration)
+	// Tracing, if set, traces each attempt as an invoke_agent span that
+	// continues the trace of the request that made the task.
+	Tracing *observe.Tracing
 	// Live, if set, receives the model's text as it streams, for tasks
 	// that someone in this process follows (an A2A stream).
 	Live *live.Hub

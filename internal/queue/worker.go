@@ -10,9 +10,13 @@ import (
 	"github.com/hector-run/hector/internal/agent"
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm"
+	"github.com/hector-run/hector/internal/observe"
 	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/store"
 	"github.com/hector-run/hector/internal/tool"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // worker claims and runs tasks until ctx ends or it is surplus.
@@ -154,6 +158,12 @@ func (q *Queue) runnable(a *attempt) bool {
 // session's lease from reading the history to storing the outcome.
 func (q *Queue) run(base context.Context, a *attempt) {
 	ctx, cancel := context.WithCancelCause(base)
+	// The attempt continues the trace of the request that made the task.
+	ctx, span := q.Tracing.Tracer().Start(observe.WithTraceParent(ctx, a.task.TraceParent), "invoke_agent "+a.task.Agent,
+		trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attribute.String("gen_ai.operation.name", "invoke_agent"),
+			attribute.String("gen_ai.agent.name", a.task.Agent), attribute.String("gen_ai.conversation.id", a.task.SessionID),
+			attribute.String("hector.task.id", a.task.ID), attribute.Int("hector.task.attempt", a.task.Attempts)))
+	defer span.End()
 	stopped := q.heartbeat(ctx, cancel, a)
 	defer func() { cancel(nil); <-stopped }()
 	unlock, err := a.st.LockSession(ctx, a.task.SessionID)
@@ -317,8 +327,15 @@ func (q *Queue) step(ctx context.Context, a *attempt, history, turn []llm.Messag
 // settle stores how the attempt's turn ended: paused for approval,
 // completed with its messages appended to the session, or interrupted.
 func (q *Queue) settle(base, ctx context.Context, a *attempt, res *agent.Result, err error) {
+	status := agent.TurnStatus(res, err)
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(attribute.String("hector.turn.status", status))
+		if status == "error" {
+			span.SetStatus(codes.Error, "the attempt failed")
+		}
+	}
 	if q.OnTurn != nil && base.Err() == nil { // a turn handed back at shutdown goes on elsewhere
-		q.OnTurn(a.task.Tenant, a.task.Agent, agent.TurnStatus(res, err), time.Since(a.started))
+		q.OnTurn(a.task.Tenant, a.task.Agent, status, time.Since(a.started))
 	}
 	var wait *agent.ApprovalRequired
 	if errors.As(err, &wait) {

@@ -23,6 +23,7 @@ import (
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm"
 	"github.com/hector-run/hector/internal/netguard"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // CardTTL is how long a fetched agent card is used before it is fetched
@@ -298,11 +299,17 @@ func (c *Client) Generate(ctx context.Context, req llm.Request, onText func(stri
 	if err != nil {
 		return nil, err
 	}
-	if len(c.headers) > 0 {
-		params := a2aclient.ServiceParams{}
-		for k, v := range c.headers {
-			params.Append(k, v)
-		}
+	params := a2aclient.ServiceParams{}
+	for k, v := range c.headers {
+		params.Append(k, v)
+	}
+	// The remote agent continues the trace of this turn (W3C traceparent).
+	trace := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, trace)
+	for k, v := range trace {
+		params.Append(k, v)
+	}
+	if len(params) > 0 {
 		ctx = a2aclient.AttachServiceParams(ctx, params)
 	}
 	msg := a2a.NewMessage(a2a.MessageRoleUser, a2a.NewTextPart(input))

@@ -32,6 +32,9 @@ type Server struct {
 	// Metrics counts the requests and serves /metrics; nil: metrics of
 	// this server's own (only its requests).
 	Metrics *observe.Metrics
+	// Tracing traces the requests; nil: none (a caller's traceparent is
+	// still passed on).
+	Tracing *observe.Tracing
 	Log     *slog.Logger
 	Version string
 
@@ -96,7 +99,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
-	return s.Metrics.Instrument(s.recoverer(s.front(mux)))
+	return s.Tracing.Middleware(s.Metrics.Instrument(s.recoverer(s.front(mux))))
 }
 
 // recoverer turns a handler panic into a 500 JSON error and a log line.

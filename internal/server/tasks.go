@@ -12,6 +12,7 @@ import (
 
 	"github.com/hector-run/hector/internal/agent"
 	"github.com/hector-run/hector/internal/llm"
+	"github.com/hector-run/hector/internal/observe"
 	"github.com/hector-run/hector/internal/queue"
 	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/store"
@@ -38,7 +39,8 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request, snap *snapsh
 		writeHTTPError(w, err)
 		return
 	}
-	t := &store.Task{ID: store.NewTaskID(), Agent: ag.Name, SessionID: req.SessionID, Owner: g.owner(), Input: req.Message, MaxAttempts: s.Queue.MaxAttempts()}
+	t := &store.Task{ID: store.NewTaskID(), Agent: ag.Name, SessionID: req.SessionID, Owner: g.owner(), Input: req.Message, MaxAttempts: s.Queue.MaxAttempts(),
+		TraceParent: observe.TraceParent(r.Context())}
 	if err := snap.Store.CreateTask(r.Context(), t); err != nil {
 		s.Log.Error("create task", "error", err)
 		errUnavailable.write(w)
@@ -210,7 +212,8 @@ func (s *Server) waitForApproval(r *http.Request, snap *snapshot.Snapshot, agent
 	if s.Queue != nil {
 		maxAttempts = s.Queue.MaxAttempts()
 	}
-	t := &store.Task{ID: store.NewTaskID(), Agent: agentName, SessionID: req.SessionID, Owner: grantOf(r).owner(), Input: req.Message, MaxAttempts: maxAttempts}
+	t := &store.Task{ID: store.NewTaskID(), Agent: agentName, SessionID: req.SessionID, Owner: grantOf(r).owner(), Input: req.Message, MaxAttempts: maxAttempts,
+		TraceParent: observe.TraceParent(r.Context())}
 	a := store.Approval{CallID: wait.Call.ID, Tool: wait.Call.Name, Arguments: wait.Call.Arguments, Prompt: wait.Prompt, RequestedAt: time.Now().UTC()}
 	if err := snap.Store.CreateWaitingTask(context.WithoutCancel(r.Context()), t, turn, a); err != nil {
 		s.Log.Error("create waiting task", "error", err)

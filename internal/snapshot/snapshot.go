@@ -54,6 +54,7 @@ type Snapshot struct {
 
 	handles map[string]*shared // "llm:NAME", "jwt:NAME" and "database", with their cross-snapshot refcount
 	metrics *observe.Metrics   // Options.Metrics
+	tracing *observe.Tracing   // Options.Tracing
 
 	refs    atomic.Int64 // readers plus one for being current; 0 = drained
 	held    []*shared    // resources this snapshot holds one reference to
@@ -169,8 +170,9 @@ type Options struct {
 	// App is stamped on the snapshot (Snapshot.App).
 	App string
 	// Metrics, when set, count the snapshot's model calls, turns and tool
-	// calls, as App's.
+	// calls, as App's; Tracing, when set, traces them.
 	Metrics *observe.Metrics
+	Tracing *observe.Tracing
 }
 
 // EffectiveDatabaseURL is the database a snapshot of cfg uses: the override,
@@ -196,7 +198,7 @@ func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options
 	s := &Snapshot{Config: cfg, Agents: make(map[string]*agent.Agent, len(cfg.Agents)), LLMs: make(map[string]llm.Client, len(cfg.LLMs)),
 		Tools: make(map[string]tool.Tool, len(cfg.Tools)), drained: make(chan struct{}), handles: make(map[string]*shared, len(cfg.LLMs)+len(cfg.Tools)+1)}
 	s.refs.Store(1)
-	s.App, s.metrics = opts.App, opts.Metrics
+	s.App, s.metrics, s.tracing = opts.App, opts.Metrics, opts.Tracing
 	s.DatabaseURL = opts.EffectiveDatabaseURL(cfg)
 	switch {
 	case opts.Store != nil:
@@ -231,7 +233,7 @@ func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options
 			return nil, fmt.Errorf("llms.%s: %w", name, err)
 		}
 		s.own(key, c)
-		s.LLMs[name] = observed(c, opts, name, lc)
+		s.LLMs[name] = observed(c, s, name, lc)
 	}
 	for _, k := range cfg.Server.Auth.APIKeys {
 		s.KeyDigests = append(s.KeyDigests, sha256.Sum256([]byte(k.Key)))
@@ -275,64 +277,6 @@ func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options
 	return s, nil
 }
 
-// observed is c counting its calls in opts.Metrics, when set.
-func observed(c llm.Client, opts Options, name string, lc config.LLM) llm.Client {
-	if opts.Metrics == nil {
-		return c
-	}
-	return &observedLLM{Client: c, m: opts.Metrics, labels: observe.LLMCall{App: opts.App, LLM: name, Provider: lc.Provider, Model: lc.Model}}
-}
-
-// observedLLM counts each model call: outcome, duration, time to the
-// first text of a stream, tokens.
-type observedLLM struct {
-	llm.Client
-	m      *observe.Metrics
-	labels observe.LLMCall
-}
-
-func (o *observedLLM) Generate(ctx context.Context, req llm.Request, onText func(string)) (*llm.Response, error) {
-	call := o.labels
-	start := time.Now()
-	if onText != nil {
-		inner := onText
-		onText = func(t string) {
-			if call.FirstText == 0 {
-				call.FirstText = time.Since(start)
-			}
-			inner(t)
-		}
-	}
-	resp, err := o.Client.Generate(ctx, req, onText)
-	call.Elapsed, call.Outcome = time.Since(start), "ok"
-	switch {
-	case err != nil && ctx.Err() != nil:
-		call.Outcome = "canceled"
-	case err != nil:
-		call.Outcome = "error"
-	default:
-		call.InputTokens, call.OutputTokens = resp.Usage.InputTokens, resp.Usage.OutputTokens
-	}
-	o.m.LLMCall(call)
-	return resp, err
-}
-
-// agentObserver reports an agent's turns and tool calls to the metrics,
-// as its app's.
-type agentObserver struct {
-	m   *observe.Metrics
-	app string
-	cfg *config.Config // for the tools' types
-}
-
-func (o agentObserver) Turn(agent, status string, elapsed time.Duration) {
-	o.m.AgentTurn(o.app, agent, status, elapsed)
-}
-
-func (o agentObserver) ToolCall(tool, outcome string, elapsed time.Duration) {
-	o.m.ToolCall(o.app, tool, o.cfg.Tools[tool].Type, outcome, elapsed)
-}
-
 // buildIssuers makes a JWT issuer for each of server.auth.jwt, reusing
 // prev's when its configuration is unchanged, so its cached keys and
 // refresh survive the reload.
@@ -365,8 +309,8 @@ func newAgent(name string, cfg *config.Config, s *Snapshot) *agent.Agent {
 		return agent.New(name, ac.Description, "", 1, remote.NewNamed(name, ac.URL, ac.Headers), nil, nil)
 	}
 	ag := agent.New(name, ac.Description, ac.Instruction, ac.MaxIterations, s.LLMs[ac.LLM], ac.Tools, s.Tools)
-	if s.metrics != nil {
-		ag.Observer = agentObserver{m: s.metrics, app: s.App, cfg: cfg}
+	if s.metrics != nil || s.tracing != nil {
+		ag.Observer = &observer{m: s.metrics, t: s.tracing, app: s.App, cfg: cfg}
 	}
 	for _, t := range ac.Tools {
 		if tc := cfg.Tools[t]; tc.RequireApproval {

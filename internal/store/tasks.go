@@ -51,7 +51,10 @@ type Task struct {
 	Owner
 	Input string `json:"input"`
 	// MessageID is the A2A ID of the message that started the task.
-	MessageID       string          `json:"message_id,omitempty"`
+	MessageID string `json:"message_id,omitempty"`
+	// TraceParent is the W3C traceparent of the request that created the
+	// task ("" when untraced); its attempts continue that trace.
+	TraceParent     string          `json:"-"`
 	State           TaskState       `json:"state"`
 	Attempts        int             `json:"attempts"`
 	MaxAttempts     int             `json:"max_attempts"`
@@ -106,14 +109,14 @@ func fromMS(v int64) time.Time {
 }
 
 const taskColumns = `id, agent, session_id, input, state, attempts, max_attempts, run_at, lease_owner, heartbeat_at,
-	cancel_requested, dead, result, error, created_at, updated_at, finished_at, approval, decisions, message_id, tenant, owner`
+	cancel_requested, dead, result, error, created_at, updated_at, finished_at, approval, decisions, message_id, tenant, owner, traceparent`
 
 func scanTask(row interface{ Scan(...any) error }) (*Task, error) {
 	var t Task
 	var runAt, hb, created, updated, finished int64
 	var result, approval, decisions string
 	if err := row.Scan(&t.ID, &t.Agent, &t.SessionID, &t.Input, &t.State, &t.Attempts, &t.MaxAttempts, &runAt, &t.LeaseOwner, &hb,
-		&t.CancelRequested, &t.Dead, &result, &t.Error, &created, &updated, &finished, &approval, &decisions, &t.MessageID, &t.Tenant, &t.Principal); err != nil {
+		&t.CancelRequested, &t.Dead, &result, &t.Error, &created, &updated, &finished, &approval, &decisions, &t.MessageID, &t.Tenant, &t.Principal, &t.TraceParent); err != nil {
 		return nil, err
 	}
 	if approval != "" {
@@ -139,8 +142,8 @@ func (s *Store) CreateTask(ctx context.Context, t *Task) error {
 	defer s.lockWrite()()
 	now := time.Now()
 	t.State, t.RunAt, t.CreatedAt, t.UpdatedAt = TaskPending, now.UTC(), now.UTC(), now.UTC()
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO tasks (id, agent, session_id, input, state, max_attempts, run_at, created_at, updated_at, message_id, tenant, owner)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), t.ID, t.Agent, t.SessionID, t.Input, t.State, t.MaxAttempts, ms(now), ms(now), ms(now), t.MessageID, t.Tenant, t.Principal)
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO tasks (id, agent, session_id, input, state, max_attempts, run_at, created_at, updated_at, message_id, tenant, owner, traceparent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), t.ID, t.Agent, t.SessionID, t.Input, t.State, t.MaxAttempts, ms(now), ms(now), ms(now), t.MessageID, t.Tenant, t.Principal, t.TraceParent)
 	if err != nil {
 		return fmt.Errorf("create task: %w", err)
 	}
@@ -619,8 +622,8 @@ func (s *Store) CreateWaitingTask(ctx context.Context, t *Task, steps []llm.Mess
 	defer tx.Rollback()
 	now := time.Now()
 	t.State, t.RunAt, t.CreatedAt, t.UpdatedAt, t.Attempts, t.Approval = TaskInputRequired, now.UTC(), now.UTC(), now.UTC(), 0, &a
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO tasks (id, agent, session_id, input, state, max_attempts, run_at, created_at, updated_at, approval, tenant, owner)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), t.ID, t.Agent, t.SessionID, t.Input, t.State, t.MaxAttempts, ms(now), ms(now), ms(now), string(b), t.Tenant, t.Principal); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO tasks (id, agent, session_id, input, state, max_attempts, run_at, created_at, updated_at, approval, tenant, owner, traceparent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), t.ID, t.Agent, t.SessionID, t.Input, t.State, t.MaxAttempts, ms(now), ms(now), ms(now), string(b), t.Tenant, t.Principal, t.TraceParent); err != nil {
 		return fmt.Errorf("create task: %w", err)
 	}
 	for i, m := range steps {

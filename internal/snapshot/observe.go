@@ -1,0 +1,162 @@
+package snapshot
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/llm"
+	"github.com/hector-run/hector/internal/observe"
+)
+
+// observer counts and traces what the snapshot's agents do, as its app's:
+// a turn is an invoke_agent span, a tool call an execute_tool span, after
+// the OpenTelemetry GenAI semantic conventions. It implements
+// agent.Observer. Either m or t may be nil.
+type observer struct {
+	m   *observe.Metrics
+	t   *observe.Tracing
+	app string
+	cfg *config.Config // for the tools' types
+}
+
+func (o *observer) StartTurn(ctx context.Context, agent string) (context.Context, func(string)) {
+	start := time.Now()
+	attrs := []attribute.KeyValue{attribute.String("gen_ai.operation.name", "invoke_agent"), attribute.String("gen_ai.agent.name", agent)}
+	if c := llm.Conversation(ctx); c != "" {
+		attrs = append(attrs, attribute.String("gen_ai.conversation.id", c))
+	}
+	if o.app != "" {
+		attrs = append(attrs, attribute.String("hector.app", o.app))
+	}
+	ctx, span := o.t.Tracer().Start(ctx, "invoke_agent "+agent, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
+	return ctx, func(status string) {
+		span.SetAttributes(attribute.String("hector.turn.status", status))
+		if status == "error" {
+			span.SetStatus(codes.Error, "the turn failed")
+		}
+		span.End()
+		if o.m != nil {
+			o.m.AgentTurn(o.app, agent, status, time.Since(start))
+		}
+	}
+}
+
+func (o *observer) StartToolCall(ctx context.Context, call llm.ToolCall) (context.Context, func(string, string)) {
+	start := time.Now()
+	typ := o.cfg.Tools[call.Name].Type
+	ctx, span := o.t.Tracer().Start(ctx, "execute_tool "+call.Name, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(
+		attribute.String("gen_ai.operation.name", "execute_tool"), attribute.String("gen_ai.tool.name", call.Name),
+		attribute.String("gen_ai.tool.call.id", call.ID), attribute.String("gen_ai.tool.type", typ)))
+	if o.t.CaptureContent() {
+		span.SetAttributes(attribute.String("gen_ai.tool.call.arguments", bounded(string(call.Arguments))))
+	}
+	return ctx, func(outcome, result string) {
+		if outcome != "ok" {
+			span.SetStatus(codes.Error, outcome)
+		}
+		if o.t.CaptureContent() {
+			span.SetAttributes(attribute.String("gen_ai.tool.call.result", bounded(result)))
+		}
+		span.End()
+		if o.m != nil {
+			o.m.ToolCall(o.app, call.Name, typ, outcome, time.Since(start))
+		}
+	}
+}
+
+// observed is c counted and traced, when the snapshot does either.
+func observed(c llm.Client, s *Snapshot, name string, lc config.LLM) llm.Client {
+	if s.metrics == nil && s.tracing == nil {
+		return c
+	}
+	return &observedLLM{Client: c, m: s.metrics, t: s.tracing, labels: observe.LLMCall{App: s.App, LLM: name, Provider: lc.Provider, Model: lc.Model}}
+}
+
+// observedLLM counts and traces each model call: a chat span with the
+// GenAI attributes; outcome, duration, time to the first text of a
+// stream, tokens.
+type observedLLM struct {
+	llm.Client
+	m      *observe.Metrics
+	t      *observe.Tracing
+	labels observe.LLMCall
+}
+
+func (o *observedLLM) Generate(ctx context.Context, req llm.Request, onText func(string)) (*llm.Response, error) {
+	call := o.labels
+	ctx, span := o.t.Tracer().Start(ctx, "chat "+call.Model, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+		attribute.String("gen_ai.operation.name", "chat"), attribute.String("gen_ai.provider.name", call.Provider),
+		attribute.String("gen_ai.request.model", call.Model), attribute.String("hector.llm", call.LLM)))
+	if c := llm.Conversation(ctx); c != "" {
+		span.SetAttributes(attribute.String("gen_ai.conversation.id", c))
+	}
+	capture := o.t.CaptureContent()
+	if capture {
+		span.SetAttributes(attribute.String("gen_ai.system_instructions", bounded(req.System)), attribute.String("gen_ai.input.messages", jsonBounded(req.Messages)))
+	}
+	start := time.Now()
+	if onText != nil {
+		inner := onText
+		onText = func(t string) {
+			if call.FirstText == 0 {
+				call.FirstText = time.Since(start)
+			}
+			inner(t)
+		}
+	}
+	resp, err := o.Client.Generate(ctx, req, onText)
+	call.Elapsed, call.Outcome = time.Since(start), "ok"
+	switch {
+	case err != nil && ctx.Err() != nil:
+		call.Outcome = "canceled"
+		span.SetStatus(codes.Error, "canceled")
+	case err != nil:
+		call.Outcome = "error"
+		span.SetStatus(codes.Error, config.RedactText(err.Error()))
+	default:
+		call.InputTokens, call.OutputTokens = resp.Usage.InputTokens, resp.Usage.OutputTokens
+		finish := "stop"
+		if len(resp.Message.ToolCalls) > 0 {
+			finish = "tool_calls"
+		}
+		span.SetAttributes(attribute.Int64("gen_ai.usage.input_tokens", call.InputTokens), attribute.Int64("gen_ai.usage.output_tokens", call.OutputTokens),
+			attribute.StringSlice("gen_ai.response.finish_reasons", []string{finish}))
+		if capture {
+			span.SetAttributes(attribute.String("gen_ai.output.messages", jsonBounded([]llm.Message{resp.Message})))
+		}
+	}
+	span.End()
+	if o.m != nil {
+		o.m.LLMCall(call)
+	}
+	return resp, err
+}
+
+// contentLimit bounds each piece of content a span carries.
+const contentLimit = 8 << 10
+
+func bounded(s string) string {
+	if len(s) <= contentLimit {
+		return s
+	}
+	cut := contentLimit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func jsonBounded(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return bounded(string(b))
+}
