@@ -38,6 +38,7 @@ Usage:
                                  list, create, change, roll back and delete a running
                                  server's apps (tenants), each its own configuration
   hector health [flags]          check a running server's /health; exit 0 if ok or degraded
+  hector backup --to FILE        copy the SQLite database online (PostgreSQL: print the pg_dump command)
   hector version                 print the version
 
 Run 'hector COMMAND --help' for a command's flags.
@@ -67,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return appsCmd(args[1:], os.Stdin, stdout, stderr)
 	case "health":
 		return healthCmd(args[1:], stdout, stderr)
+	case "backup":
+		return backupCmd(args[1:], stdout, stderr)
 	case "schema":
 		b, err := config.Schema()
 		if err != nil {

@@ -59,3 +59,8 @@ func validEnvName(s string) bool {
 	}
 	return true
 }
+
+// ExpandEnv expands ${VAR}, ${VAR:-default} and $${ in s as the document's
+// values are expanded; an unset variable without a default is an error
+// naming it.
+func ExpandEnv(s string, env LookupEnv) (string, error) { return expandEnv(s, env) }
