@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
@@ -36,6 +37,7 @@ type Options struct {
 	Watch       bool          // apply source changes live
 	Debounce    time.Duration // file-event debounce; default source.DefaultDebounce
 	DatabaseURL string        // overrides database.url
+	Host        string        // overrides server.host (--host)
 	// ConfigCache is where the last applied configuration is kept (mode
 	// 0600); "" disables the cache.
 	ConfigCache string
@@ -118,6 +120,10 @@ func Run(ctx context.Context, o Options) error {
 	}
 	rec := &reload.Reconciler{Runtime: rt, Source: src, Env: o.Env, Log: log,
 		CachePath: o.ConfigCache, FallbackToCache: o.FallbackToCache, HistoryLimit: o.ConfigHistory}
+	if o.Host != "" {
+		host := o.Host
+		rec.Override = func(c *config.Config) { c.Server.Host = host }
+	}
 	metrics := observe.NewMetrics()
 	tracing := &observe.Tracing{}
 	defer shutdownTracing(tracing, log)
@@ -196,6 +202,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := srv.Listen(cfg.Server.Addr()); err != nil {
 		return err
 	}
+	warnLoopbackInContainer(log, cfg.Server.Host, o.Env)
 	log.Info("hector started", "version", o.Version, "config", src.Name(), "config_version", first.Version,
 		"addr", srv.Addr(), "watch", o.Watch, "agents", len(cfg.Agents), "instance", o.InstanceID)
 	if o.Ready != nil {
@@ -269,4 +276,19 @@ func forgetRemoved(m *observe.Metrics, out reload.Outcome) {
 			m.Forget(out.App, kind, append(append([]string(nil), ch.Removed...), ch.Changed...))
 		}
 	}
+}
+
+// warnLoopbackInContainer says loudly that a server in a container (PID
+// 1, or Kubernetes' variables set) listening on loopback is unreachable
+// from outside it: every probe and client would fail.
+func warnLoopbackInContainer(log *slog.Logger, host string, env config.LookupEnv) {
+	_, k8s := env("KUBERNETES_SERVICE_HOST")
+	if !(k8s || os.Getpid() == 1) {
+		return
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return
+	}
+	log.Warn("LISTENING ON LOOPBACK IN A CONTAINER: probes and clients outside the container cannot reach "+host+
+		"; set server.host: 0.0.0.0, --host 0.0.0.0 or HECTOR_HOST=0.0.0.0", "host", host)
 }

@@ -133,6 +133,10 @@ type Reconciler struct {
 	// keeps, newest first; older ones are deleted as new ones are
 	// recorded. 0 means DefaultHistoryLimit.
 	HistoryLimit int
+	// Override, if set, adjusts every valid document before it is planned
+	// and applied, the same way each time (the serve command's --host,
+	// which wins over server.host). It must be deterministic.
+	Override func(*config.Config)
 	// App, when set, names the app (tenant) whose document this
 	// reconciler applies: its history is the app's, and its document may
 	// not set the server-wide sections (config.ServerWide). BuildOptions
@@ -504,6 +508,9 @@ func (r *Reconciler) DryRun(data []byte) Outcome {
 		if errs == nil && r.App != "" {
 			errs = doc.AppErrors()
 		}
+		if errs == nil && r.Override != nil {
+			r.Override(doc.Config)
+		}
 	} else {
 		errs = asErrors(err, "(document)")
 	}
@@ -700,6 +707,9 @@ func (r *Reconciler) parse(rev source.Revision, out *Outcome) (*config.Document,
 	out.Stages["validate"] = float64(ps.Validate.Microseconds()) / 1000
 	if errs == nil && r.App != "" {
 		errs = doc.AppErrors()
+	}
+	if errs == nil && r.Override != nil {
+		r.Override(doc.Config)
 	}
 	if errs != nil {
 		out.Errors = errs

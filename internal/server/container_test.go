@@ -1,0 +1,39 @@
+package server_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hector-run/hector/internal/app"
+)
+
+// --host wins over server.host (here an address this machine does not
+// have), and a server in a container (Kubernetes' variables set) that
+// listens on loopback says loudly that nothing outside can reach it.
+func TestHostOverrideAndTheContainerWarning(t *testing.T) {
+	var logs syncBuffer
+	h := newHectorWith(t, "llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nserver: {host: 203.0.113.7, port: 0}\n", func(o *app.Options) {
+		o.Host = "127.0.0.1"
+		o.LogOutput = &logs
+		o.Env = func(k string) (string, bool) {
+			if k == "KUBERNETES_SERVICE_HOST" {
+				return "10.96.0.1", true
+			}
+			return "", false
+		}
+	})
+	if r := h.send("a", "", "hi"); r.status != 200 {
+		t.Fatalf("a turn on the --host address: %d %s", r.status, r.raw)
+	}
+	if !strings.Contains(logs.String(), "LISTENING ON LOOPBACK IN A CONTAINER") {
+		t.Errorf("no warning in:\n%s", logs.String())
+	}
+	// A reload keeps the override.
+	h.write("llms: {e: {provider: echo}}\nagents: {a: {llm: e, instruction: two}}\nserver: {host: 203.0.113.7, port: 0}\n")
+	if o := h.next(); o.Result != "applied" {
+		t.Fatalf("reload: %+v", o)
+	}
+	if r := h.send("a", "", "hi"); r.status != 200 || r.body.Reply != "[two] hi" {
+		t.Fatalf("after the reload: %d %s", r.status, r.raw)
+	}
+}
