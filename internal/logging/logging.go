@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/hector-run/hector/internal/config"
 )
 
@@ -67,8 +69,31 @@ const MaxValueBytes = 8 << 10
 // Handle implements slog.Handler. Every string logged is bounded to
 // MaxValueBytes, and every URL in it has its credentials redacted
 // (config.RedactText), whoever logged it.
+//
+// A line logged with a context (InfoContext, …) carries the request's id
+// (WithRequestID) and the trace and span ids of its span, when it has them.
 func (s *Switch) Handle(ctx context.Context, r slog.Record) error {
-	return s.handler().Handle(ctx, clean(r))
+	r = clean(r)
+	if id := RequestID(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+	}
+	return s.handler().Handle(ctx, r)
+}
+
+type requestIDKey struct{}
+
+// WithRequestID is ctx of the request named id (X-Request-Id).
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID is the id of ctx's request, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
 }
 
 // clean returns r with every string bounded and its URLs redacted.

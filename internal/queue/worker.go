@@ -164,6 +164,9 @@ func (q *Queue) run(base context.Context, a *attempt) {
 			attribute.String("gen_ai.agent.name", a.task.Agent), attribute.String("gen_ai.conversation.id", a.task.SessionID),
 			attribute.String("hector.task.id", a.task.ID), attribute.Int("hector.task.attempt", a.task.Attempts)))
 	defer span.End()
+	if sc := span.SpanContext(); sc.IsValid() {
+		a.log = a.log.With("trace_id", sc.TraceID().String(), "span_id", sc.SpanID().String())
+	}
 	stopped := q.heartbeat(ctx, cancel, a)
 	defer func() { cancel(nil); <-stopped }()
 	unlock, err := a.st.LockSession(ctx, a.task.SessionID)

@@ -228,7 +228,7 @@ func (s *Server) configHistory(w http.ResponseWriter, r *http.Request, p plane, 
 	}
 	versions, err := snap.Store.ConfigVersions(r.Context(), p.app, limit)
 	if err != nil {
-		s.Log.Error("config history", "error", err)
+		s.Log.ErrorContext(r.Context(), "config history", "error", err)
 		errUnavailable.write(w)
 		return
 	}
@@ -254,7 +254,7 @@ func (s *Server) loadVersion(w http.ResponseWriter, r *http.Request, p plane, st
 		return cv, false
 	}
 	if err != nil {
-		s.Log.Error("load config version", "version", v, "error", err)
+		s.Log.ErrorContext(r.Context(), "load config version", "version", v, "error", err)
 		errUnavailable.write(w)
 		return cv, false
 	}

@@ -320,14 +320,14 @@ func (s *Server) history(ctx context.Context, st *store.Store, id, agentName str
 	case err == nil && !sess.Owner.MayContinue(g.owner()):
 		return nil, &httpError{http.StatusForbidden, "forbidden", fmt.Sprintf("session %q belongs to %s: only its owner continues it", id, sess.Principal)}
 	case err != nil:
-		s.Log.Error("load session", "session", id, "error", err)
+		s.Log.ErrorContext(ctx, "load session", "session", id, "error", err)
 		return nil, errUnavailable
 	case sess.Agent != agentName:
 		return nil, &httpError{http.StatusConflict, "session_agent_mismatch", fmt.Sprintf("session %q belongs to agent %q", id, sess.Agent)}
 	}
 	h, err := st.History(ctx, id)
 	if err != nil {
-		s.Log.Error("load history", "session", id, "error", err)
+		s.Log.ErrorContext(ctx, "load history", "session", id, "error", err)
 		return nil, errUnavailable
 	}
 	return h, nil
@@ -375,7 +375,7 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request, snap *snapsh
 		msgs, err = snap.Store.Messages(r.Context(), id)
 	}
 	if err != nil {
-		s.Log.Error("load session", "session", id, "error", err)
+		s.Log.ErrorContext(r.Context(), "load session", "session", id, "error", err)
 		errUnavailable.write(w)
 		return
 	}

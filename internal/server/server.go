@@ -99,7 +99,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
-	return s.Tracing.Middleware(s.Metrics.Instrument(s.recoverer(s.front(mux))))
+	return requestID(s.Tracing.Middleware(s.Metrics.Instrument(s.recoverer(s.front(mux)))))
 }
 
 // recoverer turns a handler panic into a 500 JSON error and a log line.

@@ -42,7 +42,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request, snap *snapsh
 	t := &store.Task{ID: store.NewTaskID(), Agent: ag.Name, SessionID: req.SessionID, Owner: g.owner(), Input: req.Message, MaxAttempts: s.Queue.MaxAttempts(),
 		TraceParent: observe.TraceParent(r.Context())}
 	if err := snap.Store.CreateTask(r.Context(), t); err != nil {
-		s.Log.Error("create task", "error", err)
+		s.Log.ErrorContext(r.Context(), "create task", "error", err)
 		errUnavailable.write(w)
 		return
 	}
@@ -64,7 +64,7 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request, snap *snapshot.
 	}
 	steps, err := snap.Store.Steps(r.Context(), t.ID)
 	if err != nil {
-		s.Log.Error("task steps", "task", t.ID, "error", err)
+		s.Log.ErrorContext(r.Context(), "task steps", "task", t.ID, "error", err)
 		errUnavailable.write(w)
 		return
 	}
@@ -84,7 +84,7 @@ func (s *Server) loadTask(w http.ResponseWriter, r *http.Request, snap *snapshot
 		return nil, false
 	}
 	if err != nil {
-		s.Log.Error("load task", "task", id, "error", err)
+		s.Log.ErrorContext(r.Context(), "load task", "task", id, "error", err)
 		errUnavailable.write(w)
 		return nil, false
 	}
@@ -123,7 +123,7 @@ func (s *Server) writeTaskList(w http.ResponseWriter, r *http.Request, snap *sna
 		return
 	}
 	if err != nil {
-		s.Log.Error("list tasks", "error", err)
+		s.Log.ErrorContext(r.Context(), "list tasks", "error", err)
 		errUnavailable.write(w)
 		return
 	}
@@ -168,7 +168,7 @@ func (s *Server) changeTask(w http.ResponseWriter, r *http.Request, snap *snapsh
 	case errors.Is(err, store.ErrConflict):
 		writeError(w, http.StatusConflict, "task_state", err.Error())
 	case err != nil:
-		s.Log.Error("change task", "task", id, "error", err)
+		s.Log.ErrorContext(r.Context(), "change task", "task", id, "error", err)
 		errUnavailable.write(w)
 	default:
 		writeJSON(w, http.StatusOK, t)
@@ -216,9 +216,9 @@ func (s *Server) waitForApproval(r *http.Request, snap *snapshot.Snapshot, agent
 		TraceParent: observe.TraceParent(r.Context())}
 	a := store.Approval{CallID: wait.Call.ID, Tool: wait.Call.Name, Arguments: wait.Call.Arguments, Prompt: wait.Prompt, RequestedAt: time.Now().UTC()}
 	if err := snap.Store.CreateWaitingTask(context.WithoutCancel(r.Context()), t, turn, a); err != nil {
-		s.Log.Error("create waiting task", "error", err)
+		s.Log.ErrorContext(r.Context(), "create waiting task", "error", err)
 		return nil, false
 	}
-	s.Log.Info("turn waits for approval", "task", t.ID, "agent", agentName, "tool", a.Tool)
+	s.Log.InfoContext(r.Context(), "turn waits for approval", "task", t.ID, "agent", agentName, "tool", a.Tool)
 	return t, true
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -233,5 +234,36 @@ func TestTracingAppliesLive(t *testing.T) {
 	h.write(base + "observability: {tracing: {enabled: true, sampling_rate: 2}}\n")
 	if o := h.next(); o.Result != "rejected" || !strings.Contains(fmt.Sprint(o.Errors), "observability.tracing.sampling_rate") {
 		t.Errorf("a sampling rate of 2: %+v", o)
+	}
+}
+
+// Every response names its request (X-Request-Id, the caller's when
+// sensible), and a line logged for the request carries request_id and,
+// when traced, trace_id and span_id.
+func TestRequestIDsAndTraceIDsInLogs(t *testing.T) {
+	recv := newOTLPReceiver(t)
+	fake := llmtest.NewOpenAI(t)
+	var logs syncBuffer
+	h := newHectorWith(t, fmt.Sprintf("llms: {gpt: {provider: openai, model: m, base_url: %s/v1, api_key: k, max_retries: 0}}\nagents: {a: {llm: gpt}}\nserver: {port: 0}\n", fake.URL)+
+		tracingConfig(recv.addr, "logs"), func(o *app.Options) { o.LogOutput = &logs })
+	fake.Push(llmtest.Reply{Status: 400})
+	resp, _ := h.call("POST", "/v1/agents/a/messages", "", `{"message":"x"}`, "Content-Type", "application/json", "X-Request-Id", "req-42.a")
+	if resp.Header.Get("X-Request-Id") != "req-42.a" {
+		t.Errorf("X-Request-Id answered %q", resp.Header.Get("X-Request-Id"))
+	}
+	var line string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "turn failed") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "request_id=req-42.a") || !regexp.MustCompile(`trace_id=[0-9a-f]{32} span_id=[0-9a-f]{16}`).MatchString(line) {
+		t.Errorf("the turn's log line: %q", line)
+	}
+	for _, sent := range []string{"", "has spaces in it", strings.Repeat("x", 129)} {
+		resp, _ := h.call("GET", "/health", "", "", "X-Request-Id", sent)
+		if got := resp.Header.Get("X-Request-Id"); !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(got) {
+			t.Errorf("for X-Request-Id %q the answer names %q, not a new id", sent, got)
+		}
 	}
 }

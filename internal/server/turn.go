@@ -95,7 +95,7 @@ func (s *Server) runTurn(w http.ResponseWriter, r *http.Request, snap *snapshot.
 			view.unstored("approval request")
 		}
 	case err != nil:
-		s.Log.Warn("turn failed", "agent", ag.Name, "error", err)
+		s.Log.WarnContext(r.Context(), "turn failed", "agent", ag.Name, "error", err)
 		view.failed(err)
 	default:
 		save := func() error {
@@ -107,7 +107,7 @@ func (s *Server) runTurn(w http.ResponseWriter, r *http.Request, snap *snapshot.
 			}
 		}
 		if err := save(); err != nil {
-			s.Log.Error("store turn", "session", req.SessionID, "error", err)
+			s.Log.ErrorContext(r.Context(), "store turn", "session", req.SessionID, "error", err)
 			view.unstored("reply")
 			return
 		}
@@ -122,7 +122,7 @@ func (s *Server) sessionUnavailable(w http.ResponseWriter, ctx context.Context, 
 		writeError(w, 499, "client_closed", "the client went away")
 		return
 	}
-	s.Log.Error("lock session", "session", id, "error", err)
+	s.Log.ErrorContext(ctx, "lock session", "session", id, "error", err)
 	errUnavailable.write(w)
 }
 
