@@ -148,14 +148,13 @@ func (q *Queue) supervise(ctx context.Context) {
 }
 
 // sweep deletes finished tasks older than the retention, every tenth of
-// it (between 1s and 1h); with retention 0 it only watches for a change.
+// it (between 1s and 1h); with retention 0 it only looks, every second,
+// for a change (Start applies the configuration's retention just after it
+// starts sweep, so a longer first wait would delay the first purge).
 func (q *Queue) sweep(ctx context.Context) {
 	for {
 		r := q.Settings().Retention
 		every := min(max(r/10, time.Second), time.Hour)
-		if r == 0 {
-			every = 5 * time.Second
-		}
 		if !sleep(ctx, every) {
 			return
 		}
