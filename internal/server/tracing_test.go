@@ -162,6 +162,12 @@ server: {port: 0, shutdown_timeout: 5s}
 	if tool.parent != turn.id || tool.attrs["gen_ai.tool.name"] != "web" || tool.attrs["gen_ai.tool.call.id"] != "call-1" {
 		t.Errorf("execute_tool: %+v", tool)
 	}
+	for _, name := range []string{"INSERT messages"} { // a new session has no history to read
+		db := recv.find("near", name)
+		if len(db) == 0 || db[0].trace != root.trace || db[0].attrs["db.system.name"] != "sqlite" || db[0].attrs["db.collection.name"] != "messages" {
+			t.Errorf("no %s span in the turn's trace: %+v", name, db)
+		}
+	}
 	tpMu.Lock()
 	if !strings.Contains(toolTraceparent, root.trace) {
 		t.Errorf("the HTTP tool got traceparent %q, not of trace %s", toolTraceparent, root.trace)

@@ -211,6 +211,9 @@ func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options
 		if opts.Log != nil {
 			storeOpts = append(storeOpts, store.WithLog(opts.Log))
 		}
+		if opts.Tracing != nil {
+			storeOpts = append(storeOpts, store.WithTracing(opts.Tracing))
+		}
 		st, err := store.Open(ctx, s.DatabaseURL, storeOpts...)
 		if err != nil {
 			return nil, config.Errors{{Path: "database.url", Message: err.Error()}}

@@ -44,7 +44,9 @@ type SessionLease struct {
 
 // TakeSession is LockSession returning the lease itself. The caller must
 // Release it, or hand it to AppendTurnReleasing; both may happen.
-func (s *Store) TakeSession(ctx context.Context, sessionID string) (*SessionLease, error) {
+func (s *Store) TakeSession(ctx context.Context, sessionID string) (_ *SessionLease, err error) {
+	ctx, end := s.span(ctx, "UPDATE", "session_locks")
+	defer func() { end(err) }()
 	owner := randomHex()
 	wait := 5 * time.Millisecond
 	for {
@@ -92,10 +94,12 @@ func (l *SessionLease) Release() {
 
 // AppendTurnReleasing is AppendTurn that gives lease back in the same
 // transaction: one write for the turn and its lease's end.
-func (s *Store) AppendTurnReleasing(ctx context.Context, lease *SessionLease, agent string, owner Owner, configVersion int64, msgs []llm.Message) error {
+func (s *Store) AppendTurnReleasing(ctx context.Context, lease *SessionLease, agent string, owner Owner, configVersion int64, msgs []llm.Message) (err error) {
+	ctx, end := s.span(ctx, "INSERT", "messages")
+	defer func() { end(err) }()
 	lease.stopRenewing()
 	unlock := s.lockWrite()
-	err := func() error {
+	err = func() error {
 		defer unlock()
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {

@@ -100,7 +100,9 @@ func (s *Store) Messages(ctx context.Context, sessionID string) ([]StoredMessage
 }
 
 // History returns a session's conversation as model messages.
-func (s *Store) History(ctx context.Context, sessionID string) ([]llm.Message, error) {
+func (s *Store) History(ctx context.Context, sessionID string) (_ []llm.Message, err error) {
+	ctx, end := s.span(ctx, "SELECT", "messages")
+	defer func() { end(err) }()
 	stored, err := s.Messages(ctx, sessionID)
 	if err != nil {
 		return nil, err
@@ -117,7 +119,9 @@ func (s *Store) History(ctx context.Context, sessionID string) ([]llm.Message, e
 // configuration produced the messages. A session owner may not continue
 // (Owner.MayContinue) is ErrNotFound and is not changed: callers check
 // before running the turn, and the statement enforces it again.
-func (s *Store) AppendTurn(ctx context.Context, sessionID, agent string, owner Owner, configVersion int64, msgs []llm.Message) error {
+func (s *Store) AppendTurn(ctx context.Context, sessionID, agent string, owner Owner, configVersion int64, msgs []llm.Message) (err error) {
+	ctx, end := s.span(ctx, "INSERT", "messages")
+	defer func() { end(err) }()
 	defer s.lockWrite()()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {

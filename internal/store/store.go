@@ -24,6 +24,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
 
 	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/observe"
 	"github.com/hector-run/hector/internal/pg"
 	_ "modernc.org/sqlite" // pure-Go driver: the binary builds with CGO_ENABLED=0
 )
@@ -47,6 +48,7 @@ type Store struct {
 	watch   watchers
 	log     *slog.Logger // never nil
 	hashKey []byte       // keys PublicHash; read once at Open
+	tracing *observe.Tracing
 }
 
 // Option adjusts a Store at Open.

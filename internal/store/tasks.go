@@ -138,11 +138,13 @@ func scanTask(row interface{ Scan(...any) error }) (*Task, error) {
 }
 
 // CreateTask stores a new pending task, runnable at once.
-func (s *Store) CreateTask(ctx context.Context, t *Task) error {
+func (s *Store) CreateTask(ctx context.Context, t *Task) (err error) {
+	ctx, end := s.span(ctx, "INSERT", "tasks")
+	defer func() { end(err) }()
 	defer s.lockWrite()()
 	now := time.Now()
 	t.State, t.RunAt, t.CreatedAt, t.UpdatedAt = TaskPending, now.UTC(), now.UTC(), now.UTC()
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO tasks (id, agent, session_id, input, state, max_attempts, run_at, created_at, updated_at, message_id, tenant, owner, traceparent)
+	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO tasks (id, agent, session_id, input, state, max_attempts, run_at, created_at, updated_at, message_id, tenant, owner, traceparent)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), t.ID, t.Agent, t.SessionID, t.Input, t.State, t.MaxAttempts, ms(now), ms(now), ms(now), t.MessageID, t.Tenant, t.Principal, t.TraceParent)
 	if err != nil {
 		return fmt.Errorf("create task: %w", err)
@@ -462,7 +464,9 @@ func (s *Store) RequeueTask(ctx context.Context, id string) (*Task, error) {
 
 // SaveStep appends a checkpoint to owner's running task. ErrConflict means
 // the lease was lost and the step was not saved.
-func (s *Store) SaveStep(ctx context.Context, id, owner string, attempt int, m llm.Message) error {
+func (s *Store) SaveStep(ctx context.Context, id, owner string, attempt int, m llm.Message) (err error) {
+	ctx, end := s.span(ctx, "INSERT", "task_steps")
+	defer func() { end(err) }()
 	b, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", id, err)
@@ -530,7 +534,9 @@ func (s *Store) Steps(ctx context.Context, id string) ([]Step, error) {
 // CompleteTask ends owner's attempt as completed and appends the turn's
 // messages to the task's session, in one transaction: a crash leaves
 // either both or neither. ErrConflict means the lease was lost.
-func (s *Store) CompleteTask(ctx context.Context, t *Task, owner string, configVersion int64, msgs []llm.Message, result any) error {
+func (s *Store) CompleteTask(ctx context.Context, t *Task, owner string, configVersion int64, msgs []llm.Message, result any) (err error) {
+	ctx, end := s.span(ctx, "UPDATE", "tasks")
+	defer func() { end(err) }()
 	b, err := json.Marshal(result)
 	if err != nil {
 		return fmt.Errorf("complete task %s: result: %w", t.ID, err)
