@@ -126,7 +126,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	metrics := observe.NewMetrics()
 	tracing := &observe.Tracing{}
-	defer shutdownTracing(tracing, log)
+	defer shutdownTelemetry(tracing, metrics, log)
 	rec.BuildOptions = snapshot.Options{DatabaseURL: o.DatabaseURL, Log: log, Metrics: metrics, Tracing: tracing}
 	metrics.TaskStates(store.TaskStateNames(), func(state string) (int, error) {
 		snap, release := rt.Acquire()
@@ -159,6 +159,7 @@ func Run(ctx context.Context, o Options) error {
 			return reload.Prepared{Commit: func() { logs.Apply(next.Logger); metrics.SetEnabled(next.Observability.Metrics.On()) }}, nil
 		}),
 		tracingApplier(tracing, o.TraceOutput),
+		otlpMetricsApplier(metrics),
 		srv.ListenerApplier(),
 		q,
 	}

@@ -37,6 +37,24 @@ func tracingApplier(t *observe.Tracing, stdout io.Writer) reload.Applier {
 	})
 }
 
+// otlpMetricsApplier applies observability.metrics.otlp live, as
+// tracingApplier does tracing.
+func otlpMetricsApplier(m *observe.Metrics) reload.Applier {
+	return reload.ApplierFunc(func(cur, next *config.Config) (reload.Prepared, error) {
+		if cur != nil && reflect.DeepEqual(cur.Observability.Metrics.OTLP, next.Observability.Metrics.OTLP) &&
+			cur.Observability.Tracing.ServiceName == next.Observability.Tracing.ServiceName {
+			return reload.Prepared{}, nil
+		}
+		oc := next.Observability.Metrics.OTLP
+		commit, abort, err := m.PrepareOTLP(observe.OTLPMetricsConfig{Enabled: oc.Enabled, Protocol: oc.Protocol, Endpoint: oc.Endpoint,
+			Insecure: oc.Insecure, Headers: oc.Headers, Interval: oc.Interval.D(), ServiceName: next.Observability.Tracing.ServiceName})
+		if err != nil {
+			return reload.Prepared{}, fmt.Errorf("observability.metrics.otlp: %w", err)
+		}
+		return reload.Prepared{Commit: commit, Abort: abort}, nil
+	})
+}
+
 // traceReload records a reload attempt that applied or was rejected as a
 // config_reload span, timed as it ran, with its stages.
 func traceReload(t *observe.Tracing, out reload.Outcome) {
@@ -60,11 +78,15 @@ func traceReload(t *observe.Tracing, out reload.Outcome) {
 	span.End(trace.WithTimestamp(end))
 }
 
-// shutdownTracing flushes the spans not yet exported, for at most 5 s.
-func shutdownTracing(t *observe.Tracing, log *slog.Logger) {
+// shutdownTelemetry flushes the spans and GenAI metrics not yet
+// exported, for at most 5 s.
+func shutdownTelemetry(t *observe.Tracing, m *observe.Metrics, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := t.Shutdown(ctx); err != nil {
 		log.Warn("spans not exported at shutdown", "error", err)
+	}
+	if err := m.ShutdownOTLP(ctx); err != nil {
+		log.Warn("metrics not exported at shutdown", "error", err)
 	}
 }

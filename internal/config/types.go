@@ -61,6 +61,18 @@ func (t Tracing) Rate() float64 {
 // ObservabilityMetrics switches the metrics on and off.
 type ObservabilityMetrics struct {
 	Enabled *bool `yaml:"enabled" doc:"Record and serve metrics (GET /metrics). Default true; false answers /metrics with 404 and records nothing."`
+	// OTLP exports the OpenTelemetry GenAI client metrics.
+	OTLP OTLPMetrics `yaml:"otlp" doc:"Also export the OpenTelemetry GenAI client metrics (gen_ai.client.token.usage, gen_ai.client.operation.duration) over OTLP."`
+}
+
+// OTLPMetrics configures the OTLP export of the GenAI metrics.
+type OTLPMetrics struct {
+	Enabled  bool              `yaml:"enabled" doc:"Export them. Default false."`
+	Protocol string            `yaml:"protocol" enum:"grpc,http" doc:"grpc (default, port 4317) or http (http/protobuf, port 4318)."`
+	Endpoint string            `yaml:"endpoint" secret:"url" doc:"The collector: host:port or a URL. Default: OTEL_EXPORTER_OTLP_ENDPOINT, else localhost."`
+	Insecure bool              `yaml:"insecure" doc:"Send without TLS (an http:// endpoint implies it)."`
+	Headers  map[string]string `yaml:"headers" secret:"values" doc:"Headers sent with every export (values are redacted when shown)."`
+	Interval Duration          `yaml:"interval" doc:"Time between exports, at least 1s. Default 60s."`
 }
 
 // On reports whether metrics are enabled (the default).

@@ -191,6 +191,7 @@ func validateIn(c *Config, pos posLookup, sorted bool) Errors {
 		}
 	}
 	v.tracing(c.Observability.Tracing)
+	v.otlpMetrics(c.Observability.Metrics.OTLP)
 	v.oneOf("logger.level", c.Logger.Level, "debug", "info", "warn", "error")
 	v.oneOf("logger.format", c.Logger.Format, "text", "json")
 	v.zeroLimits(c, "", "") // zerolimits.go
@@ -219,6 +220,21 @@ func (v *validator) queue(q Queue) {
 	}
 	if st := q.StaleThreshold; st != 0 {
 		check("queue.stale_threshold", CheckStaleThreshold(st.D()))
+	}
+}
+
+// otlpMetrics checks observability.metrics.otlp.
+func (v *validator) otlpMetrics(m OTLPMetrics) {
+	if m.Protocol != "" {
+		v.oneOf("observability.metrics.otlp.protocol", m.Protocol, "grpc", "http")
+	}
+	if i := m.Interval.D(); i != 0 && i < time.Second {
+		v.fail("observability.metrics.otlp.interval", "must be at least 1s, got %s", i)
+	}
+	if u := m.Endpoint; strings.Contains(u, "://") {
+		if _, ok := httpURL(u); !ok {
+			v.fail("observability.metrics.otlp.endpoint", "must be host:port or an http or https URL, got %q", RedactURL(u))
+		}
 	}
 }
 

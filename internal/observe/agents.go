@@ -61,9 +61,15 @@ type LLMCall struct {
 }
 
 // LLMCall counts one model call, its duration and its tokens.
+//
+// With OTLP export on (PrepareOTLP), it is also recorded in the GenAI
+// client metrics.
 func (m *Metrics) LLMCall(c LLMCall) {
 	if m.off.Load() {
 		return
+	}
+	if g := m.otlp.Load(); g != nil {
+		g.record(c)
 	}
 	a := m.agents
 	a.llmRequests.WithLabelValues(c.App, c.LLM, c.Provider, c.Model, c.Outcome).Inc()

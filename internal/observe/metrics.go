@@ -36,7 +36,8 @@ type Metrics struct {
 	brokerRefused  *prometheus.CounterVec
 	appReloads     *prometheus.CounterVec
 	agents         agentMetrics
-	off            atomic.Bool // observability.metrics.enabled: false
+	off            atomic.Bool           // observability.metrics.enabled: false
+	otlp           atomic.Pointer[genAI] // observability.metrics.otlp; nil when off
 }
 
 // NewMetrics returns Hector's metrics, registered with the Go runtime and
