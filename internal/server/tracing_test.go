@@ -273,3 +273,31 @@ func TestRequestIDsAndTraceIDsInLogs(t *testing.T) {
 		}
 	}
 }
+
+// A delegation is a turn inside the tool call that made it: invoke_agent
+// of the delegate under execute_tool of the delegating agent.
+func TestTracesOfADelegation(t *testing.T) {
+	recv := newOTLPReceiver(t)
+	h := newHector(t, `
+llms: {echo: {provider: echo}}
+agents:
+  boss: {llm: echo, tools: [ask_helper], allowed_delegates: [helper]}
+  helper: {llm: echo, instruction: helper}
+tools:
+  ask_helper: {type: agent, agent: helper}
+server: {port: 0, shutdown_timeout: 5s}
+`+tracingConfig(recv.addr, "delegation"))
+	if r := h.send("boss", "", `/tool ask_helper {"message": "hi"}`); r.status != 200 {
+		t.Fatalf("delegation: %d %s", r.status, r.raw)
+	}
+	eventually(t, "the delegate's turn is under the tool call", func() string {
+		calls, helpers := recv.find("delegation", "execute_tool ask_helper"), recv.find("delegation", "invoke_agent helper")
+		if len(calls) != 1 || len(helpers) != 1 {
+			return fmt.Sprintf("%d tool calls, %d delegate turns", len(calls), len(helpers))
+		}
+		if helpers[0].parent != calls[0].id || helpers[0].trace != calls[0].trace {
+			return fmt.Sprintf("delegate %+v not under %+v", helpers[0], calls[0])
+		}
+		return ""
+	})
+}
