@@ -3,7 +3,6 @@ package observe
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -124,16 +123,13 @@ func (g *genAI) record(c LLMCall) {
 
 func newMetricExporter(c OTLPMetricsConfig) (sdkmetric.Exporter, error) {
 	ctx := context.Background()
-	endpoint, urlPath, insecure := c.Endpoint, "", c.Insecure
-	if u, err := url.Parse(endpoint); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
-		endpoint, urlPath, insecure = u.Host, u.Path, insecure || u.Scheme == "http"
-	}
+	endpoint, urlPath, insecure := otlpEndpoint(c.Endpoint, c.Insecure)
 	if c.Protocol == "http" {
 		opts := []otlpmetrichttp.Option{otlpmetrichttp.WithTimeout(10 * time.Second)}
 		if endpoint != "" {
 			opts = append(opts, otlpmetrichttp.WithEndpoint(endpoint))
 		}
-		if urlPath != "" && urlPath != "/" {
+		if urlPath != "" {
 			opts = append(opts, otlpmetrichttp.WithURLPath(urlPath))
 		}
 		if insecure {

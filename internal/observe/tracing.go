@@ -162,16 +162,13 @@ func newExporter(c TracingConfig) (sdktrace.SpanExporter, error) {
 	default:
 		return nil, fmt.Errorf("tracing exporter %q: want otlp or stdout", c.Exporter)
 	}
-	endpoint, urlPath, insecure := c.Endpoint, "", c.Insecure
-	if u, err := url.Parse(endpoint); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
-		endpoint, urlPath, insecure = u.Host, u.Path, insecure || u.Scheme == "http"
-	}
+	endpoint, urlPath, insecure := otlpEndpoint(c.Endpoint, c.Insecure)
 	if c.Protocol == "http" {
 		opts := []otlptracehttp.Option{otlptracehttp.WithTimeout(10 * time.Second)}
 		if endpoint != "" {
 			opts = append(opts, otlptracehttp.WithEndpoint(endpoint))
 		}
-		if strings.Trim(urlPath, "/") != "" {
+		if urlPath != "" {
 			opts = append(opts, otlptracehttp.WithURLPath(urlPath))
 		}
 		if insecure {
@@ -193,6 +190,20 @@ func newExporter(c TracingConfig) (sdktrace.SpanExporter, error) {
 		opts = append(opts, otlptracegrpc.WithHeaders(c.Headers))
 	}
 	return otlptracegrpc.New(ctx, opts...)
+}
+
+// otlpEndpoint splits an endpoint written as a URL
+// (http://collector:4318/custom) into the host:port, the path ("" for
+// none) and whether it is plain HTTP; host:port is returned as is.
+func otlpEndpoint(endpoint string, insecure bool) (hostPort, path string, plain bool) {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return endpoint, "", insecure
+	}
+	if strings.Trim(u.Path, "/") != "" {
+		path = u.Path
+	}
+	return u.Host, path, insecure || u.Scheme == "http"
 }
 
 // Middleware traces every request next serves as a server span named
