@@ -58,8 +58,11 @@ func backupCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hector backup:", config.RedactText(err.Error()))
 		return 1
 	}
-	st, _ := os.Stat(*to)
-	fmt.Fprintf(stdout, "backed up %s to %s (%d bytes, %s)\n", config.RedactURL(url), *to, st.Size(), time.Since(start).Round(time.Millisecond))
+	var size int64
+	if st, err := os.Stat(*to); err == nil {
+		size = st.Size()
+	}
+	fmt.Fprintf(stdout, "backed up %s to %s (%d bytes, %s)\n", config.RedactURL(url), *to, size, time.Since(start).Round(time.Millisecond))
 	return 0
 }
 

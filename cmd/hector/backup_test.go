@@ -77,6 +77,11 @@ func TestBackup(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "pg_dump --format=custom --file=/backups/h.dump ") || strings.Contains(out, "s3cret") || !strings.Contains(out, "hector@db:5432") {
 		t.Errorf("PostgreSQL: %d %q", code, out)
 	}
+	for _, u := range []string{"postgres://u@db/h?password=s3cret&sslmode=disable", "postgres://u:pa#s3cret@db/h", "postgres://u:p%zz-s3cret@db/h"} {
+		if _, out, _ := runCLI("backup", "--to", "x.dump", "--database", u); strings.Contains(out, "s3cret") || !strings.Contains(out, "pg_dump") {
+			t.Errorf("the pg_dump command for %s: %q", u, out)
+		}
+	}
 	if code, _, _ := runCLI("backup"); code != 2 {
 		t.Errorf("without --to: %d", code)
 	}

@@ -266,15 +266,21 @@ func Run(ctx context.Context, o Options) error {
 }
 
 // forgetRemoved stops exporting the model, agent and tool series of what an
-// applied outcome removed or changed (a changed LLM may have a new model
-// label); what stays keeps its counts.
+// applied outcome removed, and of the LLMs it changed (their provider and
+// model labels may have changed); a changed agent or tool keeps its series
+// and its counts, as its labels stay the same.
 func forgetRemoved(m *observe.Metrics, out reload.Outcome) {
 	if out.Result != reload.Applied {
 		return
 	}
 	for _, kind := range []string{"llms", "agents", "tools"} {
-		if ch := out.Applied[kind]; len(ch.Removed)+len(ch.Changed) > 0 {
-			m.Forget(out.App, kind, append(append([]string(nil), ch.Removed...), ch.Changed...))
+		ch := out.Applied[kind]
+		names := append([]string(nil), ch.Removed...)
+		if kind == "llms" {
+			names = append(names, ch.Changed...)
+		}
+		if len(names) > 0 {
+			m.Forget(out.App, kind, names)
 		}
 	}
 }

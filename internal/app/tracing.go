@@ -81,12 +81,13 @@ func traceReload(t *observe.Tracing, out reload.Outcome) {
 // shutdownTelemetry flushes the spans and GenAI metrics not yet
 // exported, for at most 5 s.
 func shutdownTelemetry(t *observe.Tracing, m *observe.Metrics, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := t.Shutdown(ctx); err != nil {
-		log.Warn("spans not exported at shutdown", "error", err)
+	flush := func(what string, f func(context.Context) error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := f(ctx); err != nil {
+			log.Warn(what+" not exported at shutdown", "error", err)
+		}
 	}
-	if err := m.ShutdownOTLP(ctx); err != nil {
-		log.Warn("metrics not exported at shutdown", "error", err)
-	}
+	flush("spans", t.Shutdown)
+	flush("metrics", m.ShutdownOTLP)
 }

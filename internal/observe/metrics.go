@@ -206,9 +206,20 @@ func (m *Metrics) Instrument(next http.Handler) http.Handler {
 		} else if _, p, ok := strings.Cut(route, " "); ok {
 			route = p
 		}
-		m.requests.WithLabelValues(r.Method, route, strconv.Itoa(rec.code)).Inc()
+		m.requests.WithLabelValues(method(r.Method), route, strconv.Itoa(rec.code)).Inc()
 		m.requestSecs.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})
+}
+
+// method is the label of an HTTP method: the standard ones, else _OTHER
+// (any token is a method to the Go server: a caller must not make series).
+func method(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
+		http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return "_OTHER"
 }
 
 // statusRecorder remembers the status code a handler wrote.

@@ -3,6 +3,7 @@ package observe
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -75,6 +76,9 @@ func newGenAI(c OTLPMetricsConfig) (*genAI, error) {
 		return nil, err
 	}
 	name := c.ServiceName
+	if name == "" {
+		name = os.Getenv("OTEL_SERVICE_NAME")
+	}
 	if name == "" {
 		name = "hector"
 	}

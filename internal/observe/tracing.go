@@ -2,11 +2,13 @@ package observe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,9 +46,14 @@ type TracingConfig struct {
 // exporter, sampling and service name. With tracing off it hands out a
 // no-op tracer, which costs next to nothing. Safe for concurrent use.
 type Tracing struct {
-	mu  sync.Mutex // serialises Apply and Shutdown
-	cur atomic.Pointer[tracingState]
+	mu       sync.Mutex // serialises Prepare's commits and Shutdown
+	cur      atomic.Pointer[tracingState]
+	retiring []*sdktrace.TracerProvider // replaced, kept for the spans still open on them; guarded by mu
 }
+
+// retireAfter is how long a replaced provider keeps exporting the spans
+// started on it (a long streamed turn's), before it is shut down.
+const retireAfter = 2 * time.Minute
 
 type tracingState struct {
 	cfg      TracingConfig
@@ -90,15 +97,23 @@ func (t *Tracing) Prepare(c TracingConfig) (commit, abort func(), err error) {
 	}
 	commit = func() {
 		t.mu.Lock()
+		defer t.mu.Unlock()
 		prev := t.cur.Swap(next)
-		t.mu.Unlock()
-		if prev != nil && prev.sdk != nil {
-			go func() { // spans still being exported are flushed
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				_ = prev.sdk.Shutdown(ctx)
-			}()
+		if prev == nil || prev.sdk == nil {
+			return
 		}
+		// Spans open on it (a turn in flight) end there and are exported;
+		// it is shut down, flushing them, once they can be expected done.
+		old := prev.sdk
+		t.retiring = append(t.retiring, old)
+		time.AfterFunc(retireAfter, func() {
+			t.mu.Lock()
+			t.retiring = slices.DeleteFunc(t.retiring, func(p *sdktrace.TracerProvider) bool { return p == old })
+			t.mu.Unlock()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = old.Shutdown(ctx)
+		})
 	}
 	abort = func() {
 		if next.sdk != nil {
@@ -108,16 +123,21 @@ func (t *Tracing) Prepare(c TracingConfig) (commit, abort func(), err error) {
 	return commit, abort, nil
 }
 
-// Shutdown flushes the spans not yet exported (within ctx) and switches
-// tracing off.
+// Shutdown flushes the spans not yet exported (within ctx), those of
+// replaced providers too, and switches tracing off.
 func (t *Tracing) Shutdown(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	prev := t.cur.Swap(nil)
-	if prev == nil || prev.sdk == nil {
-		return nil
+	providers := t.retiring
+	t.retiring = nil
+	if prev := t.cur.Swap(nil); prev != nil && prev.sdk != nil {
+		providers = append(providers, prev.sdk)
 	}
-	return prev.sdk.Shutdown(ctx)
+	var errs []error
+	for _, p := range providers {
+		errs = append(errs, p.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 func newTracingState(c TracingConfig) (*tracingState, error) {
@@ -142,6 +162,8 @@ func newTracingState(c TracingConfig) (*tracingState, error) {
 	sdk := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(time.Second), sdktrace.WithMaxQueueSize(8192)),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(c.SamplingRate))),
+		sdktrace.WithRawSpanLimits(sdktrace.SpanLimits{AttributeValueLengthLimit: 16 << 10, AttributeCountLimit: 128,
+			EventCountLimit: 128, LinkCountLimit: 128, AttributePerEventCountLimit: 128, AttributePerLinkCountLimit: 128}),
 		sdktrace.WithResource(res))
 	return &tracingState{cfg: c, provider: sdk, sdk: sdk}, nil
 }
@@ -212,8 +234,9 @@ func otlpEndpoint(endpoint string, insecure bool) (hostPort, path string, plain 
 func (t *Tracing) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := t.Tracer().Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attribute.String("http.request.method", r.Method)))
+		m := method(r.Method)
+		ctx, span := t.Tracer().Start(ctx, m, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", m)))
 		if !span.IsRecording() {
 			span.End()
 			next.ServeHTTP(w, r.WithContext(ctx)) // a sampled-out or untraced request still passes its context on
@@ -227,7 +250,7 @@ func (t *Tracing) Middleware(next http.Handler) http.Handler {
 			if _, p, ok := strings.Cut(route, " "); ok {
 				route = p
 			}
-			span.SetName(r.Method + " " + route)
+			span.SetName(m + " " + route)
 			span.SetAttributes(attribute.String("http.route", route))
 		}
 		span.SetAttributes(attribute.Int("http.response.status_code", rec.code))
@@ -239,7 +262,9 @@ func (t *Tracing) Middleware(next http.Handler) http.Handler {
 }
 
 // TraceParent is the W3C traceparent of ctx's span, "" when ctx carries
-// none: what a task stores so that its attempts continue the trace.
+// none: what a task stores so that its attempts continue the trace, and
+// the one header sent to HTTP tools and remote agents (never the
+// caller's tracestate, which the caller controls).
 func TraceParent(ctx context.Context) string {
 	c := propagation.MapCarrier{}
 	propagation.TraceContext{}.Inject(ctx, c)

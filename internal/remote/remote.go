@@ -23,7 +23,7 @@ import (
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm"
 	"github.com/hector-run/hector/internal/netguard"
-	"go.opentelemetry.io/otel/propagation"
+	"github.com/hector-run/hector/internal/observe"
 )
 
 // CardTTL is how long a fetched agent card is used before it is fetched
@@ -304,10 +304,8 @@ func (c *Client) Generate(ctx context.Context, req llm.Request, onText func(stri
 		params.Append(k, v)
 	}
 	// The remote agent continues the trace of this turn (W3C traceparent).
-	trace := propagation.MapCarrier{}
-	propagation.TraceContext{}.Inject(ctx, trace)
-	for k, v := range trace {
-		params.Append(k, v)
+	if tp := observe.TraceParent(ctx); tp != "" {
+		params.Append("traceparent", tp)
 	}
 	if len(params) > 0 {
 		ctx = a2aclient.AttachServiceParams(ctx, params)

@@ -109,10 +109,10 @@ func tracingConfig(addr, service string) string {
 func TestTracesOfATurn(t *testing.T) {
 	recv := newOTLPReceiver(t)
 	var tpMu sync.Mutex
-	var toolTraceparent string
+	var toolTraceparent, toolTracestate string
 	toolSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tpMu.Lock()
-		toolTraceparent = r.Header.Get("Traceparent")
+		toolTraceparent, toolTracestate = r.Header.Get("Traceparent"), r.Header.Get("Tracestate")
 		tpMu.Unlock()
 		fmt.Fprint(w, "tool says hi")
 	}))
@@ -129,8 +129,9 @@ tools:
 server: {port: 0, shutdown_timeout: 5s}
 `, fake.URL, far.base, toolSrv.URL)+tracingConfig(recv.addr, "near"))
 	fake.Push(llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "call-1", Name: "web", Args: `{}`}}}, llmtest.Reply{Text: "done"})
-	if r := h.send("assistant", "", "go"); r.status != 200 || r.body.Reply != "done" {
-		t.Fatalf("turn: %d %s", r.status, r.raw)
+	if resp, body := h.call("POST", "/v1/agents/assistant/messages", "", `{"message":"go"}`, "Content-Type", "application/json",
+		"Tracestate", "vendor=callers-own"); resp.StatusCode != 200 || !strings.Contains(body, `"reply":"done"`) {
+		t.Fatalf("turn: %d %s", resp.StatusCode, body)
 	}
 	var root, turn span
 	eventually(t, "the turn's spans are exported", func() string {
@@ -171,6 +172,9 @@ server: {port: 0, shutdown_timeout: 5s}
 	tpMu.Lock()
 	if !strings.Contains(toolTraceparent, root.trace) {
 		t.Errorf("the HTTP tool got traceparent %q, not of trace %s", toolTraceparent, root.trace)
+	}
+	if toolTracestate != "" {
+		t.Errorf("the caller's tracestate reached the tool: %q", toolTracestate)
 	}
 	tpMu.Unlock()
 

@@ -50,10 +50,17 @@ func (o *observer) StartTurn(ctx context.Context, agent string) (context.Context
 
 func (o *observer) StartToolCall(ctx context.Context, call llm.ToolCall) (context.Context, func(string, string)) {
 	start := time.Now()
-	typ := o.cfg.Tools[call.Name].Type
-	ctx, span := o.t.Tracer().Start(ctx, "execute_tool "+call.Name, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(
-		attribute.String("gen_ai.operation.name", "execute_tool"), attribute.String("gen_ai.tool.name", call.Name),
-		attribute.String("gen_ai.tool.call.id", call.ID), attribute.String("gen_ai.tool.type", typ)))
+	// The model names the tool: a name the configuration lacks is counted
+	// as _unknown, so model output never becomes a label.
+	name := call.Name
+	tc, known := o.cfg.Tools[name]
+	if !known {
+		name = "_unknown"
+	}
+	typ := tc.Type
+	ctx, span := o.t.Tracer().Start(ctx, "execute_tool "+name, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(
+		attribute.String("gen_ai.operation.name", "execute_tool"), attribute.String("gen_ai.tool.name", name),
+		attribute.String("gen_ai.tool.call.id", bounded(call.ID)), attribute.String("gen_ai.tool.type", typ)))
 	if o.t.CaptureContent() {
 		span.SetAttributes(attribute.String("gen_ai.tool.call.arguments", bounded(string(call.Arguments))))
 	}
@@ -66,7 +73,7 @@ func (o *observer) StartToolCall(ctx context.Context, call llm.ToolCall) (contex
 		}
 		span.End()
 		if o.m != nil {
-			o.m.ToolCall(o.app, call.Name, typ, outcome, time.Since(start))
+			o.m.ToolCall(o.app, name, typ, outcome, time.Since(start))
 		}
 	}
 }
@@ -119,7 +126,13 @@ func (o *observedLLM) Generate(ctx context.Context, req llm.Request, onText func
 		span.SetStatus(codes.Error, "canceled")
 	case err != nil:
 		call.Outcome = "error"
-		span.SetStatus(codes.Error, config.RedactText(err.Error()))
+		// A provider's error text can quote the request: shown only where
+		// content is.
+		msg := "the model call failed"
+		if capture {
+			msg = bounded(config.RedactText(err.Error()))
+		}
+		span.SetStatus(codes.Error, msg)
 	default:
 		call.InputTokens, call.OutputTokens = resp.Usage.InputTokens, resp.Usage.OutputTokens
 		finish := "stop"

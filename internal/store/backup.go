@@ -64,13 +64,27 @@ func Backup(ctx context.Context, rawURL, to string) error {
 // PgDumpCommand is the pg_dump command line that backs up the PostgreSQL
 // database at rawURL into to (custom format, for pg_restore), with the
 // URL's password left out: pg_dump reads it from PGPASSWORD or ~/.pgpass.
+//
+// The password is removed from the userinfo and from a password query
+// parameter; a URL that does not parse (a password with an unescaped #)
+// is not shown at all: the command names "$DATABASE_URL" instead.
 func PgDumpCommand(rawURL, to string) string {
-	u, err := url.Parse(rawURL)
-	if err == nil && u.User != nil {
-		u.User = url.User(u.User.Username())
-		rawURL = u.String()
+	shown := ""
+	if u, err := url.Parse(rawURL); err == nil {
+		if u.User != nil {
+			u.User = url.User(u.User.Username())
+		}
+		q := u.Query()
+		if q.Has("password") {
+			q.Del("password")
+			u.RawQuery = q.Encode()
+		}
+		shown = u.String()
 	}
-	return fmt.Sprintf("pg_dump --format=custom --file=%s %s", shellQuote(to), shellQuote(rawURL))
+	if shown == "" {
+		return fmt.Sprintf(`pg_dump --format=custom --file=%s "$DATABASE_URL"`, shellQuote(to))
+	}
+	return fmt.Sprintf("pg_dump --format=custom --file=%s %s", shellQuote(to), shellQuote(shown))
 }
 
 func shellQuote(s string) string {

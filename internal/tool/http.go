@@ -17,7 +17,7 @@ import (
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm"
 	"github.com/hector-run/hector/internal/netguard"
-	"go.opentelemetry.io/otel/propagation"
+	"github.com/hector-run/hector/internal/observe"
 )
 
 // httpTool calls a URL template. Each {name} placeholder is a required string
@@ -266,7 +266,9 @@ func (h *httpTool) Call(ctx context.Context, args map[string]any) (string, error
 	if key := IdempotencyKey(ctx); key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
-	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header)) // traceparent, when the call is traced
+	if tp := observe.TraceParent(ctx); tp != "" { // the call is traced
+		req.Header.Set("Traceparent", tp)
+	}
 	resp, err := h.client.Do(req)
 	if err != nil {
 		return "", err
