@@ -113,6 +113,7 @@ func serve(args []string, stderr io.Writer) int {
 	watch := fs.Bool("config-watch", true, "apply changes to the configuration live (SIGHUP always reloads)")
 	db := fs.String("database", "", "database URL, sqlite://PATH or postgres://…; overrides database.url (default sqlite://.hector/hector.db)")
 	host := fs.String("host", "", "listen on this address; overrides server.host (0.0.0.0 in a container)")
+	debug := fs.Bool("debug", false, "log at debug level; overrides logger.level")
 	cache := fs.String("config-cache", ".hector/config.last-good", "keep the last applied configuration here (mode 0600); empty disables")
 	fallback := fs.String("config-fallback", "none", "when the configuration cannot be read at startup: none (refuse to start) or last-good (start from --config-cache)")
 	history := fs.Int("config-history", 1000, "applied configuration versions kept in the database's history, newest first (at least 1)")
@@ -123,7 +124,7 @@ func serve(args []string, stderr io.Writer) int {
 	initial := fs.Duration("queue-initial-delay", 0, "wait before the first retry, doubling with jitter; overrides queue.initial_delay (default 1s)")
 	maxDelay := fs.Duration("queue-max-delay", 0, "longest wait between retries; overrides queue.max_delay (default 5m)")
 	stale := fs.Duration("queue-stale-threshold", 0, "take over running tasks whose worker has not heartbeated for this long; overrides queue.stale_threshold (default 5m)")
-	for name, variable := range map[string]string{"config-watch": "HECTOR_CONFIG_WATCH", "database": "HECTOR_DATABASE", "host": "HECTOR_HOST",
+	for name, variable := range map[string]string{"config-watch": "HECTOR_CONFIG_WATCH", "database": "HECTOR_DATABASE", "host": "HECTOR_HOST", "debug": "HECTOR_DEBUG",
 		"config-cache": "HECTOR_CONFIG_CACHE", "config-fallback": "HECTOR_CONFIG_FALLBACK", "reload-broker": "HECTOR_RELOAD_BROKER",
 		"reload-broker-key-file": "HECTOR_RELOAD_BROKER_KEY_FILE", "config-history": "HECTOR_CONFIG_HISTORY", "queue-workers": "HECTOR_QUEUE_WORKERS", "queue-max-retries": "HECTOR_QUEUE_MAX_RETRIES",
 		"queue-initial-delay": "HECTOR_QUEUE_INITIAL_DELAY", "queue-max-delay": "HECTOR_QUEUE_MAX_DELAY",
@@ -215,7 +216,7 @@ func serve(args []string, stderr io.Writer) int {
 		}
 	}()
 	err = app.Run(ctx, app.Options{Source: source, Watch: *watch,
-		DatabaseURL: *db, Host: *host, ConfigCache: *cache, FallbackToCache: *fallback == "last-good", ReloadBroker: *broker,
+		DatabaseURL: *db, Host: *host, Debug: *debug, ConfigCache: *cache, FallbackToCache: *fallback == "last-good", ReloadBroker: *broker,
 		Version: version, LogOutput: stderr, Reload: reloads, QueueOverride: override, ConfigHistory: *history,
 		ReloadBrokerKeys: brokerKeys, Warnings: append(src.exposedCredentials(), keyWarning...)})
 	if err != nil {

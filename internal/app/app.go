@@ -38,6 +38,7 @@ type Options struct {
 	Debounce    time.Duration // file-event debounce; default source.DefaultDebounce
 	DatabaseURL string        // overrides database.url
 	Host        string        // overrides server.host (--host)
+	Debug       bool          // logs at debug level, whatever logger.level says (--debug)
 	// ConfigCache is where the last applied configuration is kept (mode
 	// 0600); "" disables the cache.
 	ConfigCache string
@@ -120,9 +121,16 @@ func Run(ctx context.Context, o Options) error {
 	}
 	rec := &reload.Reconciler{Runtime: rt, Source: src, Env: o.Env, Log: log,
 		CachePath: o.ConfigCache, FallbackToCache: o.FallbackToCache, HistoryLimit: o.ConfigHistory}
-	if o.Host != "" {
-		host := o.Host
-		rec.Override = func(c *config.Config) { c.Server.Host = host }
+	if o.Host != "" || o.Debug {
+		host, debug := o.Host, o.Debug
+		rec.Override = func(c *config.Config) {
+			if host != "" {
+				c.Server.Host = host
+			}
+			if debug {
+				c.Logger.Level = "debug"
+			}
+		}
 	}
 	metrics := observe.NewMetrics()
 	tracing := &observe.Tracing{}

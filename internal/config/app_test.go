@@ -33,3 +33,19 @@ func TestAppDocumentsMayNotSetServerWideSections(t *testing.T) {
 		t.Fatalf("JSON app document: %+v", got)
 	}
 }
+
+// A YAML document whose newlines were stripped (curl -d @file) is named
+// as such, at line 1, with the way to upload it.
+func TestFlattenedDocumentIsNamed(t *testing.T) {
+	_, errs := Parse([]byte("version: 1llms:  e:    provider: echoagents:  a:    llm: e"), env(nil))
+	if len(errs) != 1 || errs[0].Line != 1 || !strings.Contains(errs[0].Message, "newlines were stripped") || !strings.Contains(errs[0].Message, "--data-binary") {
+		t.Fatalf("%+v", errs)
+	}
+	// A one-line JSON document, or flow YAML, is not flattened.
+	if _, errs := Parse([]byte(`{"agents": {"a": {"llm": "e"}}, "llms": {"e": {"provider": "echo"}}}`), env(nil)); errs != nil {
+		t.Fatalf("JSON on one line: %v", errs)
+	}
+	if _, errs := Parse([]byte("{llms: {e: {provider: echo}}, agents: {a: {llm: e}}}"), env(nil)); errs != nil {
+		t.Fatalf("flow YAML on one line: %v", errs)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -105,6 +106,10 @@ func parseRaw(data []byte, env LookupEnv) (*rawParse, *Error) {
 	raw := &rawParse{cfg: &Config{}}
 	if err := yaml.Unmarshal(data, &raw.root); err != nil {
 		e := syntaxError(err)
+		if flattened(data) {
+			e.Line, e.Column = 1, 1
+			e.Message = "the document is one line: its newlines were stripped (curl -d does that): upload it with curl --data-binary @FILE or hector config put (" + e.Message + ")"
+		}
 		return nil, &e
 	}
 	if len(raw.root.Content) == 0 {
@@ -135,6 +140,14 @@ func finish(doc *Document, cfg *Config, decodeErrs Errors) (*Document, Errors) {
 	}
 	doc.accept(cfg)
 	return doc, nil
+}
+
+// flattened reports whether data looks like a YAML document of several
+// lines whose line breaks were removed: one line, not JSON, holding more
+// than one "key: value".
+func flattened(data []byte) bool {
+	s := strings.TrimSpace(string(data))
+	return !strings.ContainsAny(s, "\n\r") && !strings.HasPrefix(s, "{") && strings.Count(s, ": ") > 1
 }
 
 func syntaxError(err error) Error {

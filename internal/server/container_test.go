@@ -37,3 +37,22 @@ func TestHostOverrideAndTheContainerWarning(t *testing.T) {
 		t.Fatalf("after the reload: %d %s", r.status, r.raw)
 	}
 }
+
+// --debug logs at debug level over a document that says info, across
+// reloads.
+func TestDebugOverridesTheLoggerLevel(t *testing.T) {
+	var logs syncBuffer
+	cfg := "llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nserver: {port: 0}\nlogger: {level: info}\n"
+	// With one version kept, the second prunes the first: a debug line.
+	h := newHectorWith(t, cfg, func(o *app.Options) { o.Debug = true; o.LogOutput = &logs; o.ConfigHistory = 1 })
+	h.write(strings.Replace(cfg, "agents: {a: {llm: e}}", "agents: {a: {llm: e, instruction: two}}", 1))
+	if o := h.next(); o.Result != "applied" {
+		t.Fatalf("reload: %+v", o)
+	}
+	eventually(t, "a debug line is logged", func() string {
+		if !strings.Contains(logs.String(), `level=DEBUG msg="config history pruned"`) {
+			return logs.String()
+		}
+		return ""
+	})
+}
