@@ -27,8 +27,8 @@ func tracingApplier(t *observe.Tracing, stdout io.Writer) reload.Applier {
 			return reload.Prepared{}, nil
 		}
 		tc := next.Observability.Tracing
-		commit, abort, err := t.Prepare(observe.TracingConfig{Enabled: tc.Enabled, Exporter: tc.Exporter, Protocol: tc.Protocol,
-			Endpoint: tc.Endpoint, Insecure: tc.Insecure, Headers: tc.Headers, SamplingRate: tc.Rate(), ServiceName: tc.ServiceName,
+		commit, abort, err := t.Prepare(observe.TracingConfig{Enabled: tc.Enabled, Exporter: tc.Exporter,
+			OTLPTarget: observe.OTLPTarget{Protocol: tc.Protocol, Endpoint: tc.Endpoint, Insecure: tc.Insecure, Headers: tc.Headers}, SamplingRate: tc.Rate(), ServiceName: tc.ServiceName,
 			CaptureContent: tc.CaptureContent, Stdout: stdout})
 		if err != nil {
 			return reload.Prepared{}, fmt.Errorf("observability.tracing: %w", err)
@@ -46,8 +46,8 @@ func otlpMetricsApplier(m *observe.Metrics) reload.Applier {
 			return reload.Prepared{}, nil
 		}
 		oc := next.Observability.Metrics.OTLP
-		commit, abort, err := m.PrepareOTLP(observe.OTLPMetricsConfig{Enabled: oc.Enabled, Protocol: oc.Protocol, Endpoint: oc.Endpoint,
-			Insecure: oc.Insecure, Headers: oc.Headers, Interval: oc.Interval.D(), ServiceName: next.Observability.Tracing.ServiceName})
+		commit, abort, err := m.PrepareOTLP(observe.OTLPMetricsConfig{Enabled: oc.Enabled,
+			OTLPTarget: observe.OTLPTarget{Protocol: oc.Protocol, Endpoint: oc.Endpoint, Insecure: oc.Insecure, Headers: oc.Headers}, Interval: oc.Interval.D(), ServiceName: next.Observability.Tracing.ServiceName})
 		if err != nil {
 			return reload.Prepared{}, fmt.Errorf("observability.metrics.otlp: %w", err)
 		}

@@ -2,8 +2,6 @@ package observe
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -11,16 +9,12 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/resource"
 )
 
 // OTLPMetricsConfig is observability.metrics.otlp, as Metrics applies it.
 type OTLPMetricsConfig struct {
-	Enabled     bool
-	Protocol    string // grpc or http
-	Endpoint    string // host:port or a URL; "" reads OTEL_EXPORTER_OTLP_ENDPOINT
-	Insecure    bool
-	Headers     map[string]string
+	Enabled bool
+	OTLPTarget
 	Interval    time.Duration // between exports
 	ServiceName string
 }
@@ -75,16 +69,9 @@ func newGenAI(c OTLPMetricsConfig) (*genAI, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := c.ServiceName
-	if name == "" {
-		name = os.Getenv("OTEL_SERVICE_NAME")
-	}
-	if name == "" {
-		name = "hector"
-	}
-	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(attribute.String("service.name", name)))
+	res, err := serviceResource(c.ServiceName)
 	if err != nil {
-		return nil, fmt.Errorf("metrics resource: %w", err)
+		return nil, err
 	}
 	interval := c.Interval
 	if interval <= 0 {
@@ -127,32 +114,10 @@ func (g *genAI) record(c LLMCall) {
 
 func newMetricExporter(c OTLPMetricsConfig) (sdkmetric.Exporter, error) {
 	ctx := context.Background()
-	endpoint, urlPath, insecure := otlpEndpoint(c.Endpoint, c.Insecure)
 	if c.Protocol == "http" {
-		opts := []otlpmetrichttp.Option{otlpmetrichttp.WithTimeout(10 * time.Second)}
-		if endpoint != "" {
-			opts = append(opts, otlpmetrichttp.WithEndpoint(endpoint))
-		}
-		if urlPath != "" {
-			opts = append(opts, otlpmetrichttp.WithURLPath(urlPath))
-		}
-		if insecure {
-			opts = append(opts, otlpmetrichttp.WithInsecure())
-		}
-		if len(c.Headers) > 0 {
-			opts = append(opts, otlpmetrichttp.WithHeaders(c.Headers))
-		}
-		return otlpmetrichttp.New(ctx, opts...)
+		return otlpmetrichttp.New(ctx, otlpOption[otlpmetrichttp.Option]{otlpmetrichttp.WithTimeout, otlpmetrichttp.WithEndpoint,
+			otlpmetrichttp.WithURLPath, otlpmetrichttp.WithInsecure, otlpmetrichttp.WithHeaders}.options(c.OTLPTarget)...)
 	}
-	opts := []otlpmetricgrpc.Option{otlpmetricgrpc.WithTimeout(10 * time.Second)}
-	if endpoint != "" {
-		opts = append(opts, otlpmetricgrpc.WithEndpoint(endpoint))
-	}
-	if insecure {
-		opts = append(opts, otlpmetricgrpc.WithInsecure())
-	}
-	if len(c.Headers) > 0 {
-		opts = append(opts, otlpmetricgrpc.WithHeaders(c.Headers))
-	}
-	return otlpmetricgrpc.New(ctx, opts...)
+	return otlpmetricgrpc.New(ctx, otlpOption[otlpmetricgrpc.Option]{otlpmetricgrpc.WithTimeout, otlpmetricgrpc.WithEndpoint,
+		nil, otlpmetricgrpc.WithInsecure, otlpmetricgrpc.WithHeaders}.options(c.OTLPTarget)...)
 }

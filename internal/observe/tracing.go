@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -20,7 +19,6 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -28,12 +26,9 @@ import (
 
 // TracingConfig is observability.tracing, as Tracing applies it.
 type TracingConfig struct {
-	Enabled        bool
-	Exporter       string // otlp or stdout
-	Protocol       string // grpc or http (OTLP's transports)
-	Endpoint       string // host:port, or a URL; "" reads OTEL_EXPORTER_OTLP_ENDPOINT
-	Insecure       bool
-	Headers        map[string]string
+	Enabled  bool
+	Exporter string // otlp or stdout
+	OTLPTarget
 	SamplingRate   float64
 	ServiceName    string
 	CaptureContent bool
@@ -148,16 +143,9 @@ func newTracingState(c TracingConfig) (*tracingState, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := c.ServiceName
-	if name == "" {
-		name = os.Getenv("OTEL_SERVICE_NAME")
-	}
-	if name == "" {
-		name = "hector"
-	}
-	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(attribute.String("service.name", name)))
+	res, err := serviceResource(c.ServiceName)
 	if err != nil {
-		return nil, fmt.Errorf("tracing resource: %w", err)
+		return nil, err
 	}
 	sdk := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(time.Second), sdktrace.WithMaxQueueSize(8192)),
@@ -184,48 +172,12 @@ func newExporter(c TracingConfig) (sdktrace.SpanExporter, error) {
 	default:
 		return nil, fmt.Errorf("tracing exporter %q: want otlp or stdout", c.Exporter)
 	}
-	endpoint, urlPath, insecure := otlpEndpoint(c.Endpoint, c.Insecure)
 	if c.Protocol == "http" {
-		opts := []otlptracehttp.Option{otlptracehttp.WithTimeout(10 * time.Second)}
-		if endpoint != "" {
-			opts = append(opts, otlptracehttp.WithEndpoint(endpoint))
-		}
-		if urlPath != "" {
-			opts = append(opts, otlptracehttp.WithURLPath(urlPath))
-		}
-		if insecure {
-			opts = append(opts, otlptracehttp.WithInsecure())
-		}
-		if len(c.Headers) > 0 {
-			opts = append(opts, otlptracehttp.WithHeaders(c.Headers))
-		}
-		return otlptracehttp.New(ctx, opts...)
+		return otlptracehttp.New(ctx, otlpOption[otlptracehttp.Option]{otlptracehttp.WithTimeout, otlptracehttp.WithEndpoint,
+			otlptracehttp.WithURLPath, otlptracehttp.WithInsecure, otlptracehttp.WithHeaders}.options(c.OTLPTarget)...)
 	}
-	opts := []otlptracegrpc.Option{otlptracegrpc.WithTimeout(10 * time.Second)}
-	if endpoint != "" {
-		opts = append(opts, otlptracegrpc.WithEndpoint(endpoint))
-	}
-	if insecure {
-		opts = append(opts, otlptracegrpc.WithInsecure())
-	}
-	if len(c.Headers) > 0 {
-		opts = append(opts, otlptracegrpc.WithHeaders(c.Headers))
-	}
-	return otlptracegrpc.New(ctx, opts...)
-}
-
-// otlpEndpoint splits an endpoint written as a URL
-// (http://collector:4318/custom) into the host:port, the path ("" for
-// none) and whether it is plain HTTP; host:port is returned as is.
-func otlpEndpoint(endpoint string, insecure bool) (hostPort, path string, plain bool) {
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return endpoint, "", insecure
-	}
-	if strings.Trim(u.Path, "/") != "" {
-		path = u.Path
-	}
-	return u.Host, path, insecure || u.Scheme == "http"
+	return otlptracegrpc.New(ctx, otlpOption[otlptracegrpc.Option]{otlptracegrpc.WithTimeout, otlptracegrpc.WithEndpoint,
+		nil, otlptracegrpc.WithInsecure, otlptracegrpc.WithHeaders}.options(c.OTLPTarget)...)
 }
 
 // Middleware traces every request next serves as a server span named
