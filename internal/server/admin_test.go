@@ -256,26 +256,7 @@ func TestValidateIsADryRun(t *testing.T) {
 
 func TestAdminReloadAndEventStream(t *testing.T) {
 	h := newHector(t, authConfig("one"))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", h.base+"/admin/config/events", nil)
-	req.Header.Set("Authorization", "Bearer "+viewerKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	events := make(chan reload.Outcome, 10)
-	go func() {
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				var o reload.Outcome
-				_ = json.Unmarshal([]byte(d), &o)
-				events <- o
-			}
-		}
-	}()
+	events := h.outcomeEvents()
 	_, body := h.call("POST", "/admin/reload", operatorKey, "")
 	if o := outcomeOf(t, body); o.Result != reload.NoOp || o.Trigger != "api" || o.Actor != "otto" {
 		t.Fatalf("%s", body)
@@ -489,4 +470,31 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// outcomeEvents subscribes to /admin/config/events as the viewer and
+// returns the outcomes it streams, until the test ends.
+func (h *hector) outcomeEvents() <-chan reload.Outcome {
+	h.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	h.t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", h.base+"/admin/config/events", nil)
+	req.Header.Set("Authorization", "Bearer "+viewerKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	events := make(chan reload.Outcome, 10)
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var o reload.Outcome
+				_ = json.Unmarshal([]byte(d), &o)
+				events <- o
+			}
+		}
+	}()
+	return events
 }

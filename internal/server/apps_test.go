@@ -1,11 +1,9 @@
 package server_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -640,13 +638,7 @@ func TestSIGHUPReloadsTheApps(t *testing.T) {
 // A streamed turn follows the same tenancy as a plain one.
 func TestDeletingAnAppLetsInFlightTurnsFinish(t *testing.T) {
 	h, _ := newAppsHector(t)
-	fake := llmtest.NewOpenAI(t)
-	release := make(chan struct{})
-	fake.Respond = func(llmtest.Request) llmtest.Reply {
-		<-release
-		return llmtest.Reply{Text: "finished"}
-	}
-	doc := fmt.Sprintf("llms: {m: {provider: openai, model: m, api_key: k, base_url: %s/v1, max_retries: 0}}\nagents: {slow: {llm: m}}\n", fake.URL)
+	fake, release, doc := slowAgent(t)
 	body, _ := json.Marshal(map[string]string{"name": "alpha", "config": doc})
 	if resp, _ := h.call("DELETE", "/admin/apps/alpha", adminKey, ""); resp.StatusCode != 200 {
 		t.Fatal(resp.StatusCode)
@@ -711,13 +703,7 @@ func TestCreateRefusedAfterTheDryRunKeepsNothing(t *testing.T) {
 // after the purge.
 func TestPurgeWaitsForRequestsInFlight(t *testing.T) {
 	h, _ := newAppsHector(t)
-	fake := llmtest.NewOpenAI(t)
-	release := make(chan struct{})
-	fake.Respond = func(llmtest.Request) llmtest.Reply {
-		<-release
-		return llmtest.Reply{Text: "finished"}
-	}
-	doc := fmt.Sprintf("llms: {m: {provider: openai, model: m, api_key: k, base_url: %s/v1, max_retries: 0}}\nagents: {slow: {llm: m}}\n", fake.URL)
+	fake, release, doc := slowAgent(t)
 	resp, _ := h.call("GET", "/admin/apps/alpha", adminKey, "")
 	if resp, out := h.call("PUT", "/admin/apps/alpha", adminKey, doc, "If-Match", resp.Header.Get("ETag"), "Content-Type", "application/yaml"); resp.StatusCode != 200 {
 		t.Fatalf("PUT alpha: %d %s", resp.StatusCode, out)
@@ -805,26 +791,7 @@ func TestReplacingANeverValidApp(t *testing.T) {
 // /admin/config/events with the app named.
 func TestAppOutcomesAreCountedAndStreamed(t *testing.T) {
 	h, _ := newAppsHector(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", h.base+"/admin/config/events", nil)
-	req.Header.Set("Authorization", "Bearer "+viewerKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	events := make(chan reload.Outcome, 10)
-	go func() {
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				var o reload.Outcome
-				_ = json.Unmarshal([]byte(d), &o)
-				events <- o
-			}
-		}
-	}()
+	events := h.outcomeEvents()
 	h.writeApp("alpha", appDoc("alpha-two"))
 	for timeout := time.After(5 * time.Second); ; {
 		select {
@@ -850,4 +817,16 @@ func TestAppOutcomesAreCountedAndStreamed(t *testing.T) {
 		}
 		return ""
 	})
+}
+
+// slowAgent is a fake model that answers "finished" once release is
+// closed, and an app document whose agent slow uses it.
+func slowAgent(t *testing.T) (fake *llmtest.Server, release chan struct{}, doc string) {
+	fake = llmtest.NewOpenAI(t)
+	release = make(chan struct{})
+	fake.Respond = func(llmtest.Request) llmtest.Reply {
+		<-release
+		return llmtest.Reply{Text: "finished"}
+	}
+	return fake, release, fmt.Sprintf("llms: {m: {provider: openai, model: m, api_key: k, base_url: %s/v1, max_retries: 0}}\nagents: {slow: {llm: m}}\n", fake.URL)
 }
