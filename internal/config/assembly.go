@@ -15,14 +15,15 @@ type segment struct {
 // changed (a patch builds a new one that shares its unchanged maps), so
 // RedactLater and position lookups read it without p.mu.
 type assembly struct {
-	data     string // the document, to recognise it in Redact
-	hash     string // its hash
-	patch    *patchInfo
-	valid    bool // it parsed and validated without errors
-	segments []segment
-	sections map[string]int                // top-level key -> its line, for sections split by entity
-	entities map[string]map[string]segment // section -> entity -> segment
-	whole    map[string]segment            // top-level key -> segment, for sections parsed whole
+	data      string // the document, to recognise it in Redact
+	hash      string // its hash
+	patch     *patchInfo
+	valid     bool // it parsed and validated without errors
+	sectioned bool // its cross-section normalisations changed something
+	segments  []segment
+	sections  map[string]int                // top-level key -> its line, for sections split by entity
+	entities  map[string]map[string]segment // section -> entity -> segment
+	whole     map[string]segment            // top-level key -> segment, for sections parsed whole
 }
 
 // assemble builds the configuration from the chunks and collects their

@@ -14,14 +14,12 @@ func (a Auth) Credentials() bool {
 }
 
 // Required reports whether a request without a credential is refused on
-// every route that is not public: server.auth.require (or its spelling
-// enabled), by default whether any credential is configured.
+// every route that is not public: server.auth.require (its spelling
+// enabled is normalised into it), by default whether any credential is
+// configured.
 func (a Auth) Required() bool {
-	switch {
-	case a.Require != nil:
+	if a.Require != nil {
 		return *a.Require
-	case a.Enabled != nil:
-		return *a.Enabled
 	}
 	return a.Credentials()
 }
@@ -37,15 +35,8 @@ func (a Auth) Issuers() []JWTIssuer {
 
 // auth checks server.auth.
 func (v *validator) auth(a Auth) {
-	if a.Require != nil && a.Enabled != nil && *a.Require != *a.Enabled {
-		v.fail("server.auth.enabled", "is %t but server.auth.require is %t: set one of them", *a.Enabled, *a.Require)
-	}
 	if a.Required() && !a.Credentials() {
-		p := "server.auth.require"
-		if a.Require == nil {
-			p = "server.auth.enabled"
-		}
-		v.fail(p, "true needs a credential to check: list api_keys or configure jwt (or jwks_url)")
+		v.fail("server.auth.require", "true needs a credential to check: list api_keys or configure jwt (or jwks_url)")
 	}
 	if a.JWKSURL == "" && (a.Issuer != "" || a.Audience != "") {
 		v.fail("server.auth.jwks_url", "required when server.auth.issuer or server.auth.audience is set")

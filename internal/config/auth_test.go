@@ -37,7 +37,7 @@ agents: {a: {llm: e}}
 		is.SubjectClaim != "sub" || is.DefaultRole != RoleUser || is.Leeway.D().Seconds() != 30 || is.RefreshInterval.D().Minutes() != 15 {
 		t.Fatalf("issuer defaults: %+v", is)
 	}
-	if len(doc.Warnings) != 1 || doc.Warnings[0].Path != "server.auth.api_keys[0]" || !strings.Contains(doc.Warnings[0].Message, "role admin") {
+	if len(doc.Warnings) != 2 || doc.Warnings[0].Path != "server.auth.enabled" || doc.Warnings[1].Path != "server.auth.api_keys[0]" || !strings.Contains(doc.Warnings[1].Message, "role admin") {
 		t.Fatalf("warnings: %v", doc.Warnings)
 	}
 }
@@ -64,7 +64,7 @@ func TestJWTAsOneMappingOrAList(t *testing.T) {
 func TestAuthErrorsNameTheField(t *testing.T) {
 	for doc, want := range map[string]string{
 		"server: {auth: {require: true}}":                                                      "server.auth.require: true needs a credential",
-		"server: {auth: {enabled: true, require: false, api_keys: [aaaaaaaaaaaaaaaa]}}":        "server.auth.enabled: is true but server.auth.require is false",
+		"server: {auth: {enabled: true, require: false, api_keys: [aaaaaaaaaaaaaaaa]}}":        "server.auth.enabled: is true but require is false",
 		"server: {auth: {jwt: {jwks_url: 'http://idp.example/jwks'}}}":                         "server.auth.jwt[0].jwks_url: must use https",
 		"server: {auth: {jwt: {issuer: x}}}":                                                   "server.auth.jwt[0].jwks_url: required",
 		"server: {auth: {jwt: [{jwks_url: 'https://a/j'}, {jwks_url: 'https://b/j'}]}}":        "server.auth.jwt[0].issuer: required when several issuers",

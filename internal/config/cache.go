@@ -97,7 +97,7 @@ func (p *Parser) parseAlone(m *pending, env LookupEnv) *chunk {
 	d := &decoder{pos: Positions{}, env: env}
 	c.cfg = &Config{}
 	d.decode(&root, reflectValue(c.cfg), "")
-	c.pos, c.errs = d.pos, d.errs
+	c.pos, c.errs = d.pos, d.done()
 	if m.entity != "" { // the chunk must hold exactly its one entity
 		f := reflectValue(c.cfg).Field(configFields[m.section])
 		if f.Len() != 1 || !f.MapIndex(reflect.ValueOf(m.entity)).IsValid() {

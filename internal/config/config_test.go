@@ -168,7 +168,7 @@ var invalidCases = []invalidCase{
 	{"a2a public url", base + "a2a:\n  public_url: agents.example.com\n", "a2a.public_url", 6, "http or https base URL"},
 	{"logger level", base + "logger:\n  level: verbose\n", "logger.level", 6, "must be one of debug, info, warn, error"},
 	{"logger format", base + "logger:\n  format: jsn\n", "logger.format", 6, `did you mean "json"`},
-	{"version", "version: 2\n" + base, "version", 1, "unsupported version"},
+	{"version", "version: 3\n" + base, "version", 1, "unsupported version"},
 	{"duplicate agent", "llms:\n  e: {provider: echo}\nagents:\n  a: {llm: e}\n  a: {llm: e}\n", "agents.a", 5, `duplicate key "a"`},
 	{"section is a list", base + "server: [1]\n", "server", 5, "expected a mapping"},
 	{"scalar where list item map", base + "tools:\n  t:\n    type: command\n    allowed_commands: [{x: 1}]\n", "tools.t.allowed_commands[0]", 8, "expected a single value"},

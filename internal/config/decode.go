@@ -36,10 +36,26 @@ type LookupEnv func(name string) (string, bool)
 // instead of stopping at the first.
 type decoder struct {
 	pos    Positions
-	errs   Errors
+	errs   Errors // errors, then (see done) the normalisations' warnings
+	warns  Errors // normalisations (normalize.go), as warnings
 	env    LookupEnv
 	visits int // nodes decoded, aliases counted each time they are followed
+	// migrate makes the normalisations also rewrite the nodes into the
+	// canonical document (hector config migrate).
+	migrate bool
 }
+
+// warn records a normalisation, bounded like errors.
+func (d *decoder) warn(e Error) {
+	e.warn = true
+	if len(d.warns) < maxDecodeErrors {
+		d.warns = append(d.warns, e)
+	}
+}
+
+// done returns what the decode found: its errors, then its warnings, which
+// travel with the errors through every parse path until finish parts them.
+func (d *decoder) done() Errors { return append(d.errs, d.warns...) }
 
 // maxVisits bounds the work of one decode so that YAML aliases cannot expand
 // a small document into a huge one.
@@ -66,6 +82,11 @@ func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
 	if n != nil {
 		e.Line, e.Column = n.Line, n.Column
 	}
+	d.add(e)
+}
+
+// add records an error, bounded.
+func (d *decoder) add(e Error) {
 	if len(d.errs) < maxDecodeErrors {
 		d.errs = append(d.errs, e)
 	} else {
@@ -193,6 +214,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		d.pos[p] = Pos{k.Line, k.Column}
 		d.decode(val, v.Field(fi), p)
 		d.pos[p] = Pos{k.Line, k.Column} // errors about a field point at its key
+	}
+	if nz, ok := v.Addr().Interface().(normalizer); ok {
+		nz.normalize(&norm{d: d, n: n, path: path})
 	}
 }
 

@@ -21,6 +21,9 @@ func keyPaths(t reflect.Type, prefix string) []string {
 		}
 		p := prefix + name
 		ft := f.Type
+		if ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct && f.Tag.Get("legacy") == "" {
+			ft = ft.Elem() // an optional section (config): its keys are rows
+		}
 		switch {
 		case ft.Kind() == reflect.Struct && ft != durationType:
 			out = append(out, keyPaths(ft, p+".")...)

@@ -9,12 +9,14 @@ import (
 // runtime call them for every entity on every reload, where
 // reflect.DeepEqual cost milliseconds at 10,000 agents.
 // TestEqualCoversEveryField fails when a field is added without being
-// compared here.
+// compared here. The old spellings (tagged legacy) are empty once
+// normalised, so they are not compared.
 
 // Equal reports whether a and b configure the same agent.
 func (a Agent) Equal(b Agent) bool {
 	return a.LLM == b.LLM && a.Instruction == b.Instruction && a.Description == b.Description &&
 		a.MaxIterations == b.MaxIterations && slices.Equal(a.Tools, b.Tools) && a.Type == b.Type &&
+		a.DisplayName == b.DisplayName && equalPtr(a.Streaming, b.Streaming) &&
 		slices.Equal(a.AllowedDelegates, b.AllowedDelegates) && a.URL == b.URL && maps.Equal(a.Headers, b.Headers)
 }
 
@@ -31,7 +33,7 @@ func (t Tool) Equal(u Tool) bool {
 		t.WorkingDir == u.WorkingDir && t.Shell == u.Shell && t.Method == u.Method && t.URL == u.URL &&
 		maps.Equal(t.Headers, u.Headers) && t.Timeout == u.Timeout && t.MaxOutputBytes == u.MaxOutputBytes &&
 		t.RequireApproval == u.RequireApproval && t.ApprovalPrompt == u.ApprovalPrompt && t.Agent == u.Agent &&
-		maps.Equal(t.Env, u.Env) && t.FollowRedirects == u.FollowRedirects
+		maps.Equal(t.Env, u.Env) && t.FollowRedirects == u.FollowRedirects && t.Command == u.Command && slices.Equal(t.Args, u.Args)
 }
 
 func equalPtr[T comparable](a, b *T) bool {

@@ -15,6 +15,9 @@ type Error struct {
 	Line    int    `json:"line,omitempty"`
 	Column  int    `json:"column,omitempty"`
 	Message string `json:"message"`
+	// warn marks a normalisation's warning while it travels with the
+	// decode errors (decoder.done); finish parts the two.
+	warn bool
 }
 
 func (e Error) Error() string {

@@ -7,7 +7,8 @@ import (
 
 // expandEnv replaces ${NAME} and ${NAME:-default} in s. "$${" is a literal
 // "${". ${NAME} with NAME unset is an error; ${NAME:-default} uses default
-// when NAME is unset or empty, as a POSIX shell does.
+// when NAME is unset or empty, as a POSIX shell does. ${NAME:default}, the
+// original Hector's spelling, means the same.
 func expandEnv(s string, env LookupEnv) (string, error) {
 	if !strings.Contains(s, "${") {
 		return s, nil
@@ -33,6 +34,9 @@ func expandEnv(s string, env LookupEnv) (string, error) {
 		expr := s[i+2 : i+end]
 		s = s[i+end+1:]
 		name, def, hasDef := strings.Cut(expr, ":-")
+		if !hasDef { // the original Hector's ${NAME:default}
+			name, def, hasDef = strings.Cut(expr, ":")
+		}
 		if !validEnvName(name) {
 			return "", fmt.Errorf("invalid environment variable name %q in ${%s}", name, expr)
 		}

@@ -153,6 +153,12 @@ func FuzzParserMatchesParse(f *testing.F) {
 	f.Add([]byte(base), []byte(strings.Replace(base, "a: {llm: e}", "a: {llm: x}", 1)))
 	f.Add([]byte(secretDoc), []byte(secretDoc+"name: x\n"))
 	f.Add([]byte(bigDoc(5, none)), []byte(strings.Replace(bigDoc(5, none), `"agent 3"`, `"agent three"`, 1))) // patched
+	// The original Hector's spellings, whole and patched: the cross-section
+	// normalisations must hold for a patch too.
+	legacy := "version: \"2\"\nllms:\n  o:\n    type: echo\nagents:\n  a:\n    llm: o\n    name: A\n    tools: [search]\n  b:\n    type: native\n    llm: o\n" +
+		"databases:\n  main: {driver: sqlite, database: x.db}\nserver:\n  tasks: {backend: sql, database: main}\n  observability: {metrics: {enabled: false}}\n"
+	f.Add([]byte(legacy), []byte(strings.Replace(legacy, "name: A", "name: B", 1)))
+	f.Add([]byte(legacy), []byte(strings.Replace(legacy, "    type: native\n", "    type: llm\n", 1)))
 	f.Fuzz(func(t *testing.T, first, second []byte) {
 		for _, alone := range []int{0, -1} {
 			p := &Parser{alone: alone}

@@ -23,10 +23,19 @@ type Document struct {
 	// (a command tool that allows a shell), with positions like errors,
 	// in source order; nil when there are none.
 	Warnings Errors
-	pos      posLookup
+	// Normalized are the warnings that say an old spelling was read as
+	// its canonical form (normalize.go): hector config migrate rewrites
+	// the document without them.
+	Normalized Errors
+	pos        posLookup
 	// patch, for a document a Parser patched from the one it parsed
 	// before: that document's hash and the one entity whose text differs.
 	patch *patchInfo
+	// sectioned: the cross-section normalisations changed something, so a
+	// patch of this document must take the full pass (Parser).
+	sectioned bool
+	// fromDatabase is the databases entry read into database.url.
+	fromDatabase string
 }
 
 type patchInfo struct{ base, section, entity string }
@@ -117,19 +126,22 @@ func parseRaw(data []byte, env LookupEnv) (*rawParse, *Error) {
 	}
 	d := &decoder{pos: Positions{}, env: env}
 	d.decode(&raw.root, reflectValue(raw.cfg), "")
-	raw.pos, raw.errs = d.pos, d.errs
+	raw.pos, raw.errs = d.pos, d.done()
 	return raw, nil
 }
 
 // finish validates a decoded config, merges in the decode errors and applies
 // defaults: the common end of Parse and Parser.Parse.
 func finish(doc *Document, cfg *Config, decodeErrs Errors) (*Document, Errors) {
+	errs, notes := partWarnings(decodeErrs)
 	// A rule about a field that failed to decode only repeats that failure.
 	failed := map[string]bool{}
-	for _, e := range decodeErrs {
+	for _, e := range errs {
 		failed[e.Path] = true
 	}
-	errs := decodeErrs
+	sn := normalizeSections(cfg, doc.pos) // sections.go
+	doc.pos, errs, notes = sn.lookup, append(errs, sn.errs...), append(notes, sn.notes...)
+	doc.sectioned, doc.fromDatabase = len(sn.errs)+len(sn.notes) > 0, sn.chosen
 	for _, e := range validate(cfg, doc.pos) {
 		if !failed[e.Path] {
 			errs = append(errs, e)
@@ -138,7 +150,7 @@ func finish(doc *Document, cfg *Config, decodeErrs Errors) (*Document, Errors) {
 	if len(errs) > 0 {
 		return nil, errs.sorted()
 	}
-	doc.accept(cfg)
+	doc.accept(cfg, notes)
 	return doc, nil
 }
 

@@ -59,7 +59,7 @@ func (p *Parser) ParseHashed(data []byte, hash string, env LookupEnv, stats *Par
 	if p.cache == nil {
 		p.cache = map[cacheKey]*chunk{}
 	}
-	baseValid := p.last != nil && p.last.valid
+	baseValid := p.last != nil && p.last.valid && !p.last.sectioned
 	a, patched := p.patch(string(data), env)
 	if !patched {
 		p.gen++
@@ -80,14 +80,16 @@ func (p *Parser) ParseHashed(data []byte, hash string, env LookupEnv, stats *Par
 	stats.Decode = time.Since(start)
 	start = time.Now()
 	defer func() { stats.Validate = time.Since(start) }()
-	// A patch of a valid document needs only its changed entity checked.
-	if patched && baseValid && errs == nil && validateOne(cfg, doc.pos, a.patch.section, a.patch.entity) {
-		doc.accept(cfg)
+	// A patch of a valid document needs only its changed entity checked,
+	// unless the cross-section normalisations changed that document: they
+	// run in the full pass.
+	if bad, notes := partWarnings(errs); patched && baseValid && bad == nil && validateOne(cfg, doc.pos, a.patch.section, a.patch.entity) {
+		doc.accept(cfg, notes)
 		a.valid = true
 		return scrubEnv(data, env, doc, nil)
 	}
 	d, errs := finish(doc, cfg, errs)
-	a.valid = errs == nil
+	a.valid, a.sectioned = errs == nil, d != nil && d.sectioned
 	return scrubEnv(data, env, d, errs)
 }
 

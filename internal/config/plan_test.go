@@ -35,7 +35,9 @@ func TestDiffCoversEverySection(t *testing.T) {
 	sections := map[string]bool{"llms": true, "agents": true, "tools": true, "server": true, "database": true, "logger": true, "queue": true, "a2a": true, "observability": true, "name": true, "version": true}
 	ct := reflect.TypeOf(Config{})
 	for i := range ct.NumField() {
-		if key := ct.Field(i).Tag.Get("yaml"); !sections[key] {
+		// An old spelling is empty once normalised, and config (a
+		// pointer) never reaches a valid configuration.
+		if key := ct.Field(i).Tag.Get("yaml"); !sections[key] && ct.Field(i).Tag.Get("legacy") == "" && key != "config" {
 			t.Errorf("section %q is new: add it to Diff and to this list", key)
 		}
 	}

@@ -43,6 +43,9 @@ func schemaFor(t reflect.Type) map[string]any {
 			if f.Tag.Get("secret") != "" {
 				p["writeOnly"] = true
 			}
+			if f.Tag.Get("legacy") != "" { // an old spelling, read as its canonical key
+				p["deprecated"] = true
+			}
 			props[name] = p
 		}
 		return map[string]any{"type": "object", "properties": props, "additionalProperties": false}

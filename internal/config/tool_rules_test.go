@@ -121,3 +121,28 @@ func TestShellWarning(t *testing.T) {
 		t.Fatalf("warnings: %v", doc.Warnings)
 	}
 }
+
+// The two kinds of command tool, and what each refuses.
+func TestFixedCommandRules(t *testing.T) {
+	for doc, want := range map[string]string{
+		"tools: {t: {type: command, command: ./d.sh, allowed_commands: [ls]}}":   "tools.t.command: set command (a fixed program) or allowed_commands",
+		"tools: {t: {type: command, command: '{prog}'}}":                         "tools.t.command: must be a program name or path",
+		"tools: {t: {type: command, command: ./d.sh, shell: true}}":              "tools.t.shell: not valid with command",
+		"tools: {t: {type: command, args: [x]}}":                                 "tools.t.args: only valid with command",
+		"tools: {t: {type: command}}":                                            "tools.t.allowed_commands: required: list the programs this tool may run, or set command",
+		"tools: {t: {type: http, url: 'https://x', command: ./d.sh, args: [a]}}": "tools.t.command: only valid for tools of type command",
+		"tools: {t: {type: agent, agent: a, command: ./d.sh}}":                   "tools.t.command: not valid for tools of type agent",
+	} {
+		_, errs := Parse([]byte(doc+"\n"+minimal), env(nil))
+		if errs == nil || !strings.Contains(errs.Error(), want) {
+			t.Errorf("%s\n got %v\nwant %s", doc, errs, want)
+		}
+	}
+	doc, errs := Parse([]byte("tools: {t: {type: command, command: sh, args: [-c, '{script}']}}\n"+minimal), env(nil))
+	if errs != nil || len(doc.Warnings) != 1 || !strings.Contains(doc.Warnings[0].Message, `runs "sh", which is a shell, with the model's values in its args`) {
+		t.Fatalf("a launcher with placeholders: %v %v", errs, doc.Warnings)
+	}
+	if doc, errs := Parse([]byte("tools: {t: {type: command, command: sh, args: [-c, 'make deploy']}}\n"+minimal), env(nil)); errs != nil || doc.Warnings != nil {
+		t.Fatalf("a fixed script: %v %v", errs, doc.Warnings)
+	}
+}

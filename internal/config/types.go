@@ -28,6 +28,48 @@ type Config struct {
 	A2A      A2A              `yaml:"a2a" doc:"The A2A protocol endpoints: agent card URLs and push notification policy. Applies live."`
 	// Observability configures what Hector reports about itself.
 	Observability Observability `yaml:"observability" doc:"What Hector reports about itself: metrics and OpenTelemetry traces. Applies live."`
+	// Pointer names the backend that holds the configuration (pointer.go).
+	Pointer *Pointer `yaml:"config" doc:"Makes this file a pointer: Hector loads and watches the configuration from the backend named here, as if the --config-type, --config and --config-endpoints flags had been given (flags that are set win). Only in a file, and the file holds nothing else but version and name."`
+
+	// The original Hector's v2 sections, read into database.url (sections.go).
+	Databases map[string]LegacyDatabase `yaml:"databases" legacy:"database.url" doc:"The original Hector's databases, by name; the one storage (or server.tasks and server.sessions) names becomes database.url."`
+	Storage   LegacyStorage             `yaml:"storage" legacy:"database.url" doc:"The original Hector's choice of database for tasks and sessions; read into database.url."`
+}
+
+// LegacyDatabase is one database of the original Hector's databases
+// section: read as a database.url.
+type LegacyDatabase struct {
+	Driver   string `yaml:"driver" enum:"postgres,sqlite" doc:"postgres or sqlite."`
+	Host     string `yaml:"host" doc:"postgres: the server's host. Default localhost."`
+	Port     int    `yaml:"port" doc:"postgres: the server's port. Default 5432."`
+	Database string `yaml:"database" doc:"postgres: the database name; sqlite: the file path."`
+	User     string `yaml:"user" doc:"postgres: the user."`
+	Password string `yaml:"password" secret:"true" doc:"postgres: the password (redacted when shown)."`
+	SSLMode  string `yaml:"ssl_mode" doc:"postgres: the sslmode parameter (disable, require, verify-full, …)."`
+}
+
+// LegacyStorage is the original Hector's storage section.
+type LegacyStorage struct {
+	Tasks    LegacyStore `yaml:"tasks" doc:"Where tasks are kept."`
+	Sessions LegacyStore `yaml:"sessions" doc:"Where sessions are kept."`
+}
+
+// LegacyStore is where the original Hector kept tasks or sessions.
+type LegacyStore struct {
+	Backend  string `yaml:"backend" enum:"sql,inmemory,memory" doc:"sql: in the database named by database. inmemory: Hector always keeps them in its database, so this is read as the default database."`
+	Database string `yaml:"database" doc:"The name of a database in databases."`
+}
+
+// set reports whether the store was written.
+func (s LegacyStore) set() bool { return s.Backend != "" || s.Database != "" }
+
+// Pointer names the backend that holds the configuration.
+type Pointer struct {
+	Provider  string   `yaml:"provider" enum:"file,consul,etcd,zookeeper,database" doc:"The backend: as --config-type."`
+	Address   string   `yaml:"address" doc:"The backend's address (host:port); as --config-endpoints with one address."`
+	Endpoints []string `yaml:"endpoints" doc:"The backend's addresses, for a cluster; as --config-endpoints."`
+	Key       string   `yaml:"key" doc:"The key, znode path, file path or document name: as --config."`
+	Watch     *bool    `yaml:"watch" doc:"Apply changes live; as --config-watch. Default true."`
 }
 
 // Observability configures metrics and tracing.
@@ -103,6 +145,7 @@ type Queue struct {
 // LLM configures one model client.
 type LLM struct {
 	Provider    string   `yaml:"provider" enum:"openai,anthropic,echo" doc:"openai (Chat Completions, any OpenAI-compatible server via base_url), anthropic (Messages API) or echo (offline, for trying things out and for tests)."`
+	Type        string   `yaml:"type" legacy:"provider" doc:"The original Hector's spelling of provider."`
 	Model       string   `yaml:"model" doc:"Model name sent to the provider. Required for openai and anthropic."`
 	APIKey      string   `yaml:"api_key" secret:"true" doc:"API key. Usually ${OPENAI_API_KEY} or ${ANTHROPIC_API_KEY}."`
 	BaseURL     string   `yaml:"base_url" secret:"url" doc:"Override the provider's API base URL (Ollama, vLLM, LM Studio, proxies)."`
@@ -114,7 +157,10 @@ type LLM struct {
 
 // Agent configures one agent.
 type Agent struct {
-	Type          string   `yaml:"type" enum:"local,a2a" doc:"local (default) runs the agent here with its llm and tools; a2a makes the remote A2A agent at url callable like a local one."`
+	Type          string   `yaml:"type" enum:"local,a2a" doc:"local (default) runs the agent here with its llm and tools; a2a makes the remote A2A agent at url callable like a local one. The original Hector's native and llm are read as local."`
+	DisplayName   string   `yaml:"display_name" doc:"A human-readable name, shown as the name of the agent's card and in /v1/agents. Default: the agent's key."`
+	Name          string   `yaml:"name" legacy:"display_name" doc:"The original Hector's spelling of display_name."`
+	Streaming     *bool    `yaml:"streaming" doc:"Whether the agent's card advertises streaming (capabilities.streaming). Default true. Clients still choose per request: streaming routes work either way."`
 	LLM           string   `yaml:"llm" doc:"Name of the LLM in llms that this agent uses. Required for local agents."`
 	Instruction   string   `yaml:"instruction" doc:"System prompt."`
 	Description   string   `yaml:"description" doc:"Shown in /v1/agents."`
@@ -127,6 +173,18 @@ type Agent struct {
 	Headers map[string]string `yaml:"headers" secret:"values" doc:"a2a: headers sent with every request to the remote agent, such as Authorization (values are redacted when shown)."`
 }
 
+// Label is the agent's display name: display_name, else its key.
+func (a Agent) Label(key string) string {
+	if a.DisplayName != "" {
+		return a.DisplayName
+	}
+	return key
+}
+
+// Streams reports whether the agent's card advertises streaming (the
+// default).
+func (a Agent) Streams() bool { return a.Streaming == nil || *a.Streaming }
+
 // Remote reports whether the agent is a remote A2A agent.
 func (a Agent) Remote() bool { return a.Type == "a2a" }
 
@@ -136,10 +194,13 @@ type Tool struct {
 	Type        string `yaml:"type" enum:"command,http,agent" doc:"command runs a program; http calls a URL; agent sends a message to another agent (local or a2a) and returns its reply."`
 	Description string `yaml:"description" doc:"What the tool does, shown to the LLM."`
 
-	AllowedCommands []string          `yaml:"allowed_commands" doc:"command: programs the LLM may run (argv[0], matched exactly). Required."`
-	WorkingDir      string            `yaml:"working_dir" doc:"command: working directory. Default: the server's."`
-	Shell           bool              `yaml:"shell" doc:"command: run through /bin/sh -c. Off by default; the allowlist then applies to the first word only."`
-	Env             map[string]string `yaml:"env" secret:"values" doc:"command: environment variables of the program, besides PATH, HOME, LANG and TZ (taken from the server) and HECTOR_IDEMPOTENCY_KEY; nothing else of the server's environment is passed. Values may use ${VAR} and are redacted when shown."`
+	AllowedCommands  []string          `yaml:"allowed_commands" doc:"command: programs the LLM may run (argv[0], matched exactly). Required."`
+	Command          string            `yaml:"command" doc:"command: a fixed program to run, with args: the model supplies no command line, only the values of the {name} placeholders in args. Instead of allowed_commands."`
+	Args             []string          `yaml:"args" doc:"command: the fixed program's arguments. A {name} placeholder becomes a required string parameter of the tool; its value replaces the placeholder within that one argument, never splitting into more."`
+	WorkingDir       string            `yaml:"working_dir" doc:"command: working directory. Default: the server's."`
+	WorkingDirectory string            `yaml:"working_directory" legacy:"working_dir" doc:"The original Hector's spelling of working_dir."`
+	Shell            bool              `yaml:"shell" doc:"command: run through /bin/sh -c. Off by default; the allowlist then applies to the first word only."`
+	Env              map[string]string `yaml:"env" secret:"values" doc:"command: environment variables of the program, besides PATH, HOME, LANG and TZ (taken from the server) and HECTOR_IDEMPOTENCY_KEY; nothing else of the server's environment is passed. Values may use ${VAR} and are redacted when shown."`
 
 	Method          string            `yaml:"method" enum:"GET,POST,PUT,PATCH,DELETE" doc:"http: request method. Default GET."`
 	URL             string            `yaml:"url" secret:"url" doc:"http: URL template; {name} placeholders become required string parameters, URL-escaped."`
@@ -169,6 +230,11 @@ type Server struct {
 	IdleTimeout     Duration  `yaml:"idle_timeout" doc:"A keep-alive connection idle this long is closed. Default 2m."`
 	MaxConnsPerIP   int       `yaml:"max_connections_per_client" doc:"Most open connections one client IP address may hold; connections beyond it are closed at once. 0 or absent: no limit."`
 	Metrics         Metrics   `yaml:"metrics" doc:"The Prometheus endpoint GET /metrics."`
+
+	// The original Hector's v2 spellings (sections.go).
+	Tasks         LegacyStore    `yaml:"tasks" legacy:"database.url" doc:"The original Hector's choice of database for tasks; read into database.url."`
+	Sessions      LegacyStore    `yaml:"sessions" legacy:"database.url" doc:"The original Hector's choice of database for sessions; read into database.url."`
+	Observability *Observability `yaml:"observability" legacy:"observability" doc:"The original Hector's place for the observability section; read as observability."`
 }
 
 // Metrics configures GET /metrics.
@@ -185,7 +251,7 @@ type CORS struct {
 // identity providers. See docs/security.md for the route policy.
 type Auth struct {
 	Require *bool `yaml:"require" doc:"Every route but /health, agent cards and (with server.metrics.public) /metrics needs a credential. Default true once any API key or JWT issuer is configured. false admits callers without a credential as the anonymous user (role user); admin, operator and viewer routes still need a credential."`
-	Enabled *bool `yaml:"enabled" doc:"The original Hector's spelling of require; when both are set they must agree."`
+	Enabled *bool `yaml:"enabled" legacy:"require" doc:"The original Hector's spelling of require; when both are set they must agree."`
 
 	APIKeys []APIKey    `yaml:"api_keys" doc:"Bearer keys. Once any is listed, every route but /health and agent cards needs a credential. A plain string is a key with role admin (a warning recommends names and roles). Keys are configuration: adding, removing or rotating one applies live; a reload or rollback that changes server.auth needs the admin role."`
 	JWT     []JWTIssuer `yaml:"jwt" doc:"Identity providers whose JWTs (Authorization: Bearer TOKEN) are accepted: one mapping or a list. Their signing keys are fetched from jwks_url and refreshed in the background."`

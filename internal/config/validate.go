@@ -154,7 +154,10 @@ func validateIn(c *Config, pos posLookup, sorted bool) Errors {
 	}
 	v := &validator{pos: pos, agents: c.Agents}
 	if c.Version != "" && c.Version != "1" {
-		v.fail("version", "unsupported version %q: only \"1\" exists", c.Version)
+		v.fail("version", "unsupported version %q: 1 is the current schema; the original Hector's \"1.0\" and \"2\" are read as 1", c.Version)
+	}
+	if c.Pointer != nil {
+		v.fail("config", "names the backend that holds the configuration: only a file given to hector serve --config may say that, and it then holds nothing but config, version and name")
 	}
 	if len(c.Agents) == 0 {
 		v.fail("agents", "at least one agent is required")
@@ -402,9 +405,7 @@ func (v *validator) tool(p, name string, t Tool) {
 	}
 	switch t.Type {
 	case "command":
-		if len(t.AllowedCommands) == 0 {
-			v.fail(p+".allowed_commands", "required: list the programs this tool may run")
-		}
+		v.commandTool(p, t)
 		for i, c := range t.AllowedCommands {
 			if strings.TrimSpace(c) == "" || strings.ContainsAny(c, " \t") {
 				v.fail(fmt.Sprintf("%s.allowed_commands[%d]", p, i), "must be a program name or path without spaces, got %q", c)
@@ -436,6 +437,8 @@ func (v *validator) tool(p, name string, t Tool) {
 		v.oneOf(p+".method", t.Method, "GET", "POST", "PUT", "PATCH", "DELETE")
 		v.oneOf(p+".follow_redirects", t.FollowRedirects, "same_origin", "any", "none")
 		wrongType("allowed_commands", len(t.AllowedCommands) > 0, "command")
+		wrongType("command", t.Command != "", "command")
+		wrongType("args", len(t.Args) > 0, "command")
 		wrongType("working_dir", t.WorkingDir != "", "command")
 		wrongType("shell", t.Shell, "command")
 		wrongType("env", len(t.Env) > 0, "command")
@@ -449,6 +452,7 @@ func (v *validator) tool(p, name string, t Tool) {
 		}
 		for _, f := range []flag{{"method", t.Method != ""}, {"url", t.URL != ""}, {"headers", len(t.Headers) > 0},
 			{"follow_redirects", t.FollowRedirects != ""}, {"allowed_commands", len(t.AllowedCommands) > 0},
+			{"command", t.Command != ""}, {"args", len(t.Args) > 0},
 			{"working_dir", t.WorkingDir != ""}, {"shell", t.Shell}, {"env", len(t.Env) > 0}} {
 			if f.set {
 				v.fail(p+"."+f.field, "not valid for tools of type agent")
@@ -464,6 +468,27 @@ func (v *validator) tool(p, name string, t Tool) {
 	}
 	if t.MaxOutputBytes < 0 {
 		v.fail(p+".max_output_bytes", "must not be negative")
+	}
+}
+
+// commandTool checks what runs: the model's command line among
+// allowed_commands, or a fixed command with args.
+func (v *validator) commandTool(p string, t Tool) {
+	switch {
+	case t.Command != "" && len(t.AllowedCommands) > 0:
+		v.fail(p+".command", "set command (a fixed program) or allowed_commands (programs the model may choose), not both")
+	case t.Command != "":
+		if strings.TrimSpace(t.Command) == "" || urlParam.MatchString(t.Command) {
+			v.fail(p+".command", "must be a program name or path (the program is fixed; placeholders go in args), got %q", t.Command)
+		}
+		if t.Shell {
+			v.fail(p+".shell", "not valid with command: write command: sh and args: [-c, SCRIPT] to run a fixed script")
+		}
+	case len(t.Args) > 0:
+		v.fail(p+".args", "only valid with command, the fixed program they are passed to")
+	case len(t.AllowedCommands) > 0:
+	default:
+		v.fail(p+".allowed_commands", "required: list the programs this tool may run, or set command to run one fixed program")
 	}
 }
 

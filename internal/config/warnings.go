@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -11,11 +12,44 @@ import (
 // document's positions, in the one step both Parse and Parser.Parse end
 // with (accept), so both report the same warnings.
 
-// accept completes a valid document: defaults, then warnings.
-func (d *Document) accept(cfg *Config) {
+// accept completes a valid document: defaults, then warnings, which are
+// the normalisations the decoder made (notes) and those of warnings.
+func (d *Document) accept(cfg *Config, notes Errors) {
 	applyDefaults(cfg)
 	d.Config = cfg
-	d.Warnings = warnings(cfg, d.pos)
+	for _, n := range notes {
+		n.warn = false
+		d.Normalized = append(d.Normalized, n)
+	}
+	if d.Normalized != nil {
+		d.Normalized = d.Normalized.sorted()
+	}
+	d.Warnings = append(notes, warnings(cfg, d.pos)...)
+	if d.Warnings == nil {
+		return
+	}
+	for i := range d.Warnings {
+		d.Warnings[i].warn = false
+	}
+	d.Warnings = d.Warnings.sorted()
+}
+
+// Migratable reports whether hector config migrate would change what the
+// document says: it uses an old spelling, or a plain-string API key.
+func (d *Document) Migratable() bool {
+	return d.Normalized != nil || slices.ContainsFunc(d.Config.Server.Auth.APIKeys, func(k APIKey) bool { return k.Plain })
+}
+
+// partWarnings splits decode errors into errors and normalisation warnings.
+func partWarnings(decoded Errors) (errs, notes Errors) {
+	for _, e := range decoded {
+		if e.warn {
+			notes = append(notes, e)
+		} else {
+			errs = append(errs, e)
+		}
+	}
+	return errs, notes
 }
 
 // Warning formats e as a reload outcome lists a warning:
@@ -28,13 +62,16 @@ func (e Error) Warning() string {
 }
 
 // warnings checks a valid, defaulted config for what is allowed but
-// probably unintended. The result is in source order; nil when none.
+// probably unintended; accept sorts and bounds the result.
 func warnings(c *Config, pos posLookup) Errors {
 	v := &validator{pos: pos}
 	for _, name := range sortedKeys(c.Tools) {
 		t := c.Tools[name]
 		if t.Type != "command" {
 			continue
+		}
+		if what := launcher(t.Command); what != "" && slices.ContainsFunc(t.Args, urlParam.MatchString) {
+			v.fail(childPath("tools", name)+".command", "tool %s runs %q, which %s, with the model's values in its args: through them the model can run any program", name, t.Command, what)
 		}
 		if t.Shell {
 			v.fail(childPath("tools", name)+".shell", "tool %s runs its command line through /bin/sh: the allowlist checks only the first word, so the model can run any program after a ; or |", name)
@@ -47,10 +84,7 @@ func warnings(c *Config, pos posLookup) Errors {
 		}
 	}
 	v.authWarnings(c.Server.Auth)
-	if v.errs == nil {
-		return nil
-	}
-	return v.errs.sorted()
+	return v.errs
 }
 
 // launchers are programs that run other programs: given as an argument,
