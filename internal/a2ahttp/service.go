@@ -202,8 +202,9 @@ func Card(snap *snapshot.Snapshot, name, base string, secured bool) *a2a.AgentCa
 	if desc == "" {
 		desc = "Hector agent " + name
 	}
+	display := ac.Label(name)
 	card := &a2a.AgentCard{
-		Name:        name,
+		Name:        display,
 		Description: desc,
 		Version:     strconv.FormatInt(snap.Version, 10),
 		SupportedInterfaces: []*a2a.AgentInterface{
@@ -212,10 +213,10 @@ func Card(snap *snapshot.Snapshot, name, base string, secured bool) *a2a.AgentCa
 			{URL: endpoint, ProtocolBinding: a2a.TransportProtocolJSONRPC, ProtocolVersion: a2av0.Version},
 			{URL: endpoint, ProtocolBinding: a2a.TransportProtocolHTTPJSON, ProtocolVersion: a2av0.Version},
 		},
-		Capabilities:       a2a.AgentCapabilities{Streaming: true, PushNotifications: true},
+		Capabilities:       a2a.AgentCapabilities{Streaming: ac.Streams(), PushNotifications: true},
 		DefaultInputModes:  []string{"text/plain", "application/json"},
 		DefaultOutputModes: []string{"text/plain", "application/json"},
-		Skills:             []a2a.AgentSkill{{ID: name, Name: name, Description: desc, Tags: append([]string{"hector"}, sortedCopy(ac.Tools)...)}},
+		Skills:             []a2a.AgentSkill{{ID: name, Name: display, Description: desc, Tags: append([]string{"hector"}, sortedCopy(ac.Tools)...)}},
 	}
 	if secured {
 		card.SecuritySchemes = a2a.NamedSecuritySchemes{"bearer": a2a.HTTPAuthSecurityScheme{Scheme: "Bearer",

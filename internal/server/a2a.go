@@ -29,7 +29,8 @@ func (s *Server) rootCard(w http.ResponseWriter, r *http.Request, snap *snapshot
 	sort.Strings(names)
 	agents := make([]map[string]string, len(names))
 	for i, name := range names {
-		agents[i] = map[string]string{"name": name, "description": snap.Config.Agents[name].Description,
+		ac := snap.Config.Agents[name]
+		agents[i] = map[string]string{"name": name, "display_name": ac.Label(name), "description": ac.Description,
 			"card": base + "/agents/" + name + "/.well-known/agent-card.json", "url": base + "/a2a/" + name}
 	}
 	b, err := json.Marshal(map[string]any{"agents": agents})

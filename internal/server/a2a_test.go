@@ -24,6 +24,7 @@ import (
 
 	"github.com/hector-run/hector/internal/app"
 	"github.com/hector-run/hector/internal/llm/llmtest"
+	"github.com/hector-run/hector/internal/reload"
 	"github.com/hector-run/hector/internal/server"
 	"github.com/hector-run/hector/internal/testsvc"
 )
@@ -1513,5 +1514,35 @@ func TestA2APushConfigsBelongToTheirRegistrant(t *testing.T) {
 	}
 	if err := c.DeleteTaskPushConfig(as(viewerKey), &a2a.DeleteTaskPushConfigRequest{TaskID: task.ID, ID: "mine"}); err != nil {
 		t.Fatalf("the registrant's delete: %v", err)
+	}
+}
+
+// display_name (the original Hector's agents.*.name) names the card and
+// the listings, while the key stays the id; streaming: false is what the
+// card advertises; both apply live.
+func TestAgentDisplayNameAndStreaming(t *testing.T) {
+	fake := llmtest.NewOpenAI(t)
+	cfg := strings.Replace(a2aConfig(fake.URL, ""), "    description: Answers questions.\n",
+		"    description: Answers questions.\n    name: Support Desk\n    streaming: false\n", 1)
+	h := newHector(t, cfg)
+	card := h.card("assistant")
+	if card.Name != "Support Desk" || card.Skills[0].ID != "assistant" || card.Skills[0].Name != "Support Desk" || card.Capabilities.Streaming {
+		t.Fatalf("card: name %q, skills %+v, streaming %v", card.Name, card.Skills, card.Capabilities.Streaming)
+	}
+	if card.SupportedInterfaces[0].URL != h.base+"/a2a/assistant" {
+		t.Fatalf("the URL keeps the key: %s", card.SupportedInterfaces[0].URL)
+	}
+	_, list := h.get("/v1/agents")
+	if a := list["agents"].([]any)[0].(map[string]any); a["name"] != "assistant" || a["display_name"] != "Support Desk" {
+		t.Fatalf("/v1/agents: %v", list)
+	}
+	h.write(strings.Replace(cfg, "    name: Support Desk\n    streaming: false\n", "    name: Help\n", 1))
+	// The outcome lists the normalisation, at the line written.
+	if o := h.next(); o.Result != reload.Applied || len(o.Warnings) != 1 ||
+		o.Warnings[0] != "agents.assistant.name (line 9:5): the original Hector's spelling of display_name: read as agents.assistant.display_name" {
+		t.Fatalf("reload: %+v", o)
+	}
+	if card := h.card("assistant"); card.Name != "Help" || !card.Capabilities.Streaming {
+		t.Fatalf("after the reload: %q %v", card.Name, card.Capabilities.Streaming)
 	}
 }

@@ -176,6 +176,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request, snap *snapshot.S
 
 type agentInfo struct {
 	Name        string   `json:"name"`
+	DisplayName string   `json:"display_name"`
 	Description string   `json:"description,omitempty"`
 	LLM         string   `json:"llm"`
 	Tools       []string `json:"tools"`
@@ -184,7 +185,7 @@ type agentInfo struct {
 func info(snap *snapshot.Snapshot, name string) agentInfo {
 	c := snap.Config.Agents[name]
 	tools := append([]string{}, c.Tools...)
-	return agentInfo{Name: name, Description: c.Description, LLM: c.LLM, Tools: tools}
+	return agentInfo{Name: name, DisplayName: c.Label(name), Description: c.Description, LLM: c.LLM, Tools: tools}
 }
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {

@@ -16,18 +16,37 @@ import (
 	"github.com/hector-run/hector/internal/llm"
 )
 
-// command runs an allowlisted program. The model passes one argument,
-// "command", a command line split into argv like a shell would split words
-// (quotes and backslashes honoured) but run without a shell unless the
-// config sets shell: true.
+// command runs a program, in one of two ways. With allowed_commands the
+// model passes one argument, "command", a command line split into argv like
+// a shell would split words (quotes and backslashes honoured) but run
+// without a shell unless the config sets shell: true, and its first word
+// must be allowlisted. With command (a fixed command) the program and its
+// args are the configuration's; the model supplies only the values of the
+// {name} placeholders in args, each within its one argument.
 type command struct {
-	name string
-	cfg  config.Tool
+	name   string
+	cfg    config.Tool
+	params []string // the fixed command's placeholders
 }
 
-func newCommand(name string, cfg config.Tool) *command { return &command{name: name, cfg: cfg} }
+func newCommand(name string, cfg config.Tool) *command {
+	c := &command{name: name, cfg: cfg}
+	if cfg.Command != "" {
+		for _, a := range cfg.Args {
+			for _, p := range config.URLParams(a) {
+				if !slices.Contains(c.params, p) {
+					c.params = append(c.params, p)
+				}
+			}
+		}
+	}
+	return c
+}
 
 func (c *command) Spec() llm.ToolSpec {
+	if c.cfg.Command != "" {
+		return c.fixedSpec()
+	}
 	desc := c.cfg.Description
 	if desc == "" {
 		desc = "Runs a command."
@@ -42,29 +61,88 @@ func (c *command) Spec() llm.ToolSpec {
 	}}
 }
 
+// fixedSpec describes a fixed command: its placeholders are its parameters.
+func (c *command) fixedSpec() llm.ToolSpec {
+	desc := c.cfg.Description
+	if desc == "" {
+		desc = "Runs " + strings.Join(append([]string{c.cfg.Command}, c.cfg.Args...), " ") + "."
+	}
+	props := map[string]any{}
+	for _, p := range c.params {
+		props[p] = map[string]any{"type": "string"}
+	}
+	return llm.ToolSpec{Name: c.name, Description: desc, Parameters: map[string]any{
+		"type": "object", "properties": props, "required": append([]string{}, c.params...),
+	}}
+}
+
+// fixedArgv fills the fixed command's placeholders. A value may not make
+// an argument start with '-', where the program would read it as an option.
+func (c *command) fixedArgv(args map[string]any) ([]string, error) {
+	argv := []string{c.cfg.Command}
+	for _, a := range c.cfg.Args {
+		var b strings.Builder
+		last := 0
+		for _, m := range config.URLParamIndex(a) {
+			v, err := stringArg(args, a[m[2]:m[3]])
+			if err != nil {
+				return nil, err
+			}
+			if m[0] == 0 && strings.HasPrefix(v, "-") {
+				return nil, fmt.Errorf("argument %q may not start with '-'", a[m[2]:m[3]])
+			}
+			b.WriteString(a[last:m[0]])
+			b.WriteString(v)
+			last = m[1]
+		}
+		b.WriteString(a[last:])
+		argv = append(argv, b.String())
+	}
+	return argv, nil
+}
+
 func (c *command) Call(ctx context.Context, args map[string]any) (string, error) {
-	line, err := stringArg(args, "command")
+	argv, err := c.argv(args)
 	if err != nil {
 		return "", err
+	}
+	return c.run(ctx, argv)
+}
+
+// argv is what a call runs: the fixed command with its placeholders
+// filled, or the model's allowlisted command line (through /bin/sh -c with
+// shell: true).
+func (c *command) argv(args map[string]any) ([]string, error) {
+	if c.cfg.Command != "" {
+		return c.fixedArgv(args)
+	}
+	line, err := stringArg(args, "command")
+	if err != nil {
+		return nil, err
 	}
 	argv, err := splitWords(line)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if len(argv) == 0 {
-		return "", errors.New("empty command")
+		return nil, errors.New("empty command")
 	}
 	if !slices.Contains(c.cfg.AllowedCommands, argv[0]) {
-		return "", fmt.Errorf("command %q is not allowed; allowed: %s", argv[0], strings.Join(c.cfg.AllowedCommands, ", "))
+		return nil, fmt.Errorf("command %q is not allowed; allowed: %s", argv[0], strings.Join(c.cfg.AllowedCommands, ", "))
 	}
+	if c.cfg.Shell {
+		return []string{"/bin/sh", "-c", line}, nil
+	}
+	return argv, nil
+}
+
+// run runs argv in the tool's directory and environment, within its
+// timeout and with its output capped, and waits for it and the processes
+// it started.
+func (c *command) run(ctx context.Context, argv []string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout.D())
 	defer cancel()
-	var cmd *exec.Cmd
-	if c.cfg.Shell {
-		cmd = exec.CommandContext(ctx, "/bin/sh", "-c", line)
-	} else {
-		cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
-	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = c.cfg.WorkingDir
 	marker := "HECTOR_TOOL_RUN=" + rand.Text()
 	cmd.Env = append(c.environ(IdempotencyKey(ctx)), marker)
@@ -72,7 +150,8 @@ func (c *command) Call(ctx context.Context, args map[string]any) (string, error)
 	cmd.WaitDelay = time.Second // do not wait long on pipes held by processes that escaped
 	out := &capped{max: c.cfg.MaxOutputBytes}
 	cmd.Stdout, cmd.Stderr = out, out
-	if err = cmd.Start(); err == nil {
+	err := cmd.Start()
+	if err == nil {
 		procs.started()
 		err = cmd.Wait()
 		procs.finish()

@@ -175,3 +175,43 @@ func TestCommandIdempotencyKey(t *testing.T) {
 		t.Fatal("a key outside a durable scope")
 	}
 }
+
+// A fixed command runs its configured program and args: the model gives
+// only the values of the args' placeholders, each staying one argument,
+// and cannot turn one into an option.
+func TestFixedCommand(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "deploy.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s|' \"$@\"; pwd\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tl := cmdTool(t, config.Tool{Command: "./deploy.sh", Args: []string{"--env={environment}", "{target}", "fixed"}, WorkingDir: dir})
+	spec := tl.Spec()
+	if req := spec.Parameters["required"]; !reflect.DeepEqual(req, []string{"environment", "target"}) {
+		t.Fatalf("parameters %v", spec.Parameters)
+	}
+	out, err := tl.Call(context.Background(), map[string]any{"environment": "prod; rm -rf /", "target": "a b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "--env=prod; rm -rf /|a b|fixed|" + dir + "\n"; out != want {
+		t.Fatalf("output %q, want %q", out, want)
+	}
+	if _, err := tl.Call(context.Background(), map[string]any{"environment": "x", "target": "--help"}); err == nil || !strings.Contains(err.Error(), `argument "target" may not start with '-'`) {
+		t.Fatalf("an option through a placeholder: %v", err)
+	}
+	if out, err := tl.Call(context.Background(), map[string]any{"environment": "-x", "target": "t"}); err != nil || !strings.HasPrefix(out, "--env=-x|") {
+		t.Fatalf("a value inside an argument may start with '-': %q %v", out, err)
+	}
+	if _, err := tl.Call(context.Background(), map[string]any{"target": "t"}); err == nil || !strings.Contains(err.Error(), `missing argument "environment"`) {
+		t.Fatalf("missing parameter: %v", err)
+	}
+	// Without placeholders the model supplies nothing at all.
+	plain := cmdTool(t, config.Tool{Command: "./deploy.sh", WorkingDir: dir})
+	if p := plain.Spec().Parameters; len(p["properties"].(map[string]any)) != 0 {
+		t.Fatalf("parameters of a fixed command without placeholders: %v", p)
+	}
+	if out, err := plain.Call(context.Background(), map[string]any{"command": "rm -rf /"}); err != nil || out != "|"+dir+"\n" {
+		t.Fatalf("the model's command line is ignored: %q %v", out, err)
+	}
+}
