@@ -341,3 +341,40 @@ func TestStartupWithBackendDown(t *testing.T) {
 		t.Fatalf("after etcd's return: %q", got)
 	}
 }
+
+// A file holding only config: is a pointer: serve loads the etcd key it
+// names and follows puts to it live, as with the flags; a flag that is set
+// wins over the pointer, and a pointer holding more is refused.
+func TestPointerFileFollowsEtcd(t *testing.T) {
+	bin := buildBinary(t)
+	etcd := testsvc.Etcd(t)
+	flags := []string{"--config-type", "etcd", "--config-endpoints", etcd.Addr(), "--config", "/hector/pointed"}
+	file := writeConfig(t, fleetConfig("v1"))
+	if code, out, errOut := runCLI(append([]string{"config", "put", file}, flags...)...); code != 0 {
+		t.Fatalf("put: %s %s", out, errOut)
+	}
+	pointer := writeConfig(t, "# config.yaml with remote config\nconfig:\n  provider: etcd\n  endpoints: [\"127.0.0.1:1\"]\n  key: /hector/pointed\n")
+	// --config-endpoints wins over the pointer's unreachable address.
+	p := startServe(t, bin, "--config", pointer, "--config-endpoints", etcd.Addr(), "--database", "sqlite://h.db")
+	if got := p.ask(t, "hi"); got != "[v1] hi" {
+		t.Fatalf("from the pointer's key: %q", got)
+	}
+	_ = os.WriteFile(file, []byte(fleetConfig("v2")), 0o600)
+	if code, out, errOut := runCLI(append([]string{"config", "put", file}, flags...)...); code != 0 {
+		t.Fatalf("put: %s %s", out, errOut)
+	}
+	waitHealth(t, []*proc{p}, 5*time.Second, "v2", func(h health) bool { return h.Config.Version == 2 })
+	if got := p.ask(t, "hi"); got != "[v2] hi" {
+		t.Fatalf("after the put: %q", got)
+	}
+
+	mixed := writeConfig(t, "config: {provider: etcd, key: /hector/pointed}\nagents: {a: {llm: e}}\n")
+	code, _, errOut := runCLI("serve", "--config", mixed)
+	if code != 2 || !strings.Contains(errOut, "2:1: agents: a file with config: is a pointer") {
+		t.Fatalf("a pointer with agents: %d %s", code, errOut)
+	}
+	code, out, _ := runCLI("validate", pointer)
+	if code != 0 || !strings.Contains(out, "a pointer to etcd /hector/pointed") {
+		t.Fatalf("validate a pointer: %d %s", code, out)
+	}
+}

@@ -250,12 +250,16 @@ collect:
 func configCmd(args []string, stdout, stderr io.Writer) int {
 	const usage = "usage: hector config history | show VERSION | diff FROM [TO] | rollback VERSION  [--server URL] [--api-key KEY] [--json]\n" +
 		"       hector config get | put [FILE]  [--config-type T] [--config KEY] [--config-endpoints E] [--format as-is|yaml|json]\n" +
-		"       hector config show --origin  [--config-source TYPE:KEY ...]"
+		"       hector config show --origin  [--config-source TYPE:KEY ...]\n" +
+		"       hector config migrate FILE [--write]"
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 2
 	}
 	sub := args[0]
+	if sub == "migrate" {
+		return migrateCmd(args[1:], stdout, stderr)
+	}
 	if sub == "get" || sub == "put" || (sub == "show" && slices.Contains(args[1:], "--origin")) {
 		return sourceCmd(sub, args[1:], os.Stdin, stdout, stderr)
 	}

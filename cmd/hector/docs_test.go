@@ -19,7 +19,7 @@ func TestDocumentedFlagsExist(t *testing.T) {
 		"config-type", "config-endpoints", "config-username", "config-password", "config-token", "config-ca", "config-cert",
 		"config-key", "config-poll-interval", "format", "no-validate", "if-version", "config-source", "origin",
 		"queue-workers", "queue-max-retries", "queue-initial-delay", "queue-max-delay", "queue-stale-threshold", "status", "agent", "limit", "reason",
-		"config-max-bytes", "config-history", "reload-broker-key-file", "key-file", "purge", "if-match", "force", "host", "to", "debug"} {
+		"config-max-bytes", "config-history", "reload-broker-key-file", "key-file", "purge", "if-match", "force", "host", "to", "debug", "port", "write"} {
 		known[f] = true
 	}
 	// The list above must match the real flag sets.
@@ -42,7 +42,8 @@ func TestDocumentedFlagsExist(t *testing.T) {
 		{"tasks", "list", "--status", "x", "--agent", "a", "--limit", "1", "--server", "http://127.0.0.1:1", "--timeout", "1ms"},
 		{"tasks", "reject", "t_x", "--reason", "r", "--server", "http://127.0.0.1:1", "--timeout", "1ms"},
 		{"apps", "delete", "x", "--purge", "--server", "http://127.0.0.1:1", "--timeout", "1ms"},
-		{"serve", "--host", "0.0.0.0", "--debug", "--config-fallback", "bogus"},
+		{"serve", "--host", "0.0.0.0", "--port", "0", "--debug", "--config-fallback", "bogus"},
+		{"config", "migrate", "--write"},
 		{"backup", "--to", "x", "--database", "bogus://", "--config", "x"},
 		{"apps", "put", "x", "f.yaml", "--if-match", "t", "--server", "http://127.0.0.1:1", "--timeout", "1ms"},
 		{"apps", "rollback", "x", "1", "--force", "--server", "http://127.0.0.1:1", "--timeout", "1ms"},

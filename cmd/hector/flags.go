@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/config/source"
 )
 
@@ -209,6 +210,49 @@ func (s *sourceFlags) open() (source.Source, error) {
 		ov.Sources = append(ov.Sources, src)
 	}
 	return ov, nil
+}
+
+// followPointer reads the configuration file when it is a pointer (it
+// holds config: naming a backend) and takes that backend, as if its flags
+// had been given: the provider and key, and the addresses and watch unless
+// --config-endpoints or --config-watch were set. It returns a line for the
+// log, or "" when the file is no pointer (or cannot be read: the source
+// then reports that). Call after env.apply.
+func (s *sourceFlags) followPointer(watch *bool) (string, error) {
+	if s.typ != "file" || len(s.layers) > 0 {
+		return "", nil
+	}
+	path := s.key
+	if path == "" {
+		path = source.DefaultKey("file")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", nil
+	}
+	p, errs := config.ReadPointer(data, os.LookupEnv)
+	if errs != nil {
+		return "", fmt.Errorf("%s:%w", path, errs)
+	}
+	if p == nil {
+		return "", nil
+	}
+	s.typ, s.key = p.Provider, p.Key
+	if !s.env.set("config-endpoints") && p.Addresses() != "" {
+		s.endpoints = p.Addresses()
+	}
+	if p.Watch != nil && !s.env.set("config-watch") {
+		*watch = *p.Watch
+	}
+	return fmt.Sprintf("%s is a pointer (config:): the configuration is %s %s", path, s.typ, pointedKey(p)), nil
+}
+
+// pointedKey is the key a pointer names, or its backend's default.
+func pointedKey(p *config.Pointer) string {
+	if p.Key == "" {
+		return source.DefaultKey(p.Provider)
+	}
+	return p.Key
 }
 
 // exposedCredentials warns about credentials given on the command line,

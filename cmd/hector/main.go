@@ -32,6 +32,8 @@ Usage:
   hector config get|put [FILE] [flags]
                                  read or write the configuration where it lives (file,
                                  consul, etcd, zookeeper, database), no server needed
+  hector config migrate FILE [--write]
+                                 print (or write) a document in the current schema
   hector tasks list|show ID|cancel ID|dlq|requeue ID [flags]
                                  inspect and manage a running server's durable tasks
   hector apps list|show|create|put|delete|history|rollback [NAME] [FILE|V] [flags]
@@ -113,6 +115,7 @@ func serve(args []string, stderr io.Writer) int {
 	watch := fs.Bool("config-watch", true, "apply changes to the configuration live (SIGHUP always reloads)")
 	db := fs.String("database", "", "database URL, sqlite://PATH or postgres://…; overrides database.url (default sqlite://.hector/hector.db)")
 	host := fs.String("host", "", "listen on this address; overrides server.host (0.0.0.0 in a container)")
+	port := fs.Int("port", 0, "listen on this port (0: any free port); overrides server.port")
 	debug := fs.Bool("debug", false, "log at debug level; overrides logger.level")
 	cache := fs.String("config-cache", ".hector/config.last-good", "keep the last applied configuration here (mode 0600); empty disables")
 	fallback := fs.String("config-fallback", "none", "when the configuration cannot be read at startup: none (refuse to start) or last-good (start from --config-cache)")
@@ -124,7 +127,7 @@ func serve(args []string, stderr io.Writer) int {
 	initial := fs.Duration("queue-initial-delay", 0, "wait before the first retry, doubling with jitter; overrides queue.initial_delay (default 1s)")
 	maxDelay := fs.Duration("queue-max-delay", 0, "longest wait between retries; overrides queue.max_delay (default 5m)")
 	stale := fs.Duration("queue-stale-threshold", 0, "take over running tasks whose worker has not heartbeated for this long; overrides queue.stale_threshold (default 5m)")
-	for name, variable := range map[string]string{"config-watch": "HECTOR_CONFIG_WATCH", "database": "HECTOR_DATABASE", "host": "HECTOR_HOST", "debug": "HECTOR_DEBUG",
+	for name, variable := range map[string]string{"config-watch": "HECTOR_CONFIG_WATCH", "database": "HECTOR_DATABASE", "host": "HECTOR_HOST", "port": "HECTOR_PORT", "debug": "HECTOR_DEBUG",
 		"config-cache": "HECTOR_CONFIG_CACHE", "config-fallback": "HECTOR_CONFIG_FALLBACK", "reload-broker": "HECTOR_RELOAD_BROKER",
 		"reload-broker-key-file": "HECTOR_RELOAD_BROKER_KEY_FILE", "config-history": "HECTOR_CONFIG_HISTORY", "queue-workers": "HECTOR_QUEUE_WORKERS", "queue-max-retries": "HECTOR_QUEUE_MAX_RETRIES",
 		"queue-initial-delay": "HECTOR_QUEUE_INITIAL_DELAY", "queue-max-delay": "HECTOR_QUEUE_MAX_DELAY",
@@ -196,6 +199,19 @@ func serve(args []string, stderr io.Writer) int {
 		}
 		return q
 	}
+	var listenPort *int
+	if set["port"] {
+		if *port < 0 || *port > 65535 {
+			fmt.Fprintf(stderr, "hector serve: %s must be 0 to 65535, got %d\n", env.name("port"), *port)
+			return 2
+		}
+		listenPort = port
+	}
+	pointer, err := src.followPointer(watch)
+	if err != nil {
+		fmt.Fprintln(stderr, "hector serve:", err)
+		return 2
+	}
 	source, err := src.open()
 	if err != nil {
 		fmt.Fprintln(stderr, "hector serve:", err)
@@ -216,14 +232,38 @@ func serve(args []string, stderr io.Writer) int {
 		}
 	}()
 	err = app.Run(ctx, app.Options{Source: source, Watch: *watch,
-		DatabaseURL: *db, Host: *host, Debug: *debug, ConfigCache: *cache, FallbackToCache: *fallback == "last-good", ReloadBroker: *broker,
+		DatabaseURL: *db, Host: *host, Port: listenPort, Debug: *debug, ConfigCache: *cache, FallbackToCache: *fallback == "last-good", ReloadBroker: *broker,
 		Version: version, LogOutput: stderr, Reload: reloads, QueueOverride: override, ConfigHistory: *history,
-		ReloadBrokerKeys: brokerKeys, Warnings: append(src.exposedCredentials(), keyWarning...)})
+		ReloadBrokerKeys: brokerKeys, Warnings: append(src.exposedCredentials(), keyWarning...), Notes: notes(pointer)})
 	if err != nil {
 		fmt.Fprintln(stderr, "hector:", err)
 		return 1
 	}
 	return 0
+}
+
+// validPointer reports a valid pointer file: what it names. The document
+// there is validated where it is stored (hector config put refuses an
+// invalid one).
+func validPointer(file string, p *config.Pointer, asJSON bool, stdout io.Writer) int {
+	key := pointedKey(p)
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(map[string]any{"file": file, "valid": true, "errors": []config.Error{}, "warnings": []config.Error{},
+			"pointer": map[string]string{"provider": p.Provider, "key": key, "endpoints": p.Addresses()}})
+		return 0
+	}
+	fmt.Fprintf(stdout, "%s: valid: a pointer to %s %s; hector serve --config %s loads and watches it\n", file, p.Provider, key, file)
+	return 0
+}
+
+// notes drops an empty note.
+func notes(n string) []string {
+	if n == "" {
+		return nil
+	}
+	return []string{n}
 }
 
 // readBrokerKeys reads the fleet reload keys when --reload-broker is set:
@@ -262,10 +302,14 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	data, err := os.ReadFile(file)
 	var errs config.Errors
 	var doc *config.Document
+	var pointer *config.Pointer
 	if err != nil {
 		errs = config.Errors{{Path: "(file)", Message: err.Error()}}
-	} else {
+	} else if pointer, errs = config.ReadPointer(data, os.LookupEnv); pointer == nil && errs == nil {
 		doc, errs = config.Parse(data, os.LookupEnv)
+	}
+	if pointer != nil {
+		return validPointer(file, pointer, *asJSON, stdout)
 	}
 	if *asJSON {
 		out := map[string]any{"file": file, "valid": errs == nil, "errors": errs, "warnings": []config.Error{}}
@@ -275,6 +319,7 @@ func validate(args []string, stdout, stderr io.Writer) int {
 			if doc.Warnings != nil {
 				out["warnings"] = doc.Warnings
 			}
+			out["migrate"] = doc.Migratable()
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -287,6 +332,9 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	} else {
 		for _, w := range doc.Warnings {
 			fmt.Fprintf(stdout, "%s:%d:%d: warning: %s: %s\n", file, w.Line, w.Column, w.Path, w.Message)
+		}
+		if doc.Migratable() {
+			fmt.Fprintf(stdout, "%s: uses the original Hector's spellings: hector config migrate %s --write rewrites it in the current schema\n", file, file)
 		}
 		c := doc.Config
 		fmt.Fprintf(stdout, "%s: valid (%d agents, %d llms, %d tools)\n", file, len(c.Agents), len(c.LLMs), len(c.Tools))

@@ -130,8 +130,15 @@ type proc struct {
 // startServe runs `hector serve` and waits for its "listening" log line.
 func startServe(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
+	return startServeIn(t, bin, t.TempDir(), nil, args...)
+}
+
+// startServeIn is startServe in directory dir, with env as the process's
+// environment when it is not nil.
+func startServeIn(t *testing.T, bin, dir string, env []string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
-	cmd.Dir = t.TempDir()
+	cmd.Dir, cmd.Env = dir, env
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -145,10 +152,10 @@ func startServe(t *testing.T, bin string, args ...string) *proc {
 		}
 		close(p.lines)
 	}()
-	addrRe := regexp.MustCompile(`msg=listening addr=(\S+)`)
+	addrRe := regexp.MustCompile(`msg=listening addr=(\S+)|"msg":"listening".*"addr":"([^"]+)"`) // text or JSON logs
 	p.waitFor(t, func(l string) bool {
 		if m := addrRe.FindStringSubmatch(l); m != nil {
-			p.addr = m[1]
+			p.addr = m[1] + m[2]
 			return true
 		}
 		return false

@@ -38,6 +38,7 @@ type Options struct {
 	Debounce    time.Duration // file-event debounce; default source.DefaultDebounce
 	DatabaseURL string        // overrides database.url
 	Host        string        // overrides server.host (--host)
+	Port        *int          // overrides server.port when not nil (--port)
 	Debug       bool          // logs at debug level, whatever logger.level says (--debug)
 	// ConfigCache is where the last applied configuration is kept (mode
 	// 0600); "" disables the cache.
@@ -76,6 +77,9 @@ type Options struct {
 	// Warnings are logged at startup, before the configuration is read
 	// (the CLI's: credentials given on the command line).
 	Warnings []string
+	// Notes are logged at info level at startup (the CLI's: the backend a
+	// pointer file named).
+	Notes []string
 }
 
 // Run starts Hector and blocks until ctx ends, then shuts down gracefully,
@@ -111,6 +115,9 @@ func Run(ctx context.Context, o Options) error {
 	for _, w := range o.Warnings {
 		log.Warn(w)
 	}
+	for _, n := range o.Notes {
+		log.Info(n)
+	}
 	rt := &snapshot.Runtime{}
 	src := o.Source
 	if src == nil {
@@ -121,11 +128,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 	rec := &reload.Reconciler{Runtime: rt, Source: src, Env: o.Env, Log: log,
 		CachePath: o.ConfigCache, FallbackToCache: o.FallbackToCache, HistoryLimit: o.ConfigHistory}
-	if o.Host != "" || o.Debug {
-		host, debug := o.Host, o.Debug
+	if o.Host != "" || o.Port != nil || o.Debug {
+		host, port, debug := o.Host, o.Port, o.Debug
 		rec.Override = func(c *config.Config) {
 			if host != "" {
 				c.Server.Host = host
+			}
+			if port != nil {
+				p := *port
+				c.Server.Port = &p
 			}
 			if debug {
 				c.Logger.Level = "debug"
