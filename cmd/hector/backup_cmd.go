@@ -9,8 +9,6 @@ import (
 	"os"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/store"
 )
@@ -80,22 +78,14 @@ func backupDatabase(db, cfgPath string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// Only database.url is read, so variables the rest of the document
+	// Only the database is read, so variables the rest of the document
 	// needs (an LLM's key) need not be set where backups run.
-	var doc struct {
-		Database struct {
-			URL string `yaml:"url"`
-		} `yaml:"database"`
-	}
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	u, err := config.DatabaseOf(data, os.LookupEnv)
+	if err != nil {
 		return "", fmt.Errorf("%s: %w", cfgPath, err)
 	}
-	if doc.Database.URL == "" {
+	if u == "" {
 		return config.DefaultDatabaseURL, nil
-	}
-	u, err := config.ExpandEnv(doc.Database.URL, os.LookupEnv)
-	if err != nil {
-		return "", fmt.Errorf("%s: database.url: %w", cfgPath, err)
 	}
 	return u, nil
 }

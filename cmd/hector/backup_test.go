@@ -102,4 +102,17 @@ func TestBackupDatabaseFromConfig(t *testing.T) {
 	if got, _ := backupDatabase("sqlite://x.db", p); got != "sqlite://x.db" {
 		t.Errorf("--database wins: %q", got)
 	}
+	// The original Hector's databases, read as Parse reads them.
+	legacy := writeConfig(t, "databases:\n  main: {driver: sqlite, database: /var/lib/hector/real.db}\nserver:\n  tasks: {backend: sql, database: main}\n")
+	if got, err := backupDatabase("", legacy); err != nil || got != "sqlite:///var/lib/hector/real.db" {
+		t.Errorf("from databases: %q %v", got, err)
+	}
+	unset := writeConfig(t, "database: {url: \"postgres://h:${UNSET_PW_FOR_BACKUP}@db/h\"}\n")
+	if _, err := backupDatabase("", unset); err == nil || !strings.Contains(err.Error(), "environment variable UNSET_PW_FOR_BACKUP is not set") {
+		t.Errorf("an unset variable in the URL: %v", err)
+	}
+	pointer := writeConfig(t, "config: {provider: etcd, key: /hector/production}\n")
+	if _, err := backupDatabase("", pointer); err == nil || !strings.Contains(err.Error(), "name the database with --database") {
+		t.Errorf("a pointer: %v", err)
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -230,12 +231,9 @@ func (s *sourceFlags) followPointer(watch *bool) (string, error) {
 	if err != nil {
 		return "", nil
 	}
-	p, errs := config.ReadPointer(data, os.LookupEnv)
-	if errs != nil {
-		return "", fmt.Errorf("%s:%w", path, errs)
-	}
-	if p == nil {
-		return "", nil
+	p, err := readPointer(path, data)
+	if p == nil || err != nil {
+		return "", err
 	}
 	s.typ, s.key = p.Provider, p.Key
 	if !s.env.set("config-endpoints") && p.Addresses() != "" {
@@ -245,6 +243,28 @@ func (s *sourceFlags) followPointer(watch *bool) (string, error) {
 		*watch = *p.Watch
 	}
 	return fmt.Sprintf("%s is a pointer (config:): the configuration is %s %s", path, s.typ, pointedKey(p)), nil
+}
+
+// readPointer reads the pointer data (the file at path) holds, nil when it
+// is none. A pointer to a file that is itself a pointer (or to itself) is
+// an error: the chain would end at no document.
+func readPointer(path string, data []byte) (*config.Pointer, error) {
+	p, errs := config.ReadPointer(data, os.LookupEnv)
+	if errs != nil {
+		lines := make([]string, len(errs))
+		for i, e := range errs {
+			lines[i] = path + ":" + e.Error()
+		}
+		return nil, errors.New(strings.Join(lines, "\n"))
+	}
+	if p != nil && p.Provider == "file" {
+		if next, err := os.ReadFile(pointedKey(p)); err == nil {
+			if q, _ := config.ReadPointer(next, os.LookupEnv); q != nil {
+				return nil, fmt.Errorf("%s points to the file %s, which is a pointer too: point it at the configuration itself", path, pointedKey(p))
+			}
+		}
+	}
+	return p, nil
 }
 
 // pointedKey is the key a pointer names, or its backend's default.

@@ -127,7 +127,7 @@ func serve(args []string, stderr io.Writer) int {
 	initial := fs.Duration("queue-initial-delay", 0, "wait before the first retry, doubling with jitter; overrides queue.initial_delay (default 1s)")
 	maxDelay := fs.Duration("queue-max-delay", 0, "longest wait between retries; overrides queue.max_delay (default 5m)")
 	stale := fs.Duration("queue-stale-threshold", 0, "take over running tasks whose worker has not heartbeated for this long; overrides queue.stale_threshold (default 5m)")
-	for name, variable := range map[string]string{"config-watch": "HECTOR_CONFIG_WATCH", "database": "HECTOR_DATABASE", "host": "HECTOR_HOST", "port": "HECTOR_PORT", "debug": "HECTOR_DEBUG",
+	for name, variable := range map[string]string{"config-watch": "HECTOR_CONFIG_WATCH", "database": "HECTOR_DATABASE", "host": "HECTOR_HOST", "port": "HECTOR_LISTEN_PORT", "debug": "HECTOR_DEBUG",
 		"config-cache": "HECTOR_CONFIG_CACHE", "config-fallback": "HECTOR_CONFIG_FALLBACK", "reload-broker": "HECTOR_RELOAD_BROKER",
 		"reload-broker-key-file": "HECTOR_RELOAD_BROKER_KEY_FILE", "config-history": "HECTOR_CONFIG_HISTORY", "queue-workers": "HECTOR_QUEUE_WORKERS", "queue-max-retries": "HECTOR_QUEUE_MAX_RETRIES",
 		"queue-initial-delay": "HECTOR_QUEUE_INITIAL_DELAY", "queue-max-delay": "HECTOR_QUEUE_MAX_DELAY",
@@ -305,7 +305,10 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	var pointer *config.Pointer
 	if err != nil {
 		errs = config.Errors{{Path: "(file)", Message: err.Error()}}
-	} else if pointer, errs = config.ReadPointer(data, os.LookupEnv); pointer == nil && errs == nil {
+	} else if pointer, err = readPointer(file, data); err != nil {
+		fmt.Fprintln(stdout, err)
+		return 1
+	} else if pointer == nil {
 		doc, errs = config.Parse(data, os.LookupEnv)
 	}
 	if pointer != nil {

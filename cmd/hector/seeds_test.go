@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,8 @@ const seedKey1, seedKey2 = "seed-key-one-0123456789", "seed-key-two-0123456789"
 // hector serve as the guide says: the model behind OPENAI_BASE_URL answers,
 // a named database is the machine's PostgreSQL (the guides' hosts do not
 // resolve here), the pointer's Consul key is loaded from a real Consul.
-// --port 0 overrides the seeds' port 8080.
+// --port 0 (HECTOR_LISTEN_PORT for the JSON one) overrides the seeds'
+// port 8080.
 func TestSeedDocumentsServe(t *testing.T) {
 	bin := buildBinary(t)
 	seeds, _ := filepath.Glob("../../examples/seeds/*.yaml")
@@ -47,6 +49,10 @@ func TestSeedDocumentsServe(t *testing.T) {
 			}
 			dir := t.TempDir()
 			args := append([]string{"--config", file, "--port", "0"}, seed.args(t)...)
+			if strings.HasSuffix(file, ".json") { // the variable instead of the flag
+				t.Setenv("HECTOR_LISTEN_PORT", "0")
+				args = slices.DeleteFunc(args, func(a string) bool { return a == "--port" || a == "0" })
+			}
 			if seed.setup != nil {
 				seed.setup(t, dir, model)
 			}
@@ -216,5 +222,21 @@ func approveSeed(t *testing.T, base string) {
 			t.Fatalf("not completed: %v", task)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A pointer to a pointer (itself, say) ends at no document: validate and
+// serve say so instead of failing on the second pointer's config: key.
+func TestPointerChainsAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	self := filepath.Join(dir, "self.yaml")
+	if err := os.WriteFile(self, []byte("config: {provider: file, key: "+self+"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"validate", self}, {"serve", "--config", self}} {
+		code, out, errOut := runCLI(args...)
+		if code == 0 || !strings.Contains(out+errOut, "which is a pointer too: point it at the configuration itself") {
+			t.Errorf("%v: %d %s %s", args, code, out, errOut)
+		}
 	}
 }

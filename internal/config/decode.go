@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,6 +44,9 @@ type decoder struct {
 	// migrate makes the normalisations also rewrite the nodes into the
 	// canonical document (hector config migrate).
 	migrate bool
+	// keepUnset keeps a value whose variable is unset as written, instead
+	// of failing: Migrate and DatabaseOf run where the secrets may not be.
+	keepUnset bool
 }
 
 // warn records a normalisation, bounded like errors.
@@ -62,6 +66,9 @@ func (d *decoder) done() Errors { return append(d.errs, d.warns...) }
 const maxVisits = 1_000_000
 
 var durationType = reflect.TypeOf(Duration(0))
+
+// oldDefault matches the original Hector's ${NAME:default}.
+var oldDefault = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*):([^-}][^}]*)?\}`)
 
 // plainKey reports whether a key can stand unquoted in a path: letters,
 // digits, '_' and '-'.
@@ -271,7 +278,16 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 		d.fail(n, path, "expected a single value, got %s", kindName(n))
 		return
 	}
+	if oldDefault.MatchString(n.Value) {
+		d.warn(Error{Path: path, Line: n.Line, Column: n.Column, Message: "${NAME:default} is the original Hector's spelling of ${NAME:-default}: read so"})
+		if d.migrate {
+			n.Value = oldDefault.ReplaceAllString(n.Value, "$${$1:-$2}")
+		}
+	}
 	s, err := expandEnv(n.Value, d.env)
+	if err != nil && d.keepUnset {
+		s, err = n.Value, nil
+	}
 	if err != nil {
 		d.fail(n, path, "%v", err)
 		return

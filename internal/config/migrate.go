@@ -31,7 +31,7 @@ func Migrate(data []byte, env LookupEnv) ([]byte, Errors, Errors) {
 	if len(root.Content) == 0 {
 		return nil, nil, Errors{{Path: "(document)", Line: 1, Column: 1, Message: "the document is empty"}}
 	}
-	d := &decoder{pos: Positions{}, env: orReference(env), migrate: true}
+	d := &decoder{pos: Positions{}, env: env, migrate: true, keepUnset: true}
 	cfg := &Config{}
 	d.decode(&root, reflectValue(cfg), "")
 	before := *cfg
@@ -47,7 +47,7 @@ func Migrate(data []byte, env LookupEnv) ([]byte, Errors, Errors) {
 		return nil, nil, errs.sorted()
 	}
 	m := root.Content[0]
-	if sn.chosen != "" {
+	if _, stores := stores(&before); len(before.Databases) > 0 || len(stores) > 0 {
 		if url := migrateDatabase(m, sn.chosen); strings.Contains(url, "${") {
 			p, _ := sn.lookup("database.url")
 			notes = append(notes, Error{Path: "database.url", Line: p.Line, Column: p.Col,
@@ -56,6 +56,7 @@ func Migrate(data []byte, env LookupEnv) ([]byte, Errors, Errors) {
 	}
 	if before.Server.Observability != nil {
 		if obs := takeKey(mapping(m, "server"), "observability"); obs != nil {
+			takeKey(m, "observability") // empty, or normalizeSections would have refused
 			m.Content = append(m.Content, obs...)
 		}
 	}
@@ -81,18 +82,6 @@ func Migrate(data []byte, env LookupEnv) ([]byte, Errors, Errors) {
 	return out, notes, nil
 }
 
-// orReference is env, with an unset variable standing for itself: a
-// migration checks the document as Parse would, on a machine that may not
-// have its secrets. No expanded value is written into the result.
-func orReference(env LookupEnv) LookupEnv {
-	return func(name string) (string, bool) {
-		if v, ok := env(name); ok {
-			return v, true
-		}
-		return "${" + name + "}", true
-	}
-}
-
 // migrateKeys writes plain-string API keys as {name, key, role}, with the
 // name and role they have (key-N, admin).
 func migrateKeys(m *yaml.Node, keys []APIKey) {
@@ -115,9 +104,14 @@ func migrateKeys(m *yaml.Node, keys []APIKey) {
 
 // migrateDatabase replaces databases, storage and server.tasks/sessions
 // with database.url, built from the chosen entry's text as written (its
-// ${VAR} references kept), where databases was.
+// ${VAR} references kept), where databases was; with no entry chosen
+// (an in-memory store), they are only removed.
 func migrateDatabase(m *yaml.Node, chosen string) string {
-	url := writtenURL(mapping(mapping(m, "databases"), chosen))
+	url := ""
+	if chosen != "" {
+		url = writtenURL(mapping(mapping(m, "databases"), chosen))
+		takeKey(m, "database") // empty, or normalizeSections would have refused
+	}
 	at := len(m.Content)
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		if m.Content[i].Value == "databases" {
@@ -125,9 +119,11 @@ func migrateDatabase(m *yaml.Node, chosen string) string {
 			break
 		}
 	}
-	entry := []*yaml.Node{{Kind: yaml.ScalarNode, Value: "database"}, {Kind: yaml.MappingNode, Content: []*yaml.Node{
-		{Kind: yaml.ScalarNode, Value: "url"}, {Kind: yaml.ScalarNode, Value: url}}}}
-	m.Content = slices.Insert(m.Content, at, entry...)
+	if url != "" {
+		entry := []*yaml.Node{{Kind: yaml.ScalarNode, Value: "database"}, {Kind: yaml.MappingNode, Content: []*yaml.Node{
+			{Kind: yaml.ScalarNode, Value: "url"}, {Kind: yaml.ScalarNode, Value: url}}}}
+		m.Content = slices.Insert(m.Content, at, entry...)
+	}
 	takeKey(m, "databases")
 	takeKey(m, "storage")
 	if s := mapping(m, "server"); s != nil {

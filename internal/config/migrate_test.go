@@ -30,8 +30,10 @@ func TestMigrateRoundTrip(t *testing.T) {
 		"tools:\n  t:\n    type: command\n    command: ./deploy.sh\n    working_directory: /srv\n" +
 		"databases:\n  main: {driver: postgres, host: db, database: hector, user: hector, password: 'lit@ral'}\n" +
 		"storage:\n  tasks: {backend: sql, database: main}\n  sessions: {backend: sql, database: main}\n" +
-		"server:\n  observability:\n    metrics: {enabled: false}\n  auth:\n    enabled: true\n    api_keys: [\"${API_KEY_1}\"]\n"
-	if len(docs) < 11 {
+		"server:\n  observability:\n    metrics: {enabled: false}\n  auth:\n    enabled: true\n    api_keys: [\"${API_KEY_1}\"]\n" +
+		"observability: {}\ndatabase: {}\nname: ${HECTOR_TEST_UNSET_NAME:deployment}\n"
+	docs["in-memory stores"] = minimal + "server:\n  tasks: {backend: inmemory}\nstorage:\n  sessions: {backend: memory}\n"
+	if len(docs) < 12 {
 		t.Fatalf("only %d documents", len(docs))
 	}
 	lookup := env(vars)
@@ -74,10 +76,19 @@ func TestMigrateRoundTrip(t *testing.T) {
 	}
 	out, _, _ := Migrate([]byte(docs["every spelling"]), env(nil))
 	for _, want := range []string{"# the original Hector's spellings", "# the offline provider", "provider: echo", "display_name: Support",
-		"type: local", "working_dir: /srv", "url: postgres://hector:lit%40ral@db:5432/hector", "require: true", "name: key-1", "role: admin"} {
+		"type: local", "working_dir: /srv", "url: postgres://hector:lit%40ral@db:5432/hector", "require: true", "name: key-1", "role: admin",
+		"name: ${HECTOR_TEST_UNSET_NAME:-deployment}"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("migrated document lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// A variable with a default migrates where it is unset, in any field.
+func TestMigrateKeepsDefaults(t *testing.T) {
+	out, _, errs := Migrate([]byte("version: \"1.0\"\n"+minimal+"server:\n  port: ${HECTOR_TEST_UNSET_PORT:-8080}\n"), env(nil))
+	if errs != nil || !strings.Contains(string(out), "port: ${HECTOR_TEST_UNSET_PORT:-8080}") {
+		t.Fatalf("%s %v", out, errs)
 	}
 }
 

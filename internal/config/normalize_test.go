@@ -49,7 +49,7 @@ func TestNormalisations(t *testing.T) {
 		{"built-in tool", llm + "agents:\n  a:\n    llm: e\n    tools: [search]\n", func(c *Config) bool { return len(c.Agents["a"].Tools) == 0 },
 			"agents.a.tools[0]", 5, "search is a built-in tool of the original Hector"},
 		{"env default", "llms: {e: {provider: '${HECTOR_TEST_UNSET:echo}'}}\nagents: {a: {llm: e}}\n", func(c *Config) bool { return c.LLMs["e"].Provider == "echo" },
-			"", 0, ""},
+			"llms.e.provider", 1, "the original Hector's spelling of ${NAME:-default}"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for _, parse := range parsers() {
@@ -75,6 +75,20 @@ func TestNormalisations(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A value through the original Hector's ${NAME:default} is scrubbed from
+// messages like any other variable's.
+func TestEnvDefaultSpellingIsScrubbed(t *testing.T) {
+	e := env(map[string]string{"SECRET_TOKEN": "sk-live-abcdef123"})
+	doc := []byte("version: ${SECRET_TOKEN:1}\n" + minimal)
+	for _, parse := range []func() (*Document, Errors){func() (*Document, Errors) { return Parse(doc, e) },
+		func() (*Document, Errors) { return new(Parser).Parse(doc, e, nil) }} {
+		_, errs := parse()
+		if errs == nil || strings.Contains(errs.Error(), "sk-live") || !strings.Contains(errs.Error(), "${SECRET_TOKEN}") {
+			t.Fatalf("%v", errs)
+		}
 	}
 }
 

@@ -38,7 +38,7 @@ func ReadPointer(data []byte, env LookupEnv) (*Pointer, Errors) {
 	d.decode(&root, reflectValue(cfg), "")
 	errs, _ := partWarnings(d.done())
 	for i := 0; i+1 < len(m.Content); i += 2 {
-		if k := m.Content[i]; !slices.Contains(pointerKeys, k.Value) {
+		if k := m.Content[i]; !slices.Contains(pointerKeys, k.Value) && hasKey(configFields, k.Value) { // an unknown key has its error
 			errs = append(errs, Error{Path: childPath("", k.Value), Line: k.Line, Column: k.Column,
 				Message: "a file with config: is a pointer to the backend holding the configuration, and holds nothing else: put " + k.Value + " in the document at that backend"})
 		}

@@ -16,13 +16,19 @@ import (
 // Redacted replaces a secret wherever configuration is shown or stored.
 const Redacted = "REDACTED"
 
-// envRef matches a ${NAME} or ${NAME:-default} reference; group 1 is NAME.
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
+// envRef matches a ${NAME}, ${NAME:-default} or ${NAME:default} reference;
+// group 1 is NAME.
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-?[^}]*)?\}`)
+
+// plainRef matches a ${NAME} reference without a default.
+var plainRef = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)
 
 // isReference reports whether s consists only of ${VAR} references, which
-// name a secret without containing it.
+// name a secret without containing it. A reference with a default is not
+// one: the default is written in the document, and may be the secret
+// (redactValue shows it as ${VAR:-REDACTED}).
 func isReference(s string) bool {
-	return s != "" && strings.TrimSpace(envRef.ReplaceAllString(s, "")) == ""
+	return s != "" && strings.TrimSpace(plainRef.ReplaceAllString(s, "")) == ""
 }
 
 // secretVisit is called for each secret scalar in a document.
@@ -106,7 +112,22 @@ func redactValue(v, kind string) string {
 	if isReference(v) || v == "" {
 		return v
 	}
+	if strings.TrimSpace(envRef.ReplaceAllString(v, "")) == "" {
+		return redactDefaults(v) // ${VAR:-REDACTED}: the references stay readable
+	}
 	return Redacted
+}
+
+// redactDefaults replaces the defaults of s's references with REDACTED:
+// written in the document, a default may be the secret itself.
+func redactDefaults(s string) string {
+	return envRef.ReplaceAllStringFunc(s, func(ref string) string {
+		name := envRef.FindStringSubmatch(ref)[1]
+		if ref == "${"+name+"}" {
+			return ref
+		}
+		return "${" + name + ":-" + Redacted + "}"
+	})
 }
 
 // Redact returns the document with every literal secret replaced by
@@ -290,7 +311,10 @@ func Unredact(data, current []byte) ([]byte, error) {
 			}
 			ok = false
 		}
-		if !ok || old == Redacted || (kind != "url" && n.Value != Redacted) {
+		// A value shown as ${VAR:-REDACTED} is restored whole when it is
+		// the shown form of the running one.
+		shown := n.Value == Redacted || (ok && n.Value == redactValue(old, kind))
+		if !ok || old == Redacted || (kind != "url" && !shown) {
 			errs = append(errs, Error{Path: p, Line: n.Line, Column: n.Column,
 				Message: "the value is REDACTED and the running configuration has no value to restore; write the secret or a ${VAR} reference"})
 			return

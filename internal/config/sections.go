@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // The original Hector's v2 schema spreads settings over sections that
@@ -259,4 +261,31 @@ func databaseURL(f map[string]string, refs bool) (string, error) {
 		u += "?sslmode=" + esc(f["ssl_mode"], url.QueryEscape)
 	}
 	return u, nil
+}
+
+// DatabaseOf returns the database URL a document names: database.url, or
+// the original Hector's databases as Parse reads them; "" when it names
+// none. Only what that needs is read, so variables the rest of the
+// document uses (an LLM's key) may be unset where it runs (hector backup).
+func DatabaseOf(data []byte, env LookupEnv) (string, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return "", syntaxError(err)
+	}
+	if len(root.Content) == 0 {
+		return "", nil
+	}
+	d := &decoder{pos: Positions{}, env: env, keepUnset: true}
+	cfg := &Config{}
+	d.decode(&root, reflectValue(cfg), "")
+	if cfg.Pointer != nil {
+		return "", Errors{{Path: "config", Message: "the file is a pointer to the backend holding the configuration: name the database with --database"}}
+	}
+	if sn := normalizeSections(cfg, d.pos.lookup); sn.errs != nil {
+		return "", sn.errs.sorted()
+	}
+	if m := envRef.FindStringSubmatch(cfg.Database.URL); m != nil {
+		return "", Errors{{Path: "database.url", Message: "environment variable " + m[1] + " is not set"}}
+	}
+	return cfg.Database.URL, nil
 }

@@ -88,14 +88,14 @@ func (c *command) fixedArgv(args map[string]any) ([]string, error) {
 			if err != nil {
 				return nil, err
 			}
-			if m[0] == 0 && strings.HasPrefix(v, "-") {
-				return nil, fmt.Errorf("argument %q may not start with '-'", a[m[2]:m[3]])
-			}
 			b.WriteString(a[last:m[0]])
 			b.WriteString(v)
 			last = m[1]
 		}
 		b.WriteString(a[last:])
+		if arg := b.String(); strings.HasPrefix(arg, "-") && !strings.HasPrefix(a, "-") {
+			return nil, fmt.Errorf("the values of %s may not make an argument start with '-'", strings.Join(config.URLParams(a), ", "))
+		}
 		argv = append(argv, b.String())
 	}
 	return argv, nil

@@ -197,8 +197,12 @@ func TestFixedCommand(t *testing.T) {
 	if want := "--env=prod; rm -rf /|a b|fixed|" + dir + "\n"; out != want {
 		t.Fatalf("output %q, want %q", out, want)
 	}
-	if _, err := tl.Call(context.Background(), map[string]any{"environment": "x", "target": "--help"}); err == nil || !strings.Contains(err.Error(), `argument "target" may not start with '-'`) {
+	if _, err := tl.Call(context.Background(), map[string]any{"environment": "x", "target": "--help"}); err == nil || !strings.Contains(err.Error(), "the values of target may not make an argument start with '-'") {
 		t.Fatalf("an option through a placeholder: %v", err)
+	}
+	two := cmdTool(t, config.Tool{Command: "./deploy.sh", Args: []string{"{a}{b}"}, WorkingDir: dir})
+	if _, err := two.Call(context.Background(), map[string]any{"a": "", "b": "-e"}); err == nil || !strings.Contains(err.Error(), "the values of a, b may not") {
+		t.Fatalf("an option through two placeholders: %v", err)
 	}
 	if out, err := tl.Call(context.Background(), map[string]any{"environment": "-x", "target": "t"}); err != nil || !strings.HasPrefix(out, "--env=-x|") {
 		t.Fatalf("a value inside an argument may start with '-': %q %v", out, err)
