@@ -74,6 +74,10 @@ func (s *Server) agentRoutes() []route {
 		// it; the next message, of any session, uses whatever is current.
 		{"POST /v1/agents/{name}/messages", user, jsonBody, s.pinned(s.postMessage)},
 		{"GET /v1/sessions/{id}", user, jsonBody, s.pinned(s.getSession)},
+		// The OpenAI-compatible API (openai.go): agents as models.
+		{"GET /v1/models", user, jsonBody, s.pinned(s.listModels)},
+		{"GET /v1/models/{model}", user, jsonBody, s.pinned(s.getModel)},
+		{"POST /v1/chat/completions", user, jsonBody, s.pinned(s.chatCompletions)},
 
 		{"POST /v1/agents/{name}/tasks", user, jsonBody, s.pinned(s.createTask)},
 		{"GET /v1/tasks", user, jsonBody, s.pinned(s.listTasks)},

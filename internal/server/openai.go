@@ -1,0 +1,355 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hector-run/hector/internal/agent"
+	"github.com/hector-run/hector/internal/config"
+	"github.com/hector-run/hector/internal/llm"
+	"github.com/hector-run/hector/internal/snapshot"
+	"github.com/hector-run/hector/internal/store"
+)
+
+// The OpenAI-compatible API: any OpenAI client reaches Hector's agents as
+// models. GET /v1/models lists the request's tenant's agents; POST
+// /v1/chat/completions runs one turn of the agent its model names, through
+// the same path as POST /v1/agents/{name}/messages (runTurn), shown in the
+// Chat Completions shape by chatView.
+//
+// Which session a request continues (docs/openai-api.md):
+//   - with the header X-Hector-Session: ID, that Hector session: its stored
+//     history is the context, and only the last user message of the
+//     request is new (the earlier messages are the client's copy);
+//   - without it, a new session whose history is the request's earlier
+//     user and assistant messages; the response names it in
+//     X-Hector-Session, so the next request can continue it without
+//     resending the conversation.
+//
+// System messages from the client are refused: an agent's instruction is
+// its configuration's. Sampling parameters (temperature, max_tokens, …)
+// are accepted and not applied: the agent's LLM configuration decides.
+
+const sessionHeader = "X-Hector-Session"
+
+// chatRequest is the part of a Chat Completions request Hector reads.
+type chatRequest struct {
+	Model         string        `json:"model"`
+	Messages      []chatMessage `json:"messages"`
+	Stream        bool          `json:"stream"`
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	N     *int            `json:"n"`
+	Tools json.RawMessage `json:"tools"`
+}
+
+type chatMessage struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content"`
+}
+
+// text is a message's content: a string, or the text parts of a list.
+func (m chatMessage) text() (string, error) {
+	var s string
+	if json.Unmarshal(m.Content, &s) == nil {
+		return s, nil
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(m.Content, &parts); err != nil {
+		return "", errors.New("content must be a string or a list of text parts")
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		if p.Type != "text" {
+			return "", fmt.Errorf("content part of type %q is not supported: send text", p.Type)
+		}
+		b.WriteString(p.Text)
+	}
+	return b.String(), nil
+}
+
+// openAIError answers in the OpenAI error shape: {"error": {"message",
+// "type", "param", "code"}}.
+func openAIError(w http.ResponseWriter, status int, typ, code, param, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]any{
+		"message": config.RedactText(msg), "type": typ, "param": nilIfEmpty(param), "code": code}})
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func badChat(w http.ResponseWriter, param, format string, args ...any) {
+	openAIError(w, http.StatusBadRequest, "invalid_request_error", "invalid_value", param, fmt.Sprintf(format, args...))
+}
+
+// listModels answers GET /v1/models: the tenant's agents, as models.
+func (s *Server) listModels(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
+	agents := agentsFor(r, snap)
+	names := make([]string, 0, len(agents))
+	for name := range agents {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	data := make([]map[string]any, len(names))
+	for i, name := range names {
+		data[i] = model(name, snap)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
+}
+
+// getModel answers GET /v1/models/{model}.
+func (s *Server) getModel(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
+	name := r.PathValue("model")
+	if _, ok := agentsFor(r, snap)[name]; !ok {
+		openAIError(w, http.StatusNotFound, "invalid_request_error", "model_not_found", "model", fmt.Sprintf("The model %q does not exist: models are this server's agents (GET /v1/models)", name))
+		return
+	}
+	writeJSON(w, http.StatusOK, model(name, snap))
+}
+
+func model(name string, snap *snapshot.Snapshot) map[string]any {
+	return map[string]any{"id": name, "object": "model", "created": snap.AppliedAt.Unix(), "owned_by": "hector"}
+}
+
+// chatCompletions answers POST /v1/chat/completions with one turn.
+func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
+	var req chatRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		badChat(w, "", "the body must be a Chat Completions request (JSON): %v", err)
+		return
+	}
+	ag, ok := agentsFor(r, snap)[req.Model]
+	if !ok {
+		openAIError(w, http.StatusNotFound, "invalid_request_error", "model_not_found", "model", fmt.Sprintf("The model %q does not exist: models are this server's agents (GET /v1/models)", req.Model))
+		return
+	}
+	turn, prior, ok := readChatTurn(w, r, req)
+	if !ok {
+		return
+	}
+	if len(prior) > 0 { // the new session starts with the client's copy of the conversation
+		if err := snap.Store.AppendTurn(r.Context(), turn.SessionID, req.Model, grantOf(r).owner(), snap.Version, prior); err != nil {
+			s.Log.ErrorContext(r.Context(), "store the conversation", "session", turn.SessionID, "error", err)
+			openAIError(w, http.StatusServiceUnavailable, "api_error", "database_unavailable", "", "the conversation could not be stored; retry")
+			return
+		}
+		turn.minted = false
+	}
+	var view turnView = &chatView{w: w, model: req.Model, id: "chatcmpl-" + rand.Text(), created: time.Now().Unix()}
+	if req.Stream {
+		f, ok := w.(http.Flusher)
+		if !ok {
+			openAIError(w, http.StatusNotAcceptable, "invalid_request_error", "streaming_unsupported", "stream", "streaming is not supported on this connection")
+			return
+		}
+		view = &chatStream{chatView: view.(*chatView), f: f, usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage}
+	}
+	s.runTurn(w, r, snap, ag, turn, view)
+}
+
+// readChatTurn turns the request's messages into a turn: the last one, a
+// user message, is the input; the earlier ones are the new session's
+// history, unless X-Hector-Session names the session to continue.
+func readChatTurn(w http.ResponseWriter, r *http.Request, req chatRequest) (turn messageRequest, prior []llm.Message, ok bool) {
+	switch {
+	case req.N != nil && *req.N != 1:
+		badChat(w, "n", "n must be 1: an agent gives one answer")
+		return turn, nil, false
+	case len(req.Tools) > 0 && string(req.Tools) != "null":
+		badChat(w, "tools", "tools are not accepted: the agent's tools are its configuration's")
+		return turn, nil, false
+	case len(req.Messages) == 0:
+		badChat(w, "messages", "messages must hold at least one user message")
+		return turn, nil, false
+	}
+	for i, m := range req.Messages {
+		text, err := m.text()
+		if err != nil {
+			badChat(w, fmt.Sprintf("messages[%d].content", i), "%v", err)
+			return turn, nil, false
+		}
+		switch last := i == len(req.Messages)-1; {
+		case m.Role == "system" || m.Role == "developer":
+			badChat(w, fmt.Sprintf("messages[%d].role", i), "%s messages are not accepted: the agent's instruction is its configuration's", m.Role)
+			return turn, nil, false
+		case last && m.Role != "user":
+			badChat(w, fmt.Sprintf("messages[%d].role", i), "the last message must be the user's, the input of the turn")
+			return turn, nil, false
+		case last:
+			turn.Message = text
+		case m.Role == "user":
+			prior = append(prior, llm.Message{Role: llm.RoleUser, Content: text})
+		case m.Role == "assistant":
+			prior = append(prior, llm.Message{Role: llm.RoleAssistant, Content: text})
+		default:
+			badChat(w, fmt.Sprintf("messages[%d].role", i), "role %q is not accepted: send user and assistant messages", m.Role)
+			return turn, nil, false
+		}
+	}
+	if strings.TrimSpace(turn.Message) == "" {
+		badChat(w, fmt.Sprintf("messages[%d].content", len(req.Messages)-1), "the last user message is empty")
+		return turn, nil, false
+	}
+	if id := r.Header.Get(sessionHeader); id != "" {
+		if !store.ValidSessionID(id) {
+			badChat(w, "", "header %s must be %s", sessionHeader, store.SessionIDRule)
+			return turn, nil, false
+		}
+		turn.SessionID = id
+		return turn, nil, true
+	}
+	turn.SessionID, turn.minted = store.NewSessionID(), true
+	return turn, prior, true
+}
+
+// chatView shows a turn as one chat.completion.
+type chatView struct {
+	w       http.ResponseWriter
+	model   string
+	id      string
+	created int64
+	session string
+}
+
+func (v *chatView) namesSessionEarly() bool { return false }
+
+func (v *chatView) begin(sessionID, _ string, _ int64) { v.session = sessionID }
+
+func (v *chatView) emit() func(agent.Event) { return nil }
+
+func finishReason(stop string) string {
+	if stop == agent.StopMaxIterations {
+		return "length"
+	}
+	return "stop"
+}
+
+func chatUsage(u llm.Usage) map[string]int64 {
+	return map[string]int64{"prompt_tokens": u.InputTokens, "completion_tokens": u.OutputTokens, "total_tokens": u.InputTokens + u.OutputTokens}
+}
+
+func (v *chatView) completion(content, finish string, u llm.Usage) map[string]any {
+	return map[string]any{"id": v.id, "object": "chat.completion", "created": v.created, "model": v.model,
+		"choices": []map[string]any{{"index": 0, "message": map[string]any{"role": "assistant", "content": content}, "finish_reason": finish}},
+		"usage":   chatUsage(u)}
+}
+
+func (v *chatView) done(res messageResponse) {
+	v.w.Header().Set(sessionHeader, v.session)
+	writeJSON(v.w, http.StatusOK, v.completion(res.Reply, finishReason(res.StopReason), res.Usage))
+}
+
+// approvalText says, as the assistant's answer, how to let the turn go on.
+func approvalText(t *store.Task) string {
+	tool := ""
+	if t.Approval != nil {
+		tool = " " + t.Approval.Tool
+	}
+	return fmt.Sprintf("The tool call%s needs a human's approval: task %s waits in input_required. "+
+		"Approve it with POST /v1/tasks/%s/approve (or reject it with /reject); the answer is then the task's.", tool, t.ID, t.ID)
+}
+
+func (v *chatView) waiting(t *store.Task) {
+	v.w.Header().Set(sessionHeader, v.session)
+	v.w.Header().Set("X-Hector-Task", t.ID)
+	writeJSON(v.w, http.StatusOK, v.completion(approvalText(t), "stop", llm.Usage{}))
+}
+
+func (v *chatView) failed(err error) {
+	if errors.Is(err, context.Canceled) {
+		openAIError(v.w, 499, "api_error", "client_closed", "", "the client went away")
+		return
+	}
+	openAIError(v.w, http.StatusBadGateway, "api_error", turnErrorCode(err), "", err.Error())
+}
+
+func (v *chatView) unstored(what string) {
+	openAIError(v.w, http.StatusServiceUnavailable, "api_error", "database_unavailable", "", "the "+what+" could not be stored; retry")
+}
+
+// chatStream shows a turn as chat.completion.chunk events, ending with
+// data: [DONE]; with stream_options.include_usage, a last chunk without
+// choices carries the usage.
+type chatStream struct {
+	*chatView
+	f     http.Flusher
+	usage bool
+}
+
+func (v *chatStream) namesSessionEarly() bool { return true } // the header, before the first chunk
+
+func (v *chatStream) begin(sessionID, _ string, _ int64) {
+	v.session = sessionID
+	h := v.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set(sessionHeader, sessionID)
+	v.w.WriteHeader(http.StatusOK)
+	v.chunk(map[string]any{"role": "assistant", "content": ""}, nil)
+}
+
+func (v *chatStream) send(data any) {
+	b, _ := json.Marshal(data)
+	fmt.Fprintf(v.w, "data: %s\n\n", b)
+	v.f.Flush()
+}
+
+func (v *chatStream) chunk(delta map[string]any, finish any) {
+	v.send(map[string]any{"id": v.id, "object": "chat.completion.chunk", "created": v.created, "model": v.model,
+		"choices": []map[string]any{{"index": 0, "delta": delta, "finish_reason": finish}}})
+}
+
+func (v *chatStream) emit() func(agent.Event) {
+	return func(e agent.Event) {
+		if e.Type == agent.EventText && e.Text != "" {
+			v.chunk(map[string]any{"content": e.Text}, nil)
+		}
+	}
+}
+
+func (v *chatStream) end(finish string, u llm.Usage) {
+	v.chunk(map[string]any{}, finish)
+	if v.usage {
+		v.send(map[string]any{"id": v.id, "object": "chat.completion.chunk", "created": v.created, "model": v.model,
+			"choices": []any{}, "usage": chatUsage(u)})
+	}
+	fmt.Fprint(v.w, "data: [DONE]\n\n")
+	v.f.Flush()
+}
+
+func (v *chatStream) done(res messageResponse) { v.end(finishReason(res.StopReason), res.Usage) }
+
+func (v *chatStream) waiting(t *store.Task) {
+	v.chunk(map[string]any{"content": approvalText(t)}, nil)
+	v.end("stop", llm.Usage{})
+}
+
+// failed and unstored send an error object, as OpenAI's streams do, and
+// end the stream.
+func (v *chatStream) failed(err error) { v.streamError(turnErrorCode(err), err.Error()) }
+
+func (v *chatStream) unstored(what string) {
+	v.streamError("database_unavailable", "the "+what+" could not be stored; retry")
+}
+
+func (v *chatStream) streamError(code, msg string) {
+	v.send(map[string]any{"error": map[string]any{"message": config.RedactText(msg), "type": "api_error", "param": nil, "code": code}})
+	fmt.Fprint(v.w, "data: [DONE]\n\n")
+	v.f.Flush()
+}
