@@ -7,6 +7,7 @@
 //	auth       what an API key and a JWT add per request, against no auth
 //	apps       heap per app at 1, 100 and 1,000 apps; app turns against main ones
 //	observe    what metrics and tracing (sampling 1.0 and 0.1) cost per turn
+//	openai     /v1/chat/completions against /v1/agents/{name}/messages
 //
 // Every server it starts (Hector itself and the fake LLM) runs in this
 // process on 127.0.0.1 and stops when the suite ends.
@@ -32,7 +33,7 @@ import (
 )
 
 func main() {
-	suite := flag.String("suite", "all", "roundtrip, reload, watch, auth, apps, observe or all")
+	suite := flag.String("suite", "all", "roundtrip, reload, watch, auth, apps, observe, openai or all")
 	duration := flag.Duration("duration", 5*time.Second, "length of each timed load run")
 	writes := flag.Int("writes", 100, "file writes for the watch suite and reloads for the reload suite")
 	flag.Parse()
@@ -51,6 +52,7 @@ func main() {
 	run("auth", func() error { return authCost(*duration) })
 	run("apps", func() error { return appsCost(*duration) })
 	run("observe", func() error { return observeCost(*duration) })
+	run("openai", func() error { return openAICost(*duration) })
 }
 
 // instance is an in-process Hector on a temporary config and database.

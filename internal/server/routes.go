@@ -101,6 +101,8 @@ func (s *Server) agentRoutes() []route {
 		{"GET /a2a/{name}/.well-known/agent-card.json", public, jsonBody, s.pinned(s.agentCard)},
 		{"/a2a/{name}", user, protocolBody, s.serveA2A},
 		{"/a2a/{name}/{rest...}", user, protocolBody, s.serveA2A},
+		// Agents as MCP tools (mcp.go), streamable HTTP.
+		{"/mcp", user, protocolBody, s.serveMCP},
 	}
 }
 

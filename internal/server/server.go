@@ -49,6 +49,8 @@ type Server struct {
 	addr     string
 	draining sync.WaitGroup
 	closed   bool
+
+	mcp mcpHub // the agents served over MCP (mcp.go)
 }
 
 // PublishOutcome sends a reload outcome to the subscribers of the event
@@ -56,6 +58,9 @@ type Server struct {
 // as a reconciler listener (reload.Reconciler.AddListener).
 func (s *Server) PublishOutcome(o reload.Outcome) {
 	s.events.publish(s.Reconciler.Public(o))
+	if o.Result == reload.Applied {
+		s.refreshMCP(o.App) // connected MCP sessions hear of added and removed agents
+	}
 }
 
 func (s *Server) init() {

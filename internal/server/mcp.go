@@ -1,0 +1,265 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/hector-run/hector/internal/agent"
+	"github.com/hector-run/hector/internal/snapshot"
+	"github.com/hector-run/hector/internal/store"
+)
+
+// Agents served over MCP at /mcp (streamable HTTP, the official go-sdk's
+// handler): each agent of the caller's tenant is a tool taking input and
+// an optional session_id, and a call runs one turn through runTurn, the
+// REST path. Each tenant has one mcp.Server whose tools follow its
+// configuration: a reload that adds, changes or removes an agent updates
+// them, and the SDK sends notifications/tools/list_changed to every
+// connected session (docs/mcp.md).
+//
+// The route policy authenticates the request before the SDK sees it; the
+// SDK's bearer middleware then carries the caller's grant to the tool
+// handlers (TokenInfo.Extra) and binds each MCP session to its principal
+// (TokenInfo.UserID), so no one else can use a session id they learn.
+
+// mcpHub holds the per-tenant MCP servers and the one HTTP handler.
+type mcpHub struct {
+	once    sync.Once
+	handler http.Handler
+	mu      sync.Mutex
+	tenants map[string]*mcpTenant
+}
+
+// mcpTenant is one tenant's MCP server and the agents its tools show.
+type mcpTenant struct {
+	srv    *mcp.Server
+	mu     sync.Mutex
+	synced int64             // the snapshot version the tools show
+	agents map[string]string // agent -> its tool's description
+}
+
+const grantExtra = "hector.grant"
+
+// serveMCP answers /mcp for the request's tenant.
+func (s *Server) serveMCP(w http.ResponseWriter, r *http.Request) {
+	s.mcp.once.Do(func() {
+		getServer := func(r *http.Request) *mcp.Server {
+			rt, _ := s.tenantRuntime(r)
+			snap, release := rt.Acquire()
+			defer release()
+			if snap == nil {
+				return nil
+			}
+			return s.mcpTenant(tenantOf(r), snap).srv
+		}
+		h := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{SessionTimeout: 30 * time.Minute})
+		verify := func(_ context.Context, _ string, r *http.Request) (*auth.TokenInfo, error) {
+			g := grantOf(r) // admit has checked the credential
+			return &auth.TokenInfo{UserID: g.who.ID(), Expiration: time.Now().Add(24 * time.Hour), Extra: map[string]any{grantExtra: g}}, nil
+		}
+		bearer := auth.RequireBearerToken(verify, nil)(h)
+		s.mcp.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") == "" { // an open server: the SDK's middleware wants a token
+				r.Header.Set("Authorization", "Bearer anonymous")
+			}
+			bearer.ServeHTTP(w, r)
+		})
+	})
+	rt, app := s.tenantRuntime(r)
+	snap, release := rt.Acquire()
+	if snap == nil {
+		release()
+		unavailableApp(w, app)
+		return
+	}
+	s.mcpTenant(tenantOf(r), snap) // the tools follow the configuration serving this request
+	release()
+	s.mcp.handler.ServeHTTP(w, r)
+}
+
+// mcpTenant returns tenant's MCP server with its tools synced to snap.
+func (s *Server) mcpTenant(tenant string, snap *snapshot.Snapshot) *mcpTenant {
+	s.mcp.mu.Lock()
+	t := s.mcp.tenants[tenant]
+	if t == nil {
+		if s.mcp.tenants == nil {
+			s.mcp.tenants = map[string]*mcpTenant{}
+		}
+		t = &mcpTenant{agents: map[string]string{}, synced: -1,
+			srv: mcp.NewServer(&mcp.Implementation{Name: "hector", Version: "1"}, &mcp.ServerOptions{HasTools: true})}
+		s.mcp.tenants[tenant] = t
+	}
+	s.mcp.mu.Unlock()
+	t.sync(s, snap)
+	return t
+}
+
+// refreshMCP syncs the tools of app's MCP server, if it has one, with its
+// current configuration, so connected sessions hear of a change at once.
+func (s *Server) refreshMCP(app string) {
+	s.mcp.mu.Lock()
+	t := s.mcp.tenants[app]
+	s.mcp.mu.Unlock()
+	if t == nil {
+		return
+	}
+	rt := s.Runtime
+	if app != "" {
+		if s.Apps == nil || s.Apps.Runtime(app) == nil {
+			return
+		}
+		rt = s.Apps.Runtime(app)
+	}
+	snap, release := rt.Acquire()
+	defer release()
+	if snap != nil {
+		t.sync(s, snap)
+	}
+}
+
+// sync makes the tools show snap's agents: new and changed ones added
+// (AddTool replaces), removed ones removed.
+func (t *mcpTenant) sync(s *Server, snap *snapshot.Snapshot) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.synced == snap.Version {
+		return
+	}
+	t.synced = snap.Version
+	var gone []string
+	for name := range t.agents {
+		if _, ok := snap.Config.Agents[name]; !ok {
+			gone = append(gone, name)
+			delete(t.agents, name)
+		}
+	}
+	if len(gone) > 0 {
+		sort.Strings(gone)
+		t.srv.RemoveTools(gone...)
+	}
+	for name, ac := range snap.Config.Agents {
+		desc := ac.Description
+		if desc == "" {
+			desc = "Sends a message to the Hector agent " + ac.Label(name) + " and returns its reply."
+		}
+		if t.agents[name] == desc {
+			continue
+		}
+		t.agents[name] = desc
+		t.srv.AddTool(&mcp.Tool{Name: name, Title: ac.Label(name), Description: desc, InputSchema: mcpInput}, s.mcpCall(name))
+	}
+}
+
+// mcpInput is every agent tool's input.
+var mcpInput = json.RawMessage(`{"type":"object","properties":{` +
+	`"input":{"type":"string","description":"The message to the agent."},` +
+	`"session_id":{"type":"string","description":"Continue this session (from an earlier result); omit it to start one."}},` +
+	`"required":["input"],"additionalProperties":false}`)
+
+// mcpCall runs a turn of agent for a tool call, as its caller.
+func (s *Server) mcpCall(name string) mcp.ToolHandler {
+	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		var g grant
+		if ti := req.Extra.TokenInfo; ti != nil {
+			g, _ = ti.Extra[grantExtra].(grant)
+		}
+		if g.who.ID() == "" {
+			return mcpError("no caller: call through /mcp"), nil
+		}
+		var in struct {
+			Input     string `json:"input"`
+			SessionID string `json:"session_id"`
+		}
+		if err := json.Unmarshal(req.Params.Arguments, &in); err != nil || strings.TrimSpace(in.Input) == "" {
+			return mcpError("input is required: the message to the agent"), nil
+		}
+		turn := messageRequest{Message: in.Input, SessionID: in.SessionID}
+		switch {
+		case turn.SessionID == "":
+			turn.SessionID, turn.minted = store.NewSessionID(), true
+		case !store.ValidSessionID(turn.SessionID):
+			return mcpError("session_id must be " + store.SessionIDRule), nil
+		}
+		r, err := http.NewRequestWithContext(context.WithValue(ctx, grantKey{}, g), http.MethodPost, "/mcp", nil)
+		if err != nil {
+			return nil, err
+		}
+		rt, _ := s.tenantRuntime(r)
+		snap, release := rt.Acquire()
+		defer release()
+		ag := (*agent.Agent)(nil)
+		if snap != nil {
+			ag = agentsFor(r, snap)[name]
+		}
+		if ag == nil {
+			return mcpError("the agent " + name + " is no longer configured"), nil
+		}
+		v := &mcpView{}
+		rec := &recorder{header: http.Header{}}
+		s.runTurn(rec, r, snap, ag, turn, v)
+		if v.result == nil { // answered before the turn ran: a session it may not use, or the database
+			return mcpError(rec.message()), nil
+		}
+		return v.result, nil
+	}
+}
+
+func mcpError(msg string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: msg}}}
+}
+
+// mcpView shows a turn as a tool result: the reply as text, and
+// {reply, session_id, …} as structured content.
+type mcpView struct {
+	session string
+	result  *mcp.CallToolResult
+}
+
+func (v *mcpView) namesSessionEarly() bool            { return false }
+func (v *mcpView) begin(sessionID, _ string, _ int64) { v.session = sessionID }
+func (v *mcpView) emit() func(agent.Event)            { return nil }
+func (v *mcpView) unstored(what string) {
+	v.result = mcpError("the " + what + " could not be stored; retry")
+}
+func (v *mcpView) failed(err error)                           { v.result = mcpError("the turn failed: " + err.Error()) }
+func (v *mcpView) structured(m map[string]any) map[string]any { m["session_id"] = v.session; return m }
+
+func (v *mcpView) done(res messageResponse) {
+	v.result = &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: res.Reply}},
+		StructuredContent: v.structured(map[string]any{"reply": res.Reply, "stop_reason": res.StopReason})}
+}
+
+func (v *mcpView) waiting(t *store.Task) {
+	text := approvalText(t)
+	v.result = &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}},
+		StructuredContent: v.structured(map[string]any{"reply": text, "task_id": t.ID, "state": t.State})}
+}
+
+// recorder keeps what runTurn answers before the turn runs (an error).
+type recorder struct {
+	header http.Header
+	status int
+	body   strings.Builder
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) WriteHeader(status int)      { r.status = status }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+
+// message is the error the recorded body holds.
+func (r *recorder) message() string {
+	var e apiError
+	if json.Unmarshal([]byte(r.body.String()), &e) == nil && e.Error.Message != "" {
+		return e.Error.Message
+	}
+	return fmt.Sprintf("the turn could not run (%d)", r.status)
+}
