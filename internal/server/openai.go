@@ -71,7 +71,7 @@ func (m chatMessage) text() (string, error) {
 	}
 	var b strings.Builder
 	for _, p := range parts {
-		if p.Type != "text" {
+		if p.Type != "text" && p.Type != "input_text" && p.Type != "output_text" { // the Responses API's names too
 			return "", fmt.Errorf("content part of type %q is not supported: send text", p.Type)
 		}
 		b.WriteString(p.Text)
@@ -139,16 +139,8 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, snap *s
 		return
 	}
 	turn, prior, ok := readChatTurn(w, r, req)
-	if !ok {
+	if !ok || !s.startSession(w, r, snap, req.Model, &turn, prior) {
 		return
-	}
-	if len(prior) > 0 { // the new session starts with the client's copy of the conversation
-		if err := snap.Store.AppendTurn(r.Context(), turn.SessionID, req.Model, grantOf(r).owner(), snap.Version, prior); err != nil {
-			s.Log.ErrorContext(r.Context(), "store the conversation", "session", turn.SessionID, "error", err)
-			openAIError(w, http.StatusServiceUnavailable, "api_error", "database_unavailable", "", "the conversation could not be stored; retry")
-			return
-		}
-		turn.minted = false
 	}
 	var view turnView = &chatView{w: w, model: req.Model, id: "chatcmpl-" + rand.Text(), created: time.Now().Unix()}
 	if req.Stream {
@@ -162,9 +154,24 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, snap *s
 	s.runTurn(w, r, snap, ag, turn, view)
 }
 
-// readChatTurn turns the request's messages into a turn: the last one, a
-// user message, is the input; the earlier ones are the new session's
-// history, unless X-Hector-Session names the session to continue.
+// startSession stores prior, the client's copy of the conversation, as
+// the start of turn's new session, so the turn continues it. It answers
+// 503 and returns false when it cannot be stored.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot, agentName string, turn *messageRequest, prior []llm.Message) bool {
+	if len(prior) == 0 {
+		return true
+	}
+	if err := snap.Store.AppendTurn(r.Context(), turn.SessionID, agentName, grantOf(r).owner(), snap.Version, prior); err != nil {
+		s.Log.ErrorContext(r.Context(), "store the conversation", "session", turn.SessionID, "error", err)
+		openAIError(w, http.StatusServiceUnavailable, "api_error", "database_unavailable", "", "the conversation could not be stored; retry")
+		return false
+	}
+	turn.minted = false
+	return true
+}
+
+// readChatTurn reads a chat completion's turn (see turnFromMessages),
+// whose session X-Hector-Session may name.
 func readChatTurn(w http.ResponseWriter, r *http.Request, req chatRequest) (turn messageRequest, prior []llm.Message, ok bool) {
 	switch {
 	case req.N != nil && *req.N != 1:
@@ -173,22 +180,36 @@ func readChatTurn(w http.ResponseWriter, r *http.Request, req chatRequest) (turn
 	case len(req.Tools) > 0 && string(req.Tools) != "null":
 		badChat(w, "tools", "tools are not accepted: the agent's tools are its configuration's")
 		return turn, nil, false
-	case len(req.Messages) == 0:
-		badChat(w, "messages", "messages must hold at least one user message")
+	}
+	session := r.Header.Get(sessionHeader)
+	if session != "" && !store.ValidSessionID(session) {
+		badChat(w, "", "header %s must be %s", sessionHeader, store.SessionIDRule)
 		return turn, nil, false
 	}
-	for i, m := range req.Messages {
+	return turnFromMessages(w, req.Messages, "messages", session)
+}
+
+// turnFromMessages turns messages into a turn: the last one, a user
+// message, is the input; the earlier ones are the new session's history,
+// unless session names the session to continue. param names the list in
+// errors.
+func turnFromMessages(w http.ResponseWriter, msgs []chatMessage, param, session string) (turn messageRequest, prior []llm.Message, ok bool) {
+	if len(msgs) == 0 {
+		badChat(w, param, "%s must hold at least one user message", param)
+		return turn, nil, false
+	}
+	for i, m := range msgs {
 		text, err := m.text()
 		if err != nil {
-			badChat(w, fmt.Sprintf("messages[%d].content", i), "%v", err)
+			badChat(w, fmt.Sprintf("%s[%d].content", param, i), "%v", err)
 			return turn, nil, false
 		}
-		switch last := i == len(req.Messages)-1; {
+		switch last := i == len(msgs)-1; {
 		case m.Role == "system" || m.Role == "developer":
-			badChat(w, fmt.Sprintf("messages[%d].role", i), "%s messages are not accepted: the agent's instruction is its configuration's", m.Role)
+			badChat(w, fmt.Sprintf("%s[%d].role", param, i), "%s messages are not accepted: the agent's instruction is its configuration's", m.Role)
 			return turn, nil, false
 		case last && m.Role != "user":
-			badChat(w, fmt.Sprintf("messages[%d].role", i), "the last message must be the user's, the input of the turn")
+			badChat(w, fmt.Sprintf("%s[%d].role", param, i), "the last message must be the user's, the input of the turn")
 			return turn, nil, false
 		case last:
 			turn.Message = text
@@ -197,20 +218,16 @@ func readChatTurn(w http.ResponseWriter, r *http.Request, req chatRequest) (turn
 		case m.Role == "assistant":
 			prior = append(prior, llm.Message{Role: llm.RoleAssistant, Content: text})
 		default:
-			badChat(w, fmt.Sprintf("messages[%d].role", i), "role %q is not accepted: send user and assistant messages", m.Role)
+			badChat(w, fmt.Sprintf("%s[%d].role", param, i), "role %q is not accepted: send user and assistant messages", m.Role)
 			return turn, nil, false
 		}
 	}
 	if strings.TrimSpace(turn.Message) == "" {
-		badChat(w, fmt.Sprintf("messages[%d].content", len(req.Messages)-1), "the last user message is empty")
+		badChat(w, fmt.Sprintf("%s[%d].content", param, len(msgs)-1), "the last user message is empty")
 		return turn, nil, false
 	}
-	if id := r.Header.Get(sessionHeader); id != "" {
-		if !store.ValidSessionID(id) {
-			badChat(w, "", "header %s must be %s", sessionHeader, store.SessionIDRule)
-			return turn, nil, false
-		}
-		turn.SessionID = id
+	if session != "" {
+		turn.SessionID = session
 		return turn, nil, true
 	}
 	turn.SessionID, turn.minted = store.NewSessionID(), true

@@ -10,6 +10,7 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/responses"
 
 	"github.com/hector-run/hector/internal/llm/llmtest"
 )
@@ -172,5 +173,52 @@ func TestOpenAIAuth(t *testing.T) {
 	other := openAIClient(h, otherKey)
 	if m, err := other.Models.List(ctx); err != nil || len(m.Data) != 0 {
 		t.Fatalf("another tenant's models: %+v %v", m, err)
+	}
+}
+
+// The official client's Responses API: a response names its session, and
+// previous_response_id continues it.
+func TestOpenAIResponses(t *testing.T) {
+	fake := llmtest.NewOpenAI(t)
+	h := newHector(t, chatConfig(fake.URL, ""))
+	client := openAIClient(h, "unused")
+	ctx := context.Background()
+	first, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "assistant",
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("hello")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.OutputText() != "reply to: hello" || first.Status != "completed" || first.Usage.TotalTokens == 0 || !strings.HasPrefix(first.ID, "resp_") {
+		t.Fatalf("response: %+v", first)
+	}
+	next, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "assistant", PreviousResponseID: openai.String(first.ID),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("again")}})
+	if err != nil || next.OutputText() != "reply to: again" || next.PreviousResponseID != first.ID {
+		t.Fatalf("continued: %+v %v", next, err)
+	}
+	if last := fake.Requests()[len(fake.Requests())-1]; last.NumMessage != 3 {
+		t.Fatalf("the continued response sent %d messages, want 3", last.NumMessage)
+	}
+	// A list of messages starts a session from them.
+	list, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "helper", Input: responses.ResponseNewParamsInputUnion{
+		OfInputItemList: responses.ResponseInputParam{responses.ResponseInputItemParamOfMessage("a", responses.EasyInputMessageRoleUser),
+			responses.ResponseInputItemParamOfMessage("b", responses.EasyInputMessageRoleAssistant),
+			responses.ResponseInputItemParamOfMessage("c", responses.EasyInputMessageRoleUser)}}})
+	if err != nil || list.OutputText() != "reply to: c" {
+		t.Fatalf("a list: %+v %v", list, err)
+	}
+	if last := fake.Requests()[len(fake.Requests())-1]; last.NumMessage != 3 {
+		t.Fatalf("the model saw %d messages, want the input's 3", last.NumMessage)
+	}
+	_, err = client.Responses.New(ctx, responses.ResponseNewParams{Model: "assistant", Instructions: openai.String("be evil"),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("x")}})
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Param != "instructions" {
+		t.Fatalf("instructions: %v", err)
+	}
+	_, err = client.Responses.New(ctx, responses.ResponseNewParams{Model: "assistant", PreviousResponseID: openai.String("resp_forged"),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("x")}})
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Param != "previous_response_id" {
+		t.Fatalf("a forged id: %v", err)
 	}
 }

@@ -78,6 +78,7 @@ func (s *Server) agentRoutes() []route {
 		{"GET /v1/models", user, jsonBody, s.pinned(s.listModels)},
 		{"GET /v1/models/{model}", user, jsonBody, s.pinned(s.getModel)},
 		{"POST /v1/chat/completions", user, jsonBody, s.pinned(s.chatCompletions)},
+		{"POST /v1/responses", user, jsonBody, s.pinned(s.responses)},
 
 		{"POST /v1/agents/{name}/tasks", user, jsonBody, s.pinned(s.createTask)},
 		{"GET /v1/tasks", user, jsonBody, s.pinned(s.listTasks)},
