@@ -32,6 +32,9 @@ type apiError struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
+		// Type is the OpenAI error type (invalid_request_error for a 4xx,
+		// api_error for a 5xx), so OpenAI clients read every error body.
+		Type string `json:"type"`
 	} `json:"error"`
 }
 
@@ -41,6 +44,10 @@ type apiError struct {
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	var e apiError
 	e.Error.Code, e.Error.Message = code, config.RedactText(msg)
+	e.Error.Type = "invalid_request_error"
+	if status >= 500 {
+		e.Error.Type = "api_error"
+	}
 	writeJSON(w, status, e)
 }
 
@@ -212,6 +219,10 @@ type messageRequest struct {
 	Message   string `json:"message"`
 	SessionID string `json:"session_id"`
 	minted    bool   // SessionID was made for this request
+	// prior starts a minted session: the client's copy of the
+	// conversation before Message (an OpenAI-style request's earlier
+	// messages). It is the turn's history and is stored with the turn.
+	prior []llm.Message
 }
 
 // toolCall is a tool call of a turn with its result, as the API shows it.

@@ -14,6 +14,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/hector-run/hector/internal/agent"
+	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/store"
 )
@@ -33,21 +34,25 @@ import (
 
 // mcpHub holds the per-tenant MCP servers and the one HTTP handler.
 type mcpHub struct {
-	once    sync.Once
-	handler http.Handler
-	mu      sync.Mutex
-	tenants map[string]*mcpTenant
+	once     sync.Once
+	handler  http.Handler
+	mu       sync.Mutex
+	tenants  map[string]*mcpTenant
+	sessions mcpSessions
 }
 
 // mcpTenant is one tenant's MCP server and the agents its tools show.
 type mcpTenant struct {
 	srv    *mcp.Server
 	mu     sync.Mutex
-	synced int64             // the snapshot version the tools show
-	agents map[string]string // agent -> its tool's description
+	synced struct {
+		app     string // the snapshot's app: "" the main configuration's
+		version int64  // its version, -1 before the first sync
+	}
+	agents map[string]string // agent -> what its tool shows (title, description)
 }
 
-const grantExtra = "hector.grant"
+const grantExtra, prefixExtra = "hector.grant", "hector.prefix"
 
 // serveMCP answers /mcp for the request's tenant.
 func (s *Server) serveMCP(w http.ResponseWriter, r *http.Request) {
@@ -61,16 +66,21 @@ func (s *Server) serveMCP(w http.ResponseWriter, r *http.Request) {
 			}
 			return s.mcpTenant(tenantOf(r), snap).srv
 		}
-		h := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{SessionTimeout: 30 * time.Minute})
+		h := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{SessionTimeout: mcpSessionTimeout})
 		verify := func(_ context.Context, _ string, r *http.Request) (*auth.TokenInfo, error) {
 			g := grantOf(r) // admit has checked the credential
-			return &auth.TokenInfo{UserID: g.who.ID(), Expiration: time.Now().Add(24 * time.Hour), Extra: map[string]any{grantExtra: g}}, nil
+			prefix := ""
+			if app := r.PathValue("app"); app != "" {
+				prefix = "/apps/" + app // an admin acting in an app
+			}
+			return &auth.TokenInfo{UserID: g.who.Tenant + "/" + g.who.ID(), Expiration: time.Now().Add(24 * time.Hour),
+				Extra: map[string]any{grantExtra: g, prefixExtra: prefix}}, nil
 		}
 		bearer := auth.RequireBearerToken(verify, nil)(h)
 		s.mcp.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("Authorization") == "" { // an open server: the SDK's middleware wants a token
-				r.Header.Set("Authorization", "Bearer anonymous")
-			}
+			// admit has decided who this is; the SDK's middleware wants a
+			// bearer token, and the credential goes no further.
+			r.Header.Set("Authorization", "Bearer admitted")
 			bearer.ServeHTTP(w, r)
 		})
 	})
@@ -83,7 +93,12 @@ func (s *Server) serveMCP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mcpTenant(tenantOf(r), snap) // the tools follow the configuration serving this request
 	release()
-	s.mcp.handler.ServeHTTP(w, r)
+	tw, done, ok := s.mcp.sessions.track(w, r)
+	if !ok {
+		return
+	}
+	s.mcp.handler.ServeHTTP(tw, r)
+	done()
 }
 
 // mcpTenant returns tenant's MCP server with its tools synced to snap.
@@ -94,11 +109,16 @@ func (s *Server) mcpTenant(tenant string, snap *snapshot.Snapshot) *mcpTenant {
 		if s.mcp.tenants == nil {
 			s.mcp.tenants = map[string]*mcpTenant{}
 		}
-		t = &mcpTenant{agents: map[string]string{}, synced: -1,
+		t = &mcpTenant{agents: map[string]string{},
 			srv: mcp.NewServer(&mcp.Implementation{Name: "hector", Version: "1"}, &mcp.ServerOptions{HasTools: true})}
+		t.synced.app, t.synced.version = "\x00", -1
 		s.mcp.tenants[tenant] = t
 	}
 	s.mcp.mu.Unlock()
+	if tenant != snap.App { // a tenant without an app (yet) reaches no agent
+		t.sync(s, &snapshot.Snapshot{App: tenant, Config: &config.Config{}})
+		return t
+	}
 	t.sync(s, snap)
 	return t
 }
@@ -121,7 +141,7 @@ func (s *Server) refreshMCP(app string) {
 	}
 	snap, release := rt.Acquire()
 	defer release()
-	if snap != nil {
+	if snap != nil && snap.App == app {
 		t.sync(s, snap)
 	}
 }
@@ -131,10 +151,10 @@ func (s *Server) refreshMCP(app string) {
 func (t *mcpTenant) sync(s *Server, snap *snapshot.Snapshot) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.synced == snap.Version {
-		return
+	if t.synced.app == snap.App && snap.Version <= t.synced.version {
+		return // shown already, or older than what is shown
 	}
-	t.synced = snap.Version
+	t.synced.app, t.synced.version = snap.App, snap.Version
 	var gone []string
 	for name := range t.agents {
 		if _, ok := snap.Config.Agents[name]; !ok {
@@ -151,10 +171,11 @@ func (t *mcpTenant) sync(s *Server, snap *snapshot.Snapshot) {
 		if desc == "" {
 			desc = "Sends a message to the Hector agent " + ac.Label(name) + " and returns its reply."
 		}
-		if t.agents[name] == desc {
+		if shown := ac.Label(name) + "\x00" + desc; t.agents[name] == shown {
 			continue
+		} else {
+			t.agents[name] = shown
 		}
-		t.agents[name] = desc
 		t.srv.AddTool(&mcp.Tool{Name: name, Title: ac.Label(name), Description: desc, InputSchema: mcpInput}, s.mcpCall(name))
 	}
 }
@@ -169,8 +190,10 @@ var mcpInput = json.RawMessage(`{"type":"object","properties":{` +
 func (s *Server) mcpCall(name string) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		var g grant
+		prefix := ""
 		if ti := req.Extra.TokenInfo; ti != nil {
 			g, _ = ti.Extra[grantExtra].(grant)
+			prefix, _ = ti.Extra[prefixExtra].(string)
 		}
 		if g.who.ID() == "" {
 			return mcpError("no caller: call through /mcp"), nil
@@ -203,7 +226,7 @@ func (s *Server) mcpCall(name string) mcp.ToolHandler {
 		if ag == nil {
 			return mcpError("the agent " + name + " is no longer configured"), nil
 		}
-		v := &mcpView{}
+		v := &mcpView{prefix: prefix}
 		rec := &recorder{header: http.Header{}}
 		s.runTurn(rec, r, snap, ag, turn, v)
 		if v.result == nil { // answered before the turn ran: a session it may not use, or the database
@@ -214,12 +237,13 @@ func (s *Server) mcpCall(name string) mcp.ToolHandler {
 }
 
 func mcpError(msg string) *mcp.CallToolResult {
-	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: msg}}}
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: config.RedactText(msg)}}}
 }
 
 // mcpView shows a turn as a tool result: the reply as text, and
 // {reply, session_id, …} as structured content.
 type mcpView struct {
+	prefix  string // where the caller reaches its tasks: "" or /apps/APP
 	session string
 	result  *mcp.CallToolResult
 }
@@ -239,7 +263,7 @@ func (v *mcpView) done(res messageResponse) {
 }
 
 func (v *mcpView) waiting(t *store.Task) {
-	text := approvalText(t)
+	text := approvalText(v.prefix, t)
 	v.result = &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}},
 		StructuredContent: v.structured(map[string]any{"reply": text, "task_id": t.ID, "state": t.State})}
 }
@@ -262,4 +286,90 @@ func (r *recorder) message() string {
 		return e.Error.Message
 	}
 	return fmt.Sprintf("the turn could not run (%d)", r.status)
+}
+
+// MCP sessions are bounded: the SDK keeps every session until it is
+// deleted or idle for mcpSessionTimeout, so a caller could otherwise hold
+// any number. A new session beyond the caller's or the server's limit is
+// refused with 429.
+const (
+	mcpSessionTimeout    = 30 * time.Minute
+	mcpSessionsPerCaller = 32
+	mcpSessionsTotal     = 10000
+)
+
+// mcpSessions counts the live sessions by principal (tenant/id): from the
+// answer to an initialize that names one, until a DELETE or
+// mcpSessionTimeout without a request.
+type mcpSessions struct {
+	mu    sync.Mutex
+	live  map[string]map[string]time.Time // principal -> session id -> last request
+	total int
+	swept time.Time
+}
+
+// track admits r: a request of a live session refreshes it, a new session
+// needs room. It returns the writer to serve with and what to call after.
+func (m *mcpSessions) track(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, func(), bool) {
+	g := grantOf(r)
+	who, id, now := g.who.Tenant+"/"+g.who.ID(), r.Header.Get("Mcp-Session-Id"), time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.live == nil {
+		m.live = map[string]map[string]time.Time{}
+	}
+	m.sweep(now)
+	if id != "" {
+		if _, ok := m.live[who][id]; ok {
+			m.live[who][id] = now
+			if r.Method == http.MethodDelete {
+				delete(m.live[who], id)
+				m.total--
+			}
+		}
+		return w, func() {}, true
+	}
+	if r.Method != http.MethodPost {
+		return w, func() {}, true // the SDK answers it
+	}
+	if len(m.live[who]) >= mcpSessionsPerCaller || m.total >= mcpSessionsTotal {
+		w.Header().Set("Retry-After", "60")
+		writeError(w, http.StatusTooManyRequests, "too_many_sessions", fmt.Sprintf(
+			"too many MCP sessions: at most %d per caller and %d in all; close one (DELETE /mcp with its Mcp-Session-Id) or wait for one to expire", mcpSessionsPerCaller, mcpSessionsTotal))
+		return w, nil, false
+	}
+	return w, func() {
+		sid := w.Header().Get("Mcp-Session-Id")
+		if sid == "" {
+			return
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.live[who] == nil {
+			m.live[who] = map[string]time.Time{}
+		}
+		if _, ok := m.live[who][sid]; !ok {
+			m.total++
+		}
+		m.live[who][sid] = time.Now()
+	}, true
+}
+
+// sweep forgets sessions idle past the timeout, at most once a second.
+func (m *mcpSessions) sweep(now time.Time) {
+	if now.Sub(m.swept) < time.Second {
+		return
+	}
+	m.swept = now
+	for who, ids := range m.live {
+		for id, last := range ids {
+			if now.Sub(last) > mcpSessionTimeout {
+				delete(ids, id)
+				m.total--
+			}
+		}
+		if len(ids) == 0 {
+			delete(m.live, who)
+		}
+	}
 }

@@ -139,3 +139,62 @@ func TestMCPAuth(t *testing.T) {
 		t.Fatalf("bob continued alice's session: %+v %v", res, err)
 	}
 }
+
+// A failing turn's error reaches the MCP caller redacted, as on REST; a
+// tenant without an app sees no tools; a caller may hold at most 32
+// sessions, and a DELETE frees one.
+func TestMCPLimits(t *testing.T) {
+	const other = "other-key-0123456789ab"
+	cfg := fmt.Sprintf(`llms:
+  gpt: {provider: openai, model: m, base_url: "http://sk-SECRETTOKEN123@127.0.0.1:1/v1", api_key: test, max_retries: 0}
+agents:
+  assistant: {llm: gpt}
+server:
+  port: 0
+  auth: {require: false, api_keys: [{name: o, key: %s, role: user, app: nowhere}]}
+`, other)
+	h := newHector(t, cfg)
+	cs := mcpSession(t, h, "", make(chan struct{}, 1))
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "assistant", Arguments: map[string]any{"input": "x"}})
+	if err != nil || !res.IsError {
+		t.Fatalf("a failing model: %+v %v", res, err)
+	}
+	if text := res.Content[0].(*mcp.TextContent).Text; strings.Contains(text, "SECRETTOKEN") || !strings.Contains(text, "REDACTED") {
+		t.Fatalf("the error is not redacted: %s", text)
+	}
+	if names := toolNames(t, mcpSession(t, h, other, make(chan struct{}, 1))); len(names) != 0 {
+		t.Fatalf("a tenant without an app lists %v", names)
+	}
+	initialize := func() (*http.Response, error) {
+		req, _ := http.NewRequest("POST", h.base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":`+
+			`{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+other)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return resp, err
+	}
+	var last string
+	for i := 1; i < 32; i++ { // the session above is the caller's first
+		resp, err := initialize()
+		if err != nil || resp.StatusCode != 200 || resp.Header.Get("Mcp-Session-Id") == "" {
+			t.Fatalf("session %d: %v %v", i+1, resp, err)
+		}
+		last = resp.Header.Get("Mcp-Session-Id")
+	}
+	if resp, err := initialize(); err != nil || resp.StatusCode != 429 {
+		t.Fatalf("a 33rd session: %v %v", resp, err)
+	}
+	del, _ := http.NewRequest("DELETE", h.base+"/mcp", nil)
+	del.Header.Set("Mcp-Session-Id", last)
+	del.Header.Set("Authorization", "Bearer "+other)
+	if resp, err := http.DefaultClient.Do(del); err != nil || resp.StatusCode >= 300 {
+		t.Fatalf("delete: %v %v", resp, err)
+	}
+	if resp, err := initialize(); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after a delete: %v %v", resp, err)
+	}
+}

@@ -79,6 +79,15 @@ func (m chatMessage) text() (string, error) {
 	return b.String(), nil
 }
 
+// appPrefix is where the request's caller reaches its tasks: "" or, for
+// a main-tenant admin acting in an app, /apps/APP.
+func appPrefix(r *http.Request) string {
+	if app := r.PathValue("app"); app != "" {
+		return "/apps/" + app
+	}
+	return ""
+}
+
 // openAIError answers in the OpenAI error shape: {"error": {"message",
 // "type", "param", "code"}}.
 func openAIError(w http.ResponseWriter, status int, typ, code, param, msg string) {
@@ -138,11 +147,11 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, snap *s
 		openAIError(w, http.StatusNotFound, "invalid_request_error", "model_not_found", "model", fmt.Sprintf("The model %q does not exist: models are this server's agents (GET /v1/models)", req.Model))
 		return
 	}
-	turn, prior, ok := readChatTurn(w, r, req)
-	if !ok || !s.startSession(w, r, snap, req.Model, &turn, prior) {
+	turn, ok := readChatTurn(w, r, req)
+	if !ok {
 		return
 	}
-	var view turnView = &chatView{w: w, model: req.Model, id: "chatcmpl-" + rand.Text(), created: time.Now().Unix()}
+	var view turnView = &chatView{w: w, prefix: appPrefix(r), model: req.Model, id: "chatcmpl-" + rand.Text(), created: time.Now().Unix()}
 	if req.Stream {
 		f, ok := w.(http.Flusher)
 		if !ok {
@@ -154,63 +163,48 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, snap *s
 	s.runTurn(w, r, snap, ag, turn, view)
 }
 
-// startSession stores prior, the client's copy of the conversation, as
-// the start of turn's new session, so the turn continues it. It answers
-// 503 and returns false when it cannot be stored.
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot, agentName string, turn *messageRequest, prior []llm.Message) bool {
-	if len(prior) == 0 {
-		return true
-	}
-	if err := snap.Store.AppendTurn(r.Context(), turn.SessionID, agentName, grantOf(r).owner(), snap.Version, prior); err != nil {
-		s.Log.ErrorContext(r.Context(), "store the conversation", "session", turn.SessionID, "error", err)
-		openAIError(w, http.StatusServiceUnavailable, "api_error", "database_unavailable", "", "the conversation could not be stored; retry")
-		return false
-	}
-	turn.minted = false
-	return true
-}
-
 // readChatTurn reads a chat completion's turn (see turnFromMessages),
 // whose session X-Hector-Session may name.
-func readChatTurn(w http.ResponseWriter, r *http.Request, req chatRequest) (turn messageRequest, prior []llm.Message, ok bool) {
+func readChatTurn(w http.ResponseWriter, r *http.Request, req chatRequest) (turn messageRequest, ok bool) {
 	switch {
 	case req.N != nil && *req.N != 1:
 		badChat(w, "n", "n must be 1: an agent gives one answer")
-		return turn, nil, false
+		return turn, false
 	case len(req.Tools) > 0 && string(req.Tools) != "null":
 		badChat(w, "tools", "tools are not accepted: the agent's tools are its configuration's")
-		return turn, nil, false
+		return turn, false
 	}
 	session := r.Header.Get(sessionHeader)
 	if session != "" && !store.ValidSessionID(session) {
 		badChat(w, "", "header %s must be %s", sessionHeader, store.SessionIDRule)
-		return turn, nil, false
+		return turn, false
 	}
 	return turnFromMessages(w, req.Messages, "messages", session)
 }
 
 // turnFromMessages turns messages into a turn: the last one, a user
-// message, is the input; the earlier ones are the new session's history,
-// unless session names the session to continue. param names the list in
+// message, is the input; the earlier ones are the new session's history
+// (stored with the turn), unless session names the session to continue. param names the list in
 // errors.
-func turnFromMessages(w http.ResponseWriter, msgs []chatMessage, param, session string) (turn messageRequest, prior []llm.Message, ok bool) {
+func turnFromMessages(w http.ResponseWriter, msgs []chatMessage, param, session string) (turn messageRequest, ok bool) {
 	if len(msgs) == 0 {
 		badChat(w, param, "%s must hold at least one user message", param)
-		return turn, nil, false
+		return turn, false
 	}
+	var prior []llm.Message
 	for i, m := range msgs {
 		text, err := m.text()
 		if err != nil {
 			badChat(w, fmt.Sprintf("%s[%d].content", param, i), "%v", err)
-			return turn, nil, false
+			return turn, false
 		}
 		switch last := i == len(msgs)-1; {
 		case m.Role == "system" || m.Role == "developer":
 			badChat(w, fmt.Sprintf("%s[%d].role", param, i), "%s messages are not accepted: the agent's instruction is its configuration's", m.Role)
-			return turn, nil, false
+			return turn, false
 		case last && m.Role != "user":
 			badChat(w, fmt.Sprintf("%s[%d].role", param, i), "the last message must be the user's, the input of the turn")
-			return turn, nil, false
+			return turn, false
 		case last:
 			turn.Message = text
 		case m.Role == "user":
@@ -219,24 +213,25 @@ func turnFromMessages(w http.ResponseWriter, msgs []chatMessage, param, session 
 			prior = append(prior, llm.Message{Role: llm.RoleAssistant, Content: text})
 		default:
 			badChat(w, fmt.Sprintf("%s[%d].role", param, i), "role %q is not accepted: send user and assistant messages", m.Role)
-			return turn, nil, false
+			return turn, false
 		}
 	}
 	if strings.TrimSpace(turn.Message) == "" {
 		badChat(w, fmt.Sprintf("%s[%d].content", param, len(msgs)-1), "the last user message is empty")
-		return turn, nil, false
+		return turn, false
 	}
 	if session != "" {
 		turn.SessionID = session
-		return turn, nil, true
+		return turn, true
 	}
-	turn.SessionID, turn.minted = store.NewSessionID(), true
-	return turn, prior, true
+	turn.SessionID, turn.minted, turn.prior = store.NewSessionID(), true, prior
+	return turn, true
 }
 
 // chatView shows a turn as one chat.completion.
 type chatView struct {
 	w       http.ResponseWriter
+	prefix  string // where the caller reaches its tasks (appPrefix)
 	model   string
 	id      string
 	created int64
@@ -271,20 +266,21 @@ func (v *chatView) done(res messageResponse) {
 	writeJSON(v.w, http.StatusOK, v.completion(res.Reply, finishReason(res.StopReason), res.Usage))
 }
 
-// approvalText says, as the assistant's answer, how to let the turn go on.
-func approvalText(t *store.Task) string {
+// approvalText says, as the assistant's answer, how to let the turn go
+// on; prefix is where the caller reaches its tasks ("" or /apps/APP).
+func approvalText(prefix string, t *store.Task) string {
 	tool := ""
 	if t.Approval != nil {
 		tool = " " + t.Approval.Tool
 	}
 	return fmt.Sprintf("The tool call%s needs a human's approval: task %s waits in input_required. "+
-		"Approve it with POST /v1/tasks/%s/approve (or reject it with /reject); the answer is then the task's.", tool, t.ID, t.ID)
+		"Approve it with POST %s/v1/tasks/%s/approve (or reject it with /reject); the answer is then the task's.", tool, t.ID, prefix, t.ID)
 }
 
 func (v *chatView) waiting(t *store.Task) {
 	v.w.Header().Set(sessionHeader, v.session)
 	v.w.Header().Set("X-Hector-Task", t.ID)
-	writeJSON(v.w, http.StatusOK, v.completion(approvalText(t), "stop", llm.Usage{}))
+	writeJSON(v.w, http.StatusOK, v.completion(approvalText(v.prefix, t), "stop", llm.Usage{}))
 }
 
 func (v *chatView) failed(err error) {
@@ -353,7 +349,7 @@ func (v *chatStream) end(finish string, u llm.Usage) {
 func (v *chatStream) done(res messageResponse) { v.end(finishReason(res.StopReason), res.Usage) }
 
 func (v *chatStream) waiting(t *store.Task) {
-	v.chunk(map[string]any{"content": approvalText(t)}, nil)
+	v.chunk(map[string]any{"content": approvalText(v.prefix, t)}, nil)
 	v.end("stop", llm.Usage{})
 }
 

@@ -65,11 +65,11 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request, snap *snapsho
 			return
 		}
 	}
-	turn, prior, ok := turnFromMessages(w, msgs, "input", session)
-	if !ok || !s.startSession(w, r, snap, req.Model, &turn, prior) {
+	turn, ok := turnFromMessages(w, msgs, "input", session)
+	if !ok {
 		return
 	}
-	s.runTurn(w, r, snap, ag, turn, &responsesView{w: w, model: req.Model, created: time.Now().Unix(), previous: req.PreviousResponseID})
+	s.runTurn(w, r, snap, ag, turn, &responsesView{w: w, prefix: appPrefix(r), model: req.Model, created: time.Now().Unix(), previous: req.PreviousResponseID})
 }
 
 // readResponsesInput reads input: a string (one user message) or a list
@@ -113,6 +113,7 @@ func readResponsesInput(w http.ResponseWriter, req responsesRequest) ([]chatMess
 // responsesView shows a turn as one response object.
 type responsesView struct {
 	w        http.ResponseWriter
+	prefix   string // where the caller reaches its tasks (appPrefix)
 	model    string
 	created  int64
 	previous string
@@ -127,7 +128,7 @@ func (v *responsesView) unstored(what string)               { (&chatView{w: v.w}
 func (v *responsesView) done(res messageResponse)           { v.answer(res.Reply, res.StopReason, res.Usage) }
 func (v *responsesView) waiting(t *store.Task) {
 	v.w.Header().Set("X-Hector-Task", t.ID)
-	v.answer(approvalText(t), agent.StopAnswer, llm.Usage{})
+	v.answer(approvalText(v.prefix, t), agent.StopAnswer, llm.Usage{})
 }
 
 func (v *responsesView) answer(text, stop string, u llm.Usage) {

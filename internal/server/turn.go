@@ -81,6 +81,9 @@ func (s *Server) runTurn(w http.ResponseWriter, r *http.Request, snap *snapshot.
 		writeHTTPError(w, err)
 		return
 	}
+	if req.minted {
+		history = req.prior
+	}
 	view.begin(req.SessionID, ag.Name, snap.Version)
 	user := llm.Message{Role: llm.RoleUser, Content: req.Message}
 	turn := []llm.Message{user}
@@ -89,6 +92,13 @@ func (s *Server) runTurn(w http.ResponseWriter, r *http.Request, snap *snapshot.
 	var wait *agent.ApprovalRequired
 	switch {
 	case errors.As(err, &wait):
+		if len(req.prior) > 0 { // the task resumes from the session's history
+			if err := snap.Store.AppendTurn(ctx, req.SessionID, ag.Name, g.owner(), snap.Version, req.prior); err != nil {
+				s.Log.ErrorContext(ctx, "store the conversation", "session", req.SessionID, "error", err)
+				view.unstored("approval request")
+				return
+			}
+		}
 		if t, ok := s.waitForApproval(r, snap, ag.Name, req, turn, wait); ok {
 			view.waiting(t)
 		} else {
@@ -98,12 +108,16 @@ func (s *Server) runTurn(w http.ResponseWriter, r *http.Request, snap *snapshot.
 		s.Log.WarnContext(r.Context(), "turn failed", "agent", ag.Name, "error", err)
 		view.failed(err)
 	default:
+		stored := res.Messages
+		if len(req.prior) > 0 {
+			stored = append(append([]llm.Message(nil), req.prior...), res.Messages...)
+		}
 		save := func() error {
-			return snap.Store.AppendTurn(ctx, req.SessionID, ag.Name, g.owner(), snap.Version, res.Messages)
+			return snap.Store.AppendTurn(ctx, req.SessionID, ag.Name, g.owner(), snap.Version, stored)
 		}
 		if lease != nil {
 			save = func() error {
-				return snap.Store.AppendTurnReleasing(ctx, lease, ag.Name, g.owner(), snap.Version, res.Messages)
+				return snap.Store.AppendTurnReleasing(ctx, lease, ag.Name, g.owner(), snap.Version, stored)
 			}
 		}
 		if err := save(); err != nil {
