@@ -69,7 +69,7 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request, snap *snapsho
 	if !ok {
 		return
 	}
-	s.runTurn(w, r, snap, ag, turn, &responsesView{w: w, prefix: appPrefix(r), model: req.Model, created: time.Now().Unix(), previous: req.PreviousResponseID})
+	s.runTurn(w, r, snap, ag, turn, &responsesView{chatView: &chatView{w: w, prefix: appPrefix(r), model: req.Model, created: time.Now().Unix()}, previous: req.PreviousResponseID})
 }
 
 // readResponsesInput reads input: a string (one user message) or a list
@@ -110,22 +110,14 @@ func readResponsesInput(w http.ResponseWriter, req responsesRequest) ([]chatMess
 	return msgs, true
 }
 
-// responsesView shows a turn as one response object.
+// responsesView shows a turn as one response object; it is a chatView
+// but for the shape of its answers.
 type responsesView struct {
-	w        http.ResponseWriter
-	prefix   string // where the caller reaches its tasks (appPrefix)
-	model    string
-	created  int64
+	*chatView
 	previous string
-	session  string
 }
 
-func (v *responsesView) namesSessionEarly() bool            { return false }
-func (v *responsesView) begin(sessionID, _ string, _ int64) { v.session = sessionID }
-func (v *responsesView) emit() func(agent.Event)            { return nil }
-func (v *responsesView) failed(err error)                   { (&chatView{w: v.w}).failed(err) }
-func (v *responsesView) unstored(what string)               { (&chatView{w: v.w}).unstored(what) }
-func (v *responsesView) done(res messageResponse)           { v.answer(res.Reply, res.StopReason, res.Usage) }
+func (v *responsesView) done(res messageResponse) { v.answer(res.Reply, res.StopReason, res.Usage) }
 func (v *responsesView) waiting(t *store.Task) {
 	v.w.Header().Set("X-Hector-Task", t.ID)
 	v.answer(approvalText(v.prefix, t), agent.StopAnswer, llm.Usage{})
