@@ -300,12 +300,15 @@ const (
 
 // mcpSessions counts the live sessions by principal (tenant/id): from the
 // answer to an initialize that names one, until a DELETE or
-// mcpSessionTimeout without a request.
+// mcpSessionTimeout without a request. An initialize in flight holds a
+// reservation, so a burst cannot pass the limits before its answers are
+// counted.
 type mcpSessions struct {
-	mu    sync.Mutex
-	live  map[string]map[string]time.Time // principal -> session id -> last request
-	total int
-	swept time.Time
+	mu       sync.Mutex
+	live     map[string]map[string]time.Time // principal -> session id -> last request
+	reserved map[string]int                  // principal -> initializes in flight
+	total    int                             // live and reserved
+	swept    time.Time
 }
 
 // track admits r: a request of a live session refreshes it, a new session
@@ -316,7 +319,7 @@ func (m *mcpSessions) track(w http.ResponseWriter, r *http.Request) (http.Respon
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.live == nil {
-		m.live = map[string]map[string]time.Time{}
+		m.live, m.reserved = map[string]map[string]time.Time{}, map[string]int{}
 	}
 	m.sweep(now)
 	if id != "" {
@@ -332,28 +335,58 @@ func (m *mcpSessions) track(w http.ResponseWriter, r *http.Request) (http.Respon
 	if r.Method != http.MethodPost {
 		return w, func() {}, true // the SDK answers it
 	}
-	if len(m.live[who]) >= mcpSessionsPerCaller || m.total >= mcpSessionsTotal {
+	if len(m.live[who])+m.reserved[who] >= mcpSessionsPerCaller || m.total >= mcpSessionsTotal {
 		w.Header().Set("Retry-After", "60")
 		writeError(w, http.StatusTooManyRequests, "too_many_sessions", fmt.Sprintf(
 			"too many MCP sessions: at most %d per caller and %d in all; close one (DELETE /mcp with its Mcp-Session-Id) or wait for one to expire", mcpSessionsPerCaller, mcpSessionsTotal))
 		return w, nil, false
 	}
-	return w, func() {
-		sid := w.Header().Get("Mcp-Session-Id")
-		if sid == "" {
-			return
-		}
+	m.reserved[who]++
+	m.total++
+	sw := &sessionWriter{ResponseWriter: w}
+	sw.settle = func() { // once: when the answer's header is written, or after the handler
 		m.mu.Lock()
 		defer m.mu.Unlock()
+		m.reserved[who]--
+		sid := w.Header().Get("Mcp-Session-Id")
+		if sid == "" {
+			m.total--
+			return
+		}
 		if m.live[who] == nil {
 			m.live[who] = map[string]time.Time{}
 		}
-		if _, ok := m.live[who][sid]; !ok {
-			m.total++
-		}
 		m.live[who][sid] = time.Now()
-	}, true
+	}
+	return sw, sw.done, true
 }
+
+// sessionWriter settles a reservation when the answer's header goes out.
+type sessionWriter struct {
+	http.ResponseWriter
+	once   sync.Once
+	settle func()
+}
+
+func (w *sessionWriter) done() { w.once.Do(w.settle) }
+
+func (w *sessionWriter) WriteHeader(status int) {
+	w.done()
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *sessionWriter) Write(b []byte) (int, error) {
+	w.done()
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *sessionWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *sessionWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // sweep forgets sessions idle past the timeout, at most once a second.
 func (m *mcpSessions) sweep(now time.Time) {
