@@ -41,6 +41,7 @@ Usage:
                                  server's apps (tenants), each its own configuration
   hector health [flags]          check a running server's /health; exit 0 if ok or degraded
   hector backup --to FILE        copy the SQLite database online (PostgreSQL: print the pg_dump command)
+  hector mcp-example             an offline MCP server on stdin/stdout (tools clock, text_stats)
   hector version                 print the version
 
 Run 'hector COMMAND --help' for a command's flags.
@@ -72,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return healthCmd(args[1:], stdout, stderr)
 	case "backup":
 		return backupCmd(args[1:], stdout, stderr)
+	case "mcp-example":
+		return mcpExampleCmd(args[1:], stderr)
 	case "schema":
 		b, err := config.Schema()
 		if err != nil {
