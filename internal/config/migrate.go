@@ -85,12 +85,7 @@ func Migrate(data []byte, env LookupEnv) ([]byte, Errors, Errors) {
 // migrateKeys writes plain-string API keys as {name, key, role}, with the
 // name and role they have (key-N, admin).
 func migrateKeys(m *yaml.Node, keys []APIKey) {
-	var list *yaml.Node
-	for i, a := 0, mapping(mapping(m, "server"), "auth"); a != nil && i+1 < len(a.Content); i += 2 {
-		if a.Content[i].Value == "api_keys" && a.Content[i+1].Kind == yaml.SequenceNode {
-			list = a.Content[i+1]
-		}
-	}
+	list := valueOf(mapping(mapping(m, "server"), "auth"), "api_keys", yaml.SequenceNode)
 	for i, k := range keys {
 		if !k.Plain || list == nil || i >= len(list.Content) || list.Content[i].Kind != yaml.ScalarNode {
 			continue
@@ -112,12 +107,9 @@ func migrateDatabase(m *yaml.Node, chosen string) string {
 		url = writtenURL(mapping(mapping(m, "databases"), chosen))
 		takeKey(m, "database") // empty, or normalizeSections would have refused
 	}
-	at := len(m.Content)
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == "databases" {
-			at = i
-			break
-		}
+	at := keyIndex(m, "databases")
+	if at < 0 {
+		at = len(m.Content)
 	}
 	if url != "" {
 		entry := []*yaml.Node{{Kind: yaml.ScalarNode, Value: "database"}, {Kind: yaml.MappingNode, Content: []*yaml.Node{
@@ -133,40 +125,32 @@ func migrateDatabase(m *yaml.Node, chosen string) string {
 	return url
 }
 
-// mapping returns the mapping under key of m, or nil.
-func mapping(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.MappingNode {
-			return m.Content[i+1]
-		}
+// valueOf returns the node of kind under key of mapping m, or nil.
+func valueOf(m *yaml.Node, key string, kind yaml.Kind) *yaml.Node {
+	if i := keyIndex(m, key); i >= 0 && m.Content[i+1].Kind == kind {
+		return m.Content[i+1]
 	}
 	return nil
 }
 
+// mapping returns the mapping under key of m, or nil.
+func mapping(m *yaml.Node, key string) *yaml.Node { return valueOf(m, key, yaml.MappingNode) }
+
 // takeKey removes key from mapping m and returns its key and value nodes.
 func takeKey(m *yaml.Node, key string) []*yaml.Node {
-	if m == nil {
+	i := keyIndex(m, key)
+	if i < 0 {
 		return nil
 	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			pair := []*yaml.Node{m.Content[i], m.Content[i+1]}
-			m.Content = slices.Delete(m.Content, i, i+2)
-			return pair
-		}
-	}
-	return nil
+	pair := []*yaml.Node{m.Content[i], m.Content[i+1]}
+	m.Content = slices.Delete(m.Content, i, i+2)
+	return pair
 }
 
 // keepTools leaves only keep in an agent's tools list.
 func keepTools(agent *yaml.Node, keep []string) {
-	for i := 0; agent != nil && i+1 < len(agent.Content); i += 2 {
-		if list := agent.Content[i+1]; agent.Content[i].Value == "tools" && list.Kind == yaml.SequenceNode {
-			list.Content = slices.DeleteFunc(list.Content, func(n *yaml.Node) bool { return !slices.Contains(keep, n.Value) })
-		}
+	if list := valueOf(agent, "tools", yaml.SequenceNode); list != nil {
+		list.Content = slices.DeleteFunc(list.Content, func(n *yaml.Node) bool { return !slices.Contains(keep, n.Value) })
 	}
 }
 

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"slices"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -76,40 +75,38 @@ func (c *norm) value(k, old, now string) {
 
 // remove deletes key k from the mapping in a migration.
 func (c *norm) remove(k string) {
-	if !c.d.migrate {
-		return
-	}
-	for i := 0; i+1 < len(c.n.Content); i += 2 {
-		if c.n.Content[i].Value == k {
-			c.n.Content = slices.Delete(c.n.Content, i, i+2)
-			return
-		}
+	if c.d.migrate {
+		takeKey(c.n, k)
 	}
 }
 
 func (c *norm) keyNode(k string) *yaml.Node {
-	if c.n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(c.n.Content); i += 2 {
-		if c.n.Content[i].Value == k {
-			return c.n.Content[i]
-		}
+	if i := keyIndex(c.n, k); i >= 0 {
+		return c.n.Content[i]
 	}
 	return nil
 }
 
 func (c *norm) valueNode(k string) *yaml.Node {
-	for i := 0; i+1 < len(c.n.Content); i += 2 {
-		if c.n.Content[i].Value == k {
-			v := c.n.Content[i+1]
-			if v.Kind == yaml.AliasNode {
-				return nil // shared with another key: left as written
-			}
-			return v
+	i := keyIndex(c.n, k)
+	if i < 0 || c.n.Content[i+1].Kind == yaml.AliasNode { // an alias is shared with another key: left as written
+		return nil
+	}
+	return c.n.Content[i+1]
+}
+
+// keyIndex is the index in m.Content of key's key node, or -1 when m is
+// not a mapping holding key.
+func keyIndex(m *yaml.Node, key string) int {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return -1
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return i
 		}
 	}
-	return nil
+	return -1
 }
 
 // alias moves a string written under an old key to its canonical field.

@@ -34,8 +34,6 @@ type Document struct {
 	// sectioned: the cross-section normalisations changed something, so a
 	// patch of this document must take the full pass (Parser).
 	sectioned bool
-	// fromDatabase is the databases entry read into database.url.
-	fromDatabase string
 }
 
 type patchInfo struct{ base, section, entity string }
@@ -141,7 +139,7 @@ func finish(doc *Document, cfg *Config, decodeErrs Errors) (*Document, Errors) {
 	}
 	sn := normalizeSections(cfg, doc.pos) // sections.go
 	doc.pos, errs, notes = sn.lookup, append(errs, sn.errs...), append(notes, sn.notes...)
-	doc.sectioned, doc.fromDatabase = len(sn.errs)+len(sn.notes) > 0, sn.chosen
+	doc.sectioned = len(sn.errs)+len(sn.notes) > 0
 	for _, e := range validate(cfg, doc.pos) {
 		if !failed[e.Path] {
 			errs = append(errs, e)

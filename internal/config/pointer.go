@@ -26,11 +26,7 @@ func ReadPointer(data []byte, env LookupEnv) (*Pointer, Errors) {
 		return nil, nil // not a pointer: Parse reports what it is
 	}
 	m := root.Content[0]
-	var has bool
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		has = has || m.Content[i].Value == "config"
-	}
-	if !has {
+	if keyIndex(m, "config") < 0 {
 		return nil, nil
 	}
 	d := &decoder{pos: Positions{}, env: env}
