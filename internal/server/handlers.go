@@ -35,20 +35,33 @@ type apiError struct {
 		// Type is the OpenAI error type (invalid_request_error for a 4xx,
 		// api_error for a 5xx), so OpenAI clients read every error body.
 		Type string `json:"type"`
+		// Param names the request field at fault (the OpenAI routes').
+		Param string `json:"param,omitempty"`
 	} `json:"error"`
 }
 
-// writeError answers with an error body. URLs in the message have their
-// credentials redacted: messages quote URLs from the configuration (an
-// LLM's base_url, a remote agent's) and from client libraries' errors.
-func writeError(w http.ResponseWriter, status int, code, msg string) {
+// errorBody is the error body of a response of status. URLs in the
+// message have their credentials redacted: messages quote URLs from the
+// configuration (an LLM's base_url, a remote agent's) and from client
+// libraries' errors.
+func errorBody(status int, code, param, msg string) apiError {
 	var e apiError
-	e.Error.Code, e.Error.Message = code, config.RedactText(msg)
+	e.Error.Code, e.Error.Message, e.Error.Param = code, config.RedactText(msg), param
 	e.Error.Type = "invalid_request_error"
 	if status >= 500 {
 		e.Error.Type = "api_error"
 	}
-	writeJSON(w, status, e)
+	return e
+}
+
+// writeError answers with an error body (errorBody).
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, errorBody(status, code, "", msg))
+}
+
+// writeParamError answers with an error body naming the field at fault.
+func writeParamError(w http.ResponseWriter, status int, code, param, msg string) {
+	writeJSON(w, status, errorBody(status, code, param, msg))
 }
 
 // httpError is an error that knows its response.

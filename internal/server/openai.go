@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/hector-run/hector/internal/agent"
-	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm"
 	"github.com/hector-run/hector/internal/snapshot"
 	"github.com/hector-run/hector/internal/store"
@@ -88,22 +86,13 @@ func appPrefix(r *http.Request) string {
 	return ""
 }
 
-// openAIError answers in the OpenAI error shape: {"error": {"message",
-// "type", "param", "code"}}.
-func openAIError(w http.ResponseWriter, status int, typ, code, param, msg string) {
-	writeJSON(w, status, map[string]any{"error": map[string]any{
-		"message": config.RedactText(msg), "type": typ, "param": nilIfEmpty(param), "code": code}})
-}
-
-func nilIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
+// modelNotFound answers a model that is none of the tenant's agents.
+func modelNotFound(w http.ResponseWriter, name string) {
+	writeParamError(w, http.StatusNotFound, "model_not_found", "model", fmt.Sprintf("The model %q does not exist: models are this server's agents (GET /v1/models)", name))
 }
 
 func badChat(w http.ResponseWriter, param, format string, args ...any) {
-	openAIError(w, http.StatusBadRequest, "invalid_request_error", "invalid_value", param, fmt.Sprintf(format, args...))
+	writeParamError(w, http.StatusBadRequest, "invalid_value", param, fmt.Sprintf(format, args...))
 }
 
 // listModels answers GET /v1/models: the tenant's agents, as models.
@@ -125,7 +114,7 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request, snap *snapsh
 func (s *Server) getModel(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	name := r.PathValue("model")
 	if _, ok := agentsFor(r, snap)[name]; !ok {
-		openAIError(w, http.StatusNotFound, "invalid_request_error", "model_not_found", "model", fmt.Sprintf("The model %q does not exist: models are this server's agents (GET /v1/models)", name))
+		modelNotFound(w, name)
 		return
 	}
 	writeJSON(w, http.StatusOK, model(name, snap))
@@ -144,7 +133,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, snap *s
 	}
 	ag, ok := agentsFor(r, snap)[req.Model]
 	if !ok {
-		openAIError(w, http.StatusNotFound, "invalid_request_error", "model_not_found", "model", fmt.Sprintf("The model %q does not exist: models are this server's agents (GET /v1/models)", req.Model))
+		modelNotFound(w, req.Model)
 		return
 	}
 	turn, ok := readChatTurn(w, r, req)
@@ -155,7 +144,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, snap *s
 	if req.Stream {
 		f, ok := w.(http.Flusher)
 		if !ok {
-			openAIError(w, http.StatusNotAcceptable, "invalid_request_error", "streaming_unsupported", "stream", "streaming is not supported on this connection")
+			writeParamError(w, http.StatusNotAcceptable, "streaming_unsupported", "stream", "streaming is not supported on this connection")
 			return
 		}
 		view = &chatStream{chatView: view.(*chatView), f: f, usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage}
@@ -283,16 +272,10 @@ func (v *chatView) waiting(t *store.Task) {
 	writeJSON(v.w, http.StatusOK, v.completion(approvalText(v.prefix, t), "stop", llm.Usage{}))
 }
 
-func (v *chatView) failed(err error) {
-	if errors.Is(err, context.Canceled) {
-		openAIError(v.w, 499, "api_error", "client_closed", "", "the client went away")
-		return
-	}
-	openAIError(v.w, http.StatusBadGateway, "api_error", turnErrorCode(err), "", err.Error())
-}
+func (v *chatView) failed(err error) { (&jsonView{w: v.w}).failed(err) } // its errors are already OpenAI's shape
 
 func (v *chatView) unstored(what string) {
-	openAIError(v.w, http.StatusServiceUnavailable, "api_error", "database_unavailable", "", "the "+what+" could not be stored; retry")
+	writeError(v.w, http.StatusServiceUnavailable, "database_unavailable", "the "+what+" could not be stored; retry")
 }
 
 // chatStream shows a turn as chat.completion.chunk events, ending with
@@ -362,7 +345,7 @@ func (v *chatStream) unstored(what string) {
 }
 
 func (v *chatStream) streamError(code, msg string) {
-	v.send(map[string]any{"error": map[string]any{"message": config.RedactText(msg), "type": "api_error", "param": nil, "code": code}})
+	v.send(errorBody(http.StatusBadGateway, code, "", msg))
 	fmt.Fprint(v.w, "data: [DONE]\n\n")
 	v.f.Flush()
 }

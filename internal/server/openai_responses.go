@@ -51,7 +51,7 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request, snap *snapsho
 	}
 	ag, ok := agentsFor(r, snap)[req.Model]
 	if !ok {
-		openAIError(w, http.StatusNotFound, "invalid_request_error", "model_not_found", "model", fmt.Sprintf("The model %q does not exist: models are this server's agents (GET /v1/models)", req.Model))
+		modelNotFound(w, req.Model)
 		return
 	}
 	msgs, ok := readResponsesInput(w, req)
