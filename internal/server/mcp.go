@@ -116,10 +116,10 @@ func (s *Server) mcpTenant(tenant string, snap *snapshot.Snapshot) *mcpTenant {
 	}
 	s.mcp.mu.Unlock()
 	if tenant != snap.App { // a tenant without an app (yet) reaches no agent
-		t.sync(s, &snapshot.Snapshot{App: tenant, Config: &config.Config{}})
+		t.sync(s, tenant, 0, nil)
 		return t
 	}
-	t.sync(s, snap)
+	t.sync(s, snap.App, snap.Version, snap.Config.Agents)
 	return t
 }
 
@@ -142,22 +142,23 @@ func (s *Server) refreshMCP(app string) {
 	snap, release := rt.Acquire()
 	defer release()
 	if snap != nil && snap.App == app {
-		t.sync(s, snap)
+		t.sync(s, snap.App, snap.Version, snap.Config.Agents)
 	}
 }
 
-// sync makes the tools show snap's agents: new and changed ones added
-// (AddTool replaces), removed ones removed.
-func (t *mcpTenant) sync(s *Server, snap *snapshot.Snapshot) {
+// sync makes the tools show agents, those of version of app's
+// configuration: new and changed ones added (AddTool replaces), removed
+// ones removed.
+func (t *mcpTenant) sync(s *Server, app string, version int64, agents map[string]config.Agent) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.synced.app == snap.App && snap.Version <= t.synced.version {
+	if t.synced.app == app && version <= t.synced.version {
 		return // shown already, or older than what is shown
 	}
-	t.synced.app, t.synced.version = snap.App, snap.Version
+	t.synced.app, t.synced.version = app, version
 	var gone []string
 	for name := range t.agents {
-		if _, ok := snap.Config.Agents[name]; !ok {
+		if _, ok := agents[name]; !ok {
 			gone = append(gone, name)
 			delete(t.agents, name)
 		}
@@ -166,16 +167,16 @@ func (t *mcpTenant) sync(s *Server, snap *snapshot.Snapshot) {
 		sort.Strings(gone)
 		t.srv.RemoveTools(gone...)
 	}
-	for name, ac := range snap.Config.Agents {
+	for name, ac := range agents {
 		desc := ac.Description
 		if desc == "" {
 			desc = "Sends a message to the Hector agent " + ac.Label(name) + " and returns its reply."
 		}
-		if shown := ac.Label(name) + "\x00" + desc; t.agents[name] == shown {
+		shown := ac.Label(name) + "\x00" + desc
+		if t.agents[name] == shown {
 			continue
-		} else {
-			t.agents[name] = shown
 		}
+		t.agents[name] = shown
 		t.srv.AddTool(&mcp.Tool{Name: name, Title: ac.Label(name), Description: desc, InputSchema: mcpInput}, s.mcpCall(name))
 	}
 }
