@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hector-run/hector/internal/testsvc"
 )
 
 func runCLI(args ...string) (int, string, string) {
@@ -35,7 +37,7 @@ func writeConfig(t *testing.T, content string) string {
 
 func TestValidate(t *testing.T) {
 	code, out, _ := runCLI("validate", "../../examples/quickstart.yaml")
-	if code != 0 || !strings.Contains(out, "valid (1 agents, 3 llms, 1 tools)") {
+	if code != 0 || !strings.Contains(out, "valid (1 agents, 3 llms, 2 tools)") {
 		t.Fatalf("%d %s", code, out)
 	}
 	bad := writeConfig(t, "llms:\n  e: {provider: echo}\nagents:\n  a:\n    llm: e\n    tols: [x]\n")
@@ -113,6 +115,7 @@ func buildBinary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	testsvc.ServeMCPIfAsked() // this binary is also the tests' stdio MCP server
 	code := m.Run()
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm"
@@ -21,8 +22,13 @@ type Agent struct {
 	MaxIterations int
 	LLM           llm.Client
 	Tools         map[string]tool.Tool
+	// Sets are the agent's tool entries whose tools can change while it
+	// runs (MCP servers), in the agent's order. A name a set offers that
+	// an earlier tool already has is left out.
+	Sets []tool.Set
 	// Approvals names the tools whose calls a human approves first, with
-	// the prompt shown to the approver.
+	// the prompt shown to the approver. A set's tool that is tool.Gated
+	// decides for itself.
 	Approvals map[string]string
 	// Observer, if set, sees each turn run by RunFrom and each tool call
 	// (metrics, traces).
@@ -80,15 +86,71 @@ func (e *ApprovalRequired) Error() string {
 	return fmt.Sprintf("tool call %s (%s) needs approval", e.Call.ID, e.Call.Name)
 }
 
-// New assembles an agent; tools are offered to the model in the order given.
-func New(name, description, instruction string, maxIterations int, client llm.Client, tools []string, byName map[string]tool.Tool) *Agent {
+// New assembles an agent; tools are offered to the model in the order
+// given, each found in byName or, for a tool entry with several tools, in
+// sets.
+func New(name, description, instruction string, maxIterations int, client llm.Client, tools []string, byName map[string]tool.Tool, sets map[string]tool.Set) *Agent {
 	a := &Agent{Name: name, Description: description, Instruction: instruction, MaxIterations: maxIterations,
 		LLM: client, Tools: map[string]tool.Tool{}}
 	for _, t := range tools {
+		if set, ok := sets[t]; ok {
+			a.Sets = append(a.Sets, set)
+			continue
+		}
 		a.Tools[t] = byName[t]
 		a.specs = append(a.specs, byName[t].Spec())
 	}
 	return a
+}
+
+// toolSpecs are the tools offered to the model now: the fixed ones, then
+// what each set offers at this moment.
+func (a *Agent) toolSpecs() []llm.ToolSpec {
+	if len(a.Sets) == 0 {
+		return a.specs
+	}
+	specs := slices.Clip(a.specs)
+	for _, set := range a.Sets {
+		for _, t := range set.Tools() {
+			spec := t.Spec()
+			if _, dup := a.Tools[spec.Name]; !dup && !slices.ContainsFunc(specs, func(s llm.ToolSpec) bool { return s.Name == spec.Name }) {
+				specs = append(specs, spec)
+			}
+		}
+	}
+	return specs
+}
+
+// lookup finds the tool the model called by name.
+func (a *Agent) lookup(name string) (tool.Tool, bool) {
+	if t, ok := a.Tools[name]; ok {
+		return t, true
+	}
+	for _, set := range a.Sets {
+		for _, t := range set.Tools() {
+			if t.Spec().Name == name {
+				return t, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// approval says whether a call of the tool named name needs a human's
+// approval first, and the prompt shown to the approver.
+func (a *Agent) approval(name string) (string, bool) {
+	if prompt, ok := a.Approvals[name]; ok {
+		return prompt, true
+	}
+	if _, fixed := a.Tools[name]; fixed {
+		return "", false
+	}
+	if t, ok := a.lookup(name); ok {
+		if g, ok := t.(tool.Gated); ok {
+			return g.Approval()
+		}
+	}
+	return "", false
 }
 
 // EventType names what an Event reports.
@@ -228,7 +290,7 @@ func (a *Agent) run(ctx context.Context, history, turn []llm.Message, h Hooks, c
 		}
 		calls--
 		res.Iterations++
-		resp, err := a.LLM.Generate(ctx, llm.Request{System: a.Instruction, Messages: convo, Tools: a.specs}, onText)
+		resp, err := a.LLM.Generate(ctx, llm.Request{System: a.Instruction, Messages: convo, Tools: a.toolSpecs()}, onText)
 		if err != nil {
 			return nil, err
 		}
@@ -256,7 +318,7 @@ func (a *Agent) runTools(ctx context.Context, calls []llm.ToolCall, h Hooks, kee
 	emit := h.Emit
 	for _, call := range calls {
 		var d Decision
-		prompt, needs := a.Approvals[call.Name]
+		prompt, needs := a.approval(call.Name)
 		if needs {
 			if h.Decide != nil {
 				d = h.Decide(call)
@@ -305,7 +367,7 @@ func (a *Agent) runTools(ctx context.Context, calls []llm.ToolCall, h Hooks, kee
 }
 
 func (a *Agent) call(ctx context.Context, call llm.ToolCall) (out string, err error) {
-	t, ok := a.Tools[call.Name]
+	t, ok := a.lookup(call.Name)
 	if !ok {
 		return "", fmt.Errorf("unknown tool %q", call.Name)
 	}

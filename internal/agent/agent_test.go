@@ -32,7 +32,7 @@ func openAIAgent(t *testing.T, maxIter int, tools map[string]tool.Tool) (*Agent,
 	for n := range tools {
 		names = append(names, n)
 	}
-	return New("a", "", "sys", maxIter, c, names, tools), srv
+	return New("a", "", "sys", maxIter, c, names, tools, nil), srv
 }
 
 func TestTurnRunsToolsAndReturnsErrorsToTheModel(t *testing.T) {

@@ -65,7 +65,10 @@ func (d *decoder) done() Errors { return append(d.errs, d.warns...) }
 // a small document into a huge one.
 const maxVisits = 1_000_000
 
-var durationType = reflect.TypeOf(Duration(0))
+var (
+	durationType = reflect.TypeOf(Duration(0))
+	approvalType = reflect.TypeOf(Approval(nil))
+)
 
 // oldDefault matches the original Hector's ${NAME:default}.
 var oldDefault = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*):([^-}][^}]*)?\}`)
@@ -141,6 +144,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			v.Set(reflect.New(v.Type().Elem()))
 		}
 		d.decode(n, v.Elem(), path)
+		return
+	}
+	switch {
+	case v.Type() == approvalType && n.Kind == yaml.ScalarNode:
+		d.decodeApproval(n, v, path)
 		return
 	}
 	switch v.Kind() {
@@ -327,6 +335,16 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 		v.SetFloat(f)
 	default:
 		d.fail(n, path, "unsupported value") // unreachable for the schema types
+	}
+}
+
+// decodeApproval reads require_approval written as true or false; the
+// list form decodes as a list of strings.
+func (d *decoder) decodeApproval(n *yaml.Node, v reflect.Value, path string) {
+	var b bool
+	d.decodeScalar(n, reflect.ValueOf(&b).Elem(), path)
+	if b {
+		v.Set(reflect.ValueOf(Approval{"*"}))
 	}
 }
 

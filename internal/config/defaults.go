@@ -41,6 +41,9 @@ func applyDefaults(c *Config) {
 		if t.Type == "http" && t.Method == "" {
 			t.Method = "GET"
 		}
+		if t.Type == "mcp" && t.URL != "" && t.Transport == "" {
+			t.Transport = "streamable"
+		}
 		if t.Type == "http" && t.FollowRedirects == "" {
 			t.FollowRedirects = "same_origin"
 		}

@@ -32,8 +32,9 @@ func (t Tool) Equal(u Tool) bool {
 	return t.Type == u.Type && t.Description == u.Description && slices.Equal(t.AllowedCommands, u.AllowedCommands) &&
 		t.WorkingDir == u.WorkingDir && t.Shell == u.Shell && t.Method == u.Method && t.URL == u.URL &&
 		maps.Equal(t.Headers, u.Headers) && t.Timeout == u.Timeout && t.MaxOutputBytes == u.MaxOutputBytes &&
-		t.RequireApproval == u.RequireApproval && t.ApprovalPrompt == u.ApprovalPrompt && t.Agent == u.Agent &&
-		maps.Equal(t.Env, u.Env) && t.FollowRedirects == u.FollowRedirects && t.Command == u.Command && slices.Equal(t.Args, u.Args)
+		slices.Equal(t.RequireApproval, u.RequireApproval) && t.ApprovalPrompt == u.ApprovalPrompt && t.Agent == u.Agent &&
+		maps.Equal(t.Env, u.Env) && t.FollowRedirects == u.FollowRedirects && t.Command == u.Command && slices.Equal(t.Args, u.Args) &&
+		t.Transport == u.Transport && slices.Equal(t.Include, u.Include) && slices.Equal(t.Exclude, u.Exclude) && t.Prefix == u.Prefix
 }
 
 func equalPtr[T comparable](a, b *T) bool {

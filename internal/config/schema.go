@@ -24,6 +24,9 @@ func schemaFor(t reflect.Type) map[string]any {
 	if t == durationType {
 		return map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`}
 	}
+	if t == approvalType {
+		return map[string]any{"anyOf": []any{map[string]any{"type": "boolean"}, map[string]any{"type": "array", "items": map[string]any{"type": "string"}}}}
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		props := map[string]any{}

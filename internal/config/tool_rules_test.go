@@ -130,7 +130,7 @@ func TestFixedCommandRules(t *testing.T) {
 		"tools: {t: {type: command, command: ./d.sh, shell: true}}":              "tools.t.shell: not valid with command",
 		"tools: {t: {type: command, args: [x]}}":                                 "tools.t.args: only valid with command",
 		"tools: {t: {type: command}}":                                            "tools.t.allowed_commands: required: list the programs this tool may run, or set command",
-		"tools: {t: {type: http, url: 'https://x', command: ./d.sh, args: [a]}}": "tools.t.command: only valid for tools of type command",
+		"tools: {t: {type: http, url: 'https://x', command: ./d.sh, args: [a]}}": "tools.t.command: not valid for tools of type http (only valid for tools of type command or mcp)",
 		"tools: {t: {type: agent, agent: a, command: ./d.sh}}":                   "tools.t.command: not valid for tools of type agent",
 	} {
 		_, errs := Parse([]byte(doc+"\n"+minimal), env(nil))

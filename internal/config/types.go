@@ -10,6 +10,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -191,29 +192,59 @@ func (a Agent) Remote() bool { return a.Type == "a2a" }
 // Tool configures one tool. Fields are grouped by type; a field of the other
 // type is a validation error.
 type Tool struct {
-	Type        string `yaml:"type" enum:"command,http,agent" doc:"command runs a program; http calls a URL; agent sends a message to another agent (local or a2a) and returns its reply."`
-	Description string `yaml:"description" doc:"What the tool does, shown to the LLM."`
+	Type        string `yaml:"type" enum:"command,http,agent,mcp" doc:"command runs a program; http calls a URL; agent sends a message to another agent (local or a2a) and returns its reply; mcp connects to an MCP server, each of whose tools becomes a tool of the agents that list this one."`
+	Description string `yaml:"description" doc:"What the tool does, shown to the LLM (mcp: each tool's description comes from its server)."`
 
 	AllowedCommands  []string          `yaml:"allowed_commands" doc:"command: programs the LLM may run (argv[0], matched exactly). Required."`
-	Command          string            `yaml:"command" doc:"command: a fixed program to run, with args: the model supplies no command line, only the values of the {name} placeholders in args. Instead of allowed_commands."`
-	Args             []string          `yaml:"args" doc:"command: the fixed program's arguments. A {name} placeholder becomes a required string parameter of the tool; its value replaces the placeholder within that one argument, never splitting into more."`
-	WorkingDir       string            `yaml:"working_dir" doc:"command: working directory. Default: the server's."`
+	Command          string            `yaml:"command" doc:"command: a fixed program to run, with args: the model supplies no command line, only the values of the {name} placeholders in args. Instead of allowed_commands. mcp: the program of a stdio MCP server (instead of url)."`
+	Args             []string          `yaml:"args" doc:"command: the fixed program's arguments. A {name} placeholder becomes a required string parameter of the tool; its value replaces the placeholder within that one argument, never splitting into more. mcp: the stdio server's arguments, as written."`
+	WorkingDir       string            `yaml:"working_dir" doc:"command and mcp (stdio): working directory. Default: the server's."`
 	WorkingDirectory string            `yaml:"working_directory" legacy:"working_dir" doc:"The original Hector's spelling of working_dir."`
 	Shell            bool              `yaml:"shell" doc:"command: run through /bin/sh -c. Off by default; the allowlist then applies to the first word only."`
-	Env              map[string]string `yaml:"env" secret:"values" doc:"command: environment variables of the program, besides PATH, HOME, LANG and TZ (taken from the server) and HECTOR_IDEMPOTENCY_KEY; nothing else of the server's environment is passed. Values may use ${VAR} and are redacted when shown."`
+	Env              map[string]string `yaml:"env" secret:"values" doc:"command and mcp (stdio): environment variables of the program, besides PATH, HOME, LANG and TZ (taken from the server) and, for command, HECTOR_IDEMPOTENCY_KEY; nothing else of the server's environment is passed. Values may use ${VAR} and are redacted when shown."`
 
 	Method          string            `yaml:"method" enum:"GET,POST,PUT,PATCH,DELETE" doc:"http: request method. Default GET."`
-	URL             string            `yaml:"url" secret:"url" doc:"http: URL template; {name} placeholders become required string parameters, URL-escaped."`
-	Headers         map[string]string `yaml:"headers" secret:"values" doc:"http: request headers (values are redacted when shown). They are sent only to the url's origin, never on a redirect to another."`
+	URL             string            `yaml:"url" secret:"url" doc:"http: URL template; {name} placeholders become required string parameters, URL-escaped. mcp: the endpoint of an MCP server over HTTP (instead of command), without placeholders."`
+	Headers         map[string]string `yaml:"headers" secret:"values" doc:"http and mcp: request headers (values are redacted when shown). They are sent only to the url's origin, never on a redirect to another."`
 	FollowRedirects string            `yaml:"follow_redirects" enum:"same_origin,any,none" doc:"http: which redirects are followed: same_origin (default) only to the url's scheme, host and port; any to anywhere (headers stay behind); none returns the redirect as an error."`
+
+	Transport string   `yaml:"transport" enum:"streamable,sse" doc:"mcp with url: streamable (default) is the streamable HTTP transport; sse is the older HTTP+SSE transport, for servers that have not moved on."`
+	Include   []string `yaml:"include" doc:"mcp: only these of the server's tools are offered (its names, before prefix). Default: all."`
+	Exclude   []string `yaml:"exclude" doc:"mcp: these of the server's tools are never offered, even when include lists them."`
+	Prefix    string   `yaml:"prefix" doc:"mcp: put before each of the server's tool names, so that two servers' tools cannot collide (files_read_file). Default none."`
 
 	Agent string `yaml:"agent" doc:"agent: the agent the tool delegates to. Every agent using the tool must list it in allowed_delegates."`
 
-	Timeout        Duration `yaml:"timeout" doc:"Maximum run time of one call. Default 30s (agent tools: 5m)."`
+	Timeout        Duration `yaml:"timeout" doc:"Maximum run time of one call. Default 30s (agent tools: 5m). mcp: also bounds starting the server and listing its tools."`
 	MaxOutputBytes int      `yaml:"max_output_bytes" doc:"Output beyond this many bytes is cut. Default 65536."`
 
-	RequireApproval bool   `yaml:"require_approval" doc:"A human approves each call before it runs: the turn pauses as a task in input_required until POST /v1/tasks/{id}/approve or /reject."`
-	ApprovalPrompt  string `yaml:"approval_prompt" doc:"Shown to the approver with the call's arguments. Requires require_approval."`
+	RequireApproval Approval `yaml:"require_approval" doc:"true: a human approves each call before it runs: the turn pauses as a task in input_required until POST /v1/tasks/{id}/approve or /reject. mcp: true for every tool of the server, or a list of its tool names (before prefix)."`
+	ApprovalPrompt  string   `yaml:"approval_prompt" doc:"Shown to the approver with the call's arguments. Requires require_approval."`
+}
+
+// Approval is require_approval: the calls of a tool a human approves
+// before they run. true is ["*"], every call; false or absent is empty; an
+// mcp tool may instead list its server's tool names.
+type Approval []string
+
+// All reports whether every call needs approval.
+func (a Approval) All() bool { return slices.Contains(a, "*") }
+
+// Any reports whether some call needs approval.
+func (a Approval) Any() bool { return len(a) > 0 }
+
+// For reports whether a call of the tool named name needs approval.
+func (a Approval) For(name string) bool { return a.All() || slices.Contains(a, name) }
+
+// MarshalJSON writes true, false, or the list of names.
+func (a Approval) MarshalJSON() ([]byte, error) {
+	switch {
+	case a.All():
+		return []byte("true"), nil
+	case len(a) == 0:
+		return []byte("false"), nil
+	}
+	return json.Marshal([]string(a))
 }
 
 // Server configures the HTTP listener.

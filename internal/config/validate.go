@@ -395,13 +395,8 @@ func (v *validator) llm(p, name string, l LLM) {
 
 func (v *validator) tool(p, name string, t Tool) {
 	v.name(p, name)
-	if t.ApprovalPrompt != "" && !t.RequireApproval {
-		v.fail(p+".approval_prompt", "only valid with require_approval: true")
-	}
-	wrongType := func(field string, set bool, want string) {
-		if set {
-			v.fail(p+"."+field, "only valid for tools of type %s", want)
-		}
+	if t.ApprovalPrompt != "" && !t.RequireApproval.Any() {
+		v.fail(p+".approval_prompt", "only valid with require_approval")
 	}
 	switch t.Type {
 	case "command":
@@ -411,18 +406,7 @@ func (v *validator) tool(p, name string, t Tool) {
 				v.fail(fmt.Sprintf("%s.allowed_commands[%d]", p, i), "must be a program name or path without spaces, got %q", c)
 			}
 		}
-		for _, k := range sortedKeys(t.Env) {
-			switch {
-			case !validEnvName(k):
-				v.fail(childPath(p+".env", k), "invalid variable name %q: use letters, digits and '_', not starting with a digit", k)
-			case k == "HECTOR_IDEMPOTENCY_KEY" || k == "HECTOR_TOOL_RUN":
-				v.fail(childPath(p+".env", k), "%s is set by Hector", k)
-			}
-		}
-		wrongType("method", t.Method != "", "http")
-		wrongType("url", t.URL != "", "http")
-		wrongType("headers", len(t.Headers) > 0, "http")
-		wrongType("follow_redirects", t.FollowRedirects != "", "http")
+		v.toolEnv(p, t)
 	case "http":
 		if t.URL == "" {
 			v.fail(p+".url", "required for tools of type http")
@@ -436,12 +420,6 @@ func (v *validator) tool(p, name string, t Tool) {
 		}
 		v.oneOf(p+".method", t.Method, "GET", "POST", "PUT", "PATCH", "DELETE")
 		v.oneOf(p+".follow_redirects", t.FollowRedirects, "same_origin", "any", "none")
-		wrongType("allowed_commands", len(t.AllowedCommands) > 0, "command")
-		wrongType("command", t.Command != "", "command")
-		wrongType("args", len(t.Args) > 0, "command")
-		wrongType("working_dir", t.WorkingDir != "", "command")
-		wrongType("shell", t.Shell, "command")
-		wrongType("env", len(t.Env) > 0, "command")
 	case "agent":
 		if t.Agent == "" {
 			v.fail(p+".agent", "required for tools of type agent: the agent to delegate to")
@@ -450,24 +428,117 @@ func (v *validator) tool(p, name string, t Tool) {
 				v.fail(p+".agent", "unknown agent %q", t.Agent)
 			}
 		}
-		for _, f := range []flag{{"method", t.Method != ""}, {"url", t.URL != ""}, {"headers", len(t.Headers) > 0},
-			{"follow_redirects", t.FollowRedirects != ""}, {"allowed_commands", len(t.AllowedCommands) > 0},
-			{"command", t.Command != ""}, {"args", len(t.Args) > 0},
-			{"working_dir", t.WorkingDir != ""}, {"shell", t.Shell}, {"env", len(t.Env) > 0}} {
-			if f.set {
-				v.fail(p+"."+f.field, "not valid for tools of type agent")
-			}
-		}
+	case "mcp":
+		v.mcpTool(p, t)
 	case "":
-		v.fail(p+".type", "required: command, http or agent")
+		v.fail(p+".type", "required: command, http, agent or mcp")
+		return
 	default:
-		v.oneOf(p+".type", t.Type, "command", "http", "agent")
+		v.oneOf(p+".type", t.Type, "command", "http", "agent", "mcp")
+		return
 	}
-	if t.Type != "agent" {
-		wrongType("agent", t.Agent != "", "agent")
+	for _, f := range toolFields(t) {
+		if f.set && !strings.Contains(f.types, t.Type) {
+			v.fail(p+"."+f.field, "not valid for tools of type %s (only valid for tools of type %s)", t.Type, strings.ReplaceAll(f.types, " ", " or "))
+		}
+	}
+	if len(t.RequireApproval) > 0 && !t.RequireApproval.All() && t.Type != "mcp" {
+		v.fail(p+".require_approval", "a list of tool names is only valid for tools of type mcp; write true or false")
 	}
 	if t.MaxOutputBytes < 0 {
 		v.fail(p+".max_output_bytes", "must not be negative")
+	}
+}
+
+// toolField is a type-specific key of a tool: whether it is set, and the
+// tool types it is valid for.
+type toolField struct {
+	field string
+	set   bool
+	types string
+}
+
+func toolFields(t Tool) []toolField {
+	return []toolField{
+		{"allowed_commands", len(t.AllowedCommands) > 0, "command"},
+		{"shell", t.Shell, "command"},
+		{"command", t.Command != "", "command mcp"},
+		{"args", len(t.Args) > 0, "command mcp"},
+		{"working_dir", t.WorkingDir != "", "command mcp"},
+		{"env", len(t.Env) > 0, "command mcp"},
+		{"method", t.Method != "", "http"},
+		{"follow_redirects", t.FollowRedirects != "", "http"},
+		{"url", t.URL != "", "http mcp"},
+		{"headers", len(t.Headers) > 0, "http mcp"},
+		{"agent", t.Agent != "", "agent"},
+		{"transport", t.Transport != "", "mcp"},
+		{"include", len(t.Include) > 0, "mcp"},
+		{"exclude", len(t.Exclude) > 0, "mcp"},
+		{"prefix", t.Prefix != "", "mcp"},
+	}
+}
+
+// toolEnv checks a program's environment variables.
+func (v *validator) toolEnv(p string, t Tool) {
+	for _, k := range sortedKeys(t.Env) {
+		switch {
+		case !validEnvName(k):
+			v.fail(childPath(p+".env", k), "invalid variable name %q: use letters, digits and '_', not starting with a digit", k)
+		case k == "HECTOR_IDEMPOTENCY_KEY" || k == "HECTOR_TOOL_RUN":
+			v.fail(childPath(p+".env", k), "%s is set by Hector", k)
+		}
+	}
+}
+
+// mcpToolName is what a model provider accepts as a tool name; a prefix
+// must keep names within it.
+var mcpToolName = regexp.MustCompile(`^[A-Za-z0-9_-]{0,40}$`)
+
+// mcpTool checks an MCP server: a program (stdio) or a URL (HTTP), never
+// both, and its tool filters.
+func (v *validator) mcpTool(p string, t Tool) {
+	switch {
+	case t.Command != "" && t.URL != "":
+		v.fail(p+".url", "set command (a stdio server) or url (an HTTP server), not both")
+	case t.Command != "":
+		if strings.TrimSpace(t.Command) == "" {
+			v.fail(p+".command", "must be a program name or path, got %q", t.Command)
+		}
+		if t.Transport != "" {
+			v.fail(p+".transport", "only valid with url: a server started with command speaks over its stdin and stdout")
+		}
+		if len(t.Headers) > 0 {
+			v.fail(p+".headers", "only valid with url")
+		}
+		v.toolEnv(p, t)
+	case t.URL != "":
+		if _, ok := httpURL(t.URL); !ok || urlParam.MatchString(t.URL) {
+			v.fail(p+".url", "must be an http or https URL without placeholders, got %q", RedactURL(t.URL))
+		}
+		v.oneOf(p+".transport", t.Transport, "streamable", "sse")
+		for _, f := range []flag{{"args", len(t.Args) > 0}, {"env", len(t.Env) > 0}, {"working_dir", t.WorkingDir != ""}} {
+			if f.set {
+				v.fail(p+"."+f.field, "only valid with command (a stdio server)")
+			}
+		}
+	default:
+		v.fail(p+".command", "required for tools of type mcp: the command of a stdio server, or url for an HTTP one")
+	}
+	if !mcpToolName.MatchString(t.Prefix) {
+		v.fail(p+".prefix", "must be at most 40 letters, digits, '_' or '-', got %q", t.Prefix)
+	}
+	for _, l := range []struct {
+		key   string
+		names []string
+	}{{"include", t.Include}, {"exclude", t.Exclude}, {"require_approval", t.RequireApproval}} {
+		for i, n := range l.names {
+			if strings.TrimSpace(n) == "" {
+				v.fail(fmt.Sprintf("%s.%s[%d]", p, l.key, i), "must be a tool name")
+			}
+		}
+	}
+	if t.Description != "" {
+		v.fail(p+".description", "not valid for tools of type mcp: each tool's description comes from its server")
 	}
 }
 

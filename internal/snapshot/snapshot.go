@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,9 @@ type Snapshot struct {
 	Agents    map[string]*agent.Agent
 	LLMs      map[string]llm.Client
 	Tools     map[string]tool.Tool
+	// MCP are the tools of type mcp: connected servers, each a set of
+	// tools.
+	MCP map[string]*tool.MCPServer
 	// Issuers verify the JWTs of server.auth.jwt, in its order.
 	Issuers identity.Set
 	// KeyDigests are the SHA-256 of server.auth.api_keys' keys, in their
@@ -52,7 +56,7 @@ type Snapshot struct {
 	// configuration's.
 	App string
 
-	handles map[string]*shared // "llm:NAME", "jwt:NAME" and "database", with their cross-snapshot refcount
+	handles map[string]*shared // "llm:NAME", "jwt:NAME", "mcp:NAME" and "database", with their cross-snapshot refcount
 	metrics *observe.Metrics   // Options.Metrics
 	tracing *observe.Tracing   // Options.Tracing
 
@@ -188,15 +192,16 @@ func (o Options) EffectiveDatabaseURL(cfg *config.Config) string {
 }
 
 // Build constructs a candidate snapshot for cfg (validated and defaulted).
-// The database, LLM clients and tools whose configuration equals their
-// counterpart in prev (which may be nil) are reused, not rebuilt, so their
-// connections survive the reload; a changed database is opened and migrated
-// here, before any swap. Build changes nothing that is running: on error it
+// The database, LLM clients, MCP servers and tools whose configuration
+// equals their counterpart in prev (which may be nil) are reused, not
+// rebuilt, so their connections and processes survive the reload; a
+// changed database is opened and migrated, and a changed MCP server
+// started and its tools listed, here, before any swap. Build changes nothing that is running: on error it
 // closes what it opened and returns; on success the caller owns the
 // candidate and must either Commit it or Discard it.
 func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options) (*Snapshot, error) {
 	s := &Snapshot{Config: cfg, Agents: make(map[string]*agent.Agent, len(cfg.Agents)), LLMs: make(map[string]llm.Client, len(cfg.LLMs)),
-		Tools: make(map[string]tool.Tool, len(cfg.Tools)), drained: make(chan struct{}), handles: make(map[string]*shared, len(cfg.LLMs)+len(cfg.Tools)+1)}
+		Tools: make(map[string]tool.Tool, len(cfg.Tools)), MCP: map[string]*tool.MCPServer{}, drained: make(chan struct{}), handles: make(map[string]*shared, len(cfg.LLMs)+len(cfg.Tools)+1)}
 	s.refs.Store(1)
 	s.App, s.metrics, s.tracing = opts.App, opts.Metrics, opts.Tracing
 	s.DatabaseURL = opts.EffectiveDatabaseURL(cfg)
@@ -245,7 +250,14 @@ func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options
 		s.Discard()
 		return nil, err
 	}
+	if err := s.buildMCP(ctx, prev); err != nil {
+		s.Discard()
+		return nil, err
+	}
 	for name, tc := range cfg.Tools {
+		if tc.Type == "mcp" {
+			continue
+		}
 		if prev != nil {
 			if old, ok := prev.Config.Tools[name]; ok && old.Equal(tc) {
 				s.Tools[name] = prev.Tools[name]
@@ -259,25 +271,112 @@ func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options
 		}
 		s.Tools[name] = t
 	}
-	if prev != nil && opts.Plan != nil && opts.Plan["llms"].Empty() && opts.Plan["tools"].Empty() {
-		ch := opts.Plan["agents"]
+	if err := s.buildAgents(prev, opts.Plan); err != nil {
+		s.Discard()
+		return nil, err
+	}
+	return s, nil
+}
+
+// buildAgents builds the agents, sharing prev's where nothing they use
+// changed.
+func (s *Snapshot) buildAgents(prev *Snapshot, plan config.Plan) error {
+	cfg := s.Config
+	var names []string
+	if prev != nil && plan != nil && plan["llms"].Empty() && plan["tools"].Empty() {
+		ch := plan["agents"]
 		s.Agents = maps.Clone(prev.Agents)
 		for _, name := range ch.Removed {
 			delete(s.Agents, name)
 		}
-		for _, name := range slices.Concat(ch.Added, ch.Changed) {
-			s.Agents[name] = newAgent(name, cfg, s)
+		names = slices.Concat(ch.Added, ch.Changed)
+	} else {
+		for name, ac := range cfg.Agents {
+			if prev != nil && sameAgent(prev, s, name, ac) {
+				s.Agents[name] = prev.Agents[name] // agents are immutable: share it
+				continue
+			}
+			names = append(names, name)
 		}
-		return s, nil
 	}
-	for name, ac := range cfg.Agents {
-		if prev != nil && sameAgent(prev, s, name, ac) {
-			s.Agents[name] = prev.Agents[name] // agents are immutable: share it
-			continue
+	for _, name := range names {
+		if err := s.toolNamesUnique(name); err != nil {
+			return err
 		}
 		s.Agents[name] = newAgent(name, cfg, s)
 	}
-	return s, nil
+	return nil
+}
+
+// buildMCP connects the MCP servers, reusing prev's unchanged ones (their
+// processes keep running) and starting the others concurrently. A server
+// that fails rejects the build with its reason.
+func (s *Snapshot) buildMCP(ctx context.Context, prev *Snapshot) error {
+	type started struct {
+		name string
+		srv  *tool.MCPServer
+		err  error
+	}
+	var todo []string
+	for name, tc := range s.Config.Tools {
+		if tc.Type != "mcp" {
+			continue
+		}
+		key := "mcp:" + name
+		if prev != nil && prev.handles[key] != nil {
+			if old, ok := prev.Config.Tools[name]; ok && old.Equal(tc) {
+				s.reuse(key, prev)
+				s.MCP[name] = prev.MCP[name]
+				continue
+			}
+		}
+		todo = append(todo, name)
+	}
+	results := make(chan started, len(todo))
+	for _, name := range todo {
+		go func() {
+			srv, err := tool.StartMCP(ctx, name, s.Config.Tools[name])
+			results <- started{name, srv, err}
+		}()
+	}
+	var errs config.Errors
+	for range todo {
+		r := <-results
+		if r.err != nil {
+			errs = append(errs, config.Error{Path: "tools." + r.name, Message: "MCP server: " + config.RedactText(r.err.Error())})
+			continue
+		}
+		s.own("mcp:"+r.name, r.srv)
+		s.MCP[r.name] = r.srv
+	}
+	if len(errs) > 0 {
+		slices.SortFunc(errs, func(a, b config.Error) int { return strings.Compare(a.Path, b.Path) })
+		return errs
+	}
+	return nil
+}
+
+// toolNamesUnique checks that no two of agent name's tools, the MCP
+// servers' included, share a name as the model would see them.
+func (s *Snapshot) toolNamesUnique(name string) error {
+	ac := s.Config.Agents[name]
+	seen := map[string]string{}
+	for _, entry := range ac.Tools {
+		names := []string{entry}
+		if srv, ok := s.MCP[entry]; ok {
+			names = names[:0]
+			for _, t := range srv.Tools() {
+				names = append(names, t.Spec().Name)
+			}
+		}
+		for _, n := range names {
+			if other, dup := seen[n]; dup {
+				return config.Errors{{Path: "agents." + name + ".tools", Message: fmt.Sprintf("two of its tools are called %s: from %s and from %s (give an mcp entry a prefix)", n, other, entry)}}
+			}
+			seen[n] = entry
+		}
+	}
+	return nil
 }
 
 // buildIssuers makes a JWT issuer for each of server.auth.jwt, reusing
@@ -309,14 +408,18 @@ func newAgent(name string, cfg *config.Config, s *Snapshot) *agent.Agent {
 	if ac.Remote() {
 		// The remote agent answers in one call; its card is fetched on
 		// first use, so building never waits on the network.
-		return agent.New(name, ac.Description, "", 1, remote.NewNamed(name, ac.URL, ac.Headers), nil, nil)
+		return agent.New(name, ac.Description, "", 1, remote.NewNamed(name, ac.URL, ac.Headers), nil, nil, nil)
 	}
-	ag := agent.New(name, ac.Description, ac.Instruction, ac.MaxIterations, s.LLMs[ac.LLM], ac.Tools, s.Tools)
+	sets := make(map[string]tool.Set, len(s.MCP))
+	for n, srv := range s.MCP {
+		sets[n] = srv
+	}
+	ag := agent.New(name, ac.Description, ac.Instruction, ac.MaxIterations, s.LLMs[ac.LLM], ac.Tools, s.Tools, sets)
 	if s.metrics != nil || s.tracing != nil {
 		ag.Observer = &observer{m: s.metrics, t: s.tracing, app: s.App, cfg: cfg}
 	}
 	for _, t := range ac.Tools {
-		if tc := cfg.Tools[t]; tc.RequireApproval {
+		if tc := cfg.Tools[t]; tc.Type != "mcp" && tc.RequireApproval.Any() {
 			if ag.Approvals == nil {
 				ag.Approvals = map[string]string{}
 			}
@@ -334,7 +437,7 @@ func sameAgent(prev, s *Snapshot, name string, ac config.Agent) bool {
 		return false
 	}
 	for _, t := range ac.Tools {
-		if prev.Tools[t] != s.Tools[t] {
+		if prev.Tools[t] != s.Tools[t] || prev.MCP[t] != s.MCP[t] {
 			return false
 		}
 	}

@@ -179,8 +179,12 @@ var inherited = []struct{ name, fallback string }{
 // marker: inherited, then the tool's env, then the idempotency key (when
 // key is not ""). Nothing else of the server's environment, which holds
 // LLM and admin keys, reaches the program.
-func (c *command) environ(key string) []string {
-	env := make([]string, 0, len(inherited)+len(c.cfg.Env)+1)
+func (c *command) environ(key string) []string { return environ(c.cfg.Env, key) }
+
+// environ is a program's environment: inherited, then extra, then the
+// idempotency key (when key is not "").
+func environ(extra map[string]string, key string) []string {
+	env := make([]string, 0, len(inherited)+len(extra)+1)
 	for _, v := range inherited {
 		if val, ok := os.LookupEnv(v.name); ok && val != "" {
 			env = append(env, v.name+"="+val)
@@ -188,8 +192,8 @@ func (c *command) environ(key string) []string {
 			env = append(env, v.name+"="+v.fallback)
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(c.cfg.Env)) {
-		env = append(env, name+"="+c.cfg.Env[name]) // exec keeps the last of a name
+	for _, name := range slices.Sorted(maps.Keys(extra)) {
+		env = append(env, name+"="+extra[name]) // exec keeps the last of a name
 	}
 	if key != "" {
 		env = append(env, "HECTOR_IDEMPOTENCY_KEY="+key)

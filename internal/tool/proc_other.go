@@ -6,9 +6,12 @@ import "os/exec"
 
 // Elsewhere a timeout kills the command's process (exec.CommandContext's
 // default), not what it started.
-type tree struct{}
+type tree struct{ cmd *exec.Cmd }
 
-func newTree(*exec.Cmd, string) *tree { return &tree{} }
+func newTree(cmd *exec.Cmd, _ string) *tree { return &tree{cmd: cmd} }
+
+// kill kills the process.
+func (t *tree) kill() { _ = t.cmd.Process.Kill() }
 
 func (*tree) started() {}
 

@@ -22,3 +22,6 @@ func newTree(cmd *exec.Cmd, _ string) *tree {
 func (t *tree) started() {}
 
 func (t *tree) finish() { _ = syscall.Kill(-t.cmd.Process.Pid, syscall.SIGKILL) }
+
+// kill kills the process group now.
+func (t *tree) kill() { _ = syscall.Kill(-t.cmd.Process.Pid, syscall.SIGKILL) }
