@@ -30,10 +30,12 @@ import (
 	"github.com/hector-run/hector/internal/config/source"
 	"github.com/hector-run/hector/internal/llm/llmtest"
 	"github.com/hector-run/hector/internal/reload"
+	"github.com/hector-run/hector/internal/testsvc"
 )
 
 func main() {
-	suite := flag.String("suite", "all", "roundtrip, reload, watch, auth, apps, observe, openai or all")
+	testsvc.ServeMCPIfAsked() // the mcp suite runs this program as its stdio MCP server
+	suite := flag.String("suite", "all", "roundtrip, reload, watch, auth, apps, observe, openai, mcp or all")
 	duration := flag.Duration("duration", 5*time.Second, "length of each timed load run")
 	writes := flag.Int("writes", 100, "file writes for the watch suite and reloads for the reload suite")
 	flag.Parse()
@@ -53,6 +55,7 @@ func main() {
 	run("apps", func() error { return appsCost(*duration) })
 	run("observe", func() error { return observeCost(*duration) })
 	run("openai", func() error { return openAICost(*duration) })
+	run("mcp", func() error { return mcpCost(*duration) })
 }
 
 // instance is an in-process Hector on a temporary config and database.

@@ -136,19 +136,14 @@ func (a *Agent) lookup(name string) (tool.Tool, bool) {
 	return nil, false
 }
 
-// approval says whether a call of the tool named name needs a human's
+// approval says whether a call of t, the tool named name, needs a human's
 // approval first, and the prompt shown to the approver.
-func (a *Agent) approval(name string) (string, bool) {
+func (a *Agent) approval(name string, t tool.Tool) (string, bool) {
 	if prompt, ok := a.Approvals[name]; ok {
 		return prompt, true
 	}
-	if _, fixed := a.Tools[name]; fixed {
-		return "", false
-	}
-	if t, ok := a.lookup(name); ok {
-		if g, ok := t.(tool.Gated); ok {
-			return g.Approval()
-		}
+	if g, ok := t.(tool.Gated); ok {
+		return g.Approval()
 	}
 	return "", false
 }
@@ -317,16 +312,19 @@ func (a *Agent) run(ctx context.Context, history, turn []llm.Message, h Hooks, c
 func (a *Agent) runTools(ctx context.Context, calls []llm.ToolCall, h Hooks, keep func(llm.Message) error) error {
 	emit := h.Emit
 	for _, call := range calls {
+		// The tool is found once: its approval and the call are of the
+		// same tool, even if a set's list changes in between. A decision
+		// already made holds whatever the tool's gating says now.
+		t, found := a.lookup(call.Name)
+		prompt, needs := a.approval(call.Name, t)
 		var d Decision
-		prompt, needs := a.approval(call.Name)
-		if needs {
-			if h.Decide != nil {
-				d = h.Decide(call)
-			}
-			if !d.Decided {
-				return &ApprovalRequired{Call: call, Prompt: prompt}
-			}
+		if h.Decide != nil {
+			d = h.Decide(call)
 		}
+		if needs && !d.Decided {
+			return &ApprovalRequired{Call: call, Prompt: prompt}
+		}
+		needs = needs || d.Decided
 		if emit != nil {
 			c := call
 			emit(Event{Type: EventToolCall, ToolCall: &c})
@@ -341,7 +339,9 @@ func (a *Agent) runTools(ctx context.Context, calls []llm.ToolCall, h Hooks, kee
 		if needs && !d.Approved {
 			callErr = fmt.Errorf("a human reviewer rejected this call: %s", orDefault(d.Reason, "no reason given"))
 			outcome = "rejected"
-		} else if out, callErr = a.call(callCtx, call); callErr != nil {
+		} else if !found {
+			callErr, outcome = fmt.Errorf("unknown tool %q", call.Name), "error"
+		} else if out, callErr = a.call(callCtx, t, call); callErr != nil {
 			outcome = "error"
 		}
 		if ctx.Err() != nil {
@@ -366,11 +366,7 @@ func (a *Agent) runTools(ctx context.Context, calls []llm.ToolCall, h Hooks, kee
 	return nil
 }
 
-func (a *Agent) call(ctx context.Context, call llm.ToolCall) (out string, err error) {
-	t, ok := a.lookup(call.Name)
-	if !ok {
-		return "", fmt.Errorf("unknown tool %q", call.Name)
-	}
+func (a *Agent) call(ctx context.Context, t tool.Tool, call llm.ToolCall) (out string, err error) {
 	args, err := call.Args()
 	if err != nil {
 		return "", err

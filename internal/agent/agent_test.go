@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -95,5 +96,50 @@ func TestTurnFailsOnModelError(t *testing.T) {
 	srv.Push(llmtest.Reply{Status: 400})
 	if _, err := a.Run(context.Background(), nil, "x", nil); err == nil {
 		t.Fatal("want error")
+	}
+}
+
+// gatedTool is a set's tool that decides its own approval.
+type gatedTool struct {
+	name  string
+	gated bool
+	calls *int
+}
+
+func (g gatedTool) Spec() llm.ToolSpec {
+	return llm.ToolSpec{Name: g.name, Parameters: map[string]any{"type": "object", "properties": map[string]any{}}}
+}
+func (g gatedTool) Call(context.Context, map[string]any) (string, error) {
+	*g.calls++
+	return "ran", nil
+}
+func (g gatedTool) Approval() (string, bool) { return "ok?", g.gated }
+
+type fixedSet []tool.Tool
+
+func (s fixedSet) Tools() []tool.Tool { return s }
+
+// A set's tools are offered after the fixed ones; a gated one pauses the
+// turn; a decision made earlier holds even when the tool is no longer
+// gated (a rejected call never runs).
+func TestSetToolsAndApprovals(t *testing.T) {
+	calls := 0
+	a, srv := openAIAgent(t, 3, map[string]tool.Tool{"fn": fnTool{func(map[string]any) (string, error) { return "", nil }}})
+	a.Sets = []tool.Set{fixedSet{gatedTool{"fn", false, &calls}, gatedTool{"g", true, &calls}}}
+	srv.Push(llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "g", Args: `{}`}}})
+	_, err := a.Run(context.Background(), nil, "go", nil)
+	var wait *ApprovalRequired
+	if !errors.As(err, &wait) || wait.Call.Name != "g" || wait.Prompt != "ok?" {
+		t.Fatalf("gated call: %v", err)
+	}
+	if got := srv.Requests()[0].Tools; strings.Join(got, ",") != "fn,g" {
+		t.Errorf("offered %v (a set's fn is hidden by the fixed fn)", got)
+	}
+	a.Sets = []tool.Set{fixedSet{gatedTool{"g", false, &calls}}} // no longer gated
+	srv.Push(llmtest.Reply{Text: "done"})
+	turn := []llm.Message{{Role: llm.RoleUser, Content: "go"}, {Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{{ID: "c1", Name: "g", Arguments: json.RawMessage(`{}`)}}}}
+	res, err := a.RunFrom(context.Background(), nil, turn, Hooks{Decide: func(llm.ToolCall) Decision { return Decision{Decided: true, Reason: "no"} }})
+	if err != nil || calls != 0 || !strings.Contains(res.Messages[2].Content, "rejected this call: no") {
+		t.Fatalf("rejected call: calls=%d %v %+v", calls, err, res)
 	}
 }

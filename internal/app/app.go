@@ -193,7 +193,16 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return fmt.Errorf("configuration %s is not valid:\n%w", src.Name(), err)
 	}
-	defer rt.Close()
+	defer func() {
+		// The last snapshot's MCP servers (processes) are closed before
+		// the process exits, so nothing they started outlives it.
+		last := rt.Current()
+		rt.Close()
+		select {
+		case <-last.Drained():
+		case <-time.After(10 * time.Second):
+		}
+	}()
 	snap := rt.Current()
 	cfg := snap.Config
 	loopCtx, stopLoop := context.WithCancel(context.Background())

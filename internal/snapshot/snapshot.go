@@ -94,8 +94,9 @@ func (s *Snapshot) drop() {
 	}
 }
 
-// Drained is closed once the snapshot is no longer current and its last
-// reader has released it (its retired resources are closed by then).
+// Drained is closed once the snapshot is no longer current, its last
+// reader has released it, and the resources no other snapshot holds are
+// closed (in the background of that release).
 func (s *Snapshot) Drained() <-chan struct{} { return s.drained }
 
 func (s *Snapshot) tryRef() bool {
@@ -146,8 +147,12 @@ func (s *Snapshot) RetainStore() (st *store.Store, release func()) {
 func (s *Snapshot) release() {
 	switch n := s.refs.Add(-1); {
 	case n == 0:
-		s.drop()
-		close(s.drained)
+		// Closing happens beside the releaser, which may be a request
+		// or Commit: a stdio MCP server can take seconds to exit.
+		go func() {
+			s.drop()
+			close(s.drained)
+		}()
 	case n < 0:
 		panic("snapshot: released more often than acquired")
 	}
@@ -514,7 +519,8 @@ func (r *Runtime) Commit(next *Snapshot) *Snapshot {
 }
 
 // Close retires the current snapshot: its resources close once in-flight
-// readers release it. Acquire returns nil afterwards.
+// readers release it (wait on its Drained to know when). Acquire returns
+// nil afterwards.
 func (r *Runtime) Close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()

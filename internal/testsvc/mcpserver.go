@@ -71,8 +71,8 @@ func text(s string) *mcp.CallToolResult {
 // tools: echo, slow (sleeps ms), fail (an error result), big (bytes of
 // output), meta (the call's Idempotency-Key from _meta), environ (its
 // environment), pid, image, grow (adds a tool named late, which sends
-// tools/list_changed) and, with stdio, crash (exits 3 with a line on
-// stderr).
+// tools/list_changed), forget (removes echo) and, with stdio, crash (exits
+// 3 with a line on stderr).
 func MCPServer(stdio bool) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "hector-test", Version: "1"}, nil)
 	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "Echoes its text."}, func(_ context.Context, _ *mcp.CallToolRequest, in textIn) (*mcp.CallToolResult, any, error) {
@@ -112,6 +112,10 @@ func MCPServer(stdio bool) *mcp.Server {
 			return text("late here"), nil, nil
 		})
 		return text("grown"), nil, nil
+	})
+	mcp.AddTool(s, &mcp.Tool{Name: "forget", Description: "Removes the tool echo."}, func(context.Context, *mcp.CallToolRequest, noIn) (*mcp.CallToolResult, any, error) {
+		s.RemoveTools("echo")
+		return text("forgotten"), nil, nil
 	})
 	if stdio {
 		mcp.AddTool(s, &mcp.Tool{Name: "crash", Description: "Exits 3."}, func(context.Context, *mcp.CallToolRequest, noIn) (*mcp.CallToolResult, any, error) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm"
+	"github.com/hector-run/hector/internal/netguard"
 )
 
 // A tool of type mcp is a connection to an MCP server: a program Hector
@@ -65,6 +66,8 @@ type MCPServer struct {
 	stop chan struct{} // Close was called
 	done chan struct{} // the supervisor has returned
 
+	guard *httpTool // an HTTP server's address guard, decided once
+
 	mu      sync.Mutex
 	conn    *mcpConn // nil while down
 	down    error    // why conn is nil
@@ -80,6 +83,15 @@ type MCPServer struct {
 // keeps the connection up, reconnecting when it drops.
 func StartMCP(ctx context.Context, name string, cfg config.Tool) (*MCPServer, error) {
 	m := &MCPServer{name: name, cfg: cfg, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	if cfg.URL != "" {
+		// Decided once, as for an http tool: a reconnect does not resolve
+		// the host again, so a DNS answer that changes later cannot move
+		// a public server onto an internal address.
+		m.guard = newHTTPWith(name, config.Tool{URL: cfg.URL, Timeout: cfg.Timeout}, netguard.Special)
+		if _, err := m.guard.mayDialSpecial(ctx); err != nil {
+			return nil, err
+		}
+	}
 	c, err := m.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -125,7 +137,7 @@ func (m *MCPServer) live() (*mcpConn, error) {
 func (m *MCPServer) connect(ctx context.Context) (*mcpConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout.D())
 	defer cancel()
-	c, err := dialMCP(ctx, m.name, m.cfg, func() {
+	c, err := dialMCP(ctx, m.cfg, m.guard, func() {
 		select {
 		case m.wake <- struct{}{}:
 		default:
@@ -134,17 +146,19 @@ func (m *MCPServer) connect(ctx context.Context) (*mcpConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := m.list(ctx, c, true); err != nil {
+	if err := m.list(ctx, c, m.Starts() == 0); err != nil {
 		c.close()
-		return nil, c.explain(err)
+		return nil, c.explain(err, true)
 	}
 	return c, nil
 }
 
-// list reads the server's tools and makes them the current ones. When
-// strict, a name in require_approval that the server does not offer is an
-// error: a typo there must not let a tool run unapproved. (A name in
-// include may be of a tool the server adds later.)
+// list reads the server's tools and makes them the current ones. A name
+// in require_approval that the server does not offer must not let a tool
+// run unapproved (a typo, or a server renaming a gated tool): when strict
+// (the first start) it is an error; later (list_changed, a reconnect) the
+// listing is ignored and the earlier tools stay. (A name in include may be
+// of a tool the server adds later.)
 func (m *MCPServer) list(ctx context.Context, c *mcpConn, strict bool) error {
 	var remote []*mcp.Tool
 	for t, err := range c.session.Tools(ctx, nil) {
@@ -156,10 +170,11 @@ func (m *MCPServer) list(ctx context.Context, c *mcpConn, strict bool) error {
 		}
 		remote = append(remote, t)
 	}
-	if strict {
-		if err := m.checkNames(remote); err != nil {
+	if err := m.checkNames(remote); err != nil {
+		if strict {
 			return err
 		}
+		return nil
 	}
 	tools := m.wrap(remote)
 	m.mu.Lock()
@@ -223,8 +238,12 @@ func inputSchema(s any) map[string]any {
 	if err != nil || len(b) > maxMCPSchema || json.Unmarshal(b, &out) != nil || out == nil {
 		return map[string]any{"type": "object", "properties": map[string]any{}}
 	}
-	if _, ok := out["type"]; !ok {
+	switch out["type"] {
+	case nil:
 		out["type"] = "object"
+	case "object":
+	default: // a provider refuses the whole tool list over one such schema
+		return map[string]any{"type": "object", "properties": map[string]any{}}
 	}
 	return out
 }
@@ -249,7 +268,7 @@ func (m *MCPServer) supervise(c *mcpConn) {
 			return
 		}
 		m.mu.Lock()
-		m.conn, m.down = nil, fmt.Errorf("MCP server %s is restarting: %w", m.name, c.explain(errors.New("the connection ended")))
+		m.conn, m.down = nil, fmt.Errorf("MCP server %s is restarting: %w", m.name, c.explain(errors.New("the connection ended"), true))
 		m.mu.Unlock()
 		if time.Since(up) > mcpStable {
 			wait = mcpRetryMin
@@ -271,8 +290,18 @@ func (m *MCPServer) serve(c *mcpConn) bool {
 		case <-c.ended:
 			c.close()
 			return true
+		case <-c.exited: // nil for HTTP; a process that exited while an escaped child holds stdout
+			c.close()
+			return true
 		case <-m.wake:
 			ctx, cancel := context.WithTimeout(context.Background(), m.cfg.Timeout.D())
+			go func() {
+				select {
+				case <-m.stop:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
 			_ = m.list(ctx, c, false) // on failure the last list stays
 			cancel()
 		}
@@ -334,6 +363,7 @@ func (t *mcpTool) Call(ctx context.Context, args map[string]any) (string, error)
 		return "", err
 	}
 	timeout := t.srv.cfg.Timeout.D()
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	params := &mcp.CallToolParams{Name: t.remote, Arguments: args}
@@ -342,10 +372,18 @@ func (t *mcpTool) Call(ctx context.Context, args map[string]any) (string, error)
 	}
 	res, err := c.session.CallTool(ctx, params)
 	switch {
+	case parent.Err() != nil:
+		return "", fmt.Errorf("MCP server %s: %s: %w", t.srv.name, t.remote, parent.Err())
 	case ctx.Err() == context.DeadlineExceeded:
 		return "", fmt.Errorf("MCP server %s: %s timed out after %s", t.srv.name, t.remote, timeout)
 	case err != nil:
-		return "", fmt.Errorf("MCP server %s: %s: %w", t.srv.name, t.remote, c.explain(err))
+		ended := false // the connection ended under the call: say why, if the process exited
+		select {
+		case <-c.ended:
+			ended = true
+		default:
+		}
+		return "", fmt.Errorf("MCP server %s: %s: %w", t.srv.name, t.remote, c.explain(err, ended))
 	}
 	out := resultText(res, t.srv.cfg.MaxOutputBytes)
 	if res.IsError {

@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,7 +17,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/hector-run/hector/internal/config"
-	"github.com/hector-run/hector/internal/netguard"
 )
 
 // mcpStopGrace is how long a stdio server has to exit once its stdin is
@@ -28,8 +29,10 @@ type mcpConn struct {
 	session *mcp.ClientSession
 	ended   chan struct{} // closed when the session ends, for any reason
 	cancel  context.CancelFunc
+	secrets []string // secretsOf the entry
 
 	// stdio only
+	pipes   []io.Closer // our ends of stdin and stdout
 	stderr  *tail
 	procs   *tree
 	exited  chan struct{} // closed once the process is waited for
@@ -40,12 +43,12 @@ type mcpConn struct {
 
 // dialMCP connects to cfg's server, calling onListChanged when it says its
 // tool list changed. On error nothing is left running.
-func dialMCP(ctx context.Context, name string, cfg config.Tool, onListChanged func()) (*mcpConn, error) {
+func dialMCP(ctx context.Context, cfg config.Tool, guard *httpTool, onListChanged func()) (*mcpConn, error) {
 	client := mcp.NewClient(&mcp.Implementation{Name: "hector", Version: "1"}, &mcp.ClientOptions{
 		Capabilities:           &mcp.ClientCapabilities{}, // no roots: Hector shows the server no files
 		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { onListChanged() },
 	})
-	c := &mcpConn{ended: make(chan struct{})}
+	c := &mcpConn{ended: make(chan struct{}), secrets: secretsOf(cfg)}
 	var transport mcp.Transport
 	if cfg.Command != "" {
 		t, err := c.start(cfg)
@@ -54,11 +57,7 @@ func dialMCP(ctx context.Context, name string, cfg config.Tool, onListChanged fu
 		}
 		transport = t
 	} else {
-		t, err := httpTransport(ctx, name, cfg)
-		if err != nil {
-			return nil, err
-		}
-		transport = t
+		transport = httpTransport(cfg, guard)
 	}
 	// The session's context outlives the handshake (the SSE transport
 	// reads its event stream under it); ctx bounds the handshake only.
@@ -72,7 +71,7 @@ func dialMCP(ctx context.Context, name string, cfg config.Tool, onListChanged fu
 	}
 	if err != nil {
 		c.close()
-		return nil, c.explain(fmt.Errorf("connecting: %w", err))
+		return nil, c.explain(fmt.Errorf("connecting: %w", err), true)
 	}
 	c.session = session
 	go func() {
@@ -120,6 +119,7 @@ func (c *mcpConn) start(cfg config.Tool) (mcp.Transport, error) {
 		c.procs.finish()
 		close(c.exited)
 	}()
+	c.pipes = []io.Closer{inW, outR}
 	return &mcp.IOTransport{Reader: outR, Writer: inW}, nil
 }
 
@@ -146,6 +146,9 @@ func (c *mcpConn) close() {
 		if c.cancel != nil {
 			c.cancel()
 		}
+		for _, p := range c.pipes { // closed by the session too, unless Connect failed without
+			_ = p.Close()
+		}
 		if c.exited == nil {
 			return
 		}
@@ -158,10 +161,22 @@ func (c *mcpConn) close() {
 	})
 }
 
-// explain adds to err what a stdio server's exit and stderr say.
-func (c *mcpConn) explain(err error) error {
+// explain adds to err, once a stdio server has exited, its exit status
+// and the tail of its stderr (waiting a moment for the exit when wait is
+// set: a crash's exit follows its EOF closely). A running server's stderr
+// is never added: it may hold what other calls logged. The entry's
+// secrets (its env and header values) are replaced by REDACTED: a server
+// may print what it was given, and the text reaches logs, the reload
+// outcome and the model.
+func (c *mcpConn) explain(err error, wait bool) error {
 	if c.exited == nil {
-		return err
+		return c.scrub(err)
+	}
+	if wait {
+		select {
+		case <-c.exited:
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	var why []string
 	select {
@@ -171,26 +186,52 @@ func (c *mcpConn) explain(err error) error {
 		} else {
 			why = append(why, "it exited")
 		}
-	case <-time.After(100 * time.Millisecond): // a crash's exit follows its EOF closely
-	}
-	if s := strings.TrimSpace(c.stderr.String()); s != "" {
-		why = append(why, "stderr: "+s)
+		if s := strings.TrimSpace(c.stderr.String()); s != "" {
+			why = append(why, "stderr: "+s)
+		}
+	default:
 	}
 	if len(why) == 0 {
-		return err
+		return c.scrub(err)
 	}
-	return fmt.Errorf("%w (%s)", err, strings.Join(why, "; "))
+	return c.scrub(fmt.Errorf("%w (%s)", err, strings.Join(why, "; ")))
 }
 
-// httpTransport is the client side of an HTTP server: the entry's headers
-// go to the url's origin only, redirects are refused, and the address rule
-// of http tools holds (a public host never reaches special-purpose
-// addresses, checked on every address dialled).
-func httpTransport(ctx context.Context, name string, cfg config.Tool) (mcp.Transport, error) {
-	guard := newHTTPWith(name, config.Tool{URL: cfg.URL, Timeout: cfg.Timeout}, netguard.Special)
-	if _, err := guard.mayDialSpecial(ctx); err != nil {
-		return nil, err
+// scrub replaces the entry's secrets in err's text.
+func (c *mcpConn) scrub(err error) error {
+	msg := err.Error()
+	clean := msg
+	for _, v := range c.secrets {
+		clean = strings.ReplaceAll(clean, v, "REDACTED")
 	}
+	if clean == msg {
+		return err
+	}
+	return errors.New(clean)
+}
+
+// secretsOf are the values of cfg's env and headers long enough to be
+// secrets, longest first (so a secret containing another goes whole).
+func secretsOf(cfg config.Tool) []string {
+	var out []string
+	for _, m := range []map[string]string{cfg.Env, cfg.Headers} {
+		for _, v := range m {
+			if len(v) >= 4 {
+				out = append(out, v)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+// httpTransport is the client side of an HTTP server: every request goes
+// to the url's origin (an SSE endpoint event naming another is refused),
+// with the entry's headers; redirects are refused; a response other than
+// an event stream is cut at mcpMaxBody; and the address rule of http
+// tools holds (a public host never reaches special-purpose addresses,
+// checked on every address dialled), decided once by guard.
+func httpTransport(cfg config.Tool, guard *httpTool) mcp.Transport {
 	base := &http.Transport{
 		Proxy:                 nil, // a proxy would hide the dialled address from the guard
 		DialContext:           guard.dialer.DialContext,
@@ -207,12 +248,16 @@ func httpTransport(ctx context.Context, name string, cfg config.Tool) (mcp.Trans
 		},
 	}
 	if cfg.Transport == "sse" {
-		return &mcp.SSEClientTransport{Endpoint: cfg.URL, HTTPClient: hc}, nil
+		return &mcp.SSEClientTransport{Endpoint: cfg.URL, HTTPClient: hc}
 	}
-	return &mcp.StreamableClientTransport{Endpoint: cfg.URL, HTTPClient: hc, MaxRetries: 2}, nil
+	return &mcp.StreamableClientTransport{Endpoint: cfg.URL, HTTPClient: hc, MaxRetries: 2}
 }
 
-// headerTransport adds the entry's headers to requests for origin.
+// mcpMaxBody bounds one HTTP response from an MCP server that is not an
+// event stream (whose events the SDK bounds one by one).
+const mcpMaxBody = 16 << 20
+
+// headerTransport sends requests to origin only, with the entry's headers.
 type headerTransport struct {
 	base    http.RoundTripper
 	origin  string
@@ -220,13 +265,36 @@ type headerTransport struct {
 }
 
 func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if len(t.headers) > 0 && origin(req.URL) == t.origin {
-		req = req.Clone(req.Context())
-		for k, v := range t.headers {
-			req.Header.Set(k, v)
-		}
+	if origin(req.URL) != t.origin {
+		return nil, fmt.Errorf("the MCP server sent Hector to %s, another origin than its url's; refused", origin(req.URL))
 	}
-	return t.base.RoundTrip(req)
+	req = req.Clone(req.Context())
+	for k, v := range t.headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := t.base.RoundTrip(req)
+	if err == nil && !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		resp.Body = &cappedBody{ReadCloser: resp.Body, left: mcpMaxBody}
+	}
+	return resp, err
+}
+
+// cappedBody fails a read past its limit.
+type cappedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, fmt.Errorf("the MCP server's response is over %d bytes", mcpMaxBody)
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 // tail is an io.Writer that keeps the last max bytes written.
