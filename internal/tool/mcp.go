@@ -62,9 +62,11 @@ type MCPServer struct {
 	name string
 	cfg  config.Tool
 
-	wake chan struct{} // a list_changed arrived
-	stop chan struct{} // Close was called
-	done chan struct{} // the supervisor has returned
+	wake chan struct{}   // a list_changed arrived
+	stop chan struct{}   // Close was called
+	done chan struct{}   // the supervisor has returned
+	life context.Context // canceled by Close: bounds the supervisor's work
+	end  context.CancelFunc
 
 	guard *httpTool // an HTTP server's address guard, decided once
 
@@ -83,6 +85,7 @@ type MCPServer struct {
 // keeps the connection up, reconnecting when it drops.
 func StartMCP(ctx context.Context, name string, cfg config.Tool) (*MCPServer, error) {
 	m := &MCPServer{name: name, cfg: cfg, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	m.life, m.end = context.WithCancel(context.Background())
 	if cfg.URL != "" {
 		// Decided once, as for an http tool: a reconnect does not resolve
 		// the host again, so a DNS answer that changes later cannot move
@@ -94,6 +97,7 @@ func StartMCP(ctx context.Context, name string, cfg config.Tool) (*MCPServer, er
 	}
 	c, err := m.connect(ctx)
 	if err != nil {
+		m.end()
 		return nil, err
 	}
 	m.conn, m.starts = c, 1
@@ -118,7 +122,10 @@ func (m *MCPServer) Starts() int {
 // Close ends the connection and, for a stdio server, the process and
 // everything it started. It waits for them; later calls do nothing.
 func (m *MCPServer) Close() error {
-	m.closing.Do(func() { close(m.stop) })
+	m.closing.Do(func() {
+		m.end()
+		close(m.stop)
+	})
 	<-m.done
 	return nil
 }
@@ -294,14 +301,7 @@ func (m *MCPServer) serve(c *mcpConn) bool {
 			c.close()
 			return true
 		case <-m.wake:
-			ctx, cancel := context.WithTimeout(context.Background(), m.cfg.Timeout.D())
-			go func() {
-				select {
-				case <-m.stop:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
+			ctx, cancel := context.WithTimeout(m.life, m.cfg.Timeout.D())
 			_ = m.list(ctx, c, false) // on failure the last list stays
 			cancel()
 		}
@@ -318,16 +318,7 @@ func (m *MCPServer) reconnect(wait time.Duration) (*mcpConn, time.Duration) {
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, mcpRetryMax)
-		ctx, cancel := context.WithCancel(context.Background())
-		go func() {
-			select {
-			case <-m.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		c, err := m.connect(ctx)
-		cancel()
+		c, err := m.connect(m.life)
 		m.mu.Lock()
 		if err == nil {
 			m.conn, m.down = c, nil
