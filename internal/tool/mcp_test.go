@@ -334,3 +334,18 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// The stderr tail keeps the last bytes from a whole line on.
+func TestMCPStderrTail(t *testing.T) {
+	tl := &tail{max: 16}
+	tl.Write([]byte("secret-abcdef-123\nline two\n"))
+	tl.Write([]byte("end"))
+	if got := tl.String(); got != "line two\nend" {
+		t.Errorf("tail %q", got)
+	}
+	short := &tail{max: 64}
+	short.Write([]byte("all of it"))
+	if short.String() != "all of it" {
+		t.Errorf("short %q", short.String())
+	}
+}

@@ -302,20 +302,35 @@ type tail struct {
 	mu  sync.Mutex
 	buf []byte
 	max int
+	cut bool // bytes before buf were dropped
 }
 
 func (t *tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if len(p) > t.max {
+		p, t.cut = p[len(p)-t.max:], true
+	}
 	t.buf = append(t.buf, p...)
 	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
+		t.buf, t.cut = append(t.buf[:0], t.buf[over:]...), true
 	}
 	return len(p), nil
 }
 
+// String is the tail from its first whole line once something was cut,
+// so that no line (a secret in it, which scrub could not recognise)
+// shows only its end.
 func (t *tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return string(t.buf)
+	s := string(t.buf)
+	if t.cut {
+		if i := strings.IndexByte(s, '\n'); i >= 0 {
+			s = s[i+1:]
+		} else {
+			s = ""
+		}
+	}
+	return s
 }
