@@ -136,14 +136,22 @@ func (a *Agent) lookup(name string) (tool.Tool, bool) {
 	return nil, false
 }
 
-// approval says whether a call of t, the tool named name, needs a human's
-// approval first, and the prompt shown to the approver.
-func (a *Agent) approval(name string, t tool.Tool) (string, bool) {
+// approval says whether a call of the tool named name needs a human's
+// approval first, and the prompt shown to the approver: when the agent's
+// Approvals name it, or any of its sets' tools of that name (even one
+// hidden by an earlier tool) is tool.Gated and needs it.
+func (a *Agent) approval(name string) (string, bool) {
 	if prompt, ok := a.Approvals[name]; ok {
 		return prompt, true
 	}
-	if g, ok := t.(tool.Gated); ok {
-		return g.Approval()
+	for _, set := range a.Sets {
+		for _, t := range set.Tools() {
+			if g, ok := t.(tool.Gated); ok && t.Spec().Name == name {
+				if prompt, needed := g.Approval(); needed {
+					return prompt, true
+				}
+			}
+		}
 	}
 	return "", false
 }
@@ -312,19 +320,21 @@ func (a *Agent) run(ctx context.Context, history, turn []llm.Message, h Hooks, c
 func (a *Agent) runTools(ctx context.Context, calls []llm.ToolCall, h Hooks, keep func(llm.Message) error) error {
 	emit := h.Emit
 	for _, call := range calls {
-		// The tool is found once: its approval and the call are of the
-		// same tool, even if a set's list changes in between. A decision
-		// already made holds whatever the tool's gating says now.
+		// The tool is found once, so the call goes to the tool looked up
+		// here; approval is by name and needed when any tool of that name
+		// needs it, so a set's list changing in between cannot move a call
+		// from a gated tool to an ungated one.
 		t, found := a.lookup(call.Name)
-		prompt, needs := a.approval(call.Name, t)
 		var d Decision
-		if h.Decide != nil {
-			d = h.Decide(call)
+		prompt, needs := a.approval(call.Name)
+		if needs {
+			if h.Decide != nil {
+				d = h.Decide(call)
+			}
+			if !d.Decided {
+				return &ApprovalRequired{Call: call, Prompt: prompt}
+			}
 		}
-		if needs && !d.Decided {
-			return &ApprovalRequired{Call: call, Prompt: prompt}
-		}
-		needs = needs || d.Decided
 		if emit != nil {
 			c := call
 			emit(Event{Type: EventToolCall, ToolCall: &c})

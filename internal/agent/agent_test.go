@@ -119,23 +119,22 @@ type fixedSet []tool.Tool
 
 func (s fixedSet) Tools() []tool.Tool { return s }
 
-// A set's tools are offered after the fixed ones; a gated one pauses the
-// turn; a decision made earlier holds even when the tool is no longer
-// gated (a rejected call never runs).
+// A set's tools are offered after the fixed ones; a call needs approval
+// when any tool of its name does, even one hidden by an earlier tool, so
+// a set's list changing cannot move a gated call to an ungated tool.
 func TestSetToolsAndApprovals(t *testing.T) {
 	calls := 0
 	a, srv := openAIAgent(t, 3, map[string]tool.Tool{"fn": fnTool{func(map[string]any) (string, error) { return "", nil }}})
-	a.Sets = []tool.Set{fixedSet{gatedTool{"fn", false, &calls}, gatedTool{"g", true, &calls}}}
+	a.Sets = []tool.Set{fixedSet{gatedTool{"fn", false, &calls}, gatedTool{"g", false, &calls}}, fixedSet{gatedTool{"g", true, &calls}}}
 	srv.Push(llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "g", Args: `{}`}}})
 	_, err := a.Run(context.Background(), nil, "go", nil)
 	var wait *ApprovalRequired
 	if !errors.As(err, &wait) || wait.Call.Name != "g" || wait.Prompt != "ok?" {
-		t.Fatalf("gated call: %v", err)
+		t.Fatalf("g, gated in the second set: %v", err)
 	}
 	if got := srv.Requests()[0].Tools; strings.Join(got, ",") != "fn,g" {
-		t.Errorf("offered %v (a set's fn is hidden by the fixed fn)", got)
+		t.Errorf("offered %v (a set's fn is hidden by the fixed fn, the second g by the first)", got)
 	}
-	a.Sets = []tool.Set{fixedSet{gatedTool{"g", false, &calls}}} // no longer gated
 	srv.Push(llmtest.Reply{Text: "done"})
 	turn := []llm.Message{{Role: llm.RoleUser, Content: "go"}, {Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{{ID: "c1", Name: "g", Arguments: json.RawMessage(`{}`)}}}}
 	res, err := a.RunFrom(context.Background(), nil, turn, Hooks{Decide: func(llm.ToolCall) Decision { return Decision{Decided: true, Reason: "no"} }})

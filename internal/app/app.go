@@ -194,14 +194,10 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("configuration %s is not valid:\n%w", src.Name(), err)
 	}
 	defer func() {
-		// The last snapshot's MCP servers (processes) are closed before
-		// the process exits, so nothing they started outlives it.
-		last := rt.Current()
+		// Every retired snapshot's MCP servers (processes) are closed
+		// before the process exits, so nothing they started outlives it.
 		rt.Close()
-		select {
-		case <-last.Drained():
-		case <-time.After(10 * time.Second):
-		}
+		rt.Drain(10 * time.Second)
 	}()
 	snap := rt.Current()
 	cfg := snap.Config

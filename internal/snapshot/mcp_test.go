@@ -55,7 +55,12 @@ func TestMCPServersAcrossReloads(t *testing.T) {
 	var rt Runtime
 	s1 := build(t, mcpDoc(dir, os.Args[0], "1", "b_"), nil)
 	rt.Commit(s1)
-	t.Cleanup(rt.Close)
+	t.Cleanup(func() {
+		rt.Close()
+		if !rt.Drain(10 * time.Second) {
+			t.Error("the runtime did not drain")
+		}
+	})
 	if n := len(s1.Agents["a"].Sets); n != 2 {
 		t.Fatalf("agent a has %d tool sets", n)
 	}

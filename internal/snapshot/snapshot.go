@@ -85,13 +85,17 @@ func (s *Snapshot) own(key string, c io.Closer) { s.hold(key, &shared{c: c}) }
 // reuse holds prev's resource under key.
 func (s *Snapshot) reuse(key string, prev *Snapshot) { s.hold(key, prev.handles[key]) }
 
-// drop releases the snapshot's hold on its resources.
+// drop releases the snapshot's hold on its resources, closing the ones
+// no other snapshot holds, concurrently (stdio MCP servers take a moment
+// each), and waits for them.
 func (s *Snapshot) drop() {
+	var wg sync.WaitGroup
 	for _, h := range s.held {
 		if h.refs.Add(-1) == 0 {
-			_ = h.c.Close()
+			wg.Go(func() { _ = h.c.Close() })
 		}
 	}
+	wg.Wait()
 }
 
 // Drained is closed once the snapshot is no longer current, its last
@@ -474,8 +478,42 @@ func (s *Snapshot) Discard() { s.drop() }
 
 // Runtime holds the current snapshot.
 type Runtime struct {
-	mu  sync.Mutex // serialises Commit: one writer
-	cur atomic.Pointer[Snapshot]
+	mu      sync.Mutex // serialises Commit: one writer
+	cur     atomic.Pointer[Snapshot]
+	retired []*Snapshot // replaced or closed and perhaps still draining; under mu
+}
+
+// retire records prev, no longer current, for Drain, forgetting those
+// that have drained. The caller holds r.mu.
+func (r *Runtime) retire(prev *Snapshot) {
+	r.retired = slices.DeleteFunc(r.retired, func(s *Snapshot) bool {
+		select {
+		case <-s.drained:
+			return true
+		default:
+			return false
+		}
+	})
+	r.retired = append(r.retired, prev)
+}
+
+// Drain waits until every snapshot r replaced or closed has drained (its
+// resources closed), or d has passed; it reports whether they all did.
+// Shutdown calls it after Close, so that no MCP server outlives the
+// process.
+func (r *Runtime) Drain(d time.Duration) bool {
+	r.mu.Lock()
+	snaps := slices.Clone(r.retired)
+	r.mu.Unlock()
+	deadline := time.After(d)
+	for _, s := range snaps {
+		select {
+		case <-s.drained:
+		case <-deadline:
+			return false
+		}
+	}
+	return true
 }
 
 // Acquire returns the current snapshot and a release function that must be
@@ -513,6 +551,7 @@ func (r *Runtime) Commit(next *Snapshot) *Snapshot {
 	next.AppliedAt = time.Now()
 	r.cur.Store(next)
 	if prev != nil {
+		r.retire(prev)
 		prev.release() // drop the current-reference; readers may still hold it
 	}
 	return prev
@@ -525,6 +564,7 @@ func (r *Runtime) Close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if s := r.cur.Swap(nil); s != nil {
+		r.retire(s)
 		s.release()
 	}
 }

@@ -92,6 +92,7 @@ func StartMCP(ctx context.Context, name string, cfg config.Tool) (*MCPServer, er
 		// a public server onto an internal address.
 		m.guard = newHTTPWith(name, config.Tool{URL: cfg.URL, Timeout: cfg.Timeout}, netguard.Special)
 		if _, err := m.guard.mayDialSpecial(ctx); err != nil {
+			m.end()
 			return nil, err
 		}
 	}

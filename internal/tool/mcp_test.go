@@ -338,7 +338,9 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 // The stderr tail keeps the last bytes from a whole line on.
 func TestMCPStderrTail(t *testing.T) {
 	tl := &tail{max: 16}
-	tl.Write([]byte("secret-abcdef-123\nline two\n"))
+	if n, err := tl.Write([]byte("secret-abcdef-123\nline two\n")); n != 27 || err != nil {
+		t.Errorf("a write longer than the tail took %d bytes, %v: os/exec's copy stops at a short write", n, err)
+	}
 	tl.Write([]byte("end"))
 	if got := tl.String(); got != "line two\nend" {
 		t.Errorf("tail %q", got)
@@ -347,5 +349,18 @@ func TestMCPStderrTail(t *testing.T) {
 	short.Write([]byte("all of it"))
 	if short.String() != "all of it" {
 		t.Errorf("short %q", short.String())
+	}
+}
+
+// The values scrubbed from a server's error text: env and header values,
+// the url's password and query values, long enough to be secrets.
+func TestMCPSecretsOf(t *testing.T) {
+	got := secretsOf(config.Tool{URL: "https://u:url-password-1@h/mcp?api_key=query-secret-22&v=1", Env: map[string]string{"A": "env-secret-333", "B": "true"},
+		Headers: map[string]string{"Authorization": "Bearer header-secret-4444"}})
+	if strings.Join(got, ",") != "Bearer header-secret-4444,query-secret-22,env-secret-333,url-password-1" {
+		t.Errorf("secrets %q", got)
+	}
+	if !eventStream("Text/Event-Stream; charset=utf-8") || eventStream("application/json") {
+		t.Error("eventStream")
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"slices"
@@ -18,6 +20,10 @@ import (
 
 	"github.com/hector-run/hector/internal/config"
 )
+
+// minSecret is the shortest value scrubbed from error text: shorter ones
+// ("true", "info") are not secrets, and replacing them would garble it.
+const minSecret = 8
 
 // mcpStopGrace is how long a stdio server has to exit once its stdin is
 // closed before it and everything it started are killed.
@@ -210,14 +216,28 @@ func (c *mcpConn) scrub(err error) error {
 	return errors.New(clean)
 }
 
-// secretsOf are the values of cfg's env and headers long enough to be
-// secrets, longest first (so a secret containing another goes whole).
+// secretsOf are the values of cfg's env and headers and the url's
+// password and query values that are long enough to be secrets, longest
+// first (so a secret containing another goes whole).
 func secretsOf(cfg config.Tool) []string {
 	var out []string
+	keep := func(v string) {
+		if len(v) >= minSecret {
+			out = append(out, v)
+		}
+	}
 	for _, m := range []map[string]string{cfg.Env, cfg.Headers} {
 		for _, v := range m {
-			if len(v) >= 4 {
-				out = append(out, v)
+			keep(v)
+		}
+	}
+	if u, err := url.Parse(cfg.URL); err == nil && cfg.URL != "" {
+		if p, ok := u.User.Password(); ok {
+			keep(p)
+		}
+		for _, vs := range u.Query() {
+			for _, v := range vs {
+				keep(v)
 			}
 		}
 	}
@@ -273,10 +293,18 @@ func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Header.Set(k, v)
 	}
 	resp, err := t.base.RoundTrip(req)
-	if err == nil && !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+	if err == nil && req.Method != http.MethodGet && !eventStream(resp.Header.Get("Content-Type")) {
 		resp.Body = &cappedBody{ReadCloser: resp.Body, left: mcpMaxBody}
 	}
 	return resp, err
+}
+
+// eventStream reports whether a Content-Type is text/event-stream, whose
+// events the SDK bounds one by one. (GETs are the transports' event
+// streams whatever they say.)
+func eventStream(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "text/event-stream"
 }
 
 // cappedBody fails a read past its limit.
@@ -308,6 +336,7 @@ type tail struct {
 func (t *tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	n := len(p) // all of it is taken, whatever is kept: a short write would break the copy from the pipe
 	if len(p) > t.max {
 		p, t.cut = p[len(p)-t.max:], true
 	}
@@ -315,7 +344,7 @@ func (t *tail) Write(p []byte) (int, error) {
 	if over := len(t.buf) - t.max; over > 0 {
 		t.buf, t.cut = append(t.buf[:0], t.buf[over:]...), true
 	}
-	return len(p), nil
+	return n, nil
 }
 
 // String is the tail from its first whole line once something was cut,
