@@ -167,7 +167,8 @@ type Options struct {
 	// DatabaseURL, when set, overrides database.url (the --database flag).
 	DatabaseURL string
 	// Log receives the warnings of resources the snapshot opens (the
-	// database's listener); nil discards them.
+	// database's listener, MCP servers that stop and restart); nil
+	// discards them.
 	Log *slog.Logger
 	// Plan, when set, must be the plan from prev.Config to cfg: what
 	// config.Diff returns, and Document.PlanFrom computes cheaply. With it,
@@ -259,7 +260,7 @@ func Build(ctx context.Context, cfg *config.Config, prev *Snapshot, opts Options
 		s.Discard()
 		return nil, err
 	}
-	if err := s.buildMCP(ctx, prev); err != nil {
+	if err := s.buildMCP(ctx, prev, opts.Log); err != nil {
 		s.Discard()
 		return nil, err
 	}
@@ -320,7 +321,7 @@ func (s *Snapshot) buildAgents(prev *Snapshot, plan config.Plan) error {
 // buildMCP connects the MCP servers, reusing prev's unchanged ones (their
 // processes keep running) and starting the others concurrently. A server
 // that fails rejects the build with its reason.
-func (s *Snapshot) buildMCP(ctx context.Context, prev *Snapshot) error {
+func (s *Snapshot) buildMCP(ctx context.Context, prev *Snapshot, log *slog.Logger) error {
 	type started struct {
 		name string
 		srv  *tool.MCPServer
@@ -344,7 +345,7 @@ func (s *Snapshot) buildMCP(ctx context.Context, prev *Snapshot) error {
 	results := make(chan started, len(todo))
 	for _, name := range todo {
 		go func() {
-			srv, err := tool.StartMCP(ctx, name, s.Config.Tools[name])
+			srv, err := tool.StartMCP(ctx, name, s.Config.Tools[name], log)
 			results <- started{name, srv, err}
 		}()
 	}

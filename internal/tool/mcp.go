@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
@@ -61,6 +62,7 @@ var (
 type MCPServer struct {
 	name string
 	cfg  config.Tool
+	log  *slog.Logger
 
 	wake chan struct{}   // a list_changed arrived
 	stop chan struct{}   // Close was called
@@ -82,9 +84,13 @@ type MCPServer struct {
 // lists its tools, within cfg.Timeout. On error nothing is left running
 // and the error says why, with the tail of a stdio server's stderr. On
 // success the caller owns the server and must Close it; until then it
-// keeps the connection up, reconnecting when it drops.
-func StartMCP(ctx context.Context, name string, cfg config.Tool) (*MCPServer, error) {
-	m := &MCPServer{name: name, cfg: cfg, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+// keeps the connection up, reconnecting when it drops, and tells log
+// (nil: nowhere) when it stops, restarts or ignores a tool listing.
+func StartMCP(ctx context.Context, name string, cfg config.Tool, log *slog.Logger) (*MCPServer, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := &MCPServer{name: name, cfg: cfg, log: log.With("tool", name), wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	m.life, m.end = context.WithCancel(context.Background())
 	if cfg.URL != "" {
 		// Decided once, as for an http tool: a reconnect does not resolve
@@ -182,6 +188,7 @@ func (m *MCPServer) list(ctx context.Context, c *mcpConn, strict bool) error {
 		if strict {
 			return err
 		}
+		m.log.Warn("MCP server's new tool list ignored: the earlier tools stay", "reason", err.Error())
 		return nil
 	}
 	tools := m.wrap(remote)
@@ -275,9 +282,11 @@ func (m *MCPServer) supervise(c *mcpConn) {
 		if !m.serve(c) {
 			return
 		}
+		down := fmt.Errorf("MCP server %s is restarting: %w", m.name, c.explain(errors.New("the connection ended"), true))
 		m.mu.Lock()
-		m.conn, m.down = nil, fmt.Errorf("MCP server %s is restarting: %w", m.name, c.explain(errors.New("the connection ended"), true))
+		m.conn, m.down = nil, down
 		m.mu.Unlock()
+		m.log.Warn("MCP server stopped; restarting", "error", down.Error())
 		if time.Since(up) > mcpStable {
 			wait = mcpRetryMin
 		}
@@ -325,10 +334,12 @@ func (m *MCPServer) reconnect(wait time.Duration) (*mcpConn, time.Duration) {
 			m.conn, m.down = c, nil
 			m.starts++
 			m.mu.Unlock()
+			m.log.Info("MCP server restarted", "attempt", attempt)
 			return c, wait
 		}
 		m.down = fmt.Errorf("MCP server %s is restarting (attempt %d failed: %w)", m.name, attempt, err)
 		m.mu.Unlock()
+		m.log.Warn("MCP server restart failed", "attempt", attempt, "retry_in", wait.String(), "error", err.Error())
 	}
 }
 

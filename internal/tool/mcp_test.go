@@ -3,12 +3,14 @@ package tool
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,7 +36,7 @@ func stdioServer(t *testing.T) (cfg config.Tool, starts string) {
 
 func startMCP(t *testing.T, cfg config.Tool) *MCPServer {
 	t.Helper()
-	m, err := StartMCP(context.Background(), "srv", cfg)
+	m, err := StartMCP(context.Background(), "srv", cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +162,7 @@ func TestMCPStartFailures(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := base
 			tc.edit(&cfg)
-			_, err := StartMCP(context.Background(), "srv", cfg)
+			_, err := StartMCP(context.Background(), "srv", cfg, nil)
 			if err == nil {
 				t.Fatal("started")
 			}
@@ -233,7 +235,12 @@ func TestMCPCrashRestart(t *testing.T) {
 	mcpRetryMin = 700 * time.Millisecond
 	t.Cleanup(func() { mcpRetryMin = old })
 	cfg, starts := stdioServer(t)
-	m := startMCP(t, cfg)
+	var logged syncBuffer
+	m, err := StartMCP(context.Background(), "srv", cfg, slog.New(slog.NewTextHandler(&logged, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
 	tools := mcpTools(m)
 	pid1, _ := call(t, tools["pid"], nil)
 	if _, err := call(t, tools["crash"], nil); err == nil {
@@ -253,6 +260,11 @@ func TestMCPCrashRestart(t *testing.T) {
 	pid2, _ := call(t, tools["pid"], nil)
 	if pid1 == pid2 || m.Starts() != 2 || testsvc.MCPStarts(starts) != 2 {
 		t.Errorf("pids %s %s, starts %d, %d", pid1, pid2, m.Starts(), testsvc.MCPStarts(starts))
+	}
+	log := logged.String()
+	if !strings.Contains(log, `msg="MCP server stopped; restarting" tool=srv error="MCP server srv is restarting: the connection ended (it exited: exit status 3;`) ||
+		!strings.Contains(log, `msg="MCP server restarted" tool=srv attempt=1`) {
+		t.Errorf("log:\n%s", log)
 	}
 }
 
@@ -303,21 +315,21 @@ func TestMCPHTTP(t *testing.T) {
 		})
 	}
 	t.Run("no key", func(t *testing.T) {
-		_, err := StartMCP(context.Background(), "srv", config.Tool{Type: "mcp", URL: hs.URL + "/mcp", Transport: "streamable", Timeout: config.Duration(5 * time.Second)})
+		_, err := StartMCP(context.Background(), "srv", config.Tool{Type: "mcp", URL: hs.URL + "/mcp", Transport: "streamable", Timeout: config.Duration(5 * time.Second)}, nil)
 		if err == nil || !strings.Contains(err.Error(), "Unauthorized") {
 			t.Errorf("without the header: %v", err)
 		}
 	})
 	t.Run("another origin", func(t *testing.T) {
 		_, err := StartMCP(context.Background(), "srv", config.Tool{Type: "mcp", URL: hs.URL + "/elsewhere", Transport: "sse", Timeout: config.Duration(5 * time.Second),
-			Headers: map[string]string{"Authorization": "Bearer mcp-key"}})
+			Headers: map[string]string{"Authorization": "Bearer mcp-key"}}, nil)
 		if err == nil || !strings.Contains(err.Error(), "sent Hector to http://127.0.0.2:9, another origin than its url's") {
 			t.Errorf("another origin: %v", err)
 		}
 	})
 	t.Run("redirect", func(t *testing.T) {
 		_, err := StartMCP(context.Background(), "srv", config.Tool{Type: "mcp", URL: hs.URL + "/moved", Transport: "streamable", Timeout: config.Duration(5 * time.Second),
-			Headers: map[string]string{"Authorization": "Bearer mcp-key"}})
+			Headers: map[string]string{"Authorization": "Bearer mcp-key"}}, nil)
 		if err == nil || !strings.Contains(err.Error(), "redirect") {
 			t.Errorf("redirect: %v", err)
 		}
@@ -363,4 +375,21 @@ func TestMCPSecretsOf(t *testing.T) {
 	if !eventStream("Text/Event-Stream; charset=utf-8") || eventStream("application/json") {
 		t.Error("eventStream")
 	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
