@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,6 +73,9 @@ func TestMCPToolsServe(t *testing.T) {
 	if got := strings.Join(offered, ","); !strings.HasPrefix(got, "a_echo,a_meta,a_slow,b_big,b_crash,b_echo") {
 		t.Errorf("the model was offered %s", got)
 	}
+	if _, metrics := httpGet(t, base+"/metrics"); !strings.Contains(metrics, `hector_tool_calls_total{app="",outcome="ok",tool="fa",type="mcp"} 1`) {
+		t.Errorf("the MCP call is not counted as its entry's:\n%s", grepLines(metrics, "hector_tool_calls_total"))
+	}
 
 	code, body := httpDo(t, "POST", base+"/v1/agents/a/messages", `{"message":"meta"}`)
 	approval, _ := body["approval"].(map[string]any)
@@ -126,4 +131,25 @@ func waitTask(t *testing.T, base, id, state string) map[string]any {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func grepLines(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -40,7 +40,7 @@ func newAgentMetrics() agentMetrics {
 		turnSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "hector_agent_request_duration_seconds",
 			Help: "Agent turn duration, every model and tool call of the turn included.", Buckets: modelBuckets}, []string{"app", "agent"}),
 		toolCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hector_tool_calls_total",
-			Help: "Tool calls by app, tool, type (command, http, agent) and outcome (ok, error, rejected)."},
+			Help: "Tool calls by app, tool (the configured entry; an MCP server's tools count as theirs), type (command, http, agent, mcp) and outcome (ok, error, rejected)."},
 			[]string{"app", "tool", "type", "outcome"}),
 		toolSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "hector_tool_call_duration_seconds",
 			Help: "Tool call duration.", Buckets: prometheus.DefBuckets}, []string{"app", "tool"}),

@@ -13,6 +13,7 @@ import (
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/llm"
 	"github.com/hector-run/hector/internal/observe"
+	"github.com/hector-run/hector/internal/tool"
 )
 
 // observer counts and traces what the snapshot's agents do, as its app's:
@@ -24,6 +25,28 @@ type observer struct {
 	t   *observe.Tracing
 	app string
 	cfg *config.Config // for the tools' types
+	// tools are the agent's tool entries and mcp the snapshot's MCP
+	// servers: a call of an MCP server's tool counts as its entry's.
+	tools []string
+	mcp   map[string]*tool.MCPServer
+}
+
+// entry is the configuration entry of the tool the model called: the
+// tool itself, or the agent's MCP entry offering it; "" when neither.
+func (o *observer) entry(name string) string {
+	if _, ok := o.cfg.Tools[name]; ok {
+		return name
+	}
+	for _, e := range o.tools {
+		if srv := o.mcp[e]; srv != nil {
+			for _, t := range srv.Tools() {
+				if t.Spec().Name == name {
+					return e
+				}
+			}
+		}
+	}
+	return ""
 }
 
 func (o *observer) StartTurn(ctx context.Context, agent string) (context.Context, func(string)) {
@@ -50,14 +73,16 @@ func (o *observer) StartTurn(ctx context.Context, agent string) (context.Context
 
 func (o *observer) StartToolCall(ctx context.Context, call llm.ToolCall) (context.Context, func(string, string)) {
 	start := time.Now()
-	// The model names the tool: a name the configuration lacks is counted
-	// as _unknown, so model output never becomes a label.
-	name := call.Name
-	tc, known := o.cfg.Tools[name]
-	if !known {
-		name = "_unknown"
+	// The model names the tool: a name neither the configuration nor an
+	// MCP server of the agent offers is counted as _unknown, so model
+	// output never becomes a label. An MCP server's tool is counted as
+	// its entry (the label set stays the configuration's) and traced
+	// under its own name.
+	entry, name := o.entry(call.Name), call.Name
+	if entry == "" {
+		entry, name = "_unknown", "_unknown"
 	}
-	typ := tc.Type
+	typ := o.cfg.Tools[entry].Type
 	ctx, span := o.t.Tracer().Start(ctx, "execute_tool "+name, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(
 		attribute.String("gen_ai.operation.name", "execute_tool"), attribute.String("gen_ai.tool.name", name),
 		attribute.String("gen_ai.tool.call.id", bounded(call.ID)), attribute.String("gen_ai.tool.type", typ)))
@@ -73,7 +98,7 @@ func (o *observer) StartToolCall(ctx context.Context, call llm.ToolCall) (contex
 		}
 		span.End()
 		if o.m != nil {
-			o.m.ToolCall(o.app, name, typ, outcome, time.Since(start))
+			o.m.ToolCall(o.app, entry, typ, outcome, time.Since(start))
 		}
 	}
 }

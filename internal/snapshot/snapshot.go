@@ -426,7 +426,7 @@ func newAgent(name string, cfg *config.Config, s *Snapshot) *agent.Agent {
 	}
 	ag := agent.New(name, ac.Description, ac.Instruction, ac.MaxIterations, s.LLMs[ac.LLM], ac.Tools, s.Tools, sets)
 	if s.metrics != nil || s.tracing != nil {
-		ag.Observer = &observer{m: s.metrics, t: s.tracing, app: s.App, cfg: cfg}
+		ag.Observer = &observer{m: s.metrics, t: s.tracing, app: s.App, cfg: cfg, tools: ac.Tools, mcp: s.MCP}
 	}
 	for _, t := range ac.Tools {
 		if tc := cfg.Tools[t]; tc.Type != "mcp" && tc.RequireApproval.Any() {
