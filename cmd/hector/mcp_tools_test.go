@@ -60,6 +60,8 @@ func TestMCPToolsServe(t *testing.T) {
 			return llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "a_slow", Args: `{"ms": 1500}`}}}
 		case "meta":
 			return llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "a_meta", Args: `{}`}}}
+		case "crash":
+			return llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "b_crash", Args: `{}`}}}
 		}
 		return llmtest.Reply{ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "a_echo", Args: `{"text": "hi"}`}}}
 	}
@@ -104,6 +106,26 @@ func TestMCPToolsServe(t *testing.T) {
 	}
 	if a, b := testsvc.MCPStarts(filepath.Join(dir, "fa")), testsvc.MCPStarts(filepath.Join(dir, "fb")); a != 1 || b != 2 {
 		t.Errorf("process starts: fa %d, fb %d; want 1 and 2", a, b)
+	}
+
+	// fb crashes and is restarted: the metrics say so.
+	if reply := p.ask(t, "crash"); !strings.HasPrefix(reply, "got: error: MCP server fb: crash:") {
+		t.Errorf("crash: %q", reply)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, metrics := httpGet(t, base+"/metrics")
+		if strings.Contains(metrics, `hector_mcp_server_restarts_total{app="",tool="fb"} 1`) && strings.Contains(metrics, `hector_mcp_server_up{app="",tool="fb"} 1`) &&
+			strings.Contains(metrics, `hector_mcp_server_restarts_total{app="",tool="fa"} 0`) && strings.Contains(metrics, `hector_mcp_server_up{app="",tool="fa"} 1`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restart is not in the metrics:\n%s", grepLines(metrics, "hector_mcp_"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if b := testsvc.MCPStarts(filepath.Join(dir, "fb")); b != 3 {
+		t.Errorf("fb started %d times; want 3", b)
 	}
 
 	if err := os.WriteFile(cfg, []byte(mcpToolsConfig(model.URL, dir, "/nonexistent/mcp-server", "3")), 0o600); err != nil {

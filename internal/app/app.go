@@ -224,6 +224,7 @@ func Run(ctx context.Context, o Options) error {
 			}
 		})
 	}
+	metrics.MCPServers(func() []observe.MCPStatus { return mcpStatus(rt, registry) })
 	if err := srv.Listen(cfg.Server.Addr()); err != nil {
 		return err
 	}
@@ -322,4 +323,24 @@ func warnLoopbackInContainer(log *slog.Logger, host string, env config.LookupEnv
 	}
 	log.Warn("LISTENING ON LOOPBACK IN A CONTAINER: probes and clients outside the container cannot reach "+host+
 		"; set server.host: 0.0.0.0, --host 0.0.0.0 or HECTOR_HOST=0.0.0.0", "host", host)
+}
+
+// mcpStatus reports the MCP servers of the main configuration and of every
+// app (registry may be nil), for the metrics.
+func mcpStatus(rt *snapshot.Runtime, registry *apps.Registry) []observe.MCPStatus {
+	runtimes := []*snapshot.Runtime{rt}
+	if registry != nil {
+		for _, a := range registry.List() {
+			runtimes = append(runtimes, a.Runtime)
+		}
+	}
+	var out []observe.MCPStatus
+	for _, r := range runtimes {
+		s, release := r.Acquire()
+		if s != nil {
+			out = append(out, s.MCPStatus()...)
+		}
+		release()
+	}
+	return out
 }

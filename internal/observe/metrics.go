@@ -186,6 +186,44 @@ func (c taskStates) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// MCPStatus is one MCP server (a tool entry of type mcp) as the metrics
+// see it.
+type MCPStatus struct {
+	App, Tool string
+	Up        bool // connected now
+	Restarts  int  // reconnections since it was started
+}
+
+// MCPServers registers hector_mcp_server_up{app,tool} and
+// hector_mcp_server_restarts_total{app,tool}, read from list at scrape
+// time. Call it at most once per Metrics (a second registration panics).
+func (m *Metrics) MCPServers(list func() []MCPStatus) {
+	m.reg.MustRegister(mcpServers{
+		up: prometheus.NewDesc("hector_mcp_server_up", "1 while the MCP server of a tool entry of type mcp is connected, 0 while it restarts.",
+			[]string{"app", "tool"}, nil),
+		restarts: prometheus.NewDesc("hector_mcp_server_restarts_total", "Reconnections of an MCP server after its process exited or its session ended, since the entry was started.",
+			[]string{"app", "tool"}, nil),
+		list: list})
+}
+
+type mcpServers struct {
+	up, restarts *prometheus.Desc
+	list         func() []MCPStatus
+}
+
+func (c mcpServers) Describe(ch chan<- *prometheus.Desc) { ch <- c.up; ch <- c.restarts }
+
+func (c mcpServers) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.list() {
+		up := 0.0
+		if s.Up {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up, s.App, s.Tool)
+		ch <- prometheus.MustNewConstMetric(c.restarts, prometheus.CounterValue, float64(s.Restarts), s.App, s.Tool)
+	}
+}
+
 // backend names the kind of a source ("file:/etc/hector.yaml" -> "file").
 func backend(source string) string {
 	kind, _, _ := strings.Cut(source, ":")

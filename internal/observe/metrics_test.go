@@ -26,6 +26,7 @@ func TestDocumentedMetricsExist(t *testing.T) {
 	m.LLMCall(LLMCall{LLM: "l", Provider: "openai", Model: "m", Outcome: "ok", Elapsed: time.Millisecond, FirstText: time.Microsecond, InputTokens: 1, OutputTokens: 1})
 	m.AgentTurn("", "a", "completed", time.Millisecond)
 	m.ToolCall("", "t", "http", "ok", time.Millisecond)
+	m.MCPServers(func() []MCPStatus { return []MCPStatus{{Tool: "files", Up: true}} })
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /x", func(http.ResponseWriter, *http.Request) {})
 	m.Instrument(mux).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/x", nil))

@@ -3,6 +3,8 @@ package snapshot
 import (
 	"context"
 	"encoding/json"
+	"maps"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -197,4 +199,14 @@ func jsonBounded(v any) string {
 		return ""
 	}
 	return bounded(string(b))
+}
+
+// MCPStatus reports the snapshot's MCP servers for the metrics, by name.
+func (s *Snapshot) MCPStatus() []observe.MCPStatus {
+	out := make([]observe.MCPStatus, 0, len(s.MCP))
+	for _, name := range slices.Sorted(maps.Keys(s.MCP)) {
+		srv := s.MCP[name]
+		out = append(out, observe.MCPStatus{App: s.App, Tool: name, Up: srv.Up(), Restarts: srv.Starts() - 1})
+	}
+	return out
 }

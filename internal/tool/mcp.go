@@ -119,6 +119,13 @@ func (m *MCPServer) Tools() []Tool {
 	return m.tools
 }
 
+// Up reports whether the server is connected now.
+func (m *MCPServer) Up() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.conn != nil
+}
+
 // Starts counts the connections made, the first included.
 func (m *MCPServer) Starts() int {
 	m.mu.Lock()
