@@ -19,6 +19,7 @@ import (
 	"github.com/hector-run/hector/internal/app"
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/reload"
+	"github.com/hector-run/hector/internal/testsvc"
 )
 
 const (
@@ -189,7 +190,7 @@ server:
   auth: {api_keys: [{name: ada, key: %s, role: admin}]}
 `, apiKey, instr, header, adminKey)
 	}
-	var logs syncBuffer
+	var logs testsvc.Buffer
 	h := newHectorWith(t, cfg("one"), func(o *app.Options) { o.LogOutput = &logs })
 	h.write(cfg("two"))
 	h.next()
@@ -329,7 +330,7 @@ func TestLastKnownGoodFallback(t *testing.T) {
 	if err := app.Run(context.Background(), base); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("without fallback: %v", err)
 	}
-	var logs syncBuffer
+	var logs testsvc.Buffer
 	h2 := &hector{t: t, dir: h.dir, cfgPath: h.cfgPath, dbURL: h.dbURL, key: h.key}
 	h2.mod = func(o *app.Options) { o.ConfigCache, o.FallbackToCache, o.LogOutput = cache, true, &logs }
 	h2.start()
@@ -452,24 +453,6 @@ func TestDatabaseSwitchUnderLoad(t *testing.T) {
 		t.Fatalf("%d ok, %d failed", ok.Load(), failed.Load())
 	}
 	t.Logf("%d requests across 4 database switches, 0 failed", ok.Load())
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // outcomeEvents subscribes to /admin/config/events as the viewer and

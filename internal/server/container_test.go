@@ -5,13 +5,14 @@ import (
 	"testing"
 
 	"github.com/hector-run/hector/internal/app"
+	"github.com/hector-run/hector/internal/testsvc"
 )
 
 // --host wins over server.host (here an address this machine does not
 // have), and a server in a container (Kubernetes' variables set) that
 // listens on loopback says loudly that nothing outside can reach it.
 func TestHostOverrideAndTheContainerWarning(t *testing.T) {
-	var logs syncBuffer
+	var logs testsvc.Buffer
 	h := newHectorWith(t, "llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nserver: {host: 203.0.113.7, port: 0}\n", func(o *app.Options) {
 		o.Host = "127.0.0.1"
 		o.LogOutput = &logs
@@ -41,7 +42,7 @@ func TestHostOverrideAndTheContainerWarning(t *testing.T) {
 // --debug logs at debug level over a document that says info, across
 // reloads.
 func TestDebugOverridesTheLoggerLevel(t *testing.T) {
-	var logs syncBuffer
+	var logs testsvc.Buffer
 	cfg := "llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nserver: {port: 0}\nlogger: {level: info}\n"
 	// With one version kept, the second prunes the first: a debug line.
 	h := newHectorWith(t, cfg, func(o *app.Options) { o.Debug = true; o.LogOutput = &logs; o.ConfigHistory = 1 })

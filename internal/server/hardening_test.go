@@ -14,6 +14,7 @@ import (
 	"github.com/hector-run/hector/internal/app"
 	"github.com/hector-run/hector/internal/llm/llmtest"
 	"github.com/hector-run/hector/internal/reload"
+	"github.com/hector-run/hector/internal/testsvc"
 )
 
 // keylessConfig is authConfig without server.auth.
@@ -320,14 +321,14 @@ func TestConnectionsPerClient(t *testing.T) {
 // A keyless server bound beyond loopback says, at start, that everything
 // is open, not only /admin.
 func TestKeylessWarningBeyondLoopback(t *testing.T) {
-	var logs syncBuffer
+	var logs testsvc.Buffer
 	newHectorWith(t, "llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nserver: {host: 0.0.0.0, port: 0}\n",
 		func(o *app.Options) { o.LogOutput = &logs })
 	if !strings.Contains(logs.String(), "NO API KEYS: every route (agents, tools, tasks, sessions, /admin) is open") {
 		t.Fatalf("logs:\n%s", logs.String())
 	}
 	// A JWT issuer is a credential: no warning then.
-	var quiet syncBuffer
+	var quiet testsvc.Buffer
 	newHectorWith(t, "llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nserver: {host: 0.0.0.0, port: 0, auth: {jwt: {audience: h, jwks_url: 'http://127.0.0.1:9/jwks'}}}\n",
 		func(o *app.Options) { o.LogOutput = &quiet })
 	if strings.Contains(quiet.String(), "NO API KEYS") {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hector-run/hector/internal/app"
 	"github.com/hector-run/hector/internal/llm/llmtest"
+	"github.com/hector-run/hector/internal/testsvc"
 )
 
 // otlpReceiver is an OTLP/gRPC trace collector in the test process: the
@@ -202,7 +203,7 @@ server: {port: 0, shutdown_timeout: 5s}
 // messages ride on the chat span; the stdout exporter writes JSON spans.
 func TestTracingAppliesLive(t *testing.T) {
 	recv := newOTLPReceiver(t)
-	var out syncBuffer
+	var out testsvc.Buffer
 	base := "llms: {e: {provider: echo}}\nagents: {a: {llm: e}}\nserver: {port: 0, shutdown_timeout: 5s}\n"
 	h := newHectorWith(t, base, func(o *app.Options) { o.TraceOutput = &out })
 	if r := h.send("a", "", "untraced"); r.status != 200 {
@@ -253,7 +254,7 @@ func TestTracingAppliesLive(t *testing.T) {
 func TestRequestIDsAndTraceIDsInLogs(t *testing.T) {
 	recv := newOTLPReceiver(t)
 	fake := llmtest.NewOpenAI(t)
-	var logs syncBuffer
+	var logs testsvc.Buffer
 	h := newHectorWith(t, fmt.Sprintf("llms: {gpt: {provider: openai, model: m, base_url: %s/v1, api_key: k, max_retries: 0}}\nagents: {a: {llm: gpt}}\nserver: {port: 0}\n", fake.URL)+
 		tracingConfig(recv.addr, "logs"), func(o *app.Options) { o.LogOutput = &logs })
 	fake.Push(llmtest.Reply{Status: 400})

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -236,7 +235,7 @@ func TestMCPCrashRestart(t *testing.T) {
 	mcpRetryMin = 700 * time.Millisecond
 	t.Cleanup(func() { mcpRetryMin = old })
 	cfg, starts := stdioServer(t)
-	var logged syncBuffer
+	var logged testsvc.Buffer
 	m, err := StartMCP(context.Background(), "srv", cfg, slog.New(slog.NewTextHandler(&logged, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -381,21 +380,4 @@ func TestMCPSecretsOf(t *testing.T) {
 	if !eventStream("Text/Event-Stream; charset=utf-8") || eventStream("application/json") {
 		t.Error("eventStream")
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
