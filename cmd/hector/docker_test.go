@@ -17,7 +17,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -644,7 +643,7 @@ func TestComposeFile(t *testing.T) {
 	cmd := exec.Command(bin, h.Command...)
 	cmd.Dir = dataDir
 	cmd.Env = append(os.Environ(), procEnv...)
-	var logBuf imageLog
+	var logBuf testsvc.Buffer
 	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -682,24 +681,6 @@ func TestComposeFile(t *testing.T) {
 		t.Errorf("no exit 15s after SIGTERM\n%s", logBuf.String())
 	}
 	t.Logf("done in %v", time.Since(start).Round(time.Millisecond))
-}
-
-// imageLog collects a process's output while the test reads it.
-type imageLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *imageLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *imageLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // dockerfileEnv returns the NAME=value pairs of the Dockerfile's ENV

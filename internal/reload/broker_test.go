@@ -172,7 +172,7 @@ func (r *brokerRig) wantRefused(reason string, n int) {
 		r.t.Fatalf("refused %s: %d, want %d (all: %v)", reason, got, n, r.refused)
 	}
 	if r.logs.count("ignoring fleet reload request", "reason="+reason) == 0 {
-		r.t.Fatalf("no warning for %s:\n%s", reason, r.logs.buf.String())
+		r.t.Fatalf("no warning for %s:\n%s", reason, r.logs.String())
 	}
 }
 
@@ -190,7 +190,7 @@ func TestBrokerSignedRequestReloads(t *testing.T) {
 	if n := r.brokerReloads(); n != 1 {
 		t.Fatalf("%d broker reloads", n)
 	}
-	if strings.Contains(r.logs.buf.String(), string(k.Secret)) {
+	if strings.Contains(r.logs.String(), string(k.Secret)) {
 		t.Fatal("the key is in the log")
 	}
 }
@@ -213,7 +213,7 @@ func TestBrokerIgnoresBadSignature(t *testing.T) {
 	r.publish(m)
 	r.noAck()
 	r.wantRefused(RefusedBadSignature, 2)
-	if strings.Contains(r.logs.buf.String(), string(k.Secret)) || strings.Contains(r.logs.buf.String(), string(other.Secret)) {
+	if strings.Contains(r.logs.String(), string(k.Secret)) || strings.Contains(r.logs.String(), string(other.Secret)) {
 		t.Fatal("a key is in the log")
 	}
 }

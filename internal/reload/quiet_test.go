@@ -1,7 +1,6 @@
 package reload
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,26 +15,16 @@ import (
 	"github.com/hector-run/hector/internal/config"
 	"github.com/hector-run/hector/internal/config/source"
 	"github.com/hector-run/hector/internal/snapshot"
+	"github.com/hector-run/hector/internal/testsvc"
 )
 
 // logBuffer collects log lines from the reconciler's goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ testsvc.Buffer }
 
 // count returns how many lines contain every one of parts.
 func (b *logBuffer) count(parts ...string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	n := 0
-	for _, l := range strings.Split(b.buf.String(), "\n") {
+	for _, l := range strings.Split(b.String(), "\n") {
 		all := l != ""
 		for _, p := range parts {
 			all = all && strings.Contains(l, p)
@@ -108,7 +97,7 @@ func TestRejectedDocumentReportedOnce(t *testing.T) {
 	touch(t, path, 5)
 	h.noOutcome()
 	if n := logs.count("level=ERROR", "config reload rejected"); n != 1 {
-		t.Fatalf("%d rejected lines for one rejected document, want 1:\n%s", n, logs.buf.String())
+		t.Fatalf("%d rejected lines for one rejected document, want 1:\n%s", n, logs.String())
 	}
 	o, err := h.rec.Reload(context.Background(), "sighup", "signal")
 	if err != nil || o.Result != Rejected || o.Trigger != "sighup" {
@@ -154,7 +143,7 @@ func TestBuildFailureRetriedButLoggedOnce(t *testing.T) {
 		}
 	}
 	if n := logs.count("level=ERROR", "port in use"); n != 1 {
-		t.Fatalf("%d error lines for one failing document, want 1:\n%s", n, logs.buf.String())
+		t.Fatalf("%d error lines for one failing document, want 1:\n%s", n, logs.String())
 	}
 	mu.Lock()
 	fail = false
@@ -175,11 +164,11 @@ func TestNoOpLoggedAtInfoOnce(t *testing.T) {
 		t.Fatalf("%+v %v", o, err)
 	}
 	if n := logs.count("level=INFO", "result=noop", "trigger=sighup"); n != 1 {
-		t.Fatalf("no-op reload logged %d times at info:\n%s", n, logs.buf.String())
+		t.Fatalf("no-op reload logged %d times at info:\n%s", n, logs.String())
 	}
 	touch(t, path, 4)
 	if n := logs.count("level=INFO", "result=noop", "trigger=watch"); n != 1 {
-		t.Fatalf("the watch's no-ops logged %d times at info, want 1 (the first read):\n%s", n, logs.buf.String())
+		t.Fatalf("the watch's no-ops logged %d times at info, want 1 (the first read):\n%s", n, logs.String())
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
 	"slices"
@@ -43,6 +44,11 @@ func agentsFor(r *http.Request, snap *snapshot.Snapshot) map[string]*agent.Agent
 		return nil
 	}
 	return snap.Agents
+}
+
+// agentNamesFor is agentsFor's names, sorted.
+func agentNamesFor(r *http.Request, snap *snapshot.Snapshot) []string {
+	return slices.Sorted(maps.Keys(agentsFor(r, snap)))
 }
 
 // isAdmin reports whether the request may do what the admin role may:

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
@@ -209,12 +208,7 @@ func info(snap *snapshot.Snapshot, name string) agentInfo {
 }
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
-	agents := agentsFor(r, snap)
-	names := make([]string, 0, len(agents))
-	for n := range agents {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := agentNamesFor(r, snap)
 	out := make([]agentInfo, len(names))
 	for i, n := range names {
 		out[i] = info(snap, n)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
@@ -91,18 +90,32 @@ func modelNotFound(w http.ResponseWriter, name string) {
 	writeParamError(w, http.StatusNotFound, "model_not_found", "model", fmt.Sprintf("The model %q does not exist: models are this server's agents (GET /v1/models)", name))
 }
 
+// decodeForModel decodes the body, a what request, into req and finds
+// the agent that *model (a field of req) names; on failure it has written
+// the error.
+func decodeForModel(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot, what string, req any, model *string) (*agent.Agent, bool) {
+	if err := json.NewDecoder(r.Body).Decode(req); err != nil {
+		badChat(w, "", "the body must be a %s request (JSON): %v", what, err)
+		return nil, false
+	}
+	ag, ok := agentsFor(r, snap)[*model]
+	if !ok {
+		modelNotFound(w, *model)
+	}
+	return ag, ok
+}
+
+// toolsGiven reports whether a request sets tools, which Hector refuses:
+// an agent's tools are its configuration's.
+func toolsGiven(tools json.RawMessage) bool { return len(tools) > 0 && string(tools) != "null" }
+
 func badChat(w http.ResponseWriter, param, format string, args ...any) {
 	writeParamError(w, http.StatusBadRequest, "invalid_value", param, fmt.Sprintf(format, args...))
 }
 
 // listModels answers GET /v1/models: the tenant's agents, as models.
 func (s *Server) listModels(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
-	agents := agentsFor(r, snap)
-	names := make([]string, 0, len(agents))
-	for name := range agents {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := agentNamesFor(r, snap)
 	data := make([]map[string]any, len(names))
 	for i, name := range names {
 		data[i] = model(name, snap)
@@ -127,13 +140,8 @@ func model(name string, snap *snapshot.Snapshot) map[string]any {
 // chatCompletions answers POST /v1/chat/completions with one turn.
 func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	var req chatRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		badChat(w, "", "the body must be a Chat Completions request (JSON): %v", err)
-		return
-	}
-	ag, ok := agentsFor(r, snap)[req.Model]
+	ag, ok := decodeForModel(w, r, snap, "Chat Completions", &req, &req.Model)
 	if !ok {
-		modelNotFound(w, req.Model)
 		return
 	}
 	turn, ok := readChatTurn(w, r, req)
@@ -159,7 +167,7 @@ func readChatTurn(w http.ResponseWriter, r *http.Request, req chatRequest) (turn
 	case req.N != nil && *req.N != 1:
 		badChat(w, "n", "n must be 1: an agent gives one answer")
 		return turn, false
-	case len(req.Tools) > 0 && string(req.Tools) != "null":
+	case toolsGiven(req.Tools):
 		badChat(w, "tools", "tools are not accepted: the agent's tools are its configuration's")
 		return turn, false
 	}

@@ -45,13 +45,8 @@ func sessionOfResponse(id string) string {
 // responses answers POST /v1/responses with one turn.
 func (s *Server) responses(w http.ResponseWriter, r *http.Request, snap *snapshot.Snapshot) {
 	var req responsesRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		badChat(w, "", "the body must be a Responses request (JSON): %v", err)
-		return
-	}
-	ag, ok := agentsFor(r, snap)[req.Model]
+	ag, ok := decodeForModel(w, r, snap, "Responses", &req, &req.Model)
 	if !ok {
-		modelNotFound(w, req.Model)
 		return
 	}
 	msgs, ok := readResponsesInput(w, req)
@@ -82,7 +77,7 @@ func readResponsesInput(w http.ResponseWriter, req responsesRequest) ([]chatMess
 	case req.Instructions != "":
 		badChat(w, "instructions", "instructions are not accepted: the agent's instruction is its configuration's")
 		return nil, false
-	case len(req.Tools) > 0 && string(req.Tools) != "null":
+	case toolsGiven(req.Tools):
 		badChat(w, "tools", "tools are not accepted: the agent's tools are its configuration's")
 		return nil, false
 	}

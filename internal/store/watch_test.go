@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -152,7 +151,7 @@ func testPushConfigs(t *testing.T, url string) {
 // A lost listener is logged once, and so is its return.
 func TestListenerLossIsLogged(t *testing.T) {
 	url := testsvc.Postgres(t)
-	var logs syncLog
+	var logs testsvc.Buffer
 	s, err := Open(context.Background(), url, WithLog(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {
 		t.Fatal(err)
@@ -173,22 +172,4 @@ func TestListenerLossIsLogged(t *testing.T) {
 	if n := strings.Count(logs.String(), "task event listener lost"); n != 1 {
 		t.Fatalf("lost logged %d times:\n%s", n, logs.String())
 	}
-}
-
-// syncLog is a log sink safe for the listener's goroutine.
-type syncLog struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
