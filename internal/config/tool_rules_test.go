@@ -146,3 +146,39 @@ func TestFixedCommandRules(t *testing.T) {
 		t.Fatalf("a fixed script: %v %v", errs, doc.Warnings)
 	}
 }
+
+// What an mcp entry refuses, each naming its key; and what it reads:
+// require_approval as true or a list, transport defaulted for a url.
+func TestMCPToolRules(t *testing.T) {
+	for doc, want := range map[string]string{
+		"tools: {t: {type: mcp}}":                                           "tools.t.command: required for tools of type mcp",
+		"tools: {t: {type: mcp, command: s, url: 'https://x/mcp'}}":         "tools.t.url: set command (a stdio server) or url (an HTTP server), not both",
+		"tools: {t: {type: mcp, command: s, transport: sse}}":               "tools.t.transport: only valid with url",
+		"tools: {t: {type: mcp, command: s, headers: {A: b}}}":              "tools.t.headers: only valid with url",
+		"tools: {t: {type: mcp, url: 'https://x/mcp', args: [a]}}":          "tools.t.args: only valid with command",
+		"tools: {t: {type: mcp, url: 'https://x/{p}'}}":                     "tools.t.url: must be an http or https URL without placeholders",
+		"tools: {t: {type: mcp, url: 'https://x/mcp', transport: ws}}":      "tools.t.transport",
+		"tools: {t: {type: mcp, command: s, prefix: 'a b'}}":                "tools.t.prefix: must be at most 40 letters",
+		"tools: {t: {type: mcp, command: s, include: ['']}}":                "tools.t.include[0]: must be a tool name",
+		"tools: {t: {type: mcp, command: s, description: d}}":               "tools.t.description: not valid for tools of type mcp",
+		"tools: {t: {type: mcp, command: s, shell: true}}":                  "tools.t.shell: not valid for tools of type mcp",
+		"tools: {t: {type: mcp, command: s, env: {HECTOR_TOOL_RUN: x}}}":    "tools.t.env.HECTOR_TOOL_RUN: HECTOR_TOOL_RUN is set by Hector",
+		"tools: {t: {type: http, url: 'https://x', require_approval: [a]}}": "tools.t.require_approval: a list of tool names is only valid for tools of type mcp",
+		"tools: {t: {type: http, url: 'https://x', include: [a]}}":          "tools.t.include: not valid for tools of type http",
+		"tools: {t: {type: mcp, command: s, approval_prompt: p}}":           "tools.t.approval_prompt: only valid with require_approval",
+		"tools: {t: {type: mcp, command: s, require_approval: maybe}}":      `tools.t.require_approval: expected true or false, got "maybe"`,
+	} {
+		_, errs := Parse([]byte(doc+"\n"+minimal), env(nil))
+		if errs == nil || !strings.Contains(errs.Error(), want) {
+			t.Errorf("%s\n got %v\nwant %s", doc, errs, want)
+		}
+	}
+	doc, errs := Parse([]byte("tools:\n  a: {type: mcp, url: 'https://x/mcp', require_approval: true}\n  b: {type: mcp, command: s, require_approval: [x, y]}\n"+minimal), env(nil))
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	a, b := doc.Config.Tools["a"], doc.Config.Tools["b"]
+	if !a.RequireApproval.All() || a.Transport != "streamable" || b.RequireApproval.All() || !b.RequireApproval.For("y") || b.RequireApproval.For("z") || b.Transport != "" {
+		t.Errorf("a %+v, b %+v", a, b)
+	}
+}
