@@ -446,7 +446,10 @@ func (r *Registry) changed(app string, rev source.Revision) {
 	switch {
 	case r.closed:
 	case errors.Is(rev.Err, source.ErrNotFound):
-		if a != nil {
+		// News of a deletion undone since (an app deleted and created
+		// again through the API before the watch event was handled) is
+		// stale: the document is back, and the app serves it.
+		if a != nil && errors.Is(r.Catalog.Load(r.ctx, app).Err, source.ErrNotFound) {
 			r.stop(a)
 			r.forget(app)
 			r.Log.Info("app removed from the catalog; its data is kept", "app", app)
